@@ -1,0 +1,193 @@
+"""node.json and run.json as validated dataclasses.
+
+Both files are written by other tools (Ansible, the harness). A typo there would otherwise
+surface as a silent sink or a crash deep in a request, so every field is checked on load and
+errors name the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or has a bad field."""
+
+
+def _load_json(path: str | Path, what: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ConfigError(f"{what} {path}: cannot read: {e.strerror or e}") from e
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{what} {path}: invalid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path}: top level must be a JSON object")
+    return data
+
+
+def _check_keys(
+    data: dict[str, Any], fields: tuple[str, ...], where: str, optional: tuple[str, ...] = ()
+) -> None:
+    missing = [k for k in fields if k not in data]
+    if missing:
+        raise ConfigError(f"{where}: missing field(s) {', '.join(missing)}")
+    fields = fields + optional
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(fields)})"
+        )
+
+
+def _str(data: dict[str, Any], key: str, where: str, *, safe: bool = False) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: field '{key}' must be a non-empty string, got {value!r}")
+    if safe and not _SAFE_NAME.match(value):
+        raise ConfigError(
+            f"{where}: field '{key}' must match [A-Za-z0-9._-]+ (it names a file), got {value!r}"
+        )
+    return value
+
+
+def _int(data: dict[str, Any], key: str, where: str, lo: int, hi: int | None = None) -> int:
+    value = data[key]
+    # bool is an int subclass; "true" as a queue size is a bug, not 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{where}: field '{key}' must be an integer, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ConfigError(f"{where}: field '{key}' must be {bound}, got {value}")
+    return value
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """Split "host:port" (IPv6 as "[::1]:port"); raises ValueError with the reason."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected 'host:port', got {text!r}")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range in {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Static per-node settings (`/etc/node_app/node.json`, written by Ansible)."""
+
+    node: str
+    bind: str
+    port: int
+    token: str
+    profile: str
+    stages_dir: str
+    trace_dir: str
+    run_file: str
+
+    FIELDS = ("node", "bind", "port", "token", "profile", "stages_dir", "trace_dir", "run_file")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "node.json") -> NodeConfig:
+        _check_keys(data, cls.FIELDS, where)
+        return cls(
+            node=_str(data, "node", where, safe=True),
+            bind=_str(data, "bind", where),
+            port=_int(data, "port", where, 0, 65535),
+            token=_str(data, "token", where),
+            profile=_str(data, "profile", where),
+            stages_dir=_str(data, "stages_dir", where),
+            trace_dir=_str(data, "trace_dir", where),
+            run_file=_str(data, "run_file", where),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> NodeConfig:
+        return cls.from_dict(_load_json(path, "node config"), f"node config {path}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Per-run settings (`/etc/node_app/run.json`, written by the harness before a run)."""
+
+    run_id: str
+    stages: tuple[str, ...]
+    next_hops: tuple[str, ...]
+    queue_size: int
+    max_body_bytes: int
+    input_size: int
+    profile: str = ""
+    keep_outputs: int = 0
+    outputs_file: str = ""
+
+    FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
+    # profile: overrides node.json's device profile for this run ("" = keep it);
+    # keep_outputs/outputs_file: a sink keeps the first N frames it receives and writes
+    # them to outputs_file (.npz, key = packet id) at stop, so the controller can check
+    # the distributed result against the model.
+    OPTIONAL = ("profile", "keep_outputs", "outputs_file")
+
+    @property
+    def is_sink(self) -> bool:
+        """No stages and nowhere to send: just record arrivals (contract: sink)."""
+        return not self.stages and not self.next_hops
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.input_size * 4
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "run.json") -> RunConfig:
+        _check_keys(data, cls.FIELDS, where, cls.OPTIONAL)
+        stages = data["stages"]
+        if not isinstance(stages, list):
+            raise ConfigError(f"{where}: field 'stages' must be a list of names, got {stages!r}")
+        for i, name in enumerate(stages):
+            if not isinstance(name, str) or not _SAFE_NAME.match(name):
+                raise ConfigError(
+                    f"{where}: field 'stages'[{i}] must be a name matching [A-Za-z0-9._-]+, "
+                    f"got {name!r}"
+                )
+        hops = data["next_hops"]
+        if not isinstance(hops, list):
+            raise ConfigError(f"{where}: field 'next_hops' must be a list, got {hops!r}")
+        for i, hop in enumerate(hops):
+            try:
+                if not isinstance(hop, str):
+                    raise ValueError(f"expected a string, got {hop!r}")
+                parse_hostport(hop)
+            except ValueError as e:
+                raise ConfigError(f"{where}: field 'next_hops'[{i}]: {e}") from None
+        run = cls(
+            run_id=_str(data, "run_id", where, safe=True),
+            stages=tuple(stages),
+            next_hops=tuple(hops),
+            queue_size=_int(data, "queue_size", where, 1),
+            max_body_bytes=_int(data, "max_body_bytes", where, 1),
+            input_size=_int(data, "input_size", where, 1),
+            profile=_str(data, "profile", where) if data.get("profile") else "",
+            keep_outputs=_int(data, "keep_outputs", where, 0) if "keep_outputs" in data else 0,
+            outputs_file=_str(data, "outputs_file", where) if data.get("outputs_file") else "",
+        )
+        if run.keep_outputs and not run.outputs_file:
+            raise ConfigError(f"{where}: field 'keep_outputs' needs 'outputs_file'")
+        if run.frame_bytes > run.max_body_bytes:
+            raise ConfigError(
+                f"{where}: field 'max_body_bytes' ({run.max_body_bytes}) is smaller than one "
+                f"frame (input_size {run.input_size} * 4 = {run.frame_bytes} bytes)"
+            )
+        return run
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        return cls.from_dict(_load_json(path, "run config"), f"run config {path}")

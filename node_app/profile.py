@@ -1,0 +1,95 @@
+"""Device profiles: how long a dense layer takes on the device a node pretends to be.
+
+A lab host is much faster than a Raspberry Pi 3B, so the node computes the real result and
+then sleeps out the rest of the profiled time. The numbers live in profiles.json next to this
+module so that they are data, cite their source, and can be reviewed without reading code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PROFILES = Path(__file__).with_name("profiles.json")
+_SHAPE_KEY = re.compile(r"^(\d+)x(\d+)$")
+
+
+class ProfileError(ValueError):
+    """Unknown profile name or a malformed profiles.json entry."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Timing model of one device; `native` means "do not wait, this is the real device"."""
+
+    name: str
+    native: bool = False
+    dense_ms: dict[str, float] = field(default_factory=dict)
+    fixed_ms: float = 0.0
+    ms_per_mac: float = 0.0
+
+    def dense_layer_ms(self, n_in: int, n_out: int) -> float:
+        """Measured time if the shape was measured, else the line through the measurements."""
+        if self.native:
+            return 0.0
+        key = f"{n_in}x{n_out}"
+        if key in self.dense_ms:
+            return self.dense_ms[key]
+        return self.fixed_ms + self.ms_per_mac * n_in * n_out
+
+    def frame_ms(self, shapes: Iterable[tuple[int, int]]) -> float | None:
+        """Profiled time of one frame through all layers; None for `native` (no waiting)."""
+        if self.native:
+            return None
+        return sum((self.dense_layer_ms(i, o) for i, o in shapes), 0.0)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ProfileError(f"{where} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _parse(name: str, entry: Any, where: str) -> Profile:
+    if entry is None:
+        return Profile(name=name, native=True)
+    if not isinstance(entry, dict):
+        raise ProfileError(f"{where}: profile '{name}' must be an object or null")
+    dense = entry.get("dense_ms", {})
+    fit = entry.get("dense_fit")
+    if not isinstance(dense, dict) or not isinstance(fit, dict):
+        raise ProfileError(f"{where}: profile '{name}' needs objects 'dense_ms' and 'dense_fit'")
+    dense_ms: dict[str, float] = {}
+    for key, value in dense.items():
+        if not _SHAPE_KEY.match(key):
+            raise ProfileError(
+                f"{where}: profile '{name}' dense_ms key {key!r} is not '<in>x<out>'"
+            )
+        dense_ms[key] = _number(value, f"{where}: profile '{name}' dense_ms[{key!r}]")
+    return Profile(
+        name=name,
+        dense_ms=dense_ms,
+        fixed_ms=_number(fit.get("fixed_ms"), f"{where}: profile '{name}' dense_fit.fixed_ms"),
+        ms_per_mac=_number(
+            fit.get("ms_per_mac"), f"{where}: profile '{name}' dense_fit.ms_per_mac"
+        ),
+    )
+
+
+def load_profile(name: str, path: str | Path = DEFAULT_PROFILES) -> Profile:
+    """Return the named profile; an unknown name lists the known ones."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            table = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ProfileError(f"profiles file {path}: cannot load: {e}") from e
+    if not isinstance(table, dict):
+        raise ProfileError(f"profiles file {path}: top level must be an object")
+    if name not in table:
+        known = ", ".join(sorted(table))
+        raise ProfileError(f"unknown profile {name!r} in {path}; known profiles: {known}")
+    return _parse(name, table[name], f"profiles file {path}")

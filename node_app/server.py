@@ -1,0 +1,480 @@
+"""HTTP layer server: request handler, bounded queue, worker thread and forwarder.
+
+Request threads only validate, enqueue and reply, so the reply time measured by the client is
+the network plus admission cost; the single worker thread models the device (one frame at a
+time), and queue overflow is the overload signal the experiments are about.
+"""
+
+from __future__ import annotations
+
+import hmac
+import http.client
+import json
+import queue
+import re
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from node_app.config import NodeConfig, RunConfig, parse_hostport
+from node_app.profile import Profile, load_profile
+from node_app.stage import Pipeline, load_pipeline
+from node_app.trace import TraceWriter
+
+EWMA_ALPHA = 0.2
+FORWARD_TIMEOUT_S = 2.0
+SPIN_S = 0.0005  # time.sleep() can overshoot; the last half millisecond is spun out
+_PACKET_ID = re.compile(r"^[0-9]+$")
+_ROUTES = {
+    "/message": "POST",
+    "/health": "GET",
+    "/stats": "GET",
+    "/control/flush": "POST",
+    "/control/stop": "POST",
+}
+_MAX_DRAIN = 1 << 20  # larger bodies on non-/message routes are not read: connection closed
+
+
+def sleep_until(deadline: float) -> None:
+    """Sleep until time.perf_counter() >= deadline, to within tens of microseconds."""
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return
+        if remaining > SPIN_S:
+            time.sleep(remaining - SPIN_S)
+
+
+class Forwarder:
+    """One kept-alive HTTP connection to a next hop (used by the single worker thread)."""
+
+    def __init__(self, hop: str, timeout: float = FORWARD_TIMEOUT_S):
+        self.hop = hop
+        self.host, self.port = parse_hostport(hop)
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def send(self, packet_id: int, body: bytes) -> str | None:
+        """POST one frame; None on success, else the forward_failed reason.
+
+        A kept-alive connection may have been closed by the peer since the last frame, so a
+        connection error is retried once on a fresh connection. A timeout is not retried:
+        the peer may have the frame already.
+        """
+        reason = "connect_error"
+        for _attempt in range(2):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self._conn.request(
+                    "POST",
+                    "/message",
+                    body=body,
+                    headers={
+                        "X-Packet-Id": str(packet_id),
+                        "Content-Type": "application/octet-stream",
+                    },
+                )
+                resp = self._conn.getresponse()
+                resp.read()
+            except TimeoutError:
+                self.close()
+                return "timeout"
+            except (OSError, http.client.HTTPException):
+                self.close()
+                reason = "connect_error"
+                continue
+            return None if resp.status == 200 else f"http_{resp.status}"
+        return reason
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class Stats:
+    """Counters for GET /stats; one lock, because handler threads and the worker update them."""
+
+    def __init__(self, service_ms: float):
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.received = 0
+        self.accepted = 0
+        self.dropped: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+        self.processed = 0
+        self.forwarded = 0
+        self.forward_failed = 0
+        self.service_ms = service_ms
+
+    def count(self, table: dict[str, int], reason: str) -> None:
+        with self.lock:
+            table[reason] = table.get(reason, 0) + 1
+
+    def observe_service(self, ms: float) -> None:
+        with self.lock:
+            self.service_ms = EWMA_ALPHA * ms + (1.0 - EWMA_ALPHA) * self.service_ms
+            self.processed += 1
+
+
+class NodeServer(ThreadingHTTPServer):
+    """The node: HTTP front end plus (unless it is a sink) a queue, a worker and forwarders."""
+
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        node: NodeConfig,
+        run: RunConfig,
+        profile: Profile,
+        pipeline: Pipeline,
+        address: tuple[str, int] | None = None,
+    ):
+        self.node = node
+        self.run_cfg = run
+        self.profile = profile
+        self.pipeline = pipeline
+        self.profile_ms = profile.frame_ms(pipeline.shapes)  # None: native, no waiting
+        self.is_sink = run.is_sink
+        self.stats = Stats(self.profile_ms or 0.0)
+        self.queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(run.queue_size)
+        self.forwarders = [Forwarder(hop) for hop in run.next_hops]
+        self.kept: dict[int, bytes] = {}  # sink only: first frames, for output checks
+        self.stopping = threading.Event()
+        self._stop_requested = threading.Lock()
+        self._worker: threading.Thread | None = None
+        super().__init__(address or (node.bind, node.port), Handler)
+        # Only after bind succeeded: a failed start must not leave an empty trace behind.
+        self.trace = TraceWriter(Path(node.trace_dir) / f"{run.run_id}.csv", node.node)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's socket.getfqdn(), which can stall on DNS for seconds."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def describe(self) -> str:
+        timing = "native" if self.profile_ms is None else f"{self.profile_ms:.2f} ms/frame"
+        role = " (sink)" if self.is_sink else ""
+        return (
+            f"node_app: node={self.node.node}{role} run_id={self.run_cfg.run_id} "
+            f"listen={self.server_name}:{self.port} profile={self.profile.name} ({timing}) "
+            f"stages={list(self.run_cfg.stages)} next_hops={list(self.run_cfg.next_hops)} "
+            f"queue_size={self.run_cfg.queue_size}"
+        )
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    def run(self, log: bool = True) -> None:
+        """Serve until request_stop(), then flush and release everything."""
+        if not self.is_sink:
+            self._worker = threading.Thread(target=self._work, name="worker", daemon=True)
+            self._worker.start()
+        if log:
+            print(self.describe(), file=sys.stderr, flush=True)
+        try:
+            self.serve_forever(poll_interval=0.2)
+        finally:
+            self.close()
+
+    def request_stop(self) -> None:
+        """Ask serve_forever to return; callable from a handler thread or a signal handler."""
+        if self._stop_requested.acquire(blocking=False):
+            self.stopping.set()
+            threading.Thread(target=self.shutdown, name="shutdown", daemon=True).start()
+
+    def close(self) -> None:
+        self.stopping.set()
+        if self._worker is not None:
+            while True:  # frames still queued are lost: say so in the trace
+                self._drop_queued("shutdown")
+                try:
+                    self.queue.put_nowait(None)
+                    break
+                except queue.Full:
+                    continue
+            self._worker.join(timeout=10)
+            self._drop_queued("shutdown")
+        for fwd in self.forwarders:
+            fwd.close()
+        if self.kept:
+            self._write_outputs()
+        self.trace.close()
+        self.server_close()
+
+    def _write_outputs(self) -> None:
+        arrays = {str(pid): np.frombuffer(body, dtype="<f4") for pid, body in self.kept.items()}
+        tmp = self.run_cfg.outputs_file + ".tmp.npz"
+        np.savez(tmp, **arrays)
+        Path(tmp).replace(self.run_cfg.outputs_file)
+
+    def _drop_queued(self, reason: str) -> None:
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self.stats.count(self.stats.dropped, reason)
+                self.trace.write(item[0], "dropped", reason)
+
+    # request side ------------------------------------------------------------------------
+
+    def reject(self, packet_id: int, reason: str) -> None:
+        self.stats.count(self.stats.rejected, reason)
+        self.trace.write(packet_id, "rejected", reason)
+
+    def admit(self, packet_id: int, body: bytes) -> dict[str, Any]:
+        """Enqueue a valid frame (or, for a sink, just record it); the /message reply."""
+        st = self.stats
+        if self.is_sink:
+            with st.lock:
+                st.received += 1
+                st.accepted += 1
+            self.trace.write(packet_id, "received", "")
+            if len(self.kept) < self.run_cfg.keep_outputs:
+                self.kept.setdefault(packet_id, body)
+            return {"accepted": True, "overloaded": False, "queue_depth": 0, "service_ms": 0.0}
+        t = time.time()  # stamped before put so `received` never sorts after `started`
+        try:
+            self.queue.put_nowait((packet_id, body))
+            accepted = True
+        except queue.Full:
+            accepted = False
+        depth = self.queue.qsize()
+        with st.lock:
+            st.received += 1
+            if accepted:
+                st.accepted += 1
+            else:
+                st.dropped["queue_full"] = st.dropped.get("queue_full", 0) + 1
+            service_ms = st.service_ms
+        if accepted:
+            self.trace.write(packet_id, "received", str(depth), t=t)
+        else:
+            self.trace.write(packet_id, "dropped", "queue_full", t=t)
+        return {
+            "accepted": accepted,
+            "overloaded": not accepted or self.queue.full(),
+            "queue_depth": depth,
+            "service_ms": round(service_ms, 3),
+        }
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        st = self.stats
+        with st.lock:
+            return {
+                "node": self.node.node,
+                "run_id": self.run_cfg.run_id,
+                "received": st.received,
+                "accepted": st.accepted,
+                "dropped": dict(st.dropped),
+                "rejected": dict(st.rejected),
+                "processed": st.processed,
+                "forwarded": st.forwarded,
+                "forward_failed": st.forward_failed,
+                "queue_depth": self.queue.qsize(),
+                "service_ms": round(st.service_ms, 3),
+                "uptime_s": round(time.monotonic() - st.started, 3),
+            }
+
+    # worker side -------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            try:
+                self._process(*item)
+            except Exception as e:  # never let one bad frame kill the device model
+                print(f"node_app: worker error on packet {item[0]}: {e!r}", file=sys.stderr)
+                self.trace.write(item[0], "error", type(e).__name__)
+
+    def _process(self, packet_id: int, body: bytes) -> None:
+        self.trace.write(packet_id, "started", str(self.queue.qsize()))
+        t0 = time.perf_counter()
+        out = self.pipeline(np.frombuffer(body, dtype="<f4"))
+        real_ms = (time.perf_counter() - t0) * 1000.0
+        if self.profile_ms is not None:
+            sleep_until(t0 + self.profile_ms / 1000.0)
+        service_ms = (time.perf_counter() - t0) * 1000.0
+        claimed_ms = real_ms if self.profile_ms is None else self.profile_ms
+        self.stats.observe_service(service_ms)
+        self.trace.write(packet_id, "finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
+        if not self.forwarders:
+            return
+        fwd = self.forwarders[0]
+        failure = fwd.send(packet_id, out.astype("<f4", copy=False).tobytes())
+        with self.stats.lock:
+            if failure is None:
+                self.stats.forwarded += 1
+            else:
+                self.stats.forward_failed += 1
+        if failure is None:
+            self.trace.write(packet_id, "forwarded", fwd.hop)
+        else:
+            self.trace.write(packet_id, "forward_failed", failure)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes of docs/architecture.md; every reply is JSON with a Content-Length."""
+
+    server: NodeServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "node_app/0.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request logging: the trace is the record, the log is for errors."""
+
+    def _send_json(self, code: int, obj: dict[str, Any], close: bool = False) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        # Headers and body in one write: one TCP segment per small reply.
+        self._headers_buffer.append(b"\r\n" + data)  # type: ignore[attr-defined]
+        self.flush_headers()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """JSON instead of HTML for errors raised by the stdlib parser (bad request line,
+        unsupported method, ...). The body may be unread, so the connection is closed."""
+        if code == 501:
+            code, error = 405, "method_not_allowed"
+        else:
+            error = {400: "bad_request", 404: "not_found"}.get(code, f"http_{code}")
+        self._send_json(code, {"error": error, "detail": message or ""}, close=True)
+
+    def _route(self, method: str) -> str | None:
+        path = urlsplit(self.path).path
+        allowed = _ROUTES.get(path)
+        if allowed is None:
+            self._drain()
+            self._send_json(404, {"error": "not_found", "detail": path})
+            return None
+        if allowed != method:
+            self._drain()
+            self._send_json(405, {"error": "method_not_allowed", "detail": f"use {allowed}"})
+            return None
+        return path
+
+    def _content_length(self) -> int | None:
+        text = self.headers.get("Content-Length")
+        if text is None or not _PACKET_ID.match(text.strip()):
+            return None
+        return int(text.strip())
+
+    def _drain(self) -> None:
+        """Consume a small request body so the keep-alive connection stays in sync."""
+        length = self._content_length()
+        if length is None and self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+        elif length is not None and length > _MAX_DRAIN:
+            self.close_connection = True
+        elif length:
+            self.rfile.read(length)
+
+    def do_GET(self) -> None:
+        path = self._route("GET")
+        if path == "/health":
+            srv = self.server
+            self._send_json(200, {"ok": True, "node": srv.node.node, "run_id": srv.run_cfg.run_id})
+        elif path == "/stats":
+            self._send_json(200, self.server.stats_snapshot())
+
+    def do_POST(self) -> None:
+        path = self._route("POST")
+        if path == "/message":
+            self._message()
+        elif path is not None:
+            self._drain()
+            if self._token_ok():
+                if path == "/control/flush":
+                    self._send_json(200, {"ok": True, "flushed": self.server.trace.flush()})
+                else:
+                    self._send_json(200, {"ok": True, "stopping": True}, close=True)
+                    self.server.request_stop()
+
+    def _token_ok(self) -> bool:
+        got = self.headers.get("X-Token", "").encode()
+        if hmac.compare_digest(got, self.server.node.token.encode()):
+            return True
+        self.server.reject(-1, "bad_token")
+        self._send_json(401, {"error": "bad_token"})
+        return False
+
+    def _message(self) -> None:
+        srv = self.server
+        run = srv.run_cfg
+        packet_id = -1
+        reason = detail = ""
+        pid_text = self.headers.get("X-Packet-Id")
+        if pid_text is None:
+            reason, detail = "missing_packet_id", "header X-Packet-Id is required"
+        elif not _PACKET_ID.match(pid_text.strip()):
+            reason, detail = "bad_packet_id", f"X-Packet-Id must be an integer >= 0: {pid_text!r}"
+        else:
+            packet_id = int(pid_text.strip())
+        length = self._content_length()
+        if not reason:
+            if self.headers.get("Content-Length") is None:
+                reason, detail = "missing_content_length", "header Content-Length is required"
+            elif length is None:
+                reason, detail = "missing_content_length", "Content-Length is not an integer"
+            elif length > run.max_body_bytes:
+                reason, detail = "body_too_large", f"{length} > max_body_bytes {run.max_body_bytes}"
+        body = b""
+        if length is not None and length <= run.max_body_bytes:
+            body = self.rfile.read(length) if length else b""
+            if len(body) < length:  # client went away mid-body
+                self.close_connection = True
+        else:
+            # Unknown or oversized body: do not read it; the connection cannot be reused.
+            self.close_connection = True
+        if not reason and len(body) != run.frame_bytes:
+            reason = "bad_body_size"
+            detail = f"body is {len(body)} bytes, expected input_size*4 = {run.frame_bytes}"
+        if reason:
+            srv.reject(packet_id, reason)
+            code = 413 if reason == "body_too_large" else 400
+            self._send_json(code, {"error": reason, "detail": detail}, close=self.close_connection)
+            return
+        if srv.stopping.is_set():
+            self._send_json(503, {"error": "stopping"}, close=True)
+            return
+        self._send_json(200, srv.admit(packet_id, body))
+
+
+def build_server(
+    config_path: str | Path,
+    run_path: str | Path | None = None,
+    address: tuple[str, int] | None = None,
+) -> NodeServer:
+    """Load node.json, run.json (node.run_file unless overridden), profile and stages; bind.
+
+    `address` overrides node.json's bind/port (tests use port 0).
+    """
+    node = NodeConfig.load(config_path)
+    run = RunConfig.load(run_path or node.run_file)
+    profile = load_profile(run.profile or node.profile)
+    pipeline = load_pipeline(node.stages_dir, run.stages, run.input_size)
+    return NodeServer(node, run, profile, pipeline, address)
