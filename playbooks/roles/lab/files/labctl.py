@@ -1,0 +1,286 @@
+#!/usr/bin/python3
+"""Idempotent network/sshd steps of the emulated lab (called by the `lab` role).
+
+Each subcommand checks the current state first and only acts on a difference. It prints one
+JSON object: {"changed": bool, "actions": [...]} so that the role can report `changed`
+truthfully (a second `lab up` reports changed=0).
+
+Subcommands:
+  bridge  --bridge dnnlab0 --cidr 198.18.0.1/24
+  host    --ns dnnlab-pi1 --veth vl-pi1 --peer vp-pi1 --bridge dnnlab0 --cidr 198.18.0.11/24
+          [--prohibit 10.0.0.0/8 ...]
+  shape   --ns dnnlab-pi1 --veth vl-pi1 [--rate 100mbit]      (no --rate: remove shaping)
+  sshd    --ns dnnlab-pi1 --pidfile F --start-script S [--restart]
+  mkdirs  PATH:MODE ...                                       (mkdir -p, then chmod)
+  down    --ns dnnlab-pi1 ... --bridge dnnlab0 --veth-prefix vl- --ns-prefix dnnlab-
+
+Safety: only touches namespaces/links whose names it is given (or that carry the lab's
+prefixes), and only kills PIDs that `ip netns pids` lists for the lab's namespaces.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+ACTIONS = []
+
+
+def run(*args, check=True):
+    res = subprocess.run(list(args), capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise SystemExit(
+            json.dumps({"failed": True, "msg": f"{' '.join(args)}: {res.stderr.strip()}",
+                        "actions": ACTIONS})
+        )
+    return res
+
+
+def act(*args):
+    ACTIONS.append(" ".join(args))
+    return run(*args)
+
+
+def ip_json(*args):
+    res = run("ip", "-j", *args, check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        return []
+    return json.loads(res.stdout)
+
+
+def netns_list():
+    res = run("ip", "netns", "list", check=False)
+    return [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
+
+
+def link(name, ns=None):
+    pre = ["-n", ns] if ns else []
+    info = ip_json(*pre, "-d", "link", "show", "dev", name)
+    return info[0] if info else None
+
+
+def ensure_up(name, ns=None):
+    pre = ["-n", ns] if ns else []
+    info = link(name, ns)
+    if info is not None and "UP" not in info.get("flags", []):
+        act("ip", *pre, "link", "set", "dev", name, "up")
+
+
+def ensure_addr(name, cidr, ns=None):
+    pre = ["-n", ns] if ns else []
+    addr, prefix = cidr.split("/")
+    have = ip_json(*pre, "-4", "addr", "show", "dev", name)
+    for entry in have:
+        for a in entry.get("addr_info", []):
+            if a.get("local") == addr and str(a.get("prefixlen")) == prefix:
+                return
+    act("ip", *pre, "addr", "add", cidr, "dev", name)
+
+
+def cmd_bridge(a):
+    if link(a.bridge) is None:
+        act("ip", "link", "add", "name", a.bridge, "type", "bridge")
+    ensure_addr(a.bridge, a.cidr)
+    ensure_up(a.bridge)
+
+
+def cmd_host(a):
+    if a.ns not in netns_list():
+        act("ip", "netns", "add", a.ns)
+    if link(a.veth) is None:
+        # A half-made pair from an interrupted run would block the name: remove it.
+        if link(a.peer) is not None:
+            act("ip", "link", "del", "dev", a.peer)
+        if link("eth0", a.ns) is not None:
+            act("ip", "-n", a.ns, "link", "del", "dev", "eth0")
+        act("ip", "link", "add", "name", a.veth, "type", "veth", "peer", "name", a.peer)
+        act("ip", "link", "set", "dev", a.peer, "netns", a.ns)
+        act("ip", "-n", a.ns, "link", "set", "dev", a.peer, "name", "eth0")
+    info = link(a.veth)
+    if info.get("master") != a.bridge:
+        act("ip", "link", "set", "dev", a.veth, "master", a.bridge)
+    ensure_up(a.veth)
+    ensure_up("lo", a.ns)
+    ensure_addr("eth0", a.cidr, a.ns)
+    ensure_up("eth0", a.ns)
+    # Confinement: no default route, prohibit the private ranges.
+    for r in ip_json("-n", a.ns, "-4", "route", "show", "default"):
+        act("ip", "-n", a.ns, "route", "del", "default", *(["via", r["gateway"]]
+                                                           if r.get("gateway") else []))
+    have = {r.get("dst") for r in ip_json("-n", a.ns, "-4", "route", "show", "type", "prohibit")}
+    for net in a.prohibit:
+        if net not in have:
+            act("ip", "-n", a.ns, "route", "replace", "prohibit", net)
+
+
+UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,
+         "bps": 8, "kbps": 8 * 10**3, "mbps": 8 * 10**6, "gbps": 8 * 10**9}
+
+
+def rate_bytes(rate):
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", rate)
+    if not m or m.group(2).lower() not in UNITS:
+        raise SystemExit(json.dumps({"failed": True, "msg": f"bad link_rate {rate!r} "
+                                     "(use e.g. 100mbit, 500kbit, 1gbit)"}))
+    return int(float(m.group(1)) * UNITS[m.group(2).lower()] / 8)
+
+
+def shape_dev(dev, ns, rate):
+    pre = ["-n", ns] if ns else []
+    res = run("tc", *pre, "-j", "qdisc", "show", "dev", dev, "root", check=False)
+    qdiscs = json.loads(res.stdout) if res.stdout.strip() else []
+    root = next((q for q in qdiscs if q.get("root")), None)
+    is_tbf = root is not None and root.get("kind") == "tbf"
+    if rate is None:
+        if is_tbf:
+            act("tc", *pre, "qdisc", "del", "dev", dev, "root")
+        return
+    want = rate_bytes(rate)
+    if is_tbf and abs(int(root.get("options", {}).get("rate", 0)) - want) <= want // 100:
+        return
+    burst = max(want // 250, 4096)  # ~4 ms of traffic, at least a few MTUs
+    act("tc", *pre, "qdisc", "replace", "dev", dev, "root", "tbf", "rate", f"{want * 8}bit",
+        "burst", str(burst), "latency", "50ms")
+
+
+def cmd_shape(a):
+    shape_dev(a.veth, None, a.rate)  # controller -> host direction
+    shape_dev("eth0", a.ns, a.rate)  # host -> controller/other hosts direction
+
+
+def pid_ok(pid, ns):
+    if not alive(pid):
+        return False
+    res = run("ip", "netns", "identify", str(pid), check=False)
+    return res.stdout.strip() == ns
+
+
+def read_pid(pidfile):
+    try:
+        with open(pidfile) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid):
+    """True while the process exists and is not a zombie (PID 1 may reap late)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_gone(pids, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        pids = [p for p in pids if alive(p)]
+        if not pids:
+            return []
+        time.sleep(0.05)
+    return pids
+
+
+def cmd_sshd(a):
+    pid = read_pid(a.pidfile)
+    running = pid is not None and pid_ok(pid, a.ns)
+    if running and not a.restart:
+        return
+    if running:
+        ACTIONS.append(f"stop sshd {pid}")
+        os.kill(pid, signal.SIGTERM)
+        if wait_gone([pid], 5):
+            os.kill(pid, signal.SIGKILL)
+    if os.path.exists(a.pidfile):
+        os.unlink(a.pidfile)
+    act("ip", "netns", "exec", a.ns, "unshare", "--mount", "--uts", "/bin/sh", a.start_script)
+    end = time.time() + 10
+    while time.time() < end:
+        pid = read_pid(a.pidfile)
+        if pid is not None and pid_ok(pid, a.ns):
+            return
+        time.sleep(0.05)
+    raise SystemExit(json.dumps({"failed": True, "msg": f"sshd in {a.ns} did not start "
+                                 f"(no live PID in {a.pidfile}); see its log",
+                                 "actions": ACTIONS}))
+
+
+def cmd_down(a):
+    existing = netns_list()
+    names = set(a.ns) | {n for n in existing if n.startswith(a.ns_prefix)}
+    for ns in sorted(names):
+        if ns not in existing:
+            continue
+        pids = [int(p) for p in run("ip", "netns", "pids", ns, check=False).stdout.split()]
+        pids = [p for p in pids if p != os.getpid()]
+        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            for p in pids:
+                try:
+                    os.kill(p, sig)
+                    ACTIONS.append(f"kill -{sig.name} {p} ({ns})")
+                except ProcessLookupError:
+                    pass
+            pids = wait_gone(pids, wait)
+            if not pids:
+                break
+        act("ip", "netns", "del", ns)
+    for entry in ip_json("link", "show", "type", "veth"):
+        name = entry.get("ifname", "")
+        if name.startswith(a.veth_prefix) or name.startswith(a.peer_prefix):
+            act("ip", "link", "del", "dev", name)
+    if link(a.bridge) is not None:
+        act("ip", "link", "del", "dev", a.bridge)
+
+
+def cmd_mkdirs(a):
+    for spec in a.dirs:
+        path, mode = spec.rsplit(":", 1)
+        mode = int(mode, 8)
+        if not os.path.isdir(path):
+            os.makedirs(path, mode=mode, exist_ok=True)
+            ACTIONS.append(f"mkdir {path}")
+        if os.stat(path).st_mode & 0o7777 != mode:
+            os.chmod(path, mode)
+            ACTIONS.append(f"chmod {mode:o} {path}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bridge")
+    b.add_argument("--bridge", required=True)
+    b.add_argument("--cidr", required=True)
+    h = sub.add_parser("host")
+    for opt in ("--ns", "--veth", "--peer", "--bridge", "--cidr"):
+        h.add_argument(opt, required=True)
+    h.add_argument("--prohibit", nargs="*", default=[])
+    s = sub.add_parser("shape")
+    s.add_argument("--ns", required=True)
+    s.add_argument("--veth", required=True)
+    s.add_argument("--rate", default=None)
+    d = sub.add_parser("sshd")
+    d.add_argument("--ns", required=True)
+    d.add_argument("--pidfile", required=True)
+    d.add_argument("--start-script", required=True)
+    d.add_argument("--restart", action="store_true")
+    t = sub.add_parser("down")
+    t.add_argument("--ns", nargs="*", default=[])
+    t.add_argument("--bridge", required=True)
+    t.add_argument("--ns-prefix", required=True)
+    t.add_argument("--veth-prefix", required=True)
+    t.add_argument("--peer-prefix", required=True)
+    m = sub.add_parser("mkdirs")
+    m.add_argument("dirs", nargs="+", help="PATH:OCTALMODE")
+    a = p.parse_args()
+    {"bridge": cmd_bridge, "host": cmd_host, "shape": cmd_shape, "sshd": cmd_sshd,
+     "down": cmd_down, "mkdirs": cmd_mkdirs}[a.cmd](a)
+    json.dump({"changed": bool(ACTIONS), "actions": ACTIONS}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
