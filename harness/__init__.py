@@ -1,0 +1,1 @@
+"""Controller-side harness: specs, cluster control, load, traces, analysis, reports."""

@@ -1,0 +1,152 @@
+"""Matplotlib figures rendered as inline SVG strings for the HTML reports.
+
+Reports must open offline from a file, so figures are embedded as SVG text (fonts left as
+text, `svg.fonttype='none'`, so they stay small and searchable); the XML prologue,
+RDF metadata and namespace declarations are stripped so the page carries no URL at all.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+matplotlib.rcParams["svg.fonttype"] = "none"
+matplotlib.rcParams["svg.hashsalt"] = "pi-dnn-testbed"  # stable ids: reproducible reports
+
+_METADATA = re.compile(r"<metadata>.*?</metadata>", re.S)
+_XMLNS = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
+MAX_POINTS = 2000
+
+
+def to_svg(fig: plt.Figure) -> str:
+    """Serialise and close a figure; return an <svg> element safe to inline in HTML5."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    text = _METADATA.sub("", text)
+    return _XMLNS.sub("", text)
+
+
+def _empty(title: str) -> str:
+    fig, ax = plt.subplots(figsize=(8, 1.2))
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, f"{title}: no data", ha="center", va="center")
+    return to_svg(fig)
+
+
+def throughput(counts: pd.DataFrame) -> str:
+    """Sent, delivered and dropped measure frames per second."""
+    if counts.empty:
+        return _empty("Frames per second")
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for col, colour in (("sent", "tab:blue"), ("delivered", "tab:green"), ("dropped", "tab:red")):
+        ax.plot(counts["second"], counts[col], label=col, color=colour, lw=1.2,
+                drawstyle="steps-post")
+    ax.set_xlabel("seconds since measure window start")
+    ax.set_ylabel("frames / s")
+    ax.set_title("Measure frames per second")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    return to_svg(fig)
+
+
+def queue_depth(depth: pd.DataFrame) -> str:
+    """Per-node queue depth per second: mean (solid) and max (dotted)."""
+    if depth.empty:
+        return _empty("Queue depth")
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for i, (node, g) in enumerate(depth.groupby("node", sort=True)):
+        colour = f"C{i % 10}"
+        ax.plot(g["second"], g["mean"], color=colour, lw=1.2, label=f"{node} mean")
+        ax.plot(g["second"], g["max"], color=colour, lw=0.8, ls=":", label=f"{node} max")
+    ax.set_xlabel("seconds since measure window start")
+    ax.set_ylabel("queue depth (frames)")
+    ax.set_title("Queue depth per node")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", ncol=2, fontsize="small")
+    return to_svg(fig)
+
+
+def utilisation(util: pd.DataFrame) -> str:
+    """Per-node busy share of each second (started -> finished)."""
+    if util.empty or not len(util.columns):
+        return _empty("Utilisation")
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for node in util.columns:
+        ax.plot(util.index, util[node], lw=1.2, label=str(node))
+    ax.set_xlabel("seconds since measure window start")
+    ax.set_ylabel("busy share")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Utilisation per node")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    return to_svg(fig)
+
+
+def latency(lat_ms: np.ndarray, marks: dict[str, float | None]) -> str:
+    """Histogram and CDF of latency (intended send -> sink) with p50/p95/p99 marked."""
+    if not len(lat_ms):
+        return _empty("Latency")
+    fig, (h, c) = plt.subplots(1, 2, figsize=(10, 3.4))
+    h.hist(lat_ms, bins=min(100, max(10, int(np.sqrt(len(lat_ms))))), color="tab:blue")
+    h.set_xlabel("latency (ms)")
+    h.set_ylabel("frames")
+    h.set_title("Latency histogram")
+    q = np.linspace(0, 1, min(MAX_POINTS, len(lat_ms)))
+    c.plot(np.quantile(lat_ms, q), q, color="tab:blue", lw=1.4)
+    c.set_xlabel("latency (ms)")
+    c.set_ylabel("fraction of delivered frames")
+    c.set_title("Latency CDF")
+    for (name, value), colour in zip(marks.items(), ("tab:green", "tab:orange", "tab:red"),
+                                     strict=False):
+        if value is None:
+            continue
+        for ax in (h, c):
+            ax.axvline(value, color=colour, ls="--", lw=1, label=f"{name} = {value:.1f} ms")
+    c.legend(loc="lower right", fontsize="small")
+    for ax in (h, c):
+        ax.grid(alpha=0.3)
+    return to_svg(fig)
+
+
+def bars(labels: Sequence[str], values: Sequence[float | None], title: str, ylabel: str) -> str:
+    """One bar per run (missing values drawn as 0 and labelled n/a)."""
+    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(labels) + 2), 3))
+    vals = [0.0 if v is None else float(v) for v in values]
+    rects = ax.bar(range(len(labels)), vals, color="tab:blue")
+    ax.bar_label(rects, labels=["n/a" if v is None else f"{v:.3g}" for v in values],
+                 fontsize="small")
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    return to_svg(fig)
+
+
+def stacked_bars(labels: Sequence[str], parts: dict[str, Sequence[float]], title: str,
+                 ylabel: str) -> str:
+    """Bars per run split into parts (e.g. drops per node)."""
+    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(labels) + 2), 3))
+    bottom = np.zeros(len(labels))
+    for i, (name, vals) in enumerate(parts.items()):
+        arr = np.asarray(vals, dtype=float)
+        ax.bar(range(len(labels)), arr, bottom=bottom, label=name, color=f"C{i % 10}")
+        bottom += arr
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    if parts:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
+    return to_svg(fig)

@@ -1,0 +1,268 @@
+"""Self-contained HTML reports: one page per run, an index of all runs, a comparison page.
+
+Pages must open offline from a file on any machine, so there is no external CSS, JS, font
+or image: styles are inline and plots are inline SVG (harness/plots.py). Every piece of
+text that comes from a spec, a trace or a summary is HTML-escaped. A run that should not
+be trusted as is (frames vanished, a node's trace stopped early, marked invalid or
+interrupted) gets a red banner at the top, because a table alone is too easy to misread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from harness import plots
+from harness.analysis import (
+    latencies_ms,
+    load_run,
+    per_second_counts,
+    queue_depth_per_second,
+    summarize,
+    utilisation_per_second,
+    warnings_of,
+)
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+.banner{background:#b00020;color:#fff;padding:.8em 1em;border-radius:4px;font-weight:bold}
+.banner ul{margin:.3em 0 0 1.2em;font-weight:normal}
+.ok{color:#1b5e20}.muted{color:#666;font-size:.9em}
+svg{max-width:100%;height:auto}
+"""
+
+
+def _fmt(v: Any, nd: int = 3) -> str:
+    """Format a value for a table cell (escaped)."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return escape(f"{v:.{nd}f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.4g}")
+    if isinstance(v, (list, tuple)):
+        return escape(", ".join(str(x) for x in v))
+    return escape(str(v))
+
+
+def _when(ts: Any) -> str:
+    try:
+        return dt.datetime.fromtimestamp(float(ts), tz=dt.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError, OverflowError):
+        return "–"
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n"
+        f"<body>\n{body}\n</body></html>\n"
+    )
+
+
+def banner(summary: dict[str, Any]) -> str:
+    """Red banner listing why the run should not be trusted as is ('' when it can be)."""
+    reasons = summary.get("warnings")
+    if reasons is None:
+        reasons = warnings_of(summary)
+    if not reasons:
+        return ""
+    items = "".join(f"<li>{escape(str(r))}</li>" for r in reasons)
+    return f'<div class="banner" id="banner">Check this run before using it:<ul>{items}</ul></div>'
+
+
+def _kv_table(rows: Iterable[tuple[str, Any]]) -> str:
+    body = "".join(f'<tr><th class="l">{escape(k)}</th><td>{_fmt(v)}</td></tr>' for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
+    """Rows are pre-escaped cell HTML; the first `left` columns are left-aligned."""
+    th = "".join(f'<th class="{"l" if i < left else ""}">{escape(h)}</th>'
+                 for i, h in enumerate(header))
+    trs = "".join(
+        "<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>'
+                         for i, c in enumerate(r)) + "</tr>"
+        for r in rows)
+    return f"<table><tr>{th}</tr>{trs}</table>"
+
+
+def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
+    lat = s.get("latency_ms") or {}
+    win = s.get("window") or {}
+    return [
+        ("run id", s.get("run_id")), ("strategy", s.get("strategy")),
+        ("profile", s.get("profile")), ("started", _when(s.get("started_at"))),
+        ("offered fps", s.get("offered_fps")), ("achieved send fps", s.get("achieved_send_fps")),
+        ("delivered fps", s.get("delivered_fps")), ("capacity fps", s.get("capacity_fps")),
+        ("efficiency", s.get("efficiency")), ("sent", s.get("sent")),
+        ("delivered", s.get("delivered")), ("coverage", s.get("coverage")),
+        ("drops (total)", s.get("drops_total")), ("lost unaccounted", s.get("lost_unaccounted")),
+        ("latency p50 ms", lat.get("p50")), ("latency p95 ms", lat.get("p95")),
+        ("latency p99 ms", lat.get("p99")), ("latency mean ms", lat.get("mean")),
+        ("latency max ms", lat.get("max")), ("warm-up frames (excluded)", s.get("warmup_frames")),
+        ("measure window s", win.get("length_s")),
+    ]
+
+
+def _drops_table(s: dict[str, Any]) -> str:
+    sent = s.get("sent") or 0
+    rows = []
+    for node, reasons in sorted((s.get("drops") or {}).items()):
+        for reason, n in sorted(reasons.items()):
+            share = f"{100.0 * n / sent:.2f} %" if sent else "–"
+            rows.append((escape(node), escape(reason), _fmt(n), escape(share)))
+    if not rows:
+        return '<p class="ok">No drops of measure frames.</p>'
+    return _table(["node", "reason", "frames", "share of sent"], rows, left=2)
+
+
+NODE_COLS = ("role", "received", "dropped", "rejected", "processed", "forwarded",
+             "forward_failed", "service_ms_mean", "real_ms_mean", "utilisation",
+             "queue_depth_mean", "queue_depth_max")
+
+
+def _nodes_table(s: dict[str, Any]) -> str:
+    ends = s.get("trace_ends") or {}
+    rows = [[escape(str(n))] + [_fmt(st.get(c)) for c in NODE_COLS] + [_when(ends.get(n))]
+            for n, st in (s.get("nodes") or {}).items()]
+    return _table(["node", *NODE_COLS, "trace ends"], rows, left=2)
+
+
+def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
+                     out_html: str | Path) -> Path:
+    """Write the report page of one run; `summary=None` computes it from the traces."""
+    run = load_run(run_dir)
+    s = summary if summary is not None else summarize(run)
+    lat = s.get("latency_ms") or {}
+    title = f"Run {s.get('run_id')} — strategy {s.get('strategy')} at {s.get('offered_fps')} fps"
+    spec = json.dumps(run.spec, indent=2, sort_keys=True, default=str)
+    body = "\n".join([
+        f"<h1>{escape(title)}</h1>",
+        banner(s),
+        "<h2>Summary</h2>", _kv_table(_summary_rows(s)),
+        "<h2>Drops by node and reason</h2>", _drops_table(s),
+        "<h2>Nodes</h2>", _nodes_table(s),
+        "<h2>Frames over time</h2>", plots.throughput(per_second_counts(run)),
+        "<h2>Queue depth</h2>", plots.queue_depth(queue_depth_per_second(run)),
+        "<h2>Utilisation</h2>", plots.utilisation(utilisation_per_second(run)),
+        "<h2>Latency (intended send → sink)</h2>",
+        plots.latency(latencies_ms(run), {k: lat.get(k) for k in ("p50", "p95", "p99")}),
+        "<h2>Spec</h2>", f"<details><summary>spec.json</summary><pre>{escape(spec)}</pre>"
+        "</details>",
+    ])
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page(title, body), encoding="utf-8")
+    return out
+
+
+def _load_summaries(source: str | Path | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(source, (str, Path)):
+        from harness.ledger import summaries
+
+        return summaries(source)
+    return list(source)
+
+
+def _flags(s: dict[str, Any]) -> str:
+    reasons = s.get("warnings")
+    if reasons is None:
+        reasons = warnings_of(s)
+    return escape("; ".join(reasons)) if reasons else ""
+
+
+def write_index(source: str | Path | Sequence[dict[str, Any]], out_html: str | Path) -> Path:
+    """Index of every run, newest first; each row links to `<run-id>.html` beside it.
+
+    source: the ledger's sqlite path, or a list of summary dicts.
+    """
+    items = sorted(_load_summaries(source), key=lambda s: (s.get("started_at") or 0,
+                                                           str(s.get("run_id"))), reverse=True)
+    rows = []
+    for s in items:
+        rid = str(s.get("run_id"))
+        lat = s.get("latency_ms") or {}
+        rows.append([
+            f'<a href="{escape(quote(rid) + ".html")}">{escape(rid)}</a>',
+            escape(_when(s.get("started_at"))), _fmt(s.get("strategy")),
+            _fmt(s.get("offered_fps")), _fmt(s.get("delivered_fps")), _fmt(s.get("coverage")),
+            _fmt(lat.get("p50")), _fmt(lat.get("p95")), _fmt(lat.get("p99")),
+            _fmt(s.get("efficiency")), _fmt(s.get("lost_unaccounted")), _flags(s),
+        ])
+    header = ["run", "started", "strategy", "offered fps", "delivered fps", "coverage",
+              "p50 ms", "p95 ms", "p99 ms", "efficiency", "lost unaccounted", "warnings"]
+    body = (f"<h1>Runs ({len(items)})</h1>"
+            + (_table(header, rows, left=3) if rows else "<p>No runs recorded yet.</p>"))
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page("Runs", body), encoding="utf-8")
+    return out
+
+
+def _summary_of(item: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """A summary dict from a dict, or from a run dir (summary.json, else analysed now)."""
+    if isinstance(item, dict):
+        return item
+    path = Path(item) / "summary.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    return summarize(load_run(item))
+
+
+COMPARE_ROWS = (
+    ("strategy", "strategy"), ("offered fps", "offered_fps"),
+    ("achieved send fps", "achieved_send_fps"), ("delivered fps", "delivered_fps"),
+    ("capacity fps", "capacity_fps"), ("efficiency", "efficiency"), ("sent", "sent"),
+    ("delivered", "delivered"), ("coverage", "coverage"), ("drops (total)", "drops_total"),
+    ("lost unaccounted", "lost_unaccounted"), ("latency p50 ms", "latency_ms.p50"),
+    ("latency p95 ms", "latency_ms.p95"), ("latency p99 ms", "latency_ms.p99"),
+    ("latency max ms", "latency_ms.max"), ("warm-up frames", "warmup_frames"),
+)
+
+
+def _get(s: dict[str, Any], dotted: str) -> Any:
+    v: Any = s
+    for part in dotted.split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    return v
+
+
+def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str | Path) -> Path:
+    """Runs side by side: a table with one column per run, and bar charts of coverage,
+    delivered fps, latency p95 and drops per node."""
+    sums = [_summary_of(i) for i in items]
+    labels = [str(s.get("run_id")) for s in sums]
+    header = ["metric", *labels]
+    rows = [[escape(name)] + [_fmt(_get(s, key)) for s in sums] for name, key in COMPARE_ROWS]
+    warn_row = [escape("warnings")] + [_flags(s) or "–" for s in sums]
+    nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
+    drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
+                  for n in nodes}
+    body = "\n".join([
+        f"<h1>Comparison of {len(sums)} runs</h1>",
+        "".join(banner(s).replace('id="banner"', f'id="banner-{i}"') for i, s in enumerate(sums)),
+        _table(header, [*rows, warn_row]),
+        "<h2>Coverage</h2>",
+        plots.bars(labels, [s.get("coverage") for s in sums], "Coverage", "delivered / sent"),
+        "<h2>Delivered frames per second</h2>",
+        plots.bars(labels, [s.get("delivered_fps") for s in sums], "Delivered fps", "frames/s"),
+        "<h2>Latency p95</h2>",
+        plots.bars(labels, [_get(s, "latency_ms.p95") for s in sums], "Latency p95", "ms"),
+        "<h2>Drops by node</h2>",
+        plots.stacked_bars(labels, drop_parts, "Dropped measure frames", "frames"),
+    ])
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page("Comparison: " + ", ".join(labels), body), encoding="utf-8")
+    return out

@@ -1,0 +1,78 @@
+"""HTML reports and the ledger: offline, escaped, and loud about runs not to trust."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from test_analysis import make_run  # tests/ is on sys.path (pytest rootdir)
+
+from harness.analysis import load_run, summarize, write_summary
+from harness.ledger import list_runs, record
+from harness.report import write_comparison, write_index, write_run_report
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|<link\b|<script\b|@import""",
+                      re.I)
+
+
+def _report(tmp_path: Path, **kw) -> tuple[str, dict]:
+    run_dir = make_run(tmp_path, **kw)
+    run = load_run(run_dir)
+    summary = summarize(run)
+    out = write_run_report(run_dir, summary, tmp_path / "reports" / "r1.html")
+    assert out.exists()
+    return out.read_text(encoding="utf-8"), summary
+
+
+def test_run_report_is_self_contained(tmp_path: Path) -> None:
+    html, _ = _report(tmp_path)
+    assert not EXTERNAL.search(html)
+    assert "http://" not in html and "https://" not in html
+    assert "r1" in html and "baseline" in html
+    assert re.search(r"coverage</th><td>0\.8</td>", html)
+    assert html.count("<svg") == 4  # throughput, queue depth, utilisation, latency
+    assert 'class="banner"' not in html
+    assert "queue_full" in html
+
+
+def test_banner_on_unaccounted_loss(tmp_path: Path) -> None:
+    html, summary = _report(tmp_path, vanish_ids=(100,))
+    assert summary["lost_unaccounted"] == 1
+    assert 'class="banner"' in html and "lost_unaccounted" in html
+
+
+def test_banner_on_early_trace_end_and_interrupt(tmp_path: Path) -> None:
+    html, _ = _report(tmp_path, b_dies_at=6.0, extra_spec={"interrupted": True})
+    assert 'class="banner"' in html
+    assert "node died or hung" in html and "interrupted" in html
+
+
+def test_text_is_escaped(tmp_path: Path) -> None:
+    html, _ = _report(tmp_path, extra_spec={"strategy": "<script>alert(1)</script>"})
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_ledger_index_and_comparison(tmp_path: Path) -> None:
+    db = tmp_path / "results.sqlite"
+    dirs = []
+    for i, kw in enumerate([{}, {"vanish_ids": (100,)}]):
+        run_dir = make_run(tmp_path, f"run-{i}", extra_spec={"started_at": 1000.0 + i}, **kw)
+        run = load_run(run_dir)
+        summary = summarize(run)
+        write_summary(run_dir, summary)
+        record(db, run.spec, summary)
+        record(db, run.spec, summary)  # upsert: no duplicate row
+        dirs.append(run_dir)
+    runs = list_runs(db)
+    assert list(runs["run_id"]) == ["run-1", "run-0"]  # newest first
+    assert list(runs["coverage"]) == [0.79, 0.8]
+    assert runs.loc[0, "latency_p95"] == 50.0 and runs.loc[0, "strategy"] == "baseline"
+
+    index = write_index(db, tmp_path / "index.html").read_text()
+    assert index.index('href="run-1.html"') < index.index('href="run-0.html"')
+    assert not EXTERNAL.search(index)
+
+    comp = write_comparison(dirs, tmp_path / "compare.html").read_text()
+    assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 4
+    assert "http://" not in comp and 'class="banner"' in comp
