@@ -440,6 +440,10 @@ def _node_stats(run: Run, d: _Derived) -> dict[str, dict[str, Any]]:
         dep = dep[~np.isnan(dep)]
         r = real[fin_node == code] if code >= 0 else np.empty(0)
         p = prof[fin_node == code] if code >= 0 else np.empty(0)
+        measured = None
+        if name in d.busy and len(d.busy[name][0]):
+            s, e = d.busy[name]
+            measured = (e - s) * 1000.0
         util = None
         if name in d.busy and length > 0:
             s, e = d.busy[name]
@@ -458,6 +462,9 @@ def _node_stats(run: Run, d: _Derived) -> dict[str, dict[str, Any]]:
             "forward_failed": count("forward_failed"),
             "service_ms_mean": _f(np.nanmean(p)) if len(p) and not np.isnan(p).all() else None,
             "real_ms_mean": _f(np.nanmean(r)) if len(r) and not np.isnan(r).all() else None,
+            "measured_service_ms_mean": _f(measured.mean()) if measured is not None else None,
+            "measured_service_ms_p95": (_f(np.percentile(measured, 95))
+                                        if measured is not None else None),
             "utilisation": util,
             "queue_depth_mean": _f(dep.mean()) if len(dep) else None,
             "queue_depth_max": int(dep.max()) if len(dep) else None,

@@ -1,0 +1,61 @@
+# The two commands of the README: `make demo` and `make test`. Run as root on Debian/Ubuntu.
+# Everything else here is a step they use, or a tool for developers.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SYSTEM_PACKAGES := openssh-server python3-numpy cloud-init iproute2 git
+
+.PHONY: demo test test-unit test-lab bench lint system-deps venv lab-up provision lab-down clean
+
+# System packages the lab and the nodes need. The lab hosts share this machine's /usr, so
+# node_app runs on Debian's python3 + python3-numpy, like on an Ubuntu Pi.
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/fab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/fab
+
+lab-up: system-deps venv
+	$(BIN)/fab lab-up
+
+# site.yml brings the lab up too (first play), then base, then node_app.
+provision: system-deps venv
+	$(BIN)/ansible-playbook site.yml
+
+demo: provision
+	$(BIN)/fab experiment --strategy=0 --rate=30 --duration=30 --warmup=5
+	$(BIN)/fab experiment --strategy=0 --rate=10 --duration=30 --warmup=5
+	$(BIN)/fab report --runs=$$(ls -t runs | grep -v latest | head -2 | tr '\n' ',' | sed 's/,$$//')
+	@echo "open reports/index.html; the lab stays up for more runs (fab lab-down removes it)"
+
+# The whole suite. pytest exits 5 when it collected nothing: that must fail, never pass.
+test: system-deps venv
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test-unit: venv
+	$(BIN)/python -m pytest -m "not lab" $(PYTEST_ARGS)
+
+bench: system-deps venv
+	$(BIN)/python -m bench.run
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ansible-lint site.yml playbooks/
+
+lab-down: venv
+	$(BIN)/fab lab-down
+
+clean: lab-down
+	rm -rf runs reports/*.html results.sqlite bench/results.json

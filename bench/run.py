@@ -1,0 +1,105 @@
+"""`make bench`: what the testbed itself costs, written to bench/results.json.
+
+1. node overhead per frame on the `zero` profile: time a frame spends in a node
+   beyond its real numpy compute (HTTP parse, queue hand-off, forward), p50/p95;
+2. the highest rate a two-node zero-time pipeline carries with coverage >= 0.99
+   on this box (Locust, nodes and sink share its cores: that is the point);
+3. analysis time for a synthetic 1,000,000-packet run.
+
+The lab is brought up and provisioned with `ansible-playbook site.yml` (idempotent);
+if the bench brought it up, it takes it down again at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bench.bench_analysis import bench_analysis
+from harness.experiment import RUNS, run_experiment
+from harness.playbooks import ansible_playbook, lab_down
+from harness.spec import RunSpec
+
+OUT = Path(__file__).resolve().parent / "results.json"
+RATES = [50, 100, 200, 300, 400, 600]
+
+
+def lab_is_up() -> bool:
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return "dnnlab-" in names
+
+
+def node_overhead(run_id: str) -> dict:
+    """Per node: received -> forwarded minus the real compute time, in ms."""
+    out = {}
+    for trace in sorted((RUNS / run_id / "traces").glob("pi*.csv")):
+        ev = pd.read_csv(trace)
+        recv = ev[ev.event == "received"].groupby("packet_id").t.first()
+        fwd = ev[ev.event == "forwarded"].groupby("packet_id").t.first()
+        fin = ev[ev.event == "finished"].set_index("packet_id").detail
+        real_ms = fin.str.split(":").str[0].astype(float)
+        total_ms = (fwd - recv).dropna() * 1000.0
+        over = (total_ms - real_ms.reindex(total_ms.index)).dropna()
+        out[trace.stem] = {
+            "p50_ms": round(float(over.quantile(0.5)), 3),
+            "p95_ms": round(float(over.quantile(0.95)), 3),
+            "real_compute_ms_p50": round(float(real_ms.quantile(0.5)), 3),
+            "frames": int(len(over)),
+        }
+    return out
+
+
+def quiet_run(**kw) -> dict:
+    spec = RunSpec(profile="zero", **kw)
+    print(f"  {spec.strategy} at {spec.rate_fps:g} fps for {spec.duration_s:g} s ...", flush=True)
+    summary = run_experiment(spec, out=io.StringIO())
+    print(f"    coverage {summary['coverage']:.4f}, delivered {summary['delivered_fps']:.1f} fps",
+          flush=True)
+    return summary
+
+
+def main() -> int:
+    results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     "machine": {"cpus": __import__("os").cpu_count(),
+                                 "python": platform.python_version()}}
+    print("analysis of a synthetic 1,000,000-packet run ...", flush=True)
+    results["analysis_1m"] = bench_analysis(1_000_000)
+    print(f"  {results['analysis_1m']}", flush=True)
+
+    brought_up = not lab_is_up()
+    ansible_playbook("site.yml", capture=True)
+    try:
+        print("node overhead on the zero profile ...", flush=True)
+        s = quiet_run(rate_fps=20, duration_s=15, warmup_s=2)
+        results["node_overhead_zero_profile"] = {"rate_fps": 20, **node_overhead(s["run_id"]),
+                                                 "goal_ms": 1.0}
+        print("highest rate with coverage >= 0.99 (2-node zero-time pipeline) ...", flush=True)
+        points = []
+        for rate in RATES:
+            s = quiet_run(rate_fps=rate, duration_s=10, warmup_s=2)
+            points.append({"rate_fps": rate, "coverage": s["coverage"],
+                           "delivered_fps": s["delivered_fps"],
+                           "latency_p99_ms": s["latency_ms"]["p99"], "run_id": s["run_id"]})
+            if s["coverage"] < 0.99:
+                break
+        ok = [p["rate_fps"] for p in points if p["coverage"] >= 0.99]
+        results["max_rate_zero_profile"] = {"highest_rate_fps_coverage_099": max(ok, default=0),
+                                            "points": points}
+    finally:
+        if brought_up:
+            lab_down()
+    OUT.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    print(f"written to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Fabric tasks: the command line of the testbed (`fab --list`, `fab --help <task>`).
+
+A thin layer: each task parses its options and calls harness/. Examples:
+
+    fab lab-up                                            # emulated Pis (namespaces + sshd)
+    fab provision                                         # ansible-playbook site.yml
+    fab experiment --strategy=0 --rate=30 --duration=60   # one run, progress while it runs
+    fab report --runs=ID,ID                               # side-by-side comparison page
+    fab lab-down                                          # remove everything the lab made
+"""
+
+from __future__ import annotations
+
+import sys
+
+from fabric import task
+from invoke.exceptions import Exit
+
+from harness.cli import allow_long_one_letter_flags
+from harness.spec import RunSpec, SpecError
+
+allow_long_one_letter_flags()
+
+
+@task(help={"inventory": "Ansible inventory (default: the emulated lab)"})
+def provision(c, inventory=""):
+    """Provision the cluster: `ansible-playbook site.yml` (lab up, base, node_app)."""
+    from harness.playbooks import provision as run
+
+    run(inventory or None)
+
+
+@task(name="lab-up")
+def lab_up(c):
+    """Bring the emulated lab up (idempotent): bridge, one namespace + sshd per Pi."""
+    from harness.playbooks import lab_up as run
+
+    run()
+
+
+@task(name="lab-down")
+def lab_down(c):
+    """Remove every namespace, bridge, veth and process the lab made."""
+    from harness.playbooks import lab_down as run
+
+    run()
+
+
+@task(
+    help={
+        "strategy": "0/baseline (1, 2, 3 are accepted; built with issue 4)",
+        "rate": "offered input rate, frames/s (default 30)",
+        "duration": "measured window, s (default 60)",
+        "warmup": "warm-up before the measured window, s, not counted (default 5)",
+        "x": "frames the fast node computes per help episode, strategies 1 and 2 (--x=N)",
+        "queue": "incoming queue size per node (default 5)",
+        "seed": "seed of the frame generator (default 0)",
+        "hosts": "inventory hosts in pipeline order, comma-separated (default: first N)",
+        "inventory": "Ansible inventory (default inventory/lab.yml)",
+        "profile": "device profile for all nodes, overriding the inventory (rpi3b, zero, native)",
+    }
+)
+def experiment(c, strategy="0", rate="30", duration="60", warmup="5", x="10", queue="5", seed="0",
+               hosts="", inventory="inventory/lab.yml", profile=""):
+    """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
+    # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
+    # names the option instead of a traceback from the CLI parser.
+    try:
+        spec = RunSpec(strategy=strategy, rate_fps=rate, duration_s=duration, warmup_s=warmup,
+                       x=x, queue_size=queue, seed=seed, hosts=hosts, inventory=inventory,
+                       profile=profile)
+        from harness.experiment import run_experiment
+
+        run_experiment(spec)
+    except SpecError as exc:
+        raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
+    except RuntimeError as exc:
+        raise Exit(f"run failed: {exc}", code=1) from None
+
+
+@task(help={"runs": "run ids, comma-separated (see reports/index.html)",
+            "out": "output HTML (default reports/compare-<ids>.html)"})
+def report(c, runs="", out=""):
+    """Write a side-by-side comparison page of finished runs; rebuild the index."""
+    from harness.experiment import LEDGER, REPORTS, RUNS
+    from harness.report import write_comparison, write_index
+
+    ids = [r for r in runs.split(",") if r]
+    missing = [r for r in ids if not (RUNS / r / "summary.json").exists()]
+    if not ids or missing:
+        problem = "no run ids given" if not ids else "no such run: " + ", ".join(missing)
+        raise Exit(f"bad --runs: {problem} (runs live in {RUNS})", code=2)
+    target = out or str(REPORTS / f"compare-{'_'.join(ids)}.html")
+    write_comparison([RUNS / r for r in ids], target)
+    write_index(LEDGER, REPORTS / "index.html")
+    print(f"comparison: {target}", file=sys.stdout)

@@ -1,0 +1,105 @@
+"""Start, stop and collect from the nodes of a run over SSH (Fabric).
+
+Everything here goes through the same SSH an operator would use on real Pis:
+the harness writes the run file, calls `node_app-ctl`, and fetches the trace.
+In the lab the hosts are network namespaces with their own sshd.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fabric import Connection
+
+from harness.inventory import Host
+from harness.spec import SpecError
+
+RUN_FILE = "/etc/node_app/run.json"
+TRACE_DIR = "/var/lib/node_app/traces"
+CTL = "/usr/local/bin/node_app-ctl"
+
+
+def connect(host: Host, timeout_s: float = 5.0) -> Connection:
+    kwargs: dict = {"allow_agent": False}
+    if host.key_file:
+        kwargs["key_filename"] = host.key_file
+        kwargs["look_for_keys"] = False
+    return Connection(
+        host=host.address, user=host.user, connect_timeout=timeout_s, connect_kwargs=kwargs
+    )
+
+
+def _parallel(fn, hosts: list[Host]) -> dict[str, object]:
+    """Run fn(host) for all hosts at once; map host name -> result or exception."""
+    results: dict[str, object] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        futures = {h.name: pool.submit(fn, h) for h in hosts}
+        for name, fut in futures.items():
+            try:
+                results[name] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported per host, never swallowed
+                results[name] = exc
+    return results
+
+
+def preflight(hosts: list[Host]) -> None:
+    """Fail before anything starts when a host is unreachable or not provisioned."""
+
+    def check(host: Host) -> str:
+        with connect(host) as c:
+            res = c.run(f"test -x {CTL} && echo ok", hide=True, warn=True, timeout=10)
+            return res.stdout.strip()
+
+    problems = []
+    for name, result in _parallel(check, hosts).items():
+        host = next(h for h in hosts if h.name == name)
+        if isinstance(result, Exception):
+            problems.append(
+                f"{name} ({host.address}) unreachable over SSH: {type(result).__name__}: {result}"
+            )
+        elif result != "ok":
+            problems.append(f"{name} has no {CTL}; provision it with `ansible-playbook site.yml`")
+    if problems:
+        hint = " (is the lab up? `fab lab-up` then `ansible-playbook site.yml`)"
+        raise SpecError("hosts", "; ".join(problems) + hint)
+
+
+def start_nodes(run_files: dict[Host, dict]) -> None:
+    """Write each node's run file and (re)start its server; all hosts in parallel."""
+
+    def start(host: Host) -> None:
+        with connect(host) as c, tempfile.NamedTemporaryFile("w", suffix=".json") as tmp:
+            json.dump(run_files[host], tmp, indent=2)
+            tmp.flush()
+            c.put(tmp.name, RUN_FILE)
+            c.run(f"chmod 0644 {RUN_FILE} && {CTL} restart", hide=True, timeout=30)
+
+    failures = {
+        name: r for name, r in _parallel(start, list(run_files)).items() if isinstance(r, Exception)
+    }
+    if failures:
+        detail = "; ".join(f"{n}: {e}" for n, e in failures.items())
+        raise RuntimeError(f"could not start node_app on {', '.join(failures)}: {detail}")
+
+
+def stop_and_collect(hosts: list[Host], run_id: str, dest: Path) -> dict[str, str]:
+    """Stop every node (SIGTERM flushes its trace) and fetch the traces.
+
+    A node that is dead or unreachable does not stop the others being collected;
+    the returned map says what happened per host ("ok" or the problem).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def collect(host: Host) -> str:
+        with connect(host) as c:
+            stop = c.run(f"{CTL} stop", hide=True, warn=True, timeout=30)
+            c.get(f"{TRACE_DIR}/{run_id}.csv", str(dest / f"{host.name}.csv"))
+            return "ok" if stop.ok else f"stop exited {stop.exited}: {stop.stderr.strip()[-200:]}"
+
+    outcome = {}
+    for name, result in _parallel(collect, hosts).items():
+        outcome[name] = result if isinstance(result, str) else f"{type(result).__name__}: {result}"
+    return outcome

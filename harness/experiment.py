@@ -1,0 +1,223 @@
+"""One run from spec to report: the sequence `fab experiment` carries out.
+
+validate spec -> read inventory -> plan (strategy) -> SSH preflight -> start sink
+and nodes -> Locust load with progress -> drain -> stop nodes, fetch traces ->
+analyse -> summary.json, ledger row, HTML report, index.
+
+Everything that can be wrong with the request fails before the first node is
+touched. Once nodes run, every exit path stops them and keeps whatever traces
+exist, so an interrupted or failed run still leaves evidence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from harness import analysis, ledger, report, strategies
+from harness.capacity import PROFILES_FILE, STAGE_LAYERS
+from harness.cluster import preflight, start_nodes, stop_and_collect
+from harness.frames import frames
+from harness.inventory import REPO, Host, load_inventory
+from harness.load import run_locust
+from harness.model import run_stage
+from harness.nodeapi import try_stats
+from harness.sink import Sink
+from harness.spec import RunSpec, SpecError
+
+RUNS = REPO / "runs"
+REPORTS = REPO / "reports"
+LEDGER = REPO / "results.sqlite"
+STAGES_DIR = REPO / "build" / "stages"  # where node_app.yml exports the stage files
+PACKAGES = ["numpy", "pandas", "locust", "fabric", "ansible-core", "tensorflow-cpu", "keras"]
+
+
+def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
+    """Carry out one run; returns its summary (also written to runs/<id>/summary.json)."""
+    module = strategies.get(spec.strategy)
+    inventory = load_inventory(spec.inventory)
+    names = spec.hosts or list(inventory.hosts)[: module.DEFAULT_HOSTS]
+    if len(names) < module.DEFAULT_HOSTS:
+        raise SpecError("hosts", f"{spec.strategy} needs {module.DEFAULT_HOSTS} hosts, got {names}")
+    hosts = inventory.pick(names)
+    if spec.profile:
+        known = json.loads(PROFILES_FILE.read_text())
+        if spec.profile not in known:
+            raise SpecError("profile",
+                            f"unknown profile {spec.profile!r}; known: {', '.join(known)}")
+        hosts = [dataclasses.replace(h, profile=spec.profile) for h in hosts]
+    sink_host = Host("sink", inventory.controller_address, "", "", "native", False)
+    plan = module.plan(spec, hosts, sink_host)
+    say = _printer(out)
+    say(f"run {spec.run_id}: strategy {spec.strategy}, {spec.rate_fps:g} fps for "
+        f"{spec.duration_s:g} s (+{spec.warmup_s:g} s warm-up) on {', '.join(names)}; "
+        f"capacity bound {plan.capacity_fps:.1f} fps")
+    preflight(hosts)
+
+    run_dir = RUNS / spec.run_id
+    (run_dir / "traces").mkdir(parents=True, exist_ok=False)
+    spec_doc = _spec_document(spec, plan, inventory.path)
+    (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
+
+    sink = Sink(inventory.controller_address, spec.run_id, run_dir, inventory.token,
+                input_size=STAGE_LAYERS["L1L2"][-1][1])
+    workers = [n for n in plan.workers]
+    interrupted = False
+    collected: dict[str, str] = {}
+    sink.start()
+    try:
+        start_nodes({n.host: _run_file(spec, plan, n) for n in workers})
+        say("nodes up; sending frames")
+        endpoints = [n.host.endpoint for n in workers] + [sink.endpoint]
+        code = run_locust(spec, plan.targets, plan.input_size, run_dir, endpoints, sink.endpoint,
+                          out=out)
+        if code not in (0, 1):
+            say(f"warning: locust exited with {code}; see {run_dir / 'locust.log'}")
+        _drain([n.host.endpoint for n in workers], sink.endpoint)
+    except KeyboardInterrupt:
+        interrupted = True
+        say("interrupted: stopping nodes and keeping the traces gathered so far")
+    finally:
+        collected = stop_and_collect([n.host for n in workers], spec.run_id, run_dir / "traces")
+        sink_trace = sink.stop()
+        if sink_trace.exists():
+            shutil.copy(sink_trace, run_dir / "traces" / "sink.csv")
+    for name, outcome in collected.items():
+        if outcome != "ok":
+            say(f"warning: {name}: {outcome}")
+    return finish_run(run_dir, say, interrupted=interrupted, collection=collected)
+
+
+def finish_run(run_dir: Path, say=print, interrupted: bool = False,
+               collection: dict[str, str] | None = None) -> dict:
+    """Analyse a run directory and write summary, ledger row, report and index."""
+    run = analysis.load_run(run_dir)
+    summary = analysis.summarize(run)
+    summary["output_check"] = check_outputs(run_dir, int(run.spec.get("seed", 0)))
+    if interrupted:
+        summary["interrupted"] = True
+    if collection:
+        summary["collection"] = collection
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    ledger.record(LEDGER, run.spec, summary)
+    REPORTS.mkdir(exist_ok=True)
+    html = REPORTS / f"{run_dir.name}.html"
+    report.write_run_report(run_dir, summary, html)
+    report.write_index(LEDGER, REPORTS / "index.html")
+    latest = RUNS / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_dir.name)
+    say(
+        f"delivered {summary['delivered_fps']:.2f} fps of {summary['offered_fps']:g} offered, "
+        f"coverage {summary['coverage']:.3f}, latency p50/p95/p99 "
+        f"{summary['latency_ms']['p50']:.1f}/{summary['latency_ms']['p95']:.1f}/"
+        f"{summary['latency_ms']['p99']:.1f} ms, drops {json.dumps(summary['drops'])}"
+    )
+    say(f"report: {html}")
+    return summary
+
+
+def check_outputs(run_dir: Path, seed: int) -> dict:
+    """Compare the frames the sink kept with the whole model applied on the controller.
+
+    The reference is the exported whole-model stage (`L1L2`), which tests/test_model.py
+    holds equal to Keras' own `predict`; so a mismatch here means the distributed path
+    changed a frame (wrong order, wrong stage, corrupted bytes).
+    """
+    kept = run_dir / "sink" / "outputs.npz"
+    if not kept.exists():
+        return {"checked": 0, "mismatched": 0, "note": "the sink kept no outputs"}
+    outputs = np.load(kept)
+    ids = sorted(int(k) for k in outputs.files)
+    if not ids:
+        return {"checked": 0, "mismatched": 0}
+    want = run_stage(STAGES_DIR / "L1L2.npz", frames(ids, seed=seed))
+    bad = [pid for pid, ref in zip(ids, want, strict=True)
+           if not np.allclose(outputs[str(pid)], ref, rtol=1e-4, atol=1e-4)]
+    return {"checked": len(ids), "mismatched": len(bad), "mismatched_ids": bad[:20],
+            "reference": "L1L2.npz (= Keras predict, see tests/test_model.py)"}
+
+
+def _run_file(spec: RunSpec, plan, node) -> dict:
+    first = node.stages[0] if node.stages else ""
+    input_size = STAGE_LAYERS[first][0][0] if first else plan.input_size
+    return {
+        "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
+        "queue_size": spec.queue_size, "max_body_bytes": 1 << 20, "input_size": input_size,
+        "profile": node.host.profile,
+    }
+
+
+def _drain(workers: list[str], sink: str, timeout_s: float = 10.0) -> None:
+    """Wait until frames still in the pipeline reach the sink (or are dropped)."""
+    deadline = time.monotonic() + timeout_s
+    last = -1
+    while time.monotonic() < deadline:
+        queued = sum((try_stats(ep) or {}).get("queue_depth", 0) for ep in workers)
+        delivered = (try_stats(sink) or {}).get("received", 0)
+        if queued == 0 and delivered == last:
+            return
+        last = delivered
+        time.sleep(0.3)
+
+
+def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
+    """spec.json: the resolved spec plus everything needed to reproduce the run."""
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    profiles = json.loads(PROFILES_FILE.read_text())
+    used = sorted({n.host.profile for n in plan.nodes})
+    return {
+        **spec.to_dict(),
+        "rate_fps": spec.rate_fps,
+        "warmup_frames": spec.warmup_frames,
+        "measure_frames": spec.measure_frames,
+        "capacity_fps": plan.capacity_fps,
+        "profile": ",".join(sorted({n.host.profile for n in plan.workers})),
+        "profiles": {p: profiles.get(p) for p in used},
+        "nodes": [
+            {"name": n.host.name, "role": n.role, "stages": n.stages, "address": n.host.address,
+             "next_hops": n.next_hops, "profile": n.host.profile}
+            for n in plan.nodes
+        ],
+        "targets": plan.targets,
+        "inventory_path": inventory_path,
+        "started_at": time.time(),
+        "git_commit": _git_commit(),
+        "versions": versions,
+        "host": {"machine": platform.machine(), "python": platform.python_version(),
+                 "node": platform.node()},
+    }
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
+                               text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else ""
+    except OSError:
+        return ""
+
+
+def _printer(out):
+    def say(msg: str) -> None:
+        out.write(msg + "\n")
+        out.flush()
+
+    return say

@@ -1,0 +1,87 @@
+"""The end node of every pipeline, run on the controller.
+
+It is node_app in the sink role (no stages, no next hop), started as a local
+process so its arrival times share the load generator's clock: latency is then
+sink arrival minus the client's intended send time, with no clock skew.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.inventory import NODE_PORT, REPO
+from harness.nodeapi import get_json
+
+
+class Sink:
+    """A node_app sink process for one run; `stop()` flushes and collects its trace."""
+
+    KEEP_OUTPUTS = 50  # frames whose output the controller checks against the model
+
+    def __init__(self, address: str, run_id: str, run_dir: Path, token: str,
+                 input_size: int = 2000) -> None:
+        self.address = address
+        self.run_id = run_id
+        self.dir = run_dir / "sink"
+        self.trace_dir = self.dir / "traces"
+        self.token = token
+        self.input_size = input_size
+        self.outputs_file = self.dir / "outputs.npz"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{NODE_PORT}"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.trace_dir.mkdir(parents=True, exist_ok=True)
+        run_file = self.dir / "run.json"
+        run_file.write_text(json.dumps({
+            "run_id": self.run_id, "stages": [], "next_hops": [],
+            "queue_size": 1, "max_body_bytes": 1 << 20, "input_size": self.input_size,
+            "keep_outputs": self.KEEP_OUTPUTS, "outputs_file": str(self.outputs_file),
+        }))
+        config = self.dir / "node.json"
+        config.write_text(json.dumps({
+            "node": "sink", "bind": self.address, "port": NODE_PORT, "token": self.token,
+            "profile": "native", "stages_dir": str(self.dir), "trace_dir": str(self.trace_dir),
+            "run_file": str(run_file),
+        }))
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        log = open(self.dir / "sink.log", "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "node_app", "--config", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"sink exited with {self.proc.returncode} at start; see {self.dir}/sink.log"
+                    f" (is {self.address} on this machine? for the lab: `fab lab-up`)"
+                )
+            try:
+                if get_json(self.endpoint, "/health").get("run_id") == self.run_id:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"sink did not answer on {self.endpoint} within {timeout_s} s")
+
+    def stop(self) -> Path:
+        """SIGTERM (the node flushes its trace), then the trace's path."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.trace_dir / f"{self.run_id}.csv"

@@ -1,0 +1,135 @@
+"""The resolved description of one experiment run.
+
+A `RunSpec` is checked completely before anything starts (no node is touched, no
+load is generated), so a typo costs a second, not a minute of lab time. Every
+error names the field, says what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+
+class SpecError(ValueError):
+    """A run spec field is invalid. The message names the field."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"{field_name}: {problem}")
+        self.field = field_name
+        self.problem = problem
+
+    def cli_message(self) -> str:
+        """The message with the field spelled as the `fab experiment` option."""
+        return f"{CLI_FLAGS.get(self.field, self.field)}: {self.problem}"
+
+
+# RunSpec field -> the option a user typed.
+CLI_FLAGS = {
+    "rate_fps": "--rate", "duration_s": "--duration", "warmup_s": "--warmup", "x": "--x",
+    "queue_size": "--queue", "seed": "--seed", "strategy": "--strategy", "hosts": "--hosts",
+    "inventory": "--inventory", "profile": "--profile",
+}
+
+
+# Strategy ids a user may type, mapped to the canonical name of its module.
+STRATEGY_ALIASES = {
+    "0": "baseline",
+    "baseline": "baseline",
+    "1": "cao1",
+    "2": "cao2",
+    "3": "cao3",
+}
+
+
+@dataclass
+class RunSpec:
+    """What to run; units are in the field names (as MLPerf LoadGen does).
+
+    strategy: canonical strategy name (`baseline`, `cao1`, ...).
+    rate_fps: offered input rate, frames per second (> 0).
+    duration_s: measured window, seconds (> 0); warm-up frames are not counted.
+    warmup_s: frames sent before the measured window, seconds (>= 0).
+    x: frames the fast node computes per help episode (Cao's strategies 1 and 2).
+    queue_size: bounded incoming queue per node (the seed's small buffer).
+    seed: seed of the frame generator; frames are a pure function of (seed, packet id).
+    inventory: path of the Ansible inventory the nodes come from.
+    hosts: inventory hosts to use, in pipeline order (empty = the strategy's default).
+    profile: device profile for every node of the run, overriding the inventory
+        (empty = each host's `device_profile`); `zero` measures the testbed itself.
+    """
+
+    strategy: str = "baseline"
+    rate_fps: float = 30.0
+    duration_s: float = 60.0
+    warmup_s: float = 5.0
+    x: int = 10
+    queue_size: int = 5
+    seed: int = 0
+    inventory: str = "inventory/lab.yml"
+    hosts: list[str] = field(default_factory=list)
+    profile: str = ""
+    run_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.strategy = resolve_strategy(str(self.strategy))
+        for name in ("rate_fps", "duration_s"):
+            value = _number(name, getattr(self, name))
+            if not value > 0:
+                raise SpecError(name, f"must be > 0, got {value}")
+            setattr(self, name, value)
+        self.warmup_s = _number("warmup_s", self.warmup_s)
+        if self.warmup_s < 0:
+            raise SpecError("warmup_s", f"must be >= 0, got {self.warmup_s}")
+        for name in ("x", "queue_size"):
+            value = _integer(name, getattr(self, name))
+            if value < 1:
+                raise SpecError(name, f"must be an integer >= 1, got {value}")
+            setattr(self, name, value)
+        self.seed = _integer("seed", self.seed)
+        if isinstance(self.hosts, str):
+            self.hosts = [h for h in self.hosts.split(",") if h]
+        if not self.run_id:
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
+            self.run_id = f"{stamp}-{self.strategy}-r{self.rate_fps:g}"
+
+    @property
+    def total_frames(self) -> int:
+        return self.warmup_frames + self.measure_frames
+
+    @property
+    def warmup_frames(self) -> int:
+        return int(round(self.warmup_s * self.rate_fps))
+
+    @property
+    def measure_frames(self) -> int:
+        return int(round(self.duration_s * self.rate_fps))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve_strategy(name: str) -> str:
+    key = name.strip().lower()
+    if key not in STRATEGY_ALIASES:
+        allowed = ", ".join(sorted(STRATEGY_ALIASES))
+        raise SpecError("strategy", f"unknown strategy {name!r}; known: {allowed}")
+    return STRATEGY_ALIASES[key]
+
+
+def _number(name: str, value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SpecError(name, f"must be a number, got {value!r}") from None
+
+
+def _integer(name: str, value: object) -> int:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SpecError(name, f"must be an integer, got {value!r}") from None
+    if number != int(number):
+        raise SpecError(name, f"must be an integer, got {value!r}")
+    return int(number)

@@ -1,0 +1,47 @@
+"""What a strategy decides for one run, as plain data the harness carries out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.inventory import Host
+
+
+@dataclass
+class NodePlan:
+    """One node's part in a run.
+
+    host: the inventory host (the sink is a Host for the controller).
+    role: a short label for reports (`A`, `B`, `sink`).
+    stages: stage files the node runs in order (empty for the sink).
+    next_hops: `address:port` the node forwards its output to.
+    """
+
+    host: Host
+    role: str
+    stages: list[str]
+    next_hops: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """Everything a run needs beyond the spec.
+
+    nodes: every node including the sink, entry nodes first.
+    targets: `address:port` the client sends to, in the order it cycles through them.
+    capacity_fps: upper bound on delivered frames/s given the profiles and nodes.
+    input_size: floats in one client frame.
+    """
+
+    nodes: list[NodePlan]
+    targets: list[str]
+    capacity_fps: float
+    input_size: int = 100
+
+    @property
+    def sink(self) -> NodePlan:
+        return next(n for n in self.nodes if n.role == "sink")
+
+    @property
+    def workers(self) -> list[NodePlan]:
+        return [n for n in self.nodes if n.role != "sink"]
