@@ -32,6 +32,11 @@ def connect(host: Host, timeout_s: float = 5.0) -> Connection:
     )
 
 
+def _sudo(host: Host) -> str:
+    """Real Pis are reached as an ordinary user (cloud-init's), lab hosts as root."""
+    return "" if host.user == "root" else "sudo -n "
+
+
 def _parallel(fn, hosts: list[Host]) -> dict[str, object]:
     """Run fn(host) for all hosts at once; map host name -> result or exception."""
     results: dict[str, object] = {}
@@ -74,8 +79,11 @@ def start_nodes(run_files: dict[Host, dict]) -> None:
         with connect(host) as c, tempfile.NamedTemporaryFile("w", suffix=".json") as tmp:
             json.dump(run_files[host], tmp, indent=2)
             tmp.flush()
-            c.put(tmp.name, RUN_FILE)
-            c.run(f"chmod 0644 {RUN_FILE} && {CTL} restart", hide=True, timeout=30)
+            staged = f"/tmp/node_app-run-{host.name}.json"
+            c.put(tmp.name, staged)
+            sudo = _sudo(host)
+            c.run(f"{sudo}install -m 0644 {staged} {RUN_FILE} && rm -f {staged} && "
+                  f"{sudo}{CTL} restart", hide=True, timeout=30)
 
     failures = {
         name: r for name, r in _parallel(start, list(run_files)).items() if isinstance(r, Exception)
@@ -95,7 +103,7 @@ def stop_and_collect(hosts: list[Host], run_id: str, dest: Path) -> dict[str, st
 
     def collect(host: Host) -> str:
         with connect(host) as c:
-            stop = c.run(f"{CTL} stop", hide=True, warn=True, timeout=30)
+            stop = c.run(f"{_sudo(host)}{CTL} stop", hide=True, warn=True, timeout=30)
             c.get(f"{TRACE_DIR}/{run_id}.csv", str(dest / f"{host.name}.csv"))
             return "ok" if stop.ok else f"stop exited {stop.exited}: {stop.stderr.strip()[-200:]}"
 

@@ -93,3 +93,33 @@ def test_sink_output_equals_keras_predict(provisioned_lab):
     np.testing.assert_allclose(np.stack([got[str(i)] for i in ids]), want, rtol=1e-4, atol=1e-4)
     trace = pd.read_csv((RUNS / "latest").resolve() / "traces" / "sink.csv")
     assert set(trace.loc[trace.event == "received", "packet_id"]) >= set(ids)
+
+
+def test_unreachable_host_fails_before_anything_starts(provisioned_lab, tmp_path):
+    # 198.18.0.99 is on the lab bridge's subnet with no namespace behind it: nothing answers.
+    inv = tmp_path / "ghosts.yml"
+    key = REPO / ".lab" / "ssh" / "id_ed25519"
+    inv.write_text(
+        "all:\n  children:\n    cluster:\n      hosts:\n"
+        f"        ghost1: {{ansible_host: 198.18.0.99, ansible_ssh_private_key_file: {key}}}\n"
+        f"        ghost2: {{ansible_host: 198.18.0.98, ansible_ssh_private_key_file: {key}}}\n"
+    )
+    before = set(RUNS.iterdir()) if RUNS.exists() else set()
+    proc = fab("experiment", f"--inventory={inv}", "--duration=5", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "--hosts" in out and "ghost1" in out and "unreachable" in out, out
+    assert (set(RUNS.iterdir()) if RUNS.exists() else set()) == before
+
+
+def test_comparison_page_of_two_runs(provisioned_lab):
+    runs = sorted(p.name for p in RUNS.iterdir() if (p / "summary.json").exists()
+                  and not p.is_symlink())[-2:]
+    assert len(runs) == 2, "earlier tests in this module leave runs behind"
+    proc = fab("report", f"--runs={','.join(runs)}")
+    page = REPO / "reports" / f"compare-{'_'.join(runs)}.html"
+    html = page.read_text()
+    assert all(r in html for r in runs) and "http://" not in html and "https://" not in html
+    assert "comparison" in proc.stdout
+    bad = fab("report", "--runs=no-such-run", check=False)
+    assert bad.returncode == 2 and "no-such-run" in (bad.stdout + bad.stderr)
