@@ -78,6 +78,42 @@ def experiment(c, strategy="0", rate="30", duration="60", warmup="5", x="10", qu
         raise Exit(f"run failed: {exc}", code=1) from None
 
 
+@task(
+    help={
+        "strategies": "strategy ids, comma-separated (default 0,1,2,3)",
+        "x": "X values for strategies 1 and 2, comma-separated (--x=1,2,5,10,20,50,100)",
+        "rate": "offered input rate of every run, frames/s (default 30)",
+        "duration": "measured window of every run, s (default 60)",
+        "warmup": "warm-up of every run, s (default 5)",
+        "repeats": "runs per point (default 1); the report shows their spread",
+        "queue": "incoming queue size per node (default 5)",
+        "profile": "device profile for all nodes, overriding the inventory",
+        "no_extend": "do not extend X when strategy 2 has not crossed the baseline",
+    }
+)
+def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
+          warmup="5", repeats="1", queue="5", profile="", no_extend=False):
+    """Run every strategy (X only where it applies) and write one comparison report."""
+    from harness.sweep import SweepSpec, run_sweep
+
+    try:
+        xs = [int(v) for v in x.split(",") if v.strip()]
+    except ValueError:
+        raise Exit(f"bad spec: --x: integers separated by commas, got {x!r}", code=2) from None
+    try:
+        spec = SweepSpec(
+            strategies=[s for s in strategies.split(",") if s.strip()], xs=xs,
+            repeats=repeats, extend_to_crossing=not no_extend,
+            run={"rate_fps": rate, "duration_s": duration, "warmup_s": warmup,
+                 "queue_size": queue, "profile": profile},
+        )
+        run_sweep(spec)
+    except SpecError as exc:
+        raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
+    except RuntimeError as exc:
+        raise Exit(f"sweep failed: {exc}", code=1) from None
+
+
 @task(help={"runs": "run ids, comma-separated (see reports/index.html)",
             "out": "output HTML (default reports/compare-<ids>.html)"})
 def report(c, runs="", out=""):

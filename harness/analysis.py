@@ -557,6 +557,7 @@ def summarize(run: Run) -> dict[str, Any]:
         "trace_ends": ends,
         "traces_ending_early": early,
         "missing_traces": missing,
+        "switches": _switch_summary(model_switches(run)),
     }
     for flag in ("invalid", "interrupted"):
         if spec.get(flag):
@@ -580,6 +581,51 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
                    + ", ".join(summary["traces_ending_early"]))
     if summary.get("missing_traces"):
         out.append("no trace rows for: " + ", ".join(summary["missing_traces"]))
+    pred = summary.get("predicted") or {}
+    if pred.get("coverage") is not None and summary.get("coverage") is not None:
+        gap = summary["coverage"] - pred["coverage"]
+        if abs(gap) > PREDICTION_TOLERANCE:
+            out.append(
+                f"measured coverage {summary['coverage']:.3f} differs from the discrete-event "
+                f"model's {pred['coverage']:.3f} by {gap:+.3f} (> {PREDICTION_TOLERANCE}): an "
+                "emulation artefact or a modelling error; compare the timelines before trusting "
+                "either")
+    return out
+
+
+# Measured vs predicted coverage may differ by this much before a report says so.
+PREDICTION_TOLERANCE = 0.05
+
+
+def model_switches(run: Run) -> pd.DataFrame:
+    """Each model switch a node made: node, start, end (Unix s), duration_ms, stages switched to.
+
+    Pairs `switch_started` with the node's next `switch_finished`; a switch still open when
+    the trace ends gets end = NaN (the node died or was stopped mid-switch).
+    """
+    ev = run.events
+    sw = ev[ev["event"].isin(["switch_started", "switch_finished"])]
+    rows = []
+    for node, g in sw.groupby("node", observed=True):
+        open_start, target = None, ""
+        for t, event, detail in zip(g["t"], g["event"].astype(str), g["detail"], strict=True):
+            if event == "switch_started":
+                open_start, target = float(t), str(detail)
+            elif open_start is not None:
+                rows.append((str(node), open_start, float(t), (float(t) - open_start) * 1000.0,
+                             target))
+                open_start = None
+        if open_start is not None:
+            rows.append((str(node), open_start, float("nan"), float("nan"), target))
+    return pd.DataFrame(rows, columns=["node", "start", "end", "duration_ms", "to"])
+
+
+def _switch_summary(sw: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    out = {}
+    for node, g in sw.groupby("node"):
+        d = g["duration_ms"].dropna()
+        out[str(node)] = {"count": int(len(g)), "mean_ms": _f(d.mean()) if len(d) else None,
+                          "total_ms": _f(d.sum()) if len(d) else None}
     return out
 
 
@@ -647,3 +693,17 @@ def utilisation_per_second(run: Run) -> pd.DataFrame:
     cols = {name: np.diff(_busy_cumulative(s, e, edges)) for name, (s, e) in d.busy.items()}
     ordered = {n_: cols[n_] for n_ in d.nodes if n_ in cols}
     return pd.DataFrame(ordered, index=pd.RangeIndex(n, name="second"))
+
+
+def drops_per_second_by_node(run: Run) -> pd.DataFrame:
+    """Measure frames dropped per second, one column per node: where the losses happen."""
+    d = _derive(run)
+    ev = run.events
+    sel = (ev["event"] == "dropped").to_numpy() & (d.ev_pos >= 0)
+    if not sel.any():
+        return pd.DataFrame()
+    sec = np.floor(d.ev_t[sel] - d.window_start).astype(np.int64)
+    frame = pd.DataFrame({"second": sec, "node": ev["node"].to_numpy()[sel].astype(str)})
+    table = frame.groupby(["second", "node"]).size().unstack(fill_value=0)
+    n = _bins(d, [d.ev_t[sel]])
+    return table.reindex(range(n), fill_value=0).rename_axis("second").reset_index()

@@ -63,7 +63,12 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         f"capacity bound {plan.capacity_fps:.1f} fps")
     preflight(hosts)
 
-    run_dir = RUNS / spec.run_id
+    run_dir, first_id = RUNS / spec.run_id, spec.run_id
+    for n in range(2, 100):  # two runs started in the same second get distinct ids
+        if not run_dir.exists():
+            break
+        spec.run_id = f"{first_id}-{n}"
+        run_dir = RUNS / spec.run_id
     (run_dir / "traces").mkdir(parents=True, exist_ok=False)
     spec_doc = _spec_document(spec, plan, inventory.path)
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))

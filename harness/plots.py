@@ -150,3 +150,79 @@ def stacked_bars(labels: Sequence[str], parts: dict[str, Sequence[float]], title
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3, axis="y")
     return to_svg(fig)
+
+
+def switch_timeline(switches: pd.DataFrame, window_start: float, window_end: float,
+                    drops: pd.DataFrame) -> str:
+    """When each node was switching models, above the drops per second at each node.
+
+    Side by side on one time axis a reader sees whether losses follow the switches.
+    """
+    if switches.empty and drops.empty:
+        return _empty("No model switches and no drops")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 4.2), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 2]})
+    nodes = sorted(switches["node"].unique()) if not switches.empty else []
+    for row, node in enumerate(nodes):
+        g = switches[switches["node"] == node]
+        end = g["end"].fillna(window_end)
+        spans = list(zip(g["start"] - window_start, end - g["start"], strict=True))
+        top.broken_barh(spans, (row - 0.35, 0.7), color="tab:purple")
+    top.set_yticks(range(len(nodes)), nodes)
+    top.set_title(f"Model switches ({len(switches)}), drops per second by node")
+    top.grid(alpha=0.3, axis="x")
+    for col in [c for c in drops.columns if c != "second"]:
+        bottom.plot(drops["second"], drops[col], label=f"dropped at {col}", lw=1.2,
+                    drawstyle="steps-post")
+    bottom.set_xlabel("seconds since measure window start")
+    bottom.set_ylabel("frames / s")
+    bottom.grid(alpha=0.3)
+    if len(drops.columns) > 1:
+        bottom.legend(loc="upper right")
+    return to_svg(fig)
+
+
+STRATEGY_LABELS = {"baseline": "baseline (0)", "cao1": "strategy 1", "cao2": "strategy 2",
+                   "cao3": "strategy 3"}
+
+
+def sweep_curve(points: pd.DataFrame, metric: str, ylabel: str, title: str,
+                predicted: pd.DataFrame | None = None, xstar: int | None = None) -> str:
+    """A metric against X: measured points (mean, min-max bar) for the X strategies, the
+    others as horizontal lines, the discrete-event prediction dashed beside them."""
+    if points.empty:
+        return _empty(title)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    xs = points["x"].dropna()
+    colours = {"baseline": "black", "cao1": "tab:red", "cao2": "tab:blue", "cao3": "tab:green"}
+    for strategy, g in points.groupby("strategy"):
+        colour = colours.get(strategy, "tab:gray")
+        label = STRATEGY_LABELS.get(strategy, strategy)
+        if g["x"].notna().any():
+            agg = g.groupby("x")[metric].agg(["mean", "min", "max"]).sort_index()
+            ax.errorbar(agg.index, agg["mean"], yerr=[agg["mean"] - agg["min"],
+                        agg["max"] - agg["mean"]], fmt="o-", color=colour, label=label,
+                        capsize=3, lw=1.3)
+        else:
+            ax.axhline(g[metric].mean(), color=colour, lw=1.3, label=f"{label} (no X)")
+    if predicted is not None and not predicted.empty and metric in predicted:
+        for strategy, g in predicted.groupby("strategy"):
+            colour = colours.get(strategy, "tab:gray")
+            if g["x"].notna().any():
+                g = g.sort_values("x")
+                ax.plot(g["x"], g[metric], ls="--", color=colour, lw=1, alpha=0.8)
+            else:
+                ax.axhline(g[metric].mean(), color=colour, ls="--", lw=1, alpha=0.8)
+        ax.plot([], [], ls="--", color="gray", label="predicted (discrete-event model)")
+    if xstar is not None:
+        ax.axvline(xstar, color="tab:blue", ls=":", lw=1)
+        ax.annotate(f"X* = {xstar}", (xstar, ax.get_ylim()[0]), textcoords="offset points",
+                    xytext=(4, 6), color="tab:blue")
+    if len(xs) and xs.min() > 0:
+        ax.set_xscale("log")
+    ax.set_xlabel("X (frames the fast node computes per help episode)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", fontsize=8)
+    return to_svg(fig)

@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pandas as pd
+
 from harness import plots
 from harness.analysis import (
+    drops_per_second_by_node,
     latencies_ms,
     load_run,
+    model_switches,
     per_second_counts,
     queue_depth_per_second,
     summarize,
@@ -139,6 +143,24 @@ def _nodes_table(s: dict[str, Any]) -> str:
     return _table(["node", *NODE_COLS, "trace ends"], rows, left=2)
 
 
+def _switches_table(s: dict[str, Any]) -> str:
+    sw = s.get("switches") or {}
+    if not sw:
+        return "<p>No node switched models in this run.</p>"
+    rows = [(n, str(v.get("count")), _fmt(v.get("mean_ms"), 1), _fmt(v.get("total_ms"), 0))
+            for n, v in sw.items()]
+    return _table(["node", "switches", "mean ms", "total ms"], rows)
+
+
+def _predicted_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
+    p = s.get("predicted") or {}
+    if not p:
+        return []
+    return [("predicted coverage (discrete-event model)", _fmt(p.get("coverage"), 4)),
+            ("predicted delivered fps", _fmt(p.get("delivered_fps"), 2)),
+            ("predicted switches", p.get("switches"))]
+
+
 def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
                      out_html: str | Path) -> Path:
     """Write the report page of one run; `summary=None` computes it from the traces."""
@@ -147,13 +169,18 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
     lat = s.get("latency_ms") or {}
     title = f"Run {s.get('run_id')} — strategy {s.get('strategy')} at {s.get('offered_fps')} fps"
     spec = json.dumps(run.spec, indent=2, sort_keys=True, default=str)
+    window = s.get("window") or {}
+    run_window = (window.get("start") or 0.0, window.get("end") or 0.0)
     body = "\n".join([
         f"<h1>{escape(title)}</h1>",
         banner(s),
-        "<h2>Summary</h2>", _kv_table(_summary_rows(s)),
+        "<h2>Summary</h2>", _kv_table(_summary_rows(s) + _predicted_rows(s)),
         "<h2>Drops by node and reason</h2>", _drops_table(s),
         "<h2>Nodes</h2>", _nodes_table(s),
         "<h2>Frames over time</h2>", plots.throughput(per_second_counts(run)),
+        "<h2>Model switches and where frames are dropped</h2>", _switches_table(s),
+        plots.switch_timeline(model_switches(run), run_window[0], run_window[1],
+                              drops_per_second_by_node(run)),
         "<h2>Queue depth</h2>", plots.queue_depth(queue_depth_per_second(run)),
         "<h2>Utilisation</h2>", plots.utilisation(utilisation_per_second(run)),
         "<h2>Latency (intended send → sink)</h2>",
@@ -265,4 +292,55 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(_page("Comparison: " + ", ".join(labels), body), encoding="utf-8")
+    return out
+
+
+def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[str, Any],
+                out_html: str | Path, predicted: pd.DataFrame | None = None) -> Path:
+    """The sweep page: coverage and delivered fps against X, X*, a table of every point."""
+    from harness.sweep import crossing_x
+
+    xstar = crossing_x(points)
+    knobs = ", ".join(f"{k}={v}" for k, v in sorted(run_template.items()))
+    title = "Sweep: strategies against X"
+    verdict = (f"<p><b>X* = {xstar}</b>: from this X on, strategy 2's coverage stays above the "
+               "baseline's.</p>" if xstar is not None else
+               "<p><b>X* not reached</b>: strategy 2 never stayed above the baseline in this "
+               "sweep.</p>" if "cao2" in set(points.get("strategy", [])) else "")
+    flagged = points[points["warnings"].astype(bool)] if "warnings" in points else points[:0]
+    rows = [
+        (escape(str(r.strategy)), "" if pd.isna(r.x) else str(int(r.x)),
+         _fmt(r.coverage, 4), _fmt(r.predicted_coverage, 4), _fmt(r.delivered_fps, 2),
+         _fmt(r.predicted_delivered_fps, 2), _fmt(r.latency_p95_ms, 1), str(r.switches),
+         f'<a href="{quote(str(r.run_id))}.html">{escape(str(r.run_id))}</a>',
+         escape(str(r.warnings)))
+        for r in points.sort_values(["strategy", "x"], na_position="first").itertuples()
+    ]
+    table = _table(["strategy", "X", "coverage", "predicted", "delivered fps", "predicted fps",
+                    "latency p95 ms", "switches", "run", "warnings"], rows, left=0)
+    spread_rows = [
+        (escape(str(r.strategy)), "" if pd.isna(r.x) else str(int(r.x)), str(r.runs),
+         f"{_fmt(r.coverage_min, 4)} – {_fmt(r.coverage_max, 4)}",
+         f"{_fmt(r.fps_min, 2)} – {_fmt(r.fps_max, 2)}")
+        for r in spread.itertuples()
+    ] if not spread.empty else []
+    body = "\n".join([
+        f"<h1>{escape(title)}</h1>", f"<p>Every run: {escape(knobs)}</p>", verdict,
+        (f'<div class="banner">{len(flagged)} point(s) carry warnings (e.g. measured and '
+         "predicted coverage differ by more than 0.05): see the table.</div>"
+         if len(flagged) else ""),
+        "<h2>Coverage</h2>",
+        plots.sweep_curve(points, "coverage", "coverage", "Coverage against X", predicted,
+                          xstar),
+        "<h2>Delivered frames per second</h2>",
+        plots.sweep_curve(points, "delivered_fps", "frames / s", "Delivered fps against X",
+                          predicted, xstar),
+        "<h2>Every point</h2>", table,
+        "<h2>Spread over reruns of the same spec (ledger)</h2>",
+        _table(["strategy", "X", "runs", "coverage min – max", "fps min – max"], spread_rows,
+               left=0) if spread_rows else "<p>No reruns yet.</p>",
+    ])
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_page(title, body), encoding="utf-8")
     return out

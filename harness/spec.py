@@ -29,7 +29,8 @@ class SpecError(ValueError):
 CLI_FLAGS = {
     "rate_fps": "--rate", "duration_s": "--duration", "warmup_s": "--warmup", "x": "--x",
     "queue_size": "--queue", "seed": "--seed", "strategy": "--strategy", "hosts": "--hosts",
-    "inventory": "--inventory", "profile": "--profile",
+    "inventory": "--inventory", "profile": "--profile", "repeats": "--repeats",
+    "strategies": "--strategies",
 }
 
 

@@ -1,0 +1,172 @@
+"""A grid of runs (strategies x X) and one comparison report: `fab sweep`.
+
+The sweep reproduces Cao's figures: coverage and delivered fps against X for
+strategies 1 and 2, with the baseline and strategy 3 as horizontal lines. Each
+point is a normal run (its own directory, report and ledger row), so a sweep can
+be stopped and its runs still count; reruns of the same spec show up as spread.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from harness import ledger
+from harness.spec import RunSpec, SpecError, _integer, resolve_strategy
+
+X_STRATEGIES = ("cao1", "cao2")  # strategies whose behaviour depends on X
+MAX_EXTENDED_X = 3200  # the search for X* doubles X up to here, then gives up
+
+
+@dataclass
+class SweepSpec:
+    """A sweep: every strategy once, or at every X where X applies.
+
+    strategies: strategy ids as typed (0, 1, 2, 3, baseline, ...).
+    xs: X values for strategies 1 and 2.
+    repeats: runs per point (spread is shown when > 1, or from earlier sweeps).
+    extend_to_crossing: keep doubling X for strategy 2 until it beats the baseline.
+    run: template for every run (rate, duration, warm-up, queue, profile, ...).
+    """
+
+    strategies: list[str]
+    xs: list[int]
+    repeats: int = 1
+    extend_to_crossing: bool = True
+    run: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.strategies:
+            raise SpecError("strategies", "give at least one, e.g. --strategies=0,1,2,3")
+        self.strategies = [resolve_strategy(s) for s in self.strategies]
+        if any(s in X_STRATEGIES for s in self.strategies) and not self.xs:
+            raise SpecError("x", "strategies 1 and 2 need X values, e.g. --x=1,2,5,10")
+        if any(x < 1 for x in self.xs):
+            raise SpecError("x", f"every X must be >= 1, got {self.xs}")
+        self.repeats = _integer("repeats", self.repeats)
+        if self.repeats < 1:
+            raise SpecError("repeats", f"must be >= 1, got {self.repeats}")
+        RunSpec(**self.run)  # validate the run template before anything starts
+
+    def specs(self) -> list[RunSpec]:
+        out = []
+        for strategy in self.strategies:
+            xs = self.xs if strategy in X_STRATEGIES else [self.run.get("x", 10)]
+            for x in xs:
+                for _ in range(self.repeats):
+                    out.append(self.make(strategy, x))
+        return out
+
+    def make(self, strategy: str, x: int) -> RunSpec:
+        return RunSpec(**{**self.run, "strategy": strategy, "x": x, "run_id": ""})
+
+
+def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
+    """Run every point, extend X if strategy 2 has not crossed the baseline, write the report."""
+    from harness.experiment import LEDGER, REPORTS, RUNS, run_experiment
+    from harness.report import write_index, write_sweep
+
+    specs = sweep.specs()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    started = time.monotonic()
+    rows: list[dict] = []
+
+    def one(spec: RunSpec, label: str) -> None:
+        elapsed = time.monotonic() - started
+        done = len(rows)
+        eta = f", about {elapsed / done * (len(specs) - done) / 60:.0f} min left" if done else ""
+        out.write(f"\n[{done + 1}/{len(specs)}] {label} (elapsed {elapsed / 60:.1f} min{eta})\n")
+        now = time.strftime("%Y%m%d-%H%M%S")
+        spec.run_id = f"{now}-{spec.strategy}-x{spec.x}-r{spec.rate_fps:g}"
+        summary = run_experiment(spec, out=out)
+        rows.append(_point(spec, summary))
+
+    for spec in specs:
+        one(spec, f"{spec.strategy}" + (f" X={spec.x}" if spec.strategy in X_STRATEGIES else ""))
+    if sweep.extend_to_crossing and "cao2" in sweep.strategies and "baseline" in sweep.strategies:
+        x = max(sweep.xs)
+        while crossing_x(pd.DataFrame(rows)) is None and x * 2 <= MAX_EXTENDED_X:
+            x *= 2
+            out.write(f"\nstrategy 2 has not beaten the baseline up to X={x // 2}: extending to "
+                      f"X={x}\n")
+            extra = [sweep.make("cao2", x) for _ in range(sweep.repeats)]
+            specs.extend(extra)
+            for spec in extra:
+                one(spec, f"cao2 X={x} (extension)")
+
+    points = pd.DataFrame(rows)
+    sweep_file = RUNS / "sweeps" / f"{stamp}.json"
+    sweep_file.parent.mkdir(parents=True, exist_ok=True)
+    sweep_file.write_text(json.dumps({"sweep": stamp, "runs": points.to_dict("records"),
+                                      "run_template": sweep.run}, indent=2))
+    report = write_sweep(points, spread_from_ledger(LEDGER, points), sweep.run,
+                         REPORTS / f"sweep-{stamp}.html")
+    write_index(LEDGER, REPORTS / "index.html")
+    xstar = crossing_x(points)
+    out.write(f"\nsweep done in {(time.monotonic() - started) / 60:.1f} min: {len(points)} runs; "
+              f"X* = {xstar if xstar is not None else 'not reached'}\nreport: {report}\n")
+    return report
+
+
+def _point(spec: RunSpec, summary: dict) -> dict:
+    pred = summary.get("predicted") or {}
+    return {
+        "run_id": summary["run_id"], "strategy": spec.strategy,
+        "x": spec.x if spec.strategy in X_STRATEGIES else None,
+        "coverage": summary.get("coverage"), "delivered_fps": summary.get("delivered_fps"),
+        "latency_p95_ms": (summary.get("latency_ms") or {}).get("p95"),
+        "predicted_coverage": pred.get("coverage"),
+        "predicted_delivered_fps": pred.get("delivered_fps"),
+        "switches": sum(v.get("count", 0) for v in (summary.get("switches") or {}).values()),
+        "warnings": "; ".join(summary.get("warnings") or []),
+    }
+
+
+def crossing_x(points: pd.DataFrame) -> int | None:
+    """X*: the smallest X from which strategy 2's mean coverage stays above the baseline's."""
+    if points.empty or "strategy" not in points:
+        return None
+    base = points.loc[points["strategy"] == "baseline", "coverage"]
+    s2 = points[points["strategy"] == "cao2"].groupby("x")["coverage"].mean().sort_index()
+    if base.empty or s2.empty:
+        return None
+    above = s2 > base.mean()
+    if not above.iloc[-1]:
+        return None
+    xstar = int(above.index[-1])
+    for x in reversed(above.index):
+        if not above[x]:
+            break
+        xstar = int(x)
+    return xstar
+
+
+def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:
+    """Min / max / count of coverage and fps over every ledger run with the same spec.
+
+    "Same spec" = same strategy and X, and the rate, duration, queue and profile of this
+    sweep; so reruns from earlier sweeps widen the spread a reader sees.
+    """
+    runs = ledger.list_runs(db)
+    if runs.empty or points.empty:
+        return pd.DataFrame()
+    specs = [json.loads(j) for j in runs["spec_json"]]
+    df = pd.DataFrame({
+        "run_id": runs["run_id"], "coverage": runs["coverage"],
+        "delivered_fps": runs["delivered_fps"],
+        **{k: [sp.get(k) for sp in specs]
+           for k in ("strategy", "x", "rate_fps", "duration_s", "queue_size", "profile")},
+    })
+    df.loc[~df["strategy"].isin(X_STRATEGIES), "x"] = None
+    cond = ["rate_fps", "duration_s", "queue_size", "profile"]
+    mine = df[df["run_id"].isin(points["run_id"])][cond].drop_duplicates()
+    df = df.merge(mine, on=cond)
+    g = df.groupby(["strategy", "x"], dropna=False)
+    return g.agg(runs=("coverage", "size"), coverage_min=("coverage", "min"),
+                 coverage_max=("coverage", "max"), fps_min=("delivered_fps", "min"),
+                 fps_max=("delivered_fps", "max")).reset_index()
