@@ -31,6 +31,7 @@ from harness.inventory import REPO, Host, load_inventory
 from harness.load import run_locust
 from harness.model import run_stage
 from harness.nodeapi import try_stats
+from harness.predict import predict_spec
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
 
@@ -108,8 +109,10 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     run = analysis.load_run(run_dir)
     summary = analysis.summarize(run)
     summary["output_check"] = check_outputs(run_dir, int(run.spec.get("seed", 0)))
+    summary["predicted"] = predict_spec(run.spec)
     if interrupted:
         summary["interrupted"] = True
+    summary["warnings"] = analysis.warnings_of(summary)
     if collection:
         summary["collection"] = collection
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -128,6 +131,11 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         f"{summary['latency_ms']['p50']:.1f}/{summary['latency_ms']['p95']:.1f}/"
         f"{summary['latency_ms']['p99']:.1f} ms, drops {json.dumps(summary['drops'])}"
     )
+    pred = summary["predicted"]
+    say(f"predicted by the discrete-event model: coverage {pred['coverage']:.3f}, "
+        f"{pred['delivered_fps']:.2f} fps")
+    for warning in summary["warnings"]:
+        say(f"warning: {warning}")
     say(f"report: {html}")
     return summary
 

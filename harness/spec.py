@@ -41,6 +41,9 @@ STRATEGY_ALIASES = {
     "1": "cao1",
     "2": "cao2",
     "3": "cao3",
+    "cao1": "cao1",
+    "cao2": "cao2",
+    "cao3": "cao3",
 }
 
 

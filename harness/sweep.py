@@ -105,7 +105,7 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
     sweep_file.write_text(json.dumps({"sweep": stamp, "runs": points.to_dict("records"),
                                       "run_template": sweep.run}, indent=2))
     report = write_sweep(points, spread_from_ledger(LEDGER, points), sweep.run,
-                         REPORTS / f"sweep-{stamp}.html")
+                         REPORTS / f"sweep-{stamp}.html", predicted_curves(sweep, points))
     write_index(LEDGER, REPORTS / "index.html")
     xstar = crossing_x(points)
     out.write(f"\nsweep done in {(time.monotonic() - started) / 60:.1f} min: {len(points)} runs; "
@@ -116,7 +116,7 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
 def _point(spec: RunSpec, summary: dict) -> dict:
     pred = summary.get("predicted") or {}
     return {
-        "run_id": summary["run_id"], "strategy": spec.strategy,
+        "run_id": summary["run_id"], "strategy": spec.strategy, "profile": summary.get("profile"),
         "x": spec.x if spec.strategy in X_STRATEGIES else None,
         "coverage": summary.get("coverage"), "delivered_fps": summary.get("delivered_fps"),
         "latency_p95_ms": (summary.get("latency_ms") or {}).get("p95"),
@@ -125,6 +125,28 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "switches": sum(v.get("count", 0) for v in (summary.get("switches") or {}).values()),
         "warnings": "; ".join(summary.get("warnings") or []),
     }
+
+
+def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
+    """The discrete-event model on a dense X grid, for the dashed lines of the sweep plots."""
+    from harness.predict import predict_spec
+
+    xs = points["x"].dropna() if not points.empty else pd.Series(dtype=float)
+    top = int(xs.max()) if len(xs) else max(sweep.xs or [1])
+    grid = sorted({int(round(v)) for v in
+                   [1.25 ** k for k in range(0, 80) if 1.25 ** k <= top]} | {top})
+    measured = points["profile"].dropna() if "profile" in points else pd.Series(dtype=str)
+    profile = sweep.run.get("profile") or (measured.iloc[0] if len(measured) else "rpi3b")
+    rows = []
+    for strategy in sweep.strategies:
+        for x in grid if strategy in X_STRATEGIES else [None]:
+            spec = sweep.make(strategy, x or 1)
+            doc = {**spec.to_dict(), "warmup_frames": spec.warmup_frames,
+                   "measure_frames": spec.measure_frames, "profile": profile}
+            pred = predict_spec(doc)
+            rows.append({"strategy": strategy, "x": x, "coverage": pred["coverage"],
+                         "delivered_fps": pred["delivered_fps"]})
+    return pd.DataFrame(rows)
 
 
 def crossing_x(points: pd.DataFrame) -> int | None:
