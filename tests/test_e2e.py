@@ -7,32 +7,18 @@ exactly as a user types it.
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
+from lab_cli import fab, latest_run  # tests/ is on sys.path (pytest rootdir)
 
 from harness.experiment import RUNS
 from harness.frames import frame
 from harness.inventory import REPO
 
 pytestmark = pytest.mark.lab
-
-
-def fab(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(REPO / ".venv/bin/fab"), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"fab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def latest_run() -> tuple[dict, dict]:
-    run_dir = (RUNS / "latest").resolve()
-    return (json.loads((run_dir / "spec.json").read_text()),
-            json.loads((run_dir / "summary.json").read_text()))
 
 
 def test_second_site_run_changes_nothing(provisioned_lab):
