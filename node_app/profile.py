@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,17 @@ from typing import Any
 
 DEFAULT_PROFILES = Path(__file__).with_name("profiles.json")
 _SHAPE_KEY = re.compile(r"^(\d+)x(\d+)$")
+SPIN_S = 0.0005  # time.sleep() can overshoot; the last half millisecond is spun out
+
+
+def sleep_until(deadline: float) -> None:
+    """Sleep until time.perf_counter() >= deadline, to within tens of microseconds."""
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return
+        if remaining > SPIN_S:
+            time.sleep(remaining - SPIN_S)
 
 
 class ProfileError(ValueError):
@@ -31,6 +43,7 @@ class Profile:
     dense_ms: dict[str, float] = field(default_factory=dict)
     fixed_ms: float = 0.0
     ms_per_mac: float = 0.0
+    model_switch_ms: float = 0.0  # loading another stage's weights (Cao's strategies 1, 2)
 
     def dense_layer_ms(self, n_in: int, n_out: int) -> float:
         """Measured time if the shape was measured, else the line through the measurements."""
@@ -46,6 +59,10 @@ class Profile:
         if self.native:
             return None
         return sum((self.dense_layer_ms(i, o) for i, o in shapes), 0.0)
+
+    def switch_ms(self) -> float | None:
+        """Profiled time of one model switch; None for `native` (the real load time counts)."""
+        return None if self.native else self.model_switch_ms
 
 
 def _number(value: Any, where: str) -> float:
@@ -70,8 +87,10 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
                 f"{where}: profile '{name}' dense_ms key {key!r} is not '<in>x<out>'"
             )
         dense_ms[key] = _number(value, f"{where}: profile '{name}' dense_ms[{key!r}]")
+    switch = entry.get("model_switch_ms", 0.0)
     return Profile(
         name=name,
+        model_switch_ms=_number(switch, f"{where}: profile '{name}' model_switch_ms"),
         dense_ms=dense_ms,
         fixed_ms=_number(fit.get("fixed_ms"), f"{where}: profile '{name}' dense_fit.fixed_ms"),
         ms_per_mac=_number(
