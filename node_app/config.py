@@ -116,6 +116,67 @@ class NodeConfig:
         return cls.from_dict(_load_json(path, "node config"), f"node config {path}")
 
 
+HELP_POLICIES = ("cao1", "cao2")
+
+
+def _names(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = data[key]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(
+            f"{where}: field '{key}' must be a non-empty list of names, got {value!r}"
+        )
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not _SAFE_NAME.match(name):
+            raise ConfigError(
+                f"{where}: field '{key}'[{i}] must be a name matching [A-Za-z0-9._-]+, got {name!r}"
+            )
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class HelpConfig:
+    """run.json `help`: the fast node helps the next hop when it says it is overloaded.
+
+    policy: `cao1` (help only) or `cao2` (help, and feed the next hop one frame per helped
+    frame); x: frames computed in full per help episode; help_stages: stages that compute a
+    whole frame (loaded from disk at each switch); own_stages: the node's usual stages (must
+    equal run.json `stages`; reloaded at the switch back); direct_hop: where full frames go.
+    """
+
+    policy: str
+    x: int
+    help_stages: tuple[str, ...]
+    own_stages: tuple[str, ...]
+    direct_hop: str
+
+    FIELDS = ("policy", "x", "help_stages", "own_stages", "direct_hop")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> HelpConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: must be an object, got {data!r}")
+        _check_keys(data, cls.FIELDS, where)
+        policy = data["policy"]
+        if policy not in HELP_POLICIES:
+            raise ConfigError(
+                f"{where}: field 'policy' must be one of {', '.join(HELP_POLICIES)}, got {policy!r}"
+            )
+        hop = data["direct_hop"]
+        try:
+            if not isinstance(hop, str):
+                raise ValueError(f"expected a string, got {hop!r}")
+            parse_hostport(hop)
+        except ValueError as e:
+            raise ConfigError(f"{where}: field 'direct_hop': {e}") from None
+        return cls(
+            policy=policy,
+            x=_int(data, "x", where, 1),
+            help_stages=_names(data, "help_stages", where),
+            own_stages=_names(data, "own_stages", where),
+            direct_hop=hop,
+        )
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Per-run settings (`/etc/node_app/run.json`, written by the harness before a run)."""
@@ -129,13 +190,15 @@ class RunConfig:
     profile: str = ""
     keep_outputs: int = 0
     outputs_file: str = ""
+    help: HelpConfig | None = None
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
     # keep_outputs/outputs_file: a sink keeps the first N frames it receives and writes
     # them to outputs_file (.npz, key = packet id) at stop, so the controller can check
     # the distributed result against the model.
-    OPTIONAL = ("profile", "keep_outputs", "outputs_file")
+    # help: adaptive helping of the next hop (Cao's strategies 1 and 2), see HelpConfig.
+    OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help")
 
     @property
     def is_sink(self) -> bool:
@@ -178,9 +241,23 @@ class RunConfig:
             profile=_str(data, "profile", where) if data.get("profile") else "",
             keep_outputs=_int(data, "keep_outputs", where, 0) if "keep_outputs" in data else 0,
             outputs_file=_str(data, "outputs_file", where) if data.get("outputs_file") else "",
+            help=HelpConfig.from_dict(data["help"], f"{where}: field 'help'")
+            if data.get("help") is not None
+            else None,
         )
         if run.keep_outputs and not run.outputs_file:
             raise ConfigError(f"{where}: field 'keep_outputs' needs 'outputs_file'")
+        if run.help is not None:
+            if len(run.next_hops) != 1:
+                raise ConfigError(
+                    f"{where}: field 'help' needs exactly one next hop (the node it helps), "
+                    f"got next_hops {list(run.next_hops)}"
+                )
+            if run.help.own_stages != run.stages:
+                raise ConfigError(
+                    f"{where}: field 'help'.own_stages {list(run.help.own_stages)} must equal "
+                    f"'stages' {list(run.stages)}"
+                )
         if run.frame_bytes > run.max_body_bytes:
             raise ConfigError(
                 f"{where}: field 'max_body_bytes' ({run.max_body_bytes}) is smaller than one "

@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from node_app.config import NodeConfig, RunConfig, parse_hostport
-from node_app.profile import Profile, load_profile
+from node_app.helping import Helper
+from node_app.profile import Profile, load_profile, sleep_until
 from node_app.stage import Pipeline, load_pipeline
 from node_app.trace import TraceWriter
 
 EWMA_ALPHA = 0.2
 FORWARD_TIMEOUT_S = 2.0
-SPIN_S = 0.0005  # time.sleep() can overshoot; the last half millisecond is spun out
 _PACKET_ID = re.compile(r"^[0-9]+$")
 _ROUTES = {
     "/message": "POST",
@@ -42,16 +42,6 @@ _ROUTES = {
 _MAX_DRAIN = 1 << 20  # larger bodies on non-/message routes are not read: connection closed
 
 
-def sleep_until(deadline: float) -> None:
-    """Sleep until time.perf_counter() >= deadline, to within tens of microseconds."""
-    while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            return
-        if remaining > SPIN_S:
-            time.sleep(remaining - SPIN_S)
-
-
 class Forwarder:
     """One kept-alive HTTP connection to a next hop (used by the single worker thread)."""
 
@@ -61,8 +51,10 @@ class Forwarder:
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def send(self, packet_id: int, body: bytes) -> str | None:
-        """POST one frame; None on success, else the forward_failed reason.
+    def send(self, packet_id: int, body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+        """POST one frame; (the peer's reply JSON, None) on success, else (None, reason).
+
+        The reply is `{}` if the peer's 200 body is not a JSON object (not a node_app).
 
         A kept-alive connection may have been closed by the peer since the last frame, so a
         connection error is retried once on a fresh connection. A timeout is not retried:
@@ -83,16 +75,22 @@ class Forwarder:
                     },
                 )
                 resp = self._conn.getresponse()
-                resp.read()
+                data = resp.read()
             except TimeoutError:
                 self.close()
-                return "timeout"
+                return None, "timeout"
             except (OSError, http.client.HTTPException):
                 self.close()
                 reason = "connect_error"
                 continue
-            return None if resp.status == 200 else f"http_{resp.status}"
-        return reason
+            if resp.status != 200:
+                return None, f"http_{resp.status}"
+            try:
+                reply = json.loads(data)
+            except ValueError:
+                reply = {}
+            return (reply if isinstance(reply, dict) else {}), None
+        return None, reason
 
     def close(self) -> None:
         if self._conn is not None:
@@ -114,6 +112,8 @@ class Stats:
         self.forwarded = 0
         self.forward_failed = 0
         self.service_ms = service_ms
+        self.switches = 0  # model switches completed (helping nodes only)
+        self.helping = False
 
     def count(self, table: dict[str, int], reason: str) -> None:
         with self.lock:
@@ -149,6 +149,10 @@ class NodeServer(ThreadingHTTPServer):
         self.stats = Stats(self.profile_ms or 0.0)
         self.queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(run.queue_size)
         self.forwarders = [Forwarder(hop) for hop in run.next_hops]
+        # Cao's strategies 1 and 2: the worker hands frames to the help policy.
+        self.helper: Helper | None = None
+        if run.help is not None:
+            self.helper = Helper(self, run.help, Forwarder(run.help.direct_hop))
         self.kept: dict[int, bytes] = {}  # sink only: first frames, for output checks
         self.stopping = threading.Event()
         self._stop_requested = threading.Lock()
@@ -171,11 +175,18 @@ class NodeServer(ThreadingHTTPServer):
     def describe(self) -> str:
         timing = "native" if self.profile_ms is None else f"{self.profile_ms:.2f} ms/frame"
         role = " (sink)" if self.is_sink else ""
+        hlp = self.run_cfg.help
+        helping = ""
+        if hlp is not None:
+            helping = (
+                f" help={hlp.policy} x={hlp.x} help_stages={list(hlp.help_stages)} "
+                f"direct_hop={hlp.direct_hop} model_switch_ms={self.profile.switch_ms()}"
+            )
         return (
             f"node_app: node={self.node.node}{role} run_id={self.run_cfg.run_id} "
             f"listen={self.server_name}:{self.port} profile={self.profile.name} ({timing}) "
             f"stages={list(self.run_cfg.stages)} next_hops={list(self.run_cfg.next_hops)} "
-            f"queue_size={self.run_cfg.queue_size}"
+            f"queue_size={self.run_cfg.queue_size}{helping}"
         )
 
     # lifecycle ---------------------------------------------------------------------------
@@ -212,6 +223,8 @@ class NodeServer(ThreadingHTTPServer):
             self._drop_queued("shutdown")
         for fwd in self.forwarders:
             fwd.close()
+        if self.helper is not None:
+            self.helper.close()
         if self.kept:
             self._write_outputs()
         self.trace.close()
@@ -291,6 +304,8 @@ class NodeServer(ThreadingHTTPServer):
                 "queue_depth": self.queue.qsize(),
                 "service_ms": round(st.service_ms, 3),
                 "uptime_s": round(time.monotonic() - st.started, 3),
+                "switches": st.switches,
+                "helping": st.helping,
             }
 
     # worker side -------------------------------------------------------------------------
@@ -300,27 +315,46 @@ class NodeServer(ThreadingHTTPServer):
             item = self.queue.get()
             if item is None:
                 return
-            try:
-                self._process(*item)
-            except Exception as e:  # never let one bad frame kill the device model
-                print(f"node_app: worker error on packet {item[0]}: {e!r}", file=sys.stderr)
-                self.trace.write(item[0], "error", type(e).__name__)
+            handle = self._process if self.helper is None else self.helper.process
+            self.guarded(item[0], handle, *item)
+
+    def guarded(self, packet_id: int, fn: Any, *args: Any) -> None:
+        """Run fn(*args) for one frame; an exception is traced, never kills the worker."""
+        try:
+            fn(*args)
+        except Exception as e:  # never let one bad frame kill the device model
+            print(f"node_app: worker error on packet {packet_id}: {e!r}", file=sys.stderr)
+            self.trace.write(packet_id, "error", type(e).__name__)
 
     def _process(self, packet_id: int, body: bytes) -> None:
+        fwd = self.forwarders[0] if self.forwarders else None
+        self.run_frame(packet_id, body, self.pipeline, self.profile_ms, fwd)
+
+    def run_frame(
+        self,
+        packet_id: int,
+        body: bytes,
+        pipeline: Pipeline,
+        profile_ms: float | None,
+        fwd: Forwarder | None,
+    ) -> dict[str, Any] | None:
+        """Compute one frame, wait out its profile time, send it on: the hop's reply or None.
+
+        `profile_ms` None = native (no waiting, the real time is recorded).
+        """
         self.trace.write(packet_id, "started", str(self.queue.qsize()))
         t0 = time.perf_counter()
-        out = self.pipeline(np.frombuffer(body, dtype="<f4"))
+        out = pipeline(np.frombuffer(body, dtype="<f4"))
         real_ms = (time.perf_counter() - t0) * 1000.0
-        if self.profile_ms is not None:
-            sleep_until(t0 + self.profile_ms / 1000.0)
+        if profile_ms is not None:
+            sleep_until(t0 + profile_ms / 1000.0)
         service_ms = (time.perf_counter() - t0) * 1000.0
-        claimed_ms = real_ms if self.profile_ms is None else self.profile_ms
+        claimed_ms = real_ms if profile_ms is None else profile_ms
         self.stats.observe_service(service_ms)
         self.trace.write(packet_id, "finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
-        if not self.forwarders:
-            return
-        fwd = self.forwarders[0]
-        failure = fwd.send(packet_id, out.astype("<f4", copy=False).tobytes())
+        if fwd is None:
+            return None
+        reply, failure = fwd.send(packet_id, out.astype("<f4", copy=False).tobytes())
         with self.stats.lock:
             if failure is None:
                 self.stats.forwarded += 1
@@ -330,6 +364,7 @@ class NodeServer(ThreadingHTTPServer):
             self.trace.write(packet_id, "forwarded", fwd.hop)
         else:
             self.trace.write(packet_id, "forward_failed", failure)
+        return reply
 
 
 class Handler(BaseHTTPRequestHandler):
