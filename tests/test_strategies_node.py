@@ -369,3 +369,31 @@ def test_profiles_have_a_model_switch_time() -> None:
     assert load_profile("native").switch_ms() is None
     table = json.loads((Path(__file__).parents[1] / "node_app" / "profiles.json").read_text())
     assert "16.0 MB" in table["rpi3b"]["model_switch_basis"]
+
+
+def test_harness_plans_give_valid_run_files_and_capacity_bounds() -> None:
+    from harness.experiment import _run_file
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+    from harness.strategies import get
+
+    a, b = (
+        Host(n, f"198.18.0.1{i}", "root", "k", "rpi3b", True) for i, n in ((1, "pi1"), (2, "pi2"))
+    )
+    sink = Host("sink", "198.18.0.1", "u", "k", "native", False)
+    expected = {"baseline": 25.0, "cao1": 25 + 900 / 44, "cao2": 25 + 900 / 44, "cao3": 2000 / 44}
+    for name, capacity in expected.items():
+        spec = RunSpec(strategy=name, x=7)
+        plan = get(name).plan(spec, [a, b], sink)
+        assert plan.capacity_fps == pytest.approx(capacity)
+        runs = {n.role: RunConfig.from_dict(_run_file(spec, plan, n)) for n in plan.workers}
+        helper = runs["A"].help
+        if name in ("cao1", "cao2"):
+            assert helper is not None and (helper.policy, helper.x) == (name, 7)
+            assert helper.direct_hop == sink.endpoint and runs["A"].next_hops == (b.endpoint,)
+        else:
+            assert helper is None and runs["B"].help is None
+    assert get("cao3").plan(RunSpec(strategy="3"), [a, b], sink).targets == [
+        a.endpoint,
+        b.endpoint,
+    ]

@@ -11,15 +11,15 @@ from __future__ import annotations
 from types import ModuleType
 
 from harness.spec import SpecError
-from harness.strategies import baseline
+from harness.strategies import baseline, cao1, cao2, cao3
 from harness.strategies.plan import NodePlan, Plan
 
 __all__ = ["NodePlan", "Plan", "get", "IMPLEMENTED"]
 
-IMPLEMENTED: dict[str, ModuleType] = {baseline.NAME: baseline}
+IMPLEMENTED: dict[str, ModuleType] = {m.NAME: m for m in (baseline, cao1, cao2, cao3)}
 
 # Accepted by the CLI and the spec, built by a later issue.
-PLANNED = {"cao1": "issue 4", "cao2": "issue 4", "cao3": "issue 4"}
+PLANNED: dict[str, str] = {}
 
 
 def get(name: str) -> ModuleType:

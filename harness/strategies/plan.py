@@ -15,12 +15,14 @@ class NodePlan:
     role: a short label for reports (`A`, `B`, `sink`).
     stages: stage files the node runs in order (empty for the sink).
     next_hops: `address:port` the node forwards its output to.
+    help: run.json `help` object (Cao's strategies 1 and 2: node A helps B), or None.
     """
 
     host: Host
     role: str
     stages: list[str]
     next_hops: list[str] = field(default_factory=list)
+    help: dict | None = None
 
 
 @dataclass
