@@ -168,7 +168,7 @@ def _run_file(spec: RunSpec, plan, node) -> dict:
         "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
         "queue_size": spec.queue_size, "max_body_bytes": 1 << 20, "input_size": input_size,
         "profile": node.host.profile,
-    }
+    } | ({"help": node.help} if node.help else {})
 
 
 def _drain(workers: list[str], sink: str, timeout_s: float = 10.0) -> None:
