@@ -31,6 +31,9 @@ CLI_FLAGS = {
     "queue_size": "--queue", "seed": "--seed", "strategy": "--strategy", "hosts": "--hosts",
     "inventory": "--inventory", "profile": "--profile", "repeats": "--repeats",
     "strategies": "--strategies",
+    "arrival": "--arrival", "arrival_seed": "--arrival-seed", "rates": "--rates",
+    "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",
+    "client": "--client", "lag_threshold_ms": "--lag-threshold",
 }
 
 
@@ -62,6 +65,18 @@ class RunSpec:
     hosts: inventory hosts to use, in pipeline order (empty = the strategy's default).
     profile: device profile for every node of the run, overriding the inventory
         (empty = each host's `device_profile`); `zero` measures the testbed itself.
+    arrival: `constant` (a camera at N fps) or `poisson` (exponential gaps, LoadGen's
+        Server scenario); the schedule is harness/schedule.py, fixed before the run.
+    arrival_seed: seed of the Poisson gaps (None = `seed`); recorded in spec.json.
+    rates: rate steps in one run, frames/s (empty = one step at `rate_fps`); each lasts
+        `step_s` and is measured; warm-up runs at the first. Sets `rate_fps` to the first
+        rate and `duration_s` to len(rates) * step_s.
+    step_s: length of each rate step, seconds.
+    min_duration_s, min_frames: LoadGen's minimum-run rule: a measured part shorter than
+        this, or with fewer measure frames, is marked invalid in summary and report.
+    client: where Locust runs: `controller` or an inventory host (over Fabric/SSH).
+    lag_threshold_ms: a run whose send lag (actual - intended send) p99 exceeds this is
+        flagged: the load generator, not the system under test, was the limit.
     """
 
     strategy: str = "baseline"
@@ -75,9 +90,18 @@ class RunSpec:
     hosts: list[str] = field(default_factory=list)
     profile: str = ""
     run_id: str = ""
+    arrival: str = "constant"
+    arrival_seed: int | None = None
+    rates: list[float] = field(default_factory=list)
+    step_s: float = 20.0
+    min_duration_s: float = 10.0
+    min_frames: int = 100
+    client: str = "controller"
+    lag_threshold_ms: float = 5.0
 
     def __post_init__(self) -> None:
         self.strategy = resolve_strategy(str(self.strategy))
+        self._check_load()
         for name in ("rate_fps", "duration_s"):
             value = _number(name, getattr(self, name))
             if not value > 0:
@@ -98,6 +122,37 @@ class RunSpec:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
             self.run_id = f"{stamp}-{self.strategy}-r{self.rate_fps:g}"
 
+    def _check_load(self) -> None:
+        """The load fields (arrival, steps, minimum-run rule, client)."""
+        arrival = str(self.arrival).strip().lower()
+        if arrival not in ("constant", "poisson"):
+            raise SpecError("arrival", f"must be constant or poisson, got {self.arrival!r}")
+        self.arrival = arrival
+        if self.arrival_seed is not None and self.arrival_seed != "":
+            self.arrival_seed = _integer("arrival_seed", self.arrival_seed)
+        else:
+            self.arrival_seed = None
+        if isinstance(self.rates, str):
+            self.rates = [r for r in self.rates.split(",") if r.strip()]
+        self.rates = [_number("rates", r) for r in self.rates]
+        if any(not r > 0 for r in self.rates):
+            raise SpecError("rates", f"every rate must be > 0, got {self.rates}")
+        self.step_s = _number("step_s", self.step_s)
+        if not self.step_s > 0:
+            raise SpecError("step_s", f"must be > 0, got {self.step_s}")
+        if self.rates:
+            self.rate_fps = self.rates[0]
+            self.duration_s = len(self.rates) * self.step_s
+        self.min_duration_s = _number("min_duration_s", self.min_duration_s)
+        self.min_frames = _integer("min_frames", self.min_frames)
+        if self.min_duration_s < 0 or self.min_frames < 0:
+            raise SpecError("min_duration_s" if self.min_duration_s < 0 else "min_frames",
+                            "must be >= 0")
+        self.lag_threshold_ms = _number("lag_threshold_ms", self.lag_threshold_ms)
+        if not self.lag_threshold_ms > 0:
+            raise SpecError("lag_threshold_ms", f"must be > 0, got {self.lag_threshold_ms}")
+        self.client = str(self.client or "controller").strip()
+
     @property
     def total_frames(self) -> int:
         return self.warmup_frames + self.measure_frames
@@ -108,6 +163,8 @@ class RunSpec:
 
     @property
     def measure_frames(self) -> int:
+        if self.rates:
+            return sum(int(round(r * self.step_s)) for r in self.rates)
         return int(round(self.duration_s * self.rate_fps))
 
     def to_dict(self) -> dict:
