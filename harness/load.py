@@ -1,5 +1,10 @@
 """Drive one run's client load with Locust and show progress while it runs.
 
+The load is open-loop (harness/locustfile.py): one user dispatches every frame of the
+schedule (harness/schedule.py) at its intended time, whatever the replies do. Locust runs
+on the controller (a child process) or, with `--client=<host>`, on a lab host or Pi over
+SSH, with client.csv fetched back into the run directory.
+
 Locust runs headless as a child process (its own gevent loop, its own core);
 this process polls the nodes' `/stats` once a second for the progress line, so
 what the user sees is what the nodes counted, not what the client hoped.
@@ -8,16 +13,23 @@ what the user sees is what the nodes counted, not what the client hoped.
 from __future__ import annotations
 
 import json
-import math
+import os
+import shlex
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.inventory import REPO
 from harness.nodeapi import try_stats
+from harness.schedule import build, params_of
 from harness.spec import RunSpec
+
+# Frames that may wait for their replies at once (locustfile.py; not imported here: importing
+# locust monkey-patches this process).
+DEFAULT_MAX_IN_FLIGHT = 1000
 
 
 @dataclass
@@ -52,48 +64,43 @@ def poll(entry: list[str], all_nodes: list[str], sink: str) -> Progress:
     return p
 
 
-def users_for(rate_fps: float) -> int:
-    """Enough users that a reply slower than 100 ms never delays the next frame."""
-    return max(4, min(200, math.ceil(rate_fps * 0.1) + 2))
-
-
-def run_locust(
-    spec: RunSpec, targets: list[str], input_size: int, run_dir: Path,
-    node_endpoints: list[str], sink_endpoint: str, out=sys.stdout,
-) -> int:
-    """Run the schedule to its end; returns Locust's exit code (1 = some requests failed)."""
-    config = {
-        "rate_fps": spec.rate_fps, "warmup_frames": spec.warmup_frames,
-        "measure_frames": spec.measure_frames, "seed": spec.seed, "input_size": input_size,
-        "targets": targets, "out": str(run_dir / "client.csv"),
+def load_config(spec: RunSpec, targets: list[str], input_size: int, out: str,
+                max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> dict:
+    """The JSON the locustfile reads: schedule parameters (a pure function of the spec),
+    frame seed, targets and where to write client.csv."""
+    return {
+        "schedule": params_of(spec), "frame_seed": spec.seed, "input_size": input_size,
+        "targets": targets, "out": out, "max_in_flight": max_in_flight,
     }
-    cfg_path = run_dir / "load.json"
-    cfg_path.write_text(json.dumps(config, indent=2))
-    total_s = spec.warmup_s + spec.duration_s
-    users = users_for(spec.rate_fps)
-    cmd = [
-        sys.executable, "-m", "locust", "-f", str(REPO / "harness" / "locustfile.py"),
+
+
+def locust_command(python: str, repo: str | Path, cfg_path: str | Path, host: str,
+                   run_time_s: float) -> list[str]:
+    return [
+        python, "-m", "locust", "-f", str(Path(repo) / "harness" / "locustfile.py"),
         "--headless", "--only-summary", "--loglevel", "WARNING",
-        "-u", str(users), "-r", str(users * 10), "--host", f"http://{targets[0]}",
-        "--run-time", f"{int(total_s + 30)}s", "--stop-timeout", "5",
+        "-u", "1", "-r", "1", "--host", f"http://{host}",
+        "--run-time", f"{int(run_time_s)}s", "--stop-timeout", "5",
         "--load-config", str(cfg_path),
     ]
+
+
+def run_load(config: dict, run_dir: Path, progress=None, out=sys.stdout,
+             total_s: float | None = None) -> int:
+    """Run Locust on this machine with `config` (see load_config); returns its exit code.
+
+    Writes run_dir/load.json and run_dir/locust.log; client.csv goes where config says.
+    `progress(elapsed_s) -> str` is called about once a second for the progress line.
+    """
+    if total_s is None:
+        total_s = build(**config["schedule"]).total_s
+    cfg_path = run_dir / "load.json"
+    cfg_path.write_text(json.dumps(config, indent=2))
+    cmd = locust_command(sys.executable, REPO, cfg_path, config["targets"][0], total_s + 30)
     log = open(run_dir / "locust.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    started = time.monotonic()
-    tty = out.isatty()
-    last_print = 0.0
     try:
-        while proc.poll() is None:
-            time.sleep(1.0)
-            elapsed = time.monotonic() - started
-            line = poll(targets, node_endpoints, sink_endpoint).line(elapsed, total_s + 1)
-            if tty:
-                out.write("\r" + line)
-                out.flush()
-            elif elapsed - last_print >= 5:
-                out.write(line + "\n")
-                last_print = elapsed
+        _watch(proc.poll, progress, total_s, out)
     except KeyboardInterrupt:
         proc.terminate()
         proc.wait(timeout=15)
@@ -102,6 +109,100 @@ def run_locust(
         log.close()
         if proc.poll() is None:
             proc.kill()
-    if tty:
-        out.write("\n")
     return proc.returncode
+
+
+def _watch(done, progress, total_s: float, out) -> None:
+    """Until done() returns non-None: a progress line once a second (tty) or every 5 s."""
+    started = time.monotonic()
+    tty = out.isatty()
+    last_print = 0.0
+    while done() is None:
+        time.sleep(1.0)
+        if progress is None:
+            continue
+        elapsed = time.monotonic() - started
+        line = progress(elapsed, total_s + 1)
+        if tty:
+            out.write("\r" + line)
+            out.flush()
+        elif elapsed - last_print >= 5:
+            out.write(line + "\n")
+            last_print = elapsed
+    if tty and progress is not None:
+        out.write("\n")
+
+
+def run_locust(
+    spec: RunSpec, targets: list[str], input_size: int, run_dir: Path,
+    node_endpoints: list[str], sink_endpoint: str, out=sys.stdout, client=None,
+) -> int:
+    """Run the schedule to its end; returns Locust's exit code (1 = some requests failed).
+
+    client: None = Locust on this machine; a Host = Locust on that host over SSH, its
+    client.csv and log fetched back into run_dir (see run_remote).
+    """
+    def progress(elapsed: float, total: float) -> str:
+        return poll(targets, node_endpoints, sink_endpoint).line(elapsed, total)
+
+    if client is None:
+        config = load_config(spec, targets, input_size, str(run_dir / "client.csv"))
+        return run_load(config, run_dir, progress, out)
+    return run_remote(client, spec, targets, input_size, run_dir, progress, out)
+
+
+# Where the repo and its venv are on a remote client. The lab shares the controller's
+# filesystem, so the same paths work; a real Pi needs them installed there (docs/load.md).
+REMOTE_REPO = os.environ.get("DNN_CLIENT_REPO", str(REPO))
+REMOTE_PYTHON = os.environ.get("DNN_CLIENT_PYTHON", str(Path(REMOTE_REPO) / ".venv/bin/python"))
+
+
+def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir: Path,
+               progress=None, out=sys.stdout) -> int:
+    """Run Locust on an inventory host over Fabric, then fetch client.csv and the log.
+
+    The remote work dir is /tmp/dnn-load-<run-id> on the host; nothing there is assumed to
+    be shared with the controller (a real Pi shares nothing), so files go both ways by SFTP.
+    Intended and sink times then come from two clocks: fine in the lab (one kernel), on
+    real Pis the clocks must be synchronised (NTP/PTP) or latency carries their offset.
+    """
+    from harness.cluster import connect
+
+    remote = f"/tmp/dnn-load-{spec.run_id}"
+    config = load_config(spec, targets, input_size, f"{remote}/client.csv")
+    total_s = build(**config["schedule"]).total_s
+    (run_dir / "load.json").write_text(json.dumps(config, indent=2))
+    cmd = locust_command(REMOTE_PYTHON, REMOTE_REPO, f"{remote}/load.json", targets[0],
+                         total_s + 30)
+    line = (f"cd {shlex.quote(REMOTE_REPO)} && echo $$ > {remote}/locust.pid && "
+            f"exec env PYTHONPATH={shlex.quote(REMOTE_REPO)} "
+            + " ".join(shlex.quote(c) for c in cmd) + f" > {remote}/locust.log 2>&1")
+    result: dict = {}
+
+    def work() -> None:
+        with connect(host, timeout_s=10) as c:
+            res = c.run(f"bash -c {shlex.quote(line)}", hide=True, warn=True,
+                        timeout=total_s + 90)
+            result["code"] = res.exited
+
+    with connect(host, timeout_s=10) as c:
+        c.run(f"rm -rf {remote} && mkdir -p {remote}", hide=True, timeout=20)
+        c.put(str(run_dir / "load.json"), f"{remote}/load.json")
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        _watch(lambda: None if worker.is_alive() else 0, progress, total_s, out)
+    except KeyboardInterrupt:
+        with connect(host, timeout_s=10) as c:
+            c.run(f"kill $(cat {remote}/locust.pid)", hide=True, warn=True, timeout=20)
+        worker.join(timeout=15)
+        raise
+    finally:
+        with connect(host, timeout_s=10) as c:
+            for name in ("client.csv", "locust.log"):
+                try:
+                    c.get(f"{remote}/{name}", str(run_dir / name))
+                except OSError as exc:
+                    out.write(f"warning: could not fetch {name} from {host.name}: {exc}\n")
+            c.run(f"rm -rf {remote}", hide=True, warn=True, timeout=20)
+    return int(result.get("code", 2))

@@ -1,70 +1,72 @@
-"""The camera: Locust users that send frames on a fixed schedule.
+"""The camera: open-loop Locust load that sends every frame at its intended time.
 
-Frame `i` is due at `start + i / rate`, fixed before the run. Each user claims the
-next packet ID, sleeps until that frame is due, sends it and records the intended
-time, the actual send time and the node's JSON reply. Because the node answers
-at once and several users take turns, one slow reply does not delay the next
-frame (the schedule is open-loop, not "wait for the reply, then send").
+The schedule (harness/schedule.py) is fixed before the run: packet `i` is due at
+`start + offset_s[i]`. One Locust user runs a dispatcher; for each frame it spawns a
+greenlet a little before the frame is due (`lead_s`), and that greenlet sleeps until the
+exact intended time, sends, and records intended time, actual send time, HTTP status and
+the node's JSON reply. Replies never gate sends: up to `max_in_flight` frames may wait for
+their replies at once (the FastHttpSession gets as many connections). Only if that cap is
+reached does the dispatcher wait, and then the delay shows as send lag (actual - intended)
+and in latency, which the analysis measures from the intended time (no coordinated
+omission: a slow system cannot hide its delay by slowing the client down).
 
-Started by harness/load.py as `locust -f harness/locustfile.py --headless
---load-config <json>`; the JSON says rate, frame counts, seed, targets and where
-to write `client.csv`.
+Started by harness/load.py as `locust -f harness/locustfile.py --headless -u 1
+--load-config <json>`; the JSON holds the schedule parameters, frame seed, targets and
+where to write `client.csv`.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
+import gevent.pool
 from locust import FastHttpUser, constant, events, task
 
 from harness.frames import frame_bytes
+from harness.schedule import build
 
 CLIENT_FIELDS = [
     "packet_id", "phase", "intended_t", "sent_t", "status", "accepted",
-    "overloaded", "queue_depth", "reply_ms", "target",
+    "overloaded", "queue_depth", "reply_ms", "target", "reply",
 ]
+DEFAULT_MAX_IN_FLIGHT = 1000
 
 
 @dataclass
-class Schedule:
+class Plan:
     """The frames of one run and what happened to each."""
 
-    rate_fps: float
-    warmup_frames: int
-    measure_frames: int
-    seed: int
+    schedule: dict[str, Any]
+    frame_seed: int
     input_size: int
     targets: list[str]
     out: str
     start_delay_s: float = 1.0
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    lead_s: float = 0.02
+    spin_s: float = 0.0
+    network_timeout_s: float = 10.0
     start_t: float = 0.0
-    next_id: int = 0
-    in_flight: int = 0
     rows: list[list] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return self.warmup_frames + self.measure_frames
-
-    def take(self) -> int | None:
-        if self.next_id >= self.total:
-            return None
-        pid = self.next_id
-        self.next_id += 1
-        return pid
+    written: bool = False
 
     def write(self) -> None:
+        if self.written:
+            return
         with open(self.out, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(CLIENT_FIELDS)
-            writer.writerows(sorted(self.rows))
+            writer.writerows(sorted(self.rows, key=lambda r: r[0]))
+        self.written = True
 
 
-SCHEDULE: Schedule | None = None
+PLAN: Plan | None = None
 
 
 @events.init_command_line_parser.add_listener
@@ -74,59 +76,75 @@ def _add_options(parser) -> None:
 
 @events.test_start.add_listener
 def _on_start(environment, **_kw) -> None:
-    global SCHEDULE
+    global PLAN
     with open(environment.parsed_options.load_config) as fh:
-        SCHEDULE = Schedule(**json.load(fh))
-    SCHEDULE.start_t = time.time() + SCHEDULE.start_delay_s
+        PLAN = Plan(**json.load(fh))
+    Camera.concurrency = max(1, int(PLAN.max_in_flight))
+    Camera.network_timeout = PLAN.network_timeout_s
 
 
 @events.quitting.add_listener
 def _on_quit(environment, **_kw) -> None:
-    if SCHEDULE is not None:
-        SCHEDULE.write()
+    if PLAN is not None:
+        PLAN.write()
+
+
+def _sleep_until(t: float, spin_s: float = 0.0) -> None:
+    """Sleep until wall-clock time t. gevent timers count from the loop's cached 'now',
+    which may be stale, so a timer can fire early: loop until the time has really come."""
+    while True:
+        left = t - time.time()
+        if left <= spin_s:
+            break
+        gevent.sleep(left - spin_s)
+    while time.time() < t:  # optional busy-yield for the last `spin_s`
+        gevent.sleep(0)
 
 
 class Camera(FastHttpUser):
-    """One of several users sharing the schedule; each sends whichever frame is next."""
+    """The single user: dispatches every frame of the schedule, then ends the test."""
 
     wait_time = constant(0)
-    network_timeout = 5.0
+    concurrency = DEFAULT_MAX_IN_FLIGHT
+    network_timeout = 10.0
     connection_timeout = 5.0
 
     @task
-    def send_next_frame(self) -> None:
-        sched = SCHEDULE
-        if sched is None:
+    def run_schedule(self) -> None:
+        plan = PLAN
+        if plan is None:
             gevent.sleep(0.01)
             return
-        pid = sched.take()
-        if pid is None:
-            if sched.in_flight == 0:
-                gevent.spawn(self.environment.runner.quit)
-            gevent.sleep(0.05)
-            return
-        sched.in_flight += 1
-        try:
-            self._send(sched, pid)
-        finally:
-            sched.in_flight -= 1
+        sched = build(**plan.schedule)
+        offsets = sched.offset_s.tolist()
+        warm = (sched.step < 0).tolist()
+        pool = gevent.pool.Pool(max(1, int(plan.max_in_flight)))
+        plan.start_t = time.time() + plan.start_delay_s
+        gc.collect()
+        gc.freeze()  # a full collection mid-run would stall every timer at once
+        for pid, off in enumerate(offsets):
+            due = plan.start_t + off
+            _sleep_until(due - plan.lead_s)
+            pool.spawn(self._send, plan, pid, due, warm[pid])  # waits when the cap is hit
+        pool.join()
+        plan.write()
+        gevent.spawn(self.environment.runner.quit)
+        gevent.sleep(3600)  # the runner stops this greenlet
 
-    def _send(self, sched: Schedule, pid: int) -> None:
-        intended = sched.start_t + pid / sched.rate_fps
-        delay = intended - time.time()
-        if delay > 0:
-            gevent.sleep(delay)
-        target = sched.targets[pid % len(sched.targets)]
-        body = frame_bytes(pid, seed=sched.seed, size=sched.input_size)
-        phase = "warmup" if pid < sched.warmup_frames else "measure"
+    def _send(self, plan: Plan, pid: int, intended: float, warmup: bool) -> None:
+        target = plan.targets[pid % len(plan.targets)]
+        body = frame_bytes(pid, seed=plan.frame_seed, size=plan.input_size)
+        _sleep_until(intended, plan.spin_s)
         sent = time.time()
         reply: dict = {}
+        raw = ""
         status = 0
         with self.client.post(
             f"http://{target}/message", data=body, name="/message", catch_response=True,
             headers={"X-Packet-Id": str(pid), "Content-Type": "application/octet-stream"},
         ) as resp:
             status = int(resp.status_code or 0)
+            raw = (resp.text or "") if status else ""
             if status == 200:
                 try:
                     reply = json.loads(resp.content)
@@ -136,8 +154,8 @@ class Camera(FastHttpUser):
             else:
                 resp.failure(f"HTTP {status}")
         reply_ms = (time.time() - sent) * 1000.0
-        sched.rows.append([
-            pid, phase, f"{intended:.6f}", f"{sent:.6f}", status,
+        plan.rows.append([
+            pid, "warmup" if warmup else "measure", f"{intended:.6f}", f"{sent:.6f}", status,
             int(bool(reply.get("accepted", False))), int(bool(reply.get("overloaded", False))),
-            reply.get("queue_depth", ""), f"{reply_ms:.3f}", target,
+            reply.get("queue_depth", ""), f"{reply_ms:.3f}", target, raw.strip(),
         ])
