@@ -5,6 +5,7 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab lab-up                                            # emulated Pis (namespaces + sshd)
     fab provision                                         # ansible-playbook site.yml
     fab experiment --strategy=0 --rate=30 --duration=60   # one run, progress while it runs
+    fab experiment --strategy=0 --rates=10,20,30 --step=20 # delivered-vs-offered in one run
     fab report --runs=ID,ID                               # side-by-side comparison page
     fab lab-down                                          # remove everything the lab made
 """
@@ -50,6 +51,14 @@ def lab_down(c):
     help={
         "strategy": "0/baseline (1, 2, 3 are accepted; built with issue 4)",
         "rate": "offered input rate, frames/s (default 30)",
+        "rates": "rate steps in one run, comma-separated (--rates=10,20,30 --step=20)",
+        "step": "length of each rate step, s (default 20)",
+        "arrival": "constant (a camera at N fps, default) or poisson (seeded exponential gaps)",
+        "arrival_seed": "seed of the Poisson arrivals (default: --seed)",
+        "min_duration": "a measured part shorter than this (s) marks the run invalid (default 10)",
+        "min_frames": "fewer measure frames than this marks the run invalid (default 100)",
+        "client": "where Locust runs: controller (default) or an inventory host, over SSH",
+        "lag_threshold": "flag the run when send lag p99 exceeds this, ms (default 5)",
         "duration": "measured window, s (default 60)",
         "warmup": "warm-up before the measured window, s, not counted (default 5)",
         "x": "frames the fast node computes per help episode, strategies 1 and 2 (--x=N)",
@@ -60,15 +69,22 @@ def lab_down(c):
         "profile": "device profile for all nodes, overriding the inventory (rpi3b, zero, native)",
     }
 )
-def experiment(c, strategy="0", rate="30", duration="60", warmup="5", x="10", queue="5", seed="0",
-               hosts="", inventory="inventory/lab.yml", profile=""):
+def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
+               hosts="", inventory="inventory/lab.yml", profile="", rates="", step="20",
+               arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
+               client="controller", lag_threshold="5"):
     """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
     try:
-        spec = RunSpec(strategy=strategy, rate_fps=rate, duration_s=duration, warmup_s=warmup,
-                       x=x, queue_size=queue, seed=seed, hosts=hosts, inventory=inventory,
-                       profile=profile)
+        if rate and rates:
+            raise SpecError("rates", "give --rate or --rates, not both")
+        spec = RunSpec(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
+                       warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
+                       inventory=inventory, profile=profile, rates=rates, step_s=step,
+                       arrival=arrival, arrival_seed=arrival_seed,
+                       min_duration_s=min_duration, min_frames=min_frames, client=client,
+                       lag_threshold_ms=lag_threshold)
         from harness.experiment import run_experiment
 
         run_experiment(spec)

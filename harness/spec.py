@@ -67,7 +67,7 @@ class RunSpec:
         (empty = each host's `device_profile`); `zero` measures the testbed itself.
     arrival: `constant` (a camera at N fps) or `poisson` (exponential gaps, LoadGen's
         Server scenario); the schedule is harness/schedule.py, fixed before the run.
-    arrival_seed: seed of the Poisson gaps (None = `seed`); recorded in spec.json.
+    arrival_seed: seed of the Poisson gaps (None = `seed`), resolved and recorded.
     rates: rate steps in one run, frames/s (empty = one step at `rate_fps`); each lasts
         `step_s` and is measured; warm-up runs at the first. Sets `rate_fps` to the first
         rate and `duration_s` to len(rates) * step_s.
@@ -128,10 +128,9 @@ class RunSpec:
         if arrival not in ("constant", "poisson"):
             raise SpecError("arrival", f"must be constant or poisson, got {self.arrival!r}")
         self.arrival = arrival
-        if self.arrival_seed is not None and self.arrival_seed != "":
-            self.arrival_seed = _integer("arrival_seed", self.arrival_seed)
-        else:
-            self.arrival_seed = None
+        given = self.arrival_seed is not None and self.arrival_seed != ""
+        self.arrival_seed = _integer("arrival_seed" if given else "seed",
+                                     self.arrival_seed if given else self.seed)
         if isinstance(self.rates, str):
             self.rates = [r for r in self.rates.split(",") if r.strip()]
         self.rates = [_number("rates", r) for r in self.rates]
