@@ -317,6 +317,8 @@ def _derive(run: Run) -> _Derived:
     status = meas["status"].to_numpy(np.int64)[order]
 
     rate = float(run.spec.get("rate_fps") or 0.0)
+    if run.spec.get("rates"):  # rate steps: the measured part ends in the last step
+        rate = float(run.spec["rates"][-1])
     duration = float(run.spec.get("duration_s") or 0.0)
     if len(intended):
         start = float(np.nanmin(intended))
@@ -497,6 +499,76 @@ def latencies_ms(run: Run) -> np.ndarray:
     return (d.arrival[ok] - d.intended[ok]) * 1000.0
 
 
+def send_lag_ms(run: Run) -> np.ndarray:
+    """Send lag of every sent measure frame, ms: actual minus intended send time. Large
+    values mean the load generator itself could not keep to the schedule."""
+    d = _derive(run)
+    ok = ~np.isnan(d.sent_t) & ~np.isnan(d.intended)
+    return (d.sent_t[ok] - d.intended[ok]) * 1000.0
+
+
+def _pcts(x: np.ndarray) -> dict[str, float | None]:
+    if not len(x):
+        return dict.fromkeys(("p50", "p99", "max"))
+    p50, p99 = np.percentile(x, [50, 99])
+    return {"p50": _f(p50), "p99": _f(p99), "max": _f(x.max())}
+
+
+def step_table(run: Run) -> pd.DataFrame:
+    """Per rate step (runs with `rates`): offered and delivered fps, coverage, latency.
+
+    Frames belong to the step their intended time falls in; the schedule is rebuilt from
+    the spec (harness/schedule.py), so this needs no timing guesswork at step edges.
+    delivered_fps = frames of the step that reached the sink / step length.
+    """
+    cols = ["step", "rate_fps", "offered_fps", "scheduled", "sent", "delivered",
+            "delivered_fps", "coverage", "latency_p50_ms", "latency_p99_ms", "send_lag_p99_ms"]
+    spec = run.spec
+    if not spec.get("rates"):
+        return pd.DataFrame(columns=cols)
+    from harness.schedule import from_spec
+
+    sched = from_spec(spec)
+    d = _derive(run)
+    ids = d.ids.ids
+    step = np.full(len(ids), -2, dtype=np.int64)
+    inside = ids < len(sched)
+    step[inside] = sched.step[ids[inside]]
+    lat = (d.arrival - d.intended) * 1000.0
+    lag = (d.sent_t - d.intended) * 1000.0
+    rows = []
+    for seg in sched.steps:
+        m = step == seg.step
+        scheduled = int((sched.step == seg.step).sum())
+        delivered = int((m & ~np.isnan(d.arrival)).sum())
+        sent = int(m.sum())
+        ls = lat[m & ~np.isnan(lat)]
+        lg = lag[m & ~np.isnan(lag)]
+        rows.append([
+            seg.step, seg.rate_fps, scheduled / seg.duration_s, scheduled, sent, delivered,
+            delivered / seg.duration_s, delivered / sent if sent else np.nan,
+            np.percentile(ls, 50) if len(ls) else np.nan,
+            np.percentile(ls, 99) if len(ls) else np.nan,
+            np.percentile(lg, 99) if len(lg) else np.nan,
+        ])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def min_run_check(spec: dict[str, Any], length_s: float, frames: int) -> tuple[dict, str]:
+    """LoadGen's minimum-run rule: (details, reason it fails or '')."""
+    min_s = float(spec.get("min_duration_s") or 0.0)
+    min_n = int(spec.get("min_frames") or 0)
+    reasons = []
+    if length_s + 1e-6 < min_s:
+        reasons.append(f"measured part {length_s:.3f} s is shorter than --min-duration "
+                       f"{min_s:g} s")
+    if frames < min_n:
+        reasons.append(f"{frames} measure frames are fewer than --min-frames {min_n}")
+    info = {"min_duration_s": min_s, "min_frames": min_n, "measured_s": _f(length_s, 6),
+            "frames": frames, "ok": not reasons}
+    return info, "; ".join(reasons)
+
+
 def summarize(run: Run) -> dict[str, Any]:
     """The summary.json dict of a run (schema: docs/results.md)."""
     d = _derive(run)
@@ -524,6 +596,8 @@ def summarize(run: Run) -> dict[str, Any]:
                    "max": _f(lat.max())}
 
     offered = float(spec.get("rate_fps") or 0.0)
+    if spec.get("rates"):  # equal-length steps: the mean offered rate of the measured part
+        offered = float(np.mean([float(r) for r in spec["rates"]]))
     capacity = spec.get("capacity_fps")
     bound = min(offered, float(capacity)) if capacity else offered
     efficiency = delivered_fps / bound if bound and bound > 0 else float("nan")
@@ -558,10 +632,25 @@ def summarize(run: Run) -> dict[str, Any]:
         "traces_ending_early": early,
         "missing_traces": missing,
         "switches": _switch_summary(model_switches(run)),
+        "arrival": spec.get("arrival", "constant"),
+        "arrival_seed": spec.get("arrival_seed"),
+        "client": spec.get("client", "controller"),
     }
+    lag = send_lag_ms(run)
+    threshold = spec.get("lag_threshold_ms")
+    summary["send_lag_ms"] = {**_pcts(lag), "threshold": threshold}
+    summary["send_lag_flagged"] = bool(
+        threshold is not None and len(lag) and np.percentile(lag, 99) > float(threshold))
+    steps = step_table(run)
+    if len(steps):
+        summary["steps"] = [{k: (_f(v) if isinstance(v, float) else int(v))
+                             for k, v in row.items()} for row in steps.to_dict("records")]
+    summary["min_run"], why = min_run_check(spec, length, sent)
     for flag in ("invalid", "interrupted"):
         if spec.get(flag):
             summary[flag] = spec[flag]
+    if why:
+        summary["invalid"] = "; ".join(x for x in (summary.get("invalid"), why) if x)
     summary["warnings"] = warnings_of(summary)
     return summary
 
@@ -573,6 +662,11 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
         out.append(f"run marked invalid: {summary['invalid']}")
     if summary.get("interrupted"):
         out.append(f"run was interrupted: {summary['interrupted']}")
+    if summary.get("send_lag_flagged"):
+        lag = summary.get("send_lag_ms") or {}
+        out.append(f"send lag p99 {lag.get('p99')} ms exceeds {lag.get('threshold')} ms: the "
+                   "load generator could not keep to the schedule (offered load was lower and "
+                   "burstier than asked)")
     if summary.get("lost_unaccounted"):
         out.append(f"{summary['lost_unaccounted']} measure frames vanished without any drop "
                    "record (lost_unaccounted)")

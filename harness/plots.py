@@ -226,3 +226,59 @@ def sweep_curve(points: pd.DataFrame, metric: str, ylabel: str, title: str,
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="best", fontsize=8)
     return to_svg(fig)
+
+
+def send_lag(lag_ms: np.ndarray, marks: dict[str, float | None],
+             threshold_ms: float | None = None) -> str:
+    """Histogram and CDF of send lag (actual - intended send): when the load generator
+    itself was the limit, this is where it shows (a long tail, or the threshold crossed)."""
+    if not len(lag_ms):
+        return _empty("Send lag")
+    fig, (h, c) = plt.subplots(1, 2, figsize=(10, 3.4))
+    h.hist(lag_ms, bins=min(100, max(10, int(np.sqrt(len(lag_ms))))), color="tab:purple")
+    h.set_yscale("log")
+    h.set_xlabel("send lag (ms)")
+    h.set_ylabel("frames")
+    h.set_title("Send lag histogram")
+    q = np.linspace(0, 1, min(MAX_POINTS, len(lag_ms)))
+    c.plot(np.quantile(lag_ms, q), q, color="tab:purple", lw=1.4)
+    c.set_xlabel("send lag (ms)")
+    c.set_ylabel("fraction of sent frames")
+    c.set_title("Send lag CDF")
+    lines = [(n, v, col) for (n, v), col in zip(marks.items(), ("tab:green", "tab:red"),
+                                                 strict=False)]
+    if threshold_ms is not None:
+        lines.append(("threshold", float(threshold_ms), "black"))
+    for name, value, colour in lines:
+        if value is None:
+            continue
+        for ax in (h, c):
+            ax.axvline(value, color=colour, ls="--", lw=1, label=f"{name} = {value:.2f} ms")
+    c.legend(loc="lower right", fontsize="small")
+    for ax in (h, c):
+        ax.grid(alpha=0.3)
+    return to_svg(fig)
+
+
+def capacity_curve(steps: pd.DataFrame, capacity_fps: float | None) -> str:
+    """Delivered against offered fps, one point per rate step, with the ideal (y = x) and
+    the capacity bound as lines."""
+    if steps.empty:
+        return _empty("Delivered vs offered")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    x = steps["offered_fps"].to_numpy(float)
+    y = steps["delivered_fps"].to_numpy(float)
+    top = float(np.nanmax(np.concatenate([x, y]))) * 1.1 or 1.0
+    ax.plot([0, top], [0, top], color="grey", ls=":", lw=1, label="delivered = offered")
+    if capacity_fps:
+        ax.axhline(float(capacity_fps), color="tab:red", ls="--", lw=1.2,
+                   label=f"capacity bound {float(capacity_fps):.1f} fps")
+    ax.plot(x, y, "o-", color="tab:blue", lw=1.4, label="measured")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, max(top, float(capacity_fps or 0) * 1.1))
+    ax.set_xlabel("offered (frames / s)")
+    ax.set_ylabel("delivered (frames / s)")
+    ax.set_title("Delivered vs offered (one point per rate step)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    return to_svg(fig)

@@ -27,6 +27,8 @@ from harness.analysis import (
     model_switches,
     per_second_counts,
     queue_depth_per_second,
+    send_lag_ms,
+    step_table,
     summarize,
     utilisation_per_second,
     warnings_of,
@@ -116,7 +118,36 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("latency p99 ms", lat.get("p99")), ("latency mean ms", lat.get("mean")),
         ("latency max ms", lat.get("max")), ("warm-up frames (excluded)", s.get("warmup_frames")),
         ("measure window s", win.get("length_s")),
+        ("arrival", s.get("arrival")), ("client", s.get("client")),
+        ("send lag p50 ms", (s.get("send_lag_ms") or {}).get("p50")),
+        ("send lag p99 ms", (s.get("send_lag_ms") or {}).get("p99")),
+        ("send lag max ms", (s.get("send_lag_ms") or {}).get("max")),
+        ("minimum run (duration s / frames)", _min_run(s)),
     ]
+
+
+def _min_run(s: dict[str, Any]) -> str:
+    m = s.get("min_run")
+    if not m:
+        return "–"
+    verdict = "met" if m.get("ok") else "NOT met: run invalid"
+    return f"{m.get('min_duration_s'):g} / {m.get('min_frames')}: {verdict}"
+
+
+STEP_COLS = ("step", "rate_fps", "offered_fps", "scheduled", "sent", "delivered",
+             "delivered_fps", "coverage", "latency_p50_ms", "latency_p99_ms", "send_lag_p99_ms")
+
+
+def _steps_section(run, s: dict[str, Any]) -> list[str]:
+    """Rate steps: the delivered-vs-offered curve and its table ([] without steps)."""
+    steps = step_table(run)
+    if steps.empty:
+        return []
+    rows = [[_fmt(r[c]) if not isinstance(r[c], float) else _fmt(float(r[c]))
+             for c in STEP_COLS] for r in steps.to_dict("records")]
+    return ["<h2>Delivered vs offered (rate steps)</h2>",
+            plots.capacity_curve(steps, s.get("capacity_fps")),
+            _table(list(STEP_COLS), rows, left=0)]
 
 
 def _drops_table(s: dict[str, Any]) -> str:
@@ -177,6 +208,7 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         "<h2>Summary</h2>", _kv_table(_summary_rows(s) + _predicted_rows(s)),
         "<h2>Drops by node and reason</h2>", _drops_table(s),
         "<h2>Nodes</h2>", _nodes_table(s),
+        *_steps_section(run, s),
         "<h2>Frames over time</h2>", plots.throughput(per_second_counts(run)),
         "<h2>Model switches and where frames are dropped</h2>", _switches_table(s),
         plots.switch_timeline(model_switches(run), run_window[0], run_window[1],
@@ -185,6 +217,10 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         "<h2>Utilisation</h2>", plots.utilisation(utilisation_per_second(run)),
         "<h2>Latency (intended send → sink)</h2>",
         plots.latency(latencies_ms(run), {k: lat.get(k) for k in ("p50", "p95", "p99")}),
+        "<h2>Send lag (actual − intended send): was the load generator the limit?</h2>",
+        plots.send_lag(send_lag_ms(run), {k: (s.get("send_lag_ms") or {}).get(k)
+                                          for k in ("p50", "p99")},
+                       (s.get("send_lag_ms") or {}).get("threshold")),
         "<h2>Spec</h2>", f"<details><summary>spec.json</summary><pre>{escape(spec)}</pre>"
         "</details>",
     ])
