@@ -82,7 +82,8 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
         eta = f", about {elapsed / done * (len(specs) - done) / 60:.0f} min left" if done else ""
         out.write(f"\n[{done + 1}/{len(specs)}] {label} (elapsed {elapsed / 60:.1f} min{eta})\n")
         now = time.strftime("%Y%m%d-%H%M%S")
-        spec.run_id = f"{now}-{spec.strategy}-x{spec.x}-r{spec.rate_fps:g}"
+        x_part = f"-x{spec.x}" if spec.strategy in X_STRATEGIES else ""
+        spec.run_id = f"{now}-{spec.strategy}{x_part}-r{spec.rate_fps:g}"
         summary = run_experiment(spec, out=out)
         rows.append(_point(spec, summary))
 
