@@ -8,7 +8,10 @@ target (goal ±1 %), and send lag = actual - intended send time, p50/p99/max (go
 2 ms at 100 fps, < 5 ms at 300 fps on the 2-core box). Node, Locust and this process share
 the machine's cores, as in the lab.
 
-    .venv/bin/python -m bench.bench_load [--duration 30] [--rates 10,30,100,300]
+    .venv/bin/python -m bench.bench_load [--duration 30] [--rates 10,30,100,300] [--write]
+
+`make bench` runs it as the `load` section of bench/results.json; `--write` puts this
+section alone into results.json, keeping the other sections.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import pandas as pd
 from harness.inventory import REPO
 from harness.load import DEFAULT_MAX_IN_FLIGHT, run_load
 
+RESULTS = Path(__file__).resolve().parent / "results.json"
 RATES = [10, 30, 100, 300]
 DURATION_S = 30.0
 WARMUP_S = 2.0
@@ -192,9 +196,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=DURATION_S)
     ap.add_argument("--rates", default=",".join(str(r) for r in RATES))
+    ap.add_argument("--write", action="store_true", help="store as results.json's `load`")
     args = ap.parse_args()
     result = bench_load([float(r) for r in args.rates.split(",")], args.duration)
+    result["measured"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     print(json.dumps(result, indent=2))
+    if args.write:
+        doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        doc["load"] = result
+        RESULTS.write_text(json.dumps(doc, indent=2))
+        print(f"written to {RESULTS} (section `load`)")
     return 0 if all(result["passed"].values()) else 1
 
 
