@@ -177,6 +177,82 @@ class HelpConfig:
         )
 
 
+ROUTES = ("least_queue", "all")
+
+
+def _hop(value: Any, where: str, key: str) -> str:
+    try:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        parse_hostport(value)
+    except ValueError as e:
+        raise ConfigError(f"{where}: field '{key}': {e}") from None
+    return value
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    """run.json `slice` (model parallelism): this node computes output slice `index` of `of`.
+
+    Its output goes to the (single) next hop with header `X-Slice: <index>/<of>`, so the
+    merging sink knows where the partial output belongs.
+    """
+
+    index: int
+    of: int
+
+    FIELDS = ("index", "of")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> SliceConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: must be an object, got {data!r}")
+        _check_keys(data, cls.FIELDS, where)
+        of = _int(data, "of", where, 1)
+        return cls(index=_int(data, "index", where, 0, of - 1), of=of)
+
+
+@dataclass(frozen=True)
+class PullConfig:
+    """run.json `pull` (task sharing, helper side): ask `gateway` for tasks when idle.
+
+    blocks: T, the number of neuron blocks the gateway cuts each frame's layer into; the
+    helper computes block i as columns [i*n//T, (i+1)*n//T) of its single dense layer.
+    """
+
+    gateway: str
+    blocks: int
+
+    FIELDS = ("gateway", "blocks")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> PullConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: must be an object, got {data!r}")
+        _check_keys(data, cls.FIELDS, where)
+        return cls(gateway=_hop(data["gateway"], where, "gateway"),
+                   blocks=_int(data, "blocks", where, 1))
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    """run.json `tasks` (task sharing, gateway side): cut each frame's output into `blocks`
+    neuron-block tasks that helpers pull; `width` is the assembled output size (L2's)."""
+
+    blocks: int
+    width: int
+
+    FIELDS = ("blocks", "width")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TasksConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: must be an object, got {data!r}")
+        _check_keys(data, cls.FIELDS, where)
+        width = _int(data, "width", where, 1)
+        return cls(blocks=_int(data, "blocks", where, 1, width), width=width)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Per-run settings (`/etc/node_app/run.json`, written by the harness before a run)."""
@@ -191,6 +267,11 @@ class RunConfig:
     keep_outputs: int = 0
     outputs_file: str = ""
     help: HelpConfig | None = None
+    route: str = ""
+    slice: SliceConfig | None = None
+    slices: int = 0
+    tasks: TasksConfig | None = None
+    pull: PullConfig | None = None
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
@@ -198,7 +279,14 @@ class RunConfig:
     # them to outputs_file (.npz, key = packet id) at stop, so the controller can check
     # the distributed result against the model.
     # help: adaptive helping of the next hop (Cao's strategies 1 and 2), see HelpConfig.
-    OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help")
+    # route: how a node with several next hops picks them (node_app/routing.py):
+    #   `least_queue` (data parallelism: one replica per frame, by the replies' queue depth)
+    #   or `all` (model parallelism: every hop gets the frame).
+    # slice: model-parallel slice node, forwards with `X-Slice: i/K` (SliceConfig).
+    # slices: a sink that merges K slices per frame (`slice_received` until all K arrived).
+    # tasks / pull: task sharing, gateway / helper side (node_app/tasks.py).
+    OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
+                "tasks", "pull")
 
     @property
     def is_sink(self) -> bool:
@@ -244,7 +332,19 @@ class RunConfig:
             help=HelpConfig.from_dict(data["help"], f"{where}: field 'help'")
             if data.get("help") is not None
             else None,
+            route=data.get("route") or "",
+            slice=SliceConfig.from_dict(data["slice"], f"{where}: field 'slice'")
+            if data.get("slice") is not None
+            else None,
+            slices=_int(data, "slices", where, 1) if data.get("slices") is not None else 0,
+            tasks=TasksConfig.from_dict(data["tasks"], f"{where}: field 'tasks'")
+            if data.get("tasks") is not None
+            else None,
+            pull=PullConfig.from_dict(data["pull"], f"{where}: field 'pull'")
+            if data.get("pull") is not None
+            else None,
         )
+        run._check_parallel(where)
         if run.keep_outputs and not run.outputs_file:
             raise ConfigError(f"{where}: field 'keep_outputs' needs 'outputs_file'")
         if run.help is not None:
@@ -264,6 +364,46 @@ class RunConfig:
                 f"frame (input_size {run.input_size} * 4 = {run.frame_bytes} bytes)"
             )
         return run
+
+    def _check_parallel(self, where: str) -> None:
+        """The fields of docs/strategies.md's dp, mp and tasks: only sensible combinations."""
+        hops = list(self.next_hops)
+        if self.route and self.route not in ROUTES:
+            raise ConfigError(
+                f"{where}: field 'route' must be one of {', '.join(ROUTES)}, got {self.route!r}"
+            )
+        if len(hops) > 1 and not self.route:
+            raise ConfigError(
+                f"{where}: field 'route' is required when 'next_hops' has {len(hops)} entries "
+                f"(one of {', '.join(ROUTES)})"
+            )
+        if self.route and not hops:
+            raise ConfigError(f"{where}: field 'route' needs at least one next hop")
+        if self.route and self.help is not None:
+            raise ConfigError(f"{where}: fields 'route' and 'help' cannot be combined")
+        if self.slice is not None and (len(hops) != 1 or not self.stages):
+            raise ConfigError(
+                f"{where}: field 'slice' needs stages and exactly one next hop (the merging "
+                f"sink), got stages {list(self.stages)} next_hops {hops}"
+            )
+        if self.slices and not self.is_sink:
+            raise ConfigError(f"{where}: field 'slices' is for a sink (no stages, no next hop)")
+        if self.slices and self.input_size < self.slices:
+            raise ConfigError(
+                f"{where}: field 'slices' ({self.slices}) exceeds input_size {self.input_size}"
+            )
+        if self.tasks is not None and (len(hops) != 1 or not self.stages or self.help
+                                       or self.route):
+            raise ConfigError(
+                f"{where}: field 'tasks' needs stages and exactly one next hop (where assembled "
+                f"frames go), and no 'route' or 'help'"
+            )
+        if self.pull is not None and (hops or len(self.stages) != 1 or self.tasks):
+            raise ConfigError(
+                f"{where}: field 'pull' needs exactly one stage (a single dense layer) and no "
+                f"next hops: a helper returns results to its gateway, got stages "
+                f"{list(self.stages)} next_hops {hops}"
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:

@@ -25,8 +25,11 @@ import numpy as np
 
 from node_app.config import NodeConfig, RunConfig, parse_hostport
 from node_app.helping import Helper
+from node_app.merge import SliceMerger
 from node_app.profile import Profile, load_profile, sleep_until
+from node_app.routing import LeastQueueRouter
 from node_app.stage import Pipeline, load_pipeline
+from node_app.tasks import Puller, TaskBoard, parse_block
 from node_app.trace import TraceWriter
 
 EWMA_ALPHA = 0.2
@@ -38,6 +41,8 @@ _ROUTES = {
     "/stats": "GET",
     "/control/flush": "POST",
     "/control/stop": "POST",
+    "/task/next": "POST",  # task sharing: gateway only (node_app/tasks.py)
+    "/task/result": "POST",
 }
 _MAX_DRAIN = 1 << 20  # larger bodies on non-/message routes are not read: connection closed
 
@@ -51,7 +56,9 @@ class Forwarder:
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def send(self, packet_id: int, body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    def send(
+        self, packet_id: int, body: bytes, extra: dict[str, str] | None = None
+    ) -> tuple[dict[str, Any] | None, str | None]:
         """POST one frame; (the peer's reply JSON, None) on success, else (None, reason).
 
         The reply is `{}` if the peer's 200 body is not a JSON object (not a node_app).
@@ -72,6 +79,7 @@ class Forwarder:
                     headers={
                         "X-Packet-Id": str(packet_id),
                         "Content-Type": "application/octet-stream",
+                        **(extra or {}),
                     },
                 )
                 resp = self._conn.getresponse()
@@ -114,6 +122,8 @@ class Stats:
         self.service_ms = service_ms
         self.switches = 0  # model switches completed (helping nodes only)
         self.helping = False
+        self.bytes_out = 0  # payload bytes this node sent (frames, slices, tasks, results)
+        self.slices_received = 0  # merging sink only
 
     def count(self, table: dict[str, int], reason: str) -> None:
         with self.lock:
@@ -149,6 +159,22 @@ class NodeServer(ThreadingHTTPServer):
         self.stats = Stats(self.profile_ms or 0.0)
         self.queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(run.queue_size)
         self.forwarders = [Forwarder(hop) for hop in run.next_hops]
+        # Data parallelism: one replica per frame, chosen by the replies (node_app/routing.py).
+        self.router: LeastQueueRouter | None = None
+        if run.route == "least_queue":
+            self.router = LeastQueueRouter(len(self.forwarders))
+        # Model parallelism: a slice node tags its output; a merging sink assembles slices.
+        self.slice_header: dict[str, str] = {}
+        if run.slice is not None:
+            self.slice_header = {"X-Slice": f"{run.slice.index}/{run.slice.of}"}
+        self.merger: SliceMerger | None = None
+        if run.slices:
+            self.merger = SliceMerger(run.input_size, run.slices)
+        # Task sharing (node_app/tasks.py): a gateway's board, or a helper's pull loop.
+        self.board: TaskBoard | None = None
+        if run.tasks is not None:
+            self.board = TaskBoard(self, run.tasks, self.forwarders[0], run.queue_size)
+        self.puller: Puller | None = Puller(self, run.pull) if run.pull is not None else None
         # Cao's strategies 1 and 2: the worker hands frames to the help policy.
         self.helper: Helper | None = None
         if run.help is not None:
@@ -186,8 +212,24 @@ class NodeServer(ThreadingHTTPServer):
             f"node_app: node={self.node.node}{role} run_id={self.run_cfg.run_id} "
             f"listen={self.server_name}:{self.port} profile={self.profile.name} ({timing}) "
             f"stages={list(self.run_cfg.stages)} next_hops={list(self.run_cfg.next_hops)} "
-            f"queue_size={self.run_cfg.queue_size}{helping}"
+            f"queue_size={self.run_cfg.queue_size}{helping}{self._describe_parallel()}"
         )
+
+    def _describe_parallel(self) -> str:
+        run = self.run_cfg
+        parts = []
+        if run.route:
+            parts.append(f"route={run.route}")
+        if run.slice is not None:
+            parts.append(f"slice={run.slice.index}/{run.slice.of}")
+        if run.slices:
+            parts.append(f"merges slices={run.slices}")
+        if run.tasks is not None:
+            parts.append(f"task gateway blocks={run.tasks.blocks} width={run.tasks.width}")
+        if run.pull is not None:
+            parts.append(f"task helper of {run.pull.gateway} blocks={run.pull.blocks}")
+        parts.append(f"weights_bytes={self.pipeline.weights_bytes}")
+        return " " + " ".join(parts)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -221,6 +263,14 @@ class NodeServer(ThreadingHTTPServer):
                     continue
             self._worker.join(timeout=10)
             self._drop_queued("shutdown")
+        if self.board is not None:
+            self.board.close()
+        if self.puller is not None:
+            self.puller.close()
+        if self.merger is not None:
+            for pid in self.merger.incomplete():
+                self.stats.count(self.stats.dropped, "missing_slice")
+                self.trace.write(pid, "dropped", "missing_slice")
         for fwd in self.forwarders:
             fwd.close()
         if self.helper is not None:
@@ -251,6 +301,19 @@ class NodeServer(ThreadingHTTPServer):
     def reject(self, packet_id: int, reason: str) -> None:
         self.stats.count(self.stats.rejected, reason)
         self.trace.write(packet_id, "rejected", reason)
+
+    def admit_slice(self, packet_id: int, index: int, body: bytes) -> dict[str, Any]:
+        """Merging sink: record one slice; the frame is `received` once all K are in."""
+        assert self.merger is not None
+        st = self.stats
+        with st.lock:
+            st.slices_received += 1
+        self.trace.write(packet_id, "slice_received", f"{index}/{self.merger.slices}")
+        state, frame = self.merger.add(packet_id, index, body)
+        if frame is not None:
+            self.admit(packet_id, frame)
+        return {"accepted": state != "dup", "overloaded": False, "queue_depth": 0,
+                "service_ms": 0.0}
 
     def admit(self, packet_id: int, body: bytes) -> dict[str, Any]:
         """Enqueue a valid frame (or, for a sink, just record it); the /message reply."""
@@ -306,11 +369,31 @@ class NodeServer(ThreadingHTTPServer):
                 "uptime_s": round(time.monotonic() - st.started, 3),
                 "switches": st.switches,
                 "helping": st.helping,
+                "weights_bytes": self.pipeline.weights_bytes,
+                "bytes_out": st.bytes_out,
+                **self._parallel_stats(),
             }
+
+    def _parallel_stats(self) -> dict[str, Any]:
+        """Extra /stats of the dp/mp/tasks roles (called under stats.lock: no other locks
+        that could wait on it)."""
+        out: dict[str, Any] = {}
+        if self.router is not None:
+            out["routed"] = dict(zip(self.run_cfg.next_hops, self.router.sent, strict=True))
+        if self.merger is not None:
+            out["slices_received"] = self.stats.slices_received
+        if self.board is not None:
+            out["tasks_by_helper"] = self.board.tasks_by_helper()
+        if self.puller is not None:
+            out["tasks_done"] = self.puller.tasks_done
+        return out
 
     # worker side -------------------------------------------------------------------------
 
     def _work(self) -> None:
+        if self.puller is not None:  # a task helper pulls work instead of serving a queue
+            self.puller.run()
+            return
         while True:
             item = self.queue.get()
             if item is None:
@@ -327,8 +410,22 @@ class NodeServer(ThreadingHTTPServer):
             self.trace.write(packet_id, "error", type(e).__name__)
 
     def _process(self, packet_id: int, body: bytes) -> None:
-        fwd = self.forwarders[0] if self.forwarders else None
-        self.run_frame(packet_id, body, self.pipeline, self.profile_ms, fwd)
+        if self.router is not None:  # dp: one replica, by the replies' queue depths
+            i = self.router.choose()
+            fwd = self.forwarders[i]
+            self.router.observe(i, self.run_frame(packet_id, body, self.pipeline,
+                                                  self.profile_ms, fwd))
+        elif self.run_cfg.route == "all":  # mp: every slice node gets L1's output
+            out = self.compute(packet_id, body, self.pipeline, self.profile_ms)
+            data = out.astype("<f4", copy=False).tobytes()
+            for fwd in self.forwarders:
+                self.forward(packet_id, data, fwd)
+        elif self.board is not None:  # tasks: L1 here, L2 as blocks pulled by helpers
+            self.board.put(packet_id, self.compute(packet_id, body, self.pipeline,
+                                                   self.profile_ms))
+        else:
+            fwd = self.forwarders[0] if self.forwarders else None
+            self.run_frame(packet_id, body, self.pipeline, self.profile_ms, fwd)
 
     def run_frame(
         self,
@@ -342,6 +439,15 @@ class NodeServer(ThreadingHTTPServer):
 
         `profile_ms` None = native (no waiting, the real time is recorded).
         """
+        out = self.compute(packet_id, body, pipeline, profile_ms)
+        if fwd is None:
+            return None
+        return self.forward(packet_id, out.astype("<f4", copy=False).tobytes(), fwd)
+
+    def compute(
+        self, packet_id: int, body: bytes, pipeline: Pipeline, profile_ms: float | None
+    ) -> np.ndarray:
+        """Run the stages on one frame and wait out the profile time (trace started/finished)."""
         self.trace.write(packet_id, "started", str(self.queue.qsize()))
         t0 = time.perf_counter()
         out = pipeline(np.frombuffer(body, dtype="<f4"))
@@ -352,12 +458,15 @@ class NodeServer(ThreadingHTTPServer):
         claimed_ms = real_ms if profile_ms is None else profile_ms
         self.stats.observe_service(service_ms)
         self.trace.write(packet_id, "finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
-        if fwd is None:
-            return None
-        reply, failure = fwd.send(packet_id, out.astype("<f4", copy=False).tobytes())
+        return out
+
+    def forward(self, packet_id: int, data: bytes, fwd: Forwarder) -> dict[str, Any] | None:
+        """Send one output to a hop (with X-Slice on a slice node); the hop's reply or None."""
+        reply, failure = fwd.send(packet_id, data, self.slice_header)
         with self.stats.lock:
             if failure is None:
                 self.stats.forwarded += 1
+                self.stats.bytes_out += len(data)
             else:
                 self.stats.forward_failed += 1
         if failure is None:
@@ -440,6 +549,8 @@ class Handler(BaseHTTPRequestHandler):
         path = self._route("POST")
         if path == "/message":
             self._message()
+        elif path in ("/task/next", "/task/result"):
+            self._task(path)
         elif path is not None:
             self._drain()
             if self._token_ok():
@@ -485,9 +596,21 @@ class Handler(BaseHTTPRequestHandler):
         else:
             # Unknown or oversized body: do not read it; the connection cannot be reused.
             self.close_connection = True
-        if not reason and len(body) != run.frame_bytes:
+        slice_index = None
+        expected = run.frame_bytes
+        if not reason and srv.merger is not None:
+            slice_index = parse_block(self.headers.get("X-Slice"), srv.merger.slices)
+            if slice_index is None:
+                reason = "bad_slice"
+                detail = f"header X-Slice must be '<i>/{srv.merger.slices}' with i < " \
+                    f"{srv.merger.slices}, got {self.headers.get('X-Slice')!r}"
+            else:
+                expected = srv.merger.slice_bytes(slice_index)
+        if not reason and len(body) != expected:
             reason = "bad_body_size"
-            detail = f"body is {len(body)} bytes, expected input_size*4 = {run.frame_bytes}"
+            detail = f"body is {len(body)} bytes, expected {expected}"
+            if slice_index is None:
+                detail += " (input_size*4)"
         if reason:
             srv.reject(packet_id, reason)
             code = 413 if reason == "body_too_large" else 400
@@ -496,7 +619,53 @@ class Handler(BaseHTTPRequestHandler):
         if srv.stopping.is_set():
             self._send_json(503, {"error": "stopping"}, close=True)
             return
+        if slice_index is not None:
+            self._send_json(200, srv.admit_slice(packet_id, slice_index, body))
+            return
         self._send_json(200, srv.admit(packet_id, body))
+
+    def _task(self, path: str) -> None:
+        """Task sharing, gateway side (node_app/tasks.py): hand out a task, take a result."""
+        srv = self.server
+        board = srv.board
+        if board is None:
+            self._drain()
+            self._send_json(404, {"error": "not_found", "detail": "not a task gateway"})
+            return
+        helper = self.headers.get("X-Node", "").strip() or "unknown"
+        if path == "/task/next":
+            self._drain()
+            task = None if srv.stopping.is_set() else board.next(helper)
+            if task is None:
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            pid, block, data = task
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Packet-Id", str(pid))
+            self.send_header("X-Block", f"{block}/{board.cfg.blocks}")
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        length = self._content_length()
+        pid_text = (self.headers.get("X-Packet-Id") or "").strip()
+        block = parse_block(self.headers.get("X-Block"), board.cfg.blocks)
+        if length is None or length > srv.run_cfg.max_body_bytes:
+            self.close_connection = True
+            self._send_json(400, {"error": "bad_body_size"}, close=True)
+            return
+        body = self.rfile.read(length) if length else b""
+        if block is None or not _PACKET_ID.match(pid_text):
+            self._send_json(400, {"error": "bad_task", "detail": "X-Packet-Id / X-Block"})
+            return
+        error = board.result(helper, int(pid_text), block, body)
+        if error is not None:
+            self._send_json(400, {"error": error})
+        else:
+            self._send_json(200, {"ok": True})
 
 
 def build_server(

@@ -120,10 +120,28 @@ class Pipeline:
     def shapes(self) -> list[tuple[int, int]]:
         return [layer.shape for stage in self.stages for layer in stage.layers]
 
+    @property
+    def weights_bytes(self) -> int:
+        """Bytes of the loaded weight arrays (kernels + biases): the node's model memory."""
+        return sum(
+            int(layer.kernel.nbytes + layer.bias.nbytes)
+            for stage in self.stages
+            for layer in stage.layers
+        )
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         for stage in self.stages:
             x = stage(x)
         return np.asarray(x, dtype=np.float32)
+
+
+def block_bounds(index: int, count: int, width: int) -> tuple[int, int]:
+    """Columns [lo, hi) of neuron block `index` of `count` over `width` outputs.
+
+    The one split rule shared by model-parallel slices (harness/model.py writes the same
+    bounds into L2_s<i>of<K>.npz) and task-sharing blocks, so partial outputs line up.
+    """
+    return index * width // count, (index + 1) * width // count
 
 
 def load_pipeline(stages_dir: str | Path, names: Sequence[str], input_size: int) -> Pipeline:
