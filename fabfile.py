@@ -49,7 +49,7 @@ def lab_down(c):
 
 @task(
     help={
-        "strategy": "0/baseline (1, 2, 3 are accepted; built with issue 4)",
+        "strategy": "0/baseline, 1, 2, 3 (Cao; see docs/strategies.md)",
         "rate": "offered input rate, frames/s (default 30)",
         "rates": "rate steps in one run, comma-separated (--rates=10,20,30 --step=20)",
         "step": "length of each rate step, s (default 20)",
