@@ -1,0 +1,295 @@
+"""dp, mp and tasks in node_app: real servers on 127.0.0.1, real stage files, real traces.
+
+Correctness: for K in {1, 2, 4} the sink's assembled output of every sent frame equals the
+numpy reference L2(L1(x)). Behaviour: dp avoids a stalled replica (queue-depth feedback),
+mp counts a frame with a missing slice as lost (`missing_slice`), and a half-speed task
+helper pulls about half as many tasks as a full-speed one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
+    CapturingSink,
+    events,
+    free_port,
+    reference,
+    request,
+    send_frame,
+    wait_for,
+    write_configs,
+    write_stage,
+)
+from test_node_app import (
+    start as start_fixture,  # noqa: F401 - registers the `start` fixture here
+)
+
+from node_app.config import ConfigError, RunConfig
+from node_app.routing import LeastQueueRouter
+from node_app.server import NodeServer
+from node_app.stage import block_bounds
+
+RNG = np.random.default_rng(5)
+L1 = [(RNG.standard_normal((16, 32)), RNG.standard_normal(32), "relu")]
+L2 = [(RNG.standard_normal((32, 8)), RNG.standard_normal(8), "linear")]
+N_FRAMES = 12
+
+
+def inputs(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(99)
+    return [rng.standard_normal(16).astype(np.float32) for _ in range(n)]
+
+
+@pytest.fixture
+def stage_dir(tmp_path: Path) -> Path:
+    """L1, L2 and L2's output slices L2_s<i>of<K> (same bounds as harness/model.py)."""
+    d = tmp_path / "stages"
+    d.mkdir()
+    write_stage(d / "L1.npz", L1)
+    write_stage(d / "L2.npz", L2)
+    kernel, bias, act = L2[0]
+    for k in (1, 2, 4):
+        for i in range(k):
+            lo, hi = block_bounds(i, k, kernel.shape[1])
+            write_stage(d / f"L2_s{i}of{k}.npz", [(kernel[:, lo:hi], bias[lo:hi], act)])
+    return d
+
+
+def node(tmp: Path, name: str, stage_dir: Path, extra: dict[str, Any] | None = None,
+         **kw: Any) -> Path:
+    """write_configs plus extra run.json fields (route, slice, slices, tasks, pull)."""
+    node_file = write_configs(tmp, name, stages_dir=stage_dir, **kw)
+    if extra:
+        run_file = Path(json.loads(node_file.read_text())["run_file"])
+        run_file.write_text(json.dumps({**json.loads(run_file.read_text()), **extra}))
+    return node_file
+
+
+def hop(r: Any) -> str:
+    return f"127.0.0.1:{r.port}"
+
+
+def send_all(port: int, xs: list[np.ndarray]) -> None:
+    for pid, x in enumerate(xs):
+        status, reply = send_frame(port, pid, x)
+        assert status == 200 and reply["accepted"], reply
+
+
+def check_outputs(sink: Any, xs: list[np.ndarray]) -> None:
+    assert wait_for(lambda: len(sink.server.frames) == len(xs), 10), sorted(sink.server.frames)
+    for pid, x in enumerate(xs):
+        np.testing.assert_allclose(sink.server.frames[pid], reference(x, L1 + L2).astype(
+            np.float32), rtol=1e-5, atol=1e-5)
+
+
+# dp ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_dp_outputs_equal_reference(tmp_path: Path, stage_dir: Path, start, k: int) -> None:
+    sink = start(write_configs(tmp_path, "sink", stages=[], next_hops=[], input_size=8),
+                 CapturingSink)
+    reps = [start(node(tmp_path, f"b{i}", stage_dir, stages=["L2"], next_hops=[hop(sink)],
+                       input_size=32, queue_size=20)) for i in range(k)]
+    a = start(node(tmp_path, "a", stage_dir, {"route": "least_queue"}, stages=["L1"],
+                   next_hops=[hop(r) for r in reps], input_size=16, queue_size=20))
+    xs = inputs(N_FRAMES)
+    send_all(a.port, xs)
+    check_outputs(sink, xs)
+    _, stats = request(a.port, "GET", "/stats")
+    assert sum(stats["routed"].values()) == N_FRAMES
+    assert all(n > 0 for n in stats["routed"].values()), stats["routed"]
+    # Each frame went to exactly one replica.
+    for r in reps:
+        r.server.trace.flush()
+    assert sum(len(events(r.trace_path, "received")) for r in reps) == N_FRAMES
+
+
+class StalledReplica(NodeServer):
+    """An L2 replica whose worker never starts: its queue only grows."""
+
+    release = threading.Event()
+
+    def _work(self) -> None:
+        self.release.wait(30)
+        super()._work()
+
+
+def test_dp_avoids_a_stalled_replica(tmp_path: Path, stage_dir: Path, start) -> None:
+    sink = start(write_configs(tmp_path, "sink", stages=[], next_hops=[], input_size=8),
+                 CapturingSink)
+    StalledReplica.release.clear()
+    stalled = start(node(tmp_path, "b0", stage_dir, stages=["L2"], next_hops=[hop(sink)],
+                         input_size=32, queue_size=50), StalledReplica)
+    live = start(node(tmp_path, "b1", stage_dir, stages=["L2"], next_hops=[hop(sink)],
+                      input_size=32, queue_size=50))
+    a = start(node(tmp_path, "a", stage_dir, {"route": "least_queue"}, stages=["L1"],
+                   next_hops=[hop(stalled), hop(live)], input_size=16, queue_size=50))
+    xs = inputs(30)
+    send_all(a.port, xs)
+    assert wait_for(lambda: request(a.port, "GET", "/stats")[1]["forwarded"] == 30, 10)
+    routed = request(a.port, "GET", "/stats")[1]["routed"]
+    to_stalled, to_live = routed[hop(stalled)], routed[hop(live)]
+    assert to_stalled + to_live == 30
+    assert to_stalled <= 5 < to_live, routed  # round robin would give it 15
+    StalledReplica.release.set()
+    check_outputs(sink, xs)  # the stalled replica's frames still arrive once it runs
+
+
+def test_router_prefers_least_backlog_and_round_robins_ties() -> None:
+    now = [0.0]
+    r = LeastQueueRouter(3, clock=lambda: now[0])
+    assert [r.choose() for _ in range(3)] == [0, 1, 2]  # all unknown: round robin
+    for i in range(3):
+        r.observe(i, {"accepted": True, "queue_depth": [4, 0, 2][i], "service_ms": 100.0})
+    assert r.choose() == 1
+    r.observe(1, {"accepted": True, "queue_depth": 3, "service_ms": 100.0})
+    assert r.choose() == 2  # 4, 3, 2
+    r.observe(2, None)  # no reply: 2 + 1 unanswered
+    now[0] = 0.25  # 2.5 frames drained everywhere at 100 ms each
+    assert r.estimate(0) == pytest.approx(1.5) and r.estimate(1) == pytest.approx(0.5)
+    assert r.choose() == 1
+
+
+def test_route_fields_are_validated() -> None:
+    base = {"run_id": "r", "stages": ["L1"], "queue_size": 1, "max_body_bytes": 4096,
+            "input_size": 16}
+    two = ["127.0.0.1:1", "127.0.0.1:2"]
+    with pytest.raises(ConfigError, match="field 'route' is required"):
+        RunConfig.from_dict({**base, "next_hops": two})
+    with pytest.raises(ConfigError, match="field 'route' must be one of"):
+        RunConfig.from_dict({**base, "next_hops": two, "route": "random"})
+    with pytest.raises(ConfigError, match="field 'slice'.*index"):
+        RunConfig.from_dict({**base, "next_hops": two[:1], "slice": {"index": 2, "of": 2}})
+    with pytest.raises(ConfigError, match="field 'slices' is for a sink"):
+        RunConfig.from_dict({**base, "next_hops": two[:1], "slices": 2})
+    with pytest.raises(ConfigError, match="field 'pull'.*gateway"):
+        RunConfig.from_dict({**base, "next_hops": [], "pull": {"gateway": "x", "blocks": 2}})
+    with pytest.raises(ConfigError, match="field 'tasks'.*blocks"):
+        RunConfig.from_dict({**base, "next_hops": two[:1], "tasks": {"blocks": 0, "width": 8}})
+    ok = RunConfig.from_dict({**base, "next_hops": two, "route": "least_queue"})
+    assert ok.route == "least_queue"
+
+
+# mp ----------------------------------------------------------------------------------------
+
+
+def start_mp(tmp: Path, stage_dir: Path, start, k: int, dead: set[int] = frozenset()):
+    sink = start(node(tmp, "sink", stage_dir, {"slices": k}, stages=[], next_hops=[],
+                      input_size=8), CapturingSink)
+    slices = []
+    for i in range(k):
+        to = f"127.0.0.1:{free_port()}" if i in dead else hop(sink)  # nobody listens there
+        slices.append(start(node(tmp, f"m{i}", stage_dir, {"slice": {"index": i, "of": k}},
+                                 stages=[f"L2_s{i}of{k}"], next_hops=[to], input_size=32,
+                                 queue_size=20)))
+    a = start(node(tmp, "a", stage_dir, {"route": "all"}, stages=["L1"],
+                   next_hops=[hop(s) for s in slices], input_size=16, queue_size=20))
+    return sink, slices, a
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_mp_outputs_equal_reference(tmp_path: Path, stage_dir: Path, start, k: int) -> None:
+    sink, slices, a = start_mp(tmp_path, stage_dir, start, k)
+    xs = inputs(N_FRAMES)
+    send_all(a.port, xs)
+    check_outputs(sink, xs)
+    # Each device holds only its slice: K-fold less weight memory than L2's 32*8+8 floats.
+    full = (32 * 8 + 8) * 4
+    held = [request(s.port, "GET", "/stats")[1]["weights_bytes"] for s in slices]
+    assert sum(held) == full and max(held) == full // k
+    sink.stop()
+    assert len(events(sink.trace_path, "slice_received")) == k * N_FRAMES
+    assert len(events(sink.trace_path, "received")) == N_FRAMES
+    assert not events(sink.trace_path, "dropped")
+
+
+def test_mp_missing_slice_counts_frames_lost(tmp_path: Path, stage_dir: Path, start) -> None:
+    sink, slices, a = start_mp(tmp_path, stage_dir, start, 2, dead={1})
+    xs = inputs(6)
+    send_all(a.port, xs)
+    assert wait_for(lambda: request(sink.port, "GET", "/stats")[1]["slices_received"] == 6, 10)
+    assert request(sink.port, "GET", "/stats")[1]["received"] == 0
+    sink.stop()
+    dropped = events(sink.trace_path, "dropped")
+    assert sorted(int(r["packet_id"]) for r in dropped) == list(range(6))
+    assert {r["detail"] for r in dropped} == {"missing_slice"}
+    assert not events(sink.trace_path, "received")
+
+
+def test_mp_sink_rejects_bad_slice_header(tmp_path: Path, stage_dir: Path, start) -> None:
+    sink = start(node(tmp_path, "sink", stage_dir, {"slices": 2}, stages=[], next_hops=[],
+                      input_size=8))
+    body = np.zeros(4, "<f4").tobytes()
+    status, reply = request(sink.port, "POST", "/message", body,
+                            {"X-Packet-Id": "1", "X-Slice": "2/2"})
+    assert status == 400 and reply["error"] == "bad_slice"
+    status, reply = request(sink.port, "POST", "/message", body[:8],
+                            {"X-Packet-Id": "1", "X-Slice": "0/2"})
+    assert status == 400 and reply["error"] == "bad_body_size"
+
+
+# tasks -------------------------------------------------------------------------------------
+
+
+def start_tasks(tmp: Path, stage_dir: Path, start, k: int, blocks: int, profiles: list[str],
+                queue_size: int = 20, width: int = 8, n_in: int = 32, l1_in: int = 16):
+    big = 1 << 20
+    sink = start(write_configs(tmp, "sink", stages=[], next_hops=[], input_size=width,
+                               max_body_bytes=big), CapturingSink)
+    gw = start(node(tmp, "gw", stage_dir, {"tasks": {"blocks": blocks, "width": width}},
+                    stages=["L1"], next_hops=[hop(sink)], input_size=l1_in,
+                    queue_size=queue_size, max_body_bytes=big))
+    helpers = [start(node(tmp, f"h{i}", stage_dir, {"pull": {"gateway": hop(gw),
+                                                             "blocks": blocks}},
+                          stages=["L2"], next_hops=[], input_size=n_in, profile=profiles[i],
+                          max_body_bytes=big))
+               for i in range(k)]
+    return sink, gw, helpers
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_tasks_outputs_equal_reference(tmp_path: Path, stage_dir: Path, start, k: int) -> None:
+    sink, gw, helpers = start_tasks(tmp_path, stage_dir, start, k, 4, ["zero"] * k)
+    xs = inputs(N_FRAMES)
+    send_all(gw.port, xs)
+    check_outputs(sink, xs)
+    by_helper = request(gw.port, "GET", "/stats")[1]["tasks_by_helper"]
+    assert sum(by_helper.values()) == 4 * N_FRAMES
+    assert set(by_helper) <= {f"h{i}" for i in range(k)}
+    done = [request(h.port, "GET", "/stats")[1]["tasks_done"] for h in helpers]
+    assert sum(done) == 4 * N_FRAMES
+
+
+@pytest.fixture(scope="module")
+def big_stages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Pi-sized layers (100->2000, 2000->2000), so the rpi3b profiles apply per block."""
+    d = tmp_path_factory.mktemp("bigstages")
+    rng = np.random.default_rng(3)
+    write_stage(d / "L1.npz", [(rng.standard_normal((100, 2000)) * 0.1,
+                                np.zeros(2000), "relu")])
+    write_stage(d / "L2.npz", [(rng.standard_normal((2000, 2000)) * 0.01,
+                                np.zeros(2000), "linear")])
+    return d
+
+
+def test_tasks_half_speed_helper_gets_half_the_tasks(tmp_path: Path, big_stages: Path,
+                                                     start) -> None:
+    n = 50
+    sink, gw, helpers = start_tasks(tmp_path, big_stages, start, 2, 4,
+                                    ["rpi3b", "rpi3b_half_speed"], queue_size=n, width=2000,
+                                    n_in=2000, l1_in=100)
+    rng = np.random.default_rng(1)
+    for pid in range(n):
+        status, _ = send_frame(gw.port, pid, rng.standard_normal(100).astype(np.float32))
+        assert status == 200
+    assert wait_for(lambda: len(sink.server.frames) == n, 20)
+    by = request(gw.port, "GET", "/stats")[1]["tasks_by_helper"]
+    ratio = by["h1"] / by["h0"]
+    assert 0.4 <= ratio <= 0.6, by  # half the tasks, within 20 %
