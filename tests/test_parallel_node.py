@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import test_node_app
 from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
     CapturingSink,
     events,
@@ -26,14 +27,13 @@ from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
     write_configs,
     write_stage,
 )
-from test_node_app import (
-    start as start_fixture,  # noqa: F401 - registers the `start` fixture here
-)
 
 from node_app.config import ConfigError, RunConfig
 from node_app.routing import LeastQueueRouter
 from node_app.server import NodeServer
 from node_app.stage import block_bounds
+
+start = test_node_app.start  # the fixture that starts NodeServers in threads
 
 RNG = np.random.default_rng(5)
 L1 = [(RNG.standard_normal((16, 32)), RNG.standard_normal(32), "relu")]
