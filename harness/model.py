@@ -8,6 +8,11 @@ weights drawn with a fixed seed. Stages (see docs/architecture.md, "Stage files"
 | `L1`   | L1       | the first device of the pipeline |
 | `L2`   | L2       | the second device |
 | `L1L2` | L1, L2   | whole-model strategies (Cao 1-3) |
+| `L2_s<i>of<K>` | output columns [i*2000//K, (i+1)*2000//K) of L2 | model parallelism (`mp`) |
+
+The slices cut L2's kernel and bias by output neuron, K in SLICE_COUNTS, with the bounds of
+node_app.stage.block_bounds (the rule the merging sink uses), so concatenating the K slices'
+outputs in index order gives L2's output exactly; each holds ~1/K of L2's weights.
 
 Stage file layout: ``kernel_<i>`` (float32, shape ``(in, out)``), ``bias_<i>`` (float32),
 ``activation_<i>`` (0-d str array, ``"relu"`` or ``"linear"``). Files are written
@@ -46,6 +51,20 @@ HIDDEN = 2000
 LAYERS: list[tuple[str, int, str]] = [("L1", HIDDEN, "relu"), ("L2", HIDDEN, "linear")]
 # stage name -> layer names, in order
 STAGES: dict[str, list[str]] = {"L1": ["L1"], "L2": ["L2"], "L1L2": ["L1", "L2"]}
+SLICE_COUNTS = (1, 2, 3, 4)  # K of the model-parallel slices of L2 that are exported
+SLICED_LAYER = "L2"
+
+
+def slice_name(index: int, count: int) -> str:
+    return f"{SLICED_LAYER}_s{index}of{count}"
+
+
+# slice stage name -> (index, count)
+SLICES: dict[str, tuple[int, int]] = {
+    slice_name(i, k): (i, k) for k in SLICE_COUNTS for i in range(k)
+}
+for _name in SLICES:
+    STAGES[_name] = [SLICED_LAYER]
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamp: same bytes for the same weights
@@ -118,10 +137,20 @@ def stage_arrays(stage: str, weights) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for i, layer in enumerate(STAGES[stage]):
         kernel, bias, activation = weights[layer]
+        if stage in SLICES:
+            lo, hi = _columns(stage, kernel.shape[1])
+            kernel, bias = kernel[:, lo:hi], bias[lo:hi]
         arrays[f"kernel_{i}"] = np.ascontiguousarray(kernel, dtype=np.float32)
         arrays[f"bias_{i}"] = np.ascontiguousarray(bias, dtype=np.float32)
         arrays[f"activation_{i}"] = np.array(activation)
     return arrays
+
+
+def _columns(stage: str, width: int) -> tuple[int, int]:
+    from node_app.stage import block_bounds  # node_app is stdlib + numpy: cheap to import
+
+    index, count = SLICES[stage]
+    return block_bounds(index, count, width)
 
 
 def _sha256(path: Path) -> str:
@@ -157,7 +186,11 @@ def _stage_layers(stage: str) -> list[dict]:
     for name, units, activation in LAYERS:
         sizes[name] = {"name": name, "in": width, "out": units, "activation": activation}
         width = units
-    return [sizes[layer] for layer in STAGES[stage]]
+    layers = [dict(sizes[layer]) for layer in STAGES[stage]]
+    if stage in SLICES:
+        lo, hi = _columns(stage, layers[0]["out"])
+        layers[0].update(out=hi - lo, columns=[lo, hi])
+    return layers
 
 
 def manifest_is_current(out_dir: Path, seed: int = DEFAULT_SEED) -> bool:
@@ -184,7 +217,8 @@ def manifest_is_current(out_dir: Path, seed: int = DEFAULT_SEED) -> bool:
 
 
 def export_stages(out_dir, seed: int = DEFAULT_SEED, force: bool = False) -> dict[str, Path]:
-    """Write ``L1.npz``, ``L2.npz``, ``L1L2.npz`` and ``manifest.json`` into ``out_dir``.
+    """Write ``L1.npz``, ``L2.npz``, ``L1L2.npz``, the slices ``L2_s<i>of<K>.npz`` and
+    ``manifest.json`` into ``out_dir``.
 
     out_dir: target directory (created if missing).
     seed: the weight seed.

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ROOT / ".lab" / "ssh" / "id_ed25519"
-HOSTS = {"pi1": "198.18.0.11", "pi2": "198.18.0.12", "pi3": "198.18.0.13", "pi4": "198.18.0.14"}
+HOSTS = {f"pi{i}": f"198.18.0.{10 + i}" for i in range(1, 7)}
 
 pytestmark = [
     pytest.mark.lab,

@@ -101,7 +101,7 @@ def test_manifest(stages):
     man = json.loads(stages["manifest"].read_text())
     assert man["seed"] == 2019 and man["input_size"] == 100
     assert man["versions"]["keras"] and man["versions"]["tensorflow"]
-    assert set(man["stages"]) == {"L1", "L2", "L1L2"}
+    assert set(man["stages"]) == {"L1", "L2", "L1L2", *hm.SLICES}
     assert man["stages"]["L1"]["layers"] == [
         {"name": "L1", "in": 100, "out": 2000, "activation": "relu"}]
     assert man["stages"]["L2"]["layers"] == [
@@ -147,3 +147,25 @@ def test_cli_export_skips_when_current(stages):
     res = subprocess.run([sys.executable, "-m", "harness.model", "export", "--out", str(out)],
                          cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
     assert "up to date" in res.stdout
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_slices_concatenate_to_l2(stages, batch, reference, k):
+    """mp: the K slices' outputs, concatenated in index order, are L2's output (and predict's)."""
+    hidden = hm.run_stage(stages["L1"], batch)
+    parts = [hm.run_stage(stages[hm.slice_name(i, k)], hidden) for i in range(k)]
+    assert sum(p.shape[1] for p in parts) == 2000
+    whole = np.concatenate(parts, axis=1)
+    np.testing.assert_array_equal(whole, hm.run_stage(stages["L2"], hidden))
+    np.testing.assert_allclose(whole, reference, **TOL)
+    man = json.loads(stages["manifest"].read_text())
+    sizes = [man["stages"][hm.slice_name(i, k)]["layers"][0]["out"] for i in range(k)]
+    assert sizes == [2000 // k] * k
+    with np.load(stages[hm.slice_name(0, k)]) as z:
+        assert z["kernel_0"].shape == (2000, 2000 // k)  # each device holds only its slice
+
+
+def test_slice_export_is_deterministic(stages, tmp_path):
+    again = hm.export_stages(tmp_path / "again", seed=hm.DEFAULT_SEED, force=True)
+    for name in hm.SLICES:
+        assert _sha(again[name]) == _sha(stages[name]), name
