@@ -49,7 +49,9 @@ def lab_down(c):
 
 @task(
     help={
-        "strategy": "0/baseline, 1, 2, 3 (Cao; see docs/strategies.md)",
+        "strategy": "0/baseline, 1, 2, 3 (Cao), dp, mp, tasks (see docs/strategies.md)",
+        "k": "devices sharing L2 in dp (replicas), mp (slices), tasks (helpers) (default 2)",
+        "tasks": "neuron-block tasks per frame, strategy tasks (default 4)",
         "rate": "offered input rate, frames/s (default 30)",
         "rates": "rate steps in one run, comma-separated (--rates=10,20,30 --step=20)",
         "step": "length of each rate step, s (default 20)",
@@ -72,7 +74,7 @@ def lab_down(c):
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
                hosts="", inventory="inventory/lab.yml", profile="", rates="", step="20",
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
-               client="controller", lag_threshold="5"):
+               client="controller", lag_threshold="5", k="2", tasks="4"):
     """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
@@ -84,7 +86,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                        inventory=inventory, profile=profile, rates=rates, step_s=step,
                        arrival=arrival, arrival_seed=arrival_seed,
                        min_duration_s=min_duration, min_frames=min_frames, client=client,
-                       lag_threshold_ms=lag_threshold)
+                       lag_threshold_ms=lag_threshold, k=k, tasks=tasks)
         from harness.experiment import run_experiment
 
         run_experiment(spec)
@@ -105,10 +107,12 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
         "queue": "incoming queue size per node (default 5)",
         "profile": "device profile for all nodes, overriding the inventory",
         "no_extend": "do not extend X when strategy 2 has not crossed the baseline",
+        "k": "K values for dp, mp, tasks, comma-separated (--k=1,2,4; default 2)",
+        "tasks": "neuron-block tasks per frame for strategy tasks (default 4)",
     }
 )
 def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
-          warmup="5", repeats="1", queue="5", profile="", no_extend=False):
+          warmup="5", repeats="1", queue="5", profile="", no_extend=False, k="", tasks="4"):
     """Run every strategy (X only where it applies) and write one comparison report."""
     from harness.sweep import SweepSpec, run_sweep
 
@@ -120,8 +124,9 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
         spec = SweepSpec(
             strategies=[s for s in strategies.split(",") if s.strip()], xs=xs,
             repeats=repeats, extend_to_crossing=not no_extend,
+            ks=[v for v in k.split(",") if v.strip()],
             run={"rate_fps": rate, "duration_s": duration, "warmup_s": warmup,
-                 "queue_size": queue, "profile": profile},
+                 "queue_size": queue, "profile": profile, "tasks": tasks},
         )
         run_sweep(spec)
     except SpecError as exc:

@@ -18,6 +18,17 @@ STAGE_LAYERS: dict[str, list[tuple[int, int]]] = {
     "L2": [(2000, 2000)],
     "L1L2": [(100, 2000), (2000, 2000)],
 }
+L2_WIDTH = 2000
+# Model-parallel slices of L2 (harness/model.py SLICES): L2_s<i>of<K> = columns
+# [i*2000//K, (i+1)*2000//K), so K need not divide 2000.
+for _k in range(1, 9):
+    for _i in range(_k):
+        STAGE_LAYERS[f"L2_s{_i}of{_k}"] = [(2000, (_i + 1) * L2_WIDTH // _k - _i * L2_WIDTH // _k)]
+
+
+def weights_bytes(stages: list[str]) -> int:
+    """Bytes of float32 weights (kernels + biases) a node holds for these stages."""
+    return sum((i * o + o) * 4 for s in stages for i, o in STAGE_LAYERS[s])
 
 
 @cache

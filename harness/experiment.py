@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import analysis, ledger, report, strategies
+from harness import analysis, ledger, report, resources, strategies
 from harness.capacity import PROFILES_FILE, STAGE_LAYERS
 from harness.cluster import preflight, start_nodes, stop_and_collect
 from harness.frames import frames
@@ -31,6 +31,7 @@ from harness.inventory import REPO, Host, load_inventory
 from harness.load import run_locust
 from harness.model import run_stage
 from harness.nodeapi import try_stats
+from harness.predict import STRATEGIES as PREDICTED
 from harness.predict import predict_spec
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
@@ -46,9 +47,10 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     """Carry out one run; returns its summary (also written to runs/<id>/summary.json)."""
     module = strategies.get(spec.strategy)
     inventory = load_inventory(spec.inventory)
-    names = spec.hosts or list(inventory.hosts)[: module.DEFAULT_HOSTS]
-    if len(names) < module.DEFAULT_HOSTS:
-        raise SpecError("hosts", f"{spec.strategy} needs {module.DEFAULT_HOSTS} hosts, got {names}")
+    needed = strategies.hosts_needed(module, spec)
+    names = spec.hosts or list(inventory.hosts)[:needed]
+    if len(names) < needed:
+        raise SpecError("hosts", f"{spec.strategy} needs {needed} hosts, got {names}")
     hosts = inventory.pick(names)
     if spec.profile:
         known = json.loads(PROFILES_FILE.read_text())
@@ -76,7 +78,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
 
     sink = Sink(inventory.controller_address, spec.run_id, run_dir, inventory.token,
-                input_size=STAGE_LAYERS["L1L2"][-1][1])
+                input_size=STAGE_LAYERS["L1L2"][-1][1], extra=plan.sink.extra)
     workers = [n for n in plan.workers]
     interrupted = False
     collected: dict[str, str] = {}
@@ -90,6 +92,9 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         if code not in (0, 1):
             say(f"warning: locust exited with {code}; see {run_dir / 'locust.log'}")
         _drain([n.host.endpoint for n in workers], sink.endpoint)
+        # Counters only the nodes know (weights_bytes, bytes_out, tasks per helper).
+        resources.save_node_stats(run_dir, {n.host.name: try_stats(n.host.endpoint)
+                                            for n in workers})
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted: stopping nodes and keeping the traces gathered so far")
@@ -114,8 +119,11 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     # would predict the wrong load, so it is skipped and the summary says why.
     if run.spec.get("arrival", "constant") != "constant" or run.spec.get("rates"):
         summary["predicted"] = {"skipped": "the model covers constant arrivals at one rate"}
+    elif run.spec.get("strategy") not in PREDICTED:
+        summary["predicted"] = {"skipped": "the model covers baseline and cao1-3 only"}
     else:
         summary["predicted"] = predict_spec(run.spec)
+    summary.update(resources.summarize(run_dir, run.spec))
     if interrupted:
         summary["interrupted"] = True
     summary["warnings"] = analysis.warnings_of(summary)
@@ -185,7 +193,7 @@ def _run_file(spec: RunSpec, plan, node) -> dict:
         "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
         "queue_size": spec.queue_size, "max_body_bytes": 1 << 20, "input_size": input_size,
         "profile": node.host.profile,
-    } | ({"help": node.help} if node.help else {})
+    } | ({"help": node.help} if node.help else {}) | node.extra
 
 
 def _drain(workers: list[str], sink: str, timeout_s: float = 10.0) -> None:
@@ -221,7 +229,7 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
         "profiles": {p: profiles.get(p) for p in used},
         "nodes": [
             {"name": n.host.name, "role": n.role, "stages": n.stages, "address": n.host.address,
-             "next_hops": n.next_hops, "profile": n.host.profile}
+             "next_hops": n.next_hops, "profile": n.host.profile, **n.extra}
             for n in plan.nodes
         ],
         "targets": plan.targets,

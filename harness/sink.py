@@ -25,13 +25,14 @@ class Sink:
     KEEP_OUTPUTS = 50  # frames whose output the controller checks against the model
 
     def __init__(self, address: str, run_id: str, run_dir: Path, token: str,
-                 input_size: int = 2000) -> None:
+                 input_size: int = 2000, extra: dict | None = None) -> None:
         self.address = address
         self.run_id = run_id
         self.dir = run_dir / "sink"
         self.trace_dir = self.dir / "traces"
         self.token = token
         self.input_size = input_size
+        self.extra = dict(extra or {})  # further run.json fields, e.g. mp's `slices: K`
         self.outputs_file = self.dir / "outputs.npz"
         self.proc: subprocess.Popen | None = None
 
@@ -46,6 +47,7 @@ class Sink:
             "run_id": self.run_id, "stages": [], "next_hops": [],
             "queue_size": 1, "max_body_bytes": 1 << 20, "input_size": self.input_size,
             "keep_outputs": self.KEEP_OUTPUTS, "outputs_file": str(self.outputs_file),
+            **self.extra,
         }))
         config = self.dir / "node.json"
         config.write_text(json.dumps({

@@ -34,6 +34,7 @@ CLI_FLAGS = {
     "arrival": "--arrival", "arrival_seed": "--arrival-seed", "rates": "--rates",
     "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",
     "client": "--client", "lag_threshold_ms": "--lag-threshold",
+    "k": "--k", "tasks": "--tasks", "ks": "--k",
 }
 
 
@@ -47,7 +48,14 @@ STRATEGY_ALIASES = {
     "cao1": "cao1",
     "cao2": "cao2",
     "cao3": "cao3",
+    "dp": "dp",
+    "mp": "mp",
+    "tasks": "tasks",
 }
+
+# Strategies whose shape depends on K (devices sharing L2; harness/strategies/dp, mp, tasks).
+K_STRATEGIES = ("dp", "mp", "tasks")
+MAX_TASKS = 2000  # neuron blocks of L2: at most one neuron per task
 
 
 @dataclass
@@ -77,6 +85,8 @@ class RunSpec:
     client: where Locust runs: `controller` or an inventory host (over Fabric/SSH).
     lag_threshold_ms: a run whose send lag (actual - intended send) p99 exceeds this is
         flagged: the load generator, not the system under test, was the limit.
+    k: devices sharing L2 in dp (replicas), mp (slices) and tasks (helpers); >= 1.
+    tasks: T, neuron-block tasks L2 is cut into per frame (strategy tasks); 1..2000.
     """
 
     strategy: str = "baseline"
@@ -98,6 +108,8 @@ class RunSpec:
     min_frames: int = 100
     client: str = "controller"
     lag_threshold_ms: float = 5.0
+    k: int = 2
+    tasks: int = 4
 
     def __post_init__(self) -> None:
         self.strategy = resolve_strategy(str(self.strategy))
@@ -110,17 +122,20 @@ class RunSpec:
         self.warmup_s = _number("warmup_s", self.warmup_s)
         if self.warmup_s < 0:
             raise SpecError("warmup_s", f"must be >= 0, got {self.warmup_s}")
-        for name in ("x", "queue_size"):
+        for name in ("x", "queue_size", "k", "tasks"):
             value = _integer(name, getattr(self, name))
             if value < 1:
                 raise SpecError(name, f"must be an integer >= 1, got {value}")
             setattr(self, name, value)
+        if self.tasks > MAX_TASKS:
+            raise SpecError("tasks", f"must be <= {MAX_TASKS} (L2's neurons), got {self.tasks}")
         self.seed = _integer("seed", self.seed)
         if isinstance(self.hosts, str):
             self.hosts = [h for h in self.hosts.split(",") if h]
         if not self.run_id:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
-            self.run_id = f"{stamp}-{self.strategy}-r{self.rate_fps:g}"
+            k = f"-k{self.k}" if self.strategy in K_STRATEGIES else ""
+            self.run_id = f"{stamp}-{self.strategy}{k}-r{self.rate_fps:g}"
 
     def _check_load(self) -> None:
         """The load fields (arrival, steps, minimum-run rule, client)."""

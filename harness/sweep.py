@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import ledger
-from harness.spec import RunSpec, SpecError, _integer, resolve_strategy
+from harness.spec import K_STRATEGIES, RunSpec, SpecError, _integer, resolve_strategy
 
 X_STRATEGIES = ("cao1", "cao2")  # strategies whose behaviour depends on X
 MAX_EXTENDED_X = 3200  # the search for X* doubles X up to here, then gives up
@@ -32,6 +32,8 @@ class SweepSpec:
     repeats: runs per point (spread is shown when > 1, or from earlier sweeps).
     extend_to_crossing: keep doubling X for strategy 2 until it beats the baseline.
     run: template for every run (rate, duration, warm-up, queue, profile, ...).
+    ks: K values for dp, mp and tasks (iterated as X is for strategies 1 and 2; empty =
+        the run template's k).
     """
 
     strategies: list[str]
@@ -39,6 +41,7 @@ class SweepSpec:
     repeats: int = 1
     extend_to_crossing: bool = True
     run: dict = field(default_factory=dict)
+    ks: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -48,6 +51,9 @@ class SweepSpec:
             raise SpecError("x", "strategies 1 and 2 need X values, e.g. --x=1,2,5,10")
         if any(x < 1 for x in self.xs):
             raise SpecError("x", f"every X must be >= 1, got {self.xs}")
+        self.ks = [_integer("ks", k) for k in self.ks]
+        if any(k < 1 for k in self.ks):
+            raise SpecError("ks", f"every K must be >= 1, got {self.ks}")
         self.repeats = _integer("repeats", self.repeats)
         if self.repeats < 1:
             raise SpecError("repeats", f"must be >= 1, got {self.repeats}")
@@ -57,13 +63,16 @@ class SweepSpec:
         out = []
         for strategy in self.strategies:
             xs = self.xs if strategy in X_STRATEGIES else [self.run.get("x", 10)]
+            ks = (self.ks or [self.run.get("k", 2)]) if strategy in K_STRATEGIES else [None]
             for x in xs:
-                for _ in range(self.repeats):
-                    out.append(self.make(strategy, x))
+                for k in ks:
+                    for _ in range(self.repeats):
+                        out.append(self.make(strategy, x, k))
         return out
 
-    def make(self, strategy: str, x: int) -> RunSpec:
-        return RunSpec(**{**self.run, "strategy": strategy, "x": x, "run_id": ""})
+    def make(self, strategy: str, x: int, k: int | None = None) -> RunSpec:
+        kk = {"k": k} if k is not None else {}
+        return RunSpec(**{**self.run, "strategy": strategy, "x": x, "run_id": "", **kk})
 
 
 def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
@@ -83,12 +92,14 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
         out.write(f"\n[{done + 1}/{len(specs)}] {label} (elapsed {elapsed / 60:.1f} min{eta})\n")
         now = time.strftime("%Y%m%d-%H%M%S")
         x_part = f"-x{spec.x}" if spec.strategy in X_STRATEGIES else ""
+        x_part += f"-k{spec.k}" if spec.strategy in K_STRATEGIES else ""
         spec.run_id = f"{now}-{spec.strategy}{x_part}-r{spec.rate_fps:g}"
         summary = run_experiment(spec, out=out)
         rows.append(_point(spec, summary))
 
     for spec in specs:
-        one(spec, f"{spec.strategy}" + (f" X={spec.x}" if spec.strategy in X_STRATEGIES else ""))
+        one(spec, f"{spec.strategy}" + (f" X={spec.x}" if spec.strategy in X_STRATEGIES else "")
+            + (f" K={spec.k}" if spec.strategy in K_STRATEGIES else ""))
     if sweep.extend_to_crossing and "cao2" in sweep.strategies and "baseline" in sweep.strategies:
         x = max(sweep.xs)
         while crossing_x(pd.DataFrame(rows)) is None and x * 2 <= MAX_EXTENDED_X:
@@ -119,6 +130,11 @@ def _point(spec: RunSpec, summary: dict) -> dict:
     return {
         "run_id": summary["run_id"], "strategy": spec.strategy, "profile": summary.get("profile"),
         "x": spec.x if spec.strategy in X_STRATEGIES else None,
+        "k": spec.k if spec.strategy in K_STRATEGIES else None,
+        "capacity_fps": summary.get("capacity_fps"),
+        "wire_bytes_per_frame": (summary.get("wire") or {}).get("bytes_per_frame"),
+        "l2_weights_bytes_per_device": (summary.get("memory") or {}).get(
+            "l2_weights_bytes_per_device_max"),
         "coverage": summary.get("coverage"), "delivered_fps": summary.get("delivered_fps"),
         "latency_p95_ms": (summary.get("latency_ms") or {}).get("p95"),
         "predicted_coverage": pred.get("coverage"),
@@ -140,6 +156,8 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
     profile = sweep.run.get("profile") or (measured.iloc[0] if len(measured) else "rpi3b")
     rows = []
     for strategy in sweep.strategies:
+        if strategy in K_STRATEGIES:
+            continue  # the discrete-event model covers baseline and cao1-3 only
         for x in grid if strategy in X_STRATEGIES else [None]:
             spec = sweep.make(strategy, x or 1)
             doc = {**spec.to_dict(), "warmup_frames": spec.warmup_frames,

@@ -544,7 +544,11 @@ def test_profiles_follow_cao_measurements() -> None:
     assert rpi.frame_ms([(1000, 1000)]) == pytest.approx(2.105 + 9.474e-06 * 1e6)
     assert load_profile("zero").frame_ms([(2000, 2000)]) == 0.0
     assert load_profile("native").frame_ms([(2000, 2000)]) is None
-    with pytest.raises(ProfileError, match="native, rpi3b, zero"):
+    half = load_profile("rpi3b_half_speed")  # heterogeneous task helpers: every time x 2
+    for shape in [(100, 2000), (2000, 2000), (2000, 500), (1000, 1000)]:
+        assert half.frame_ms([shape]) == pytest.approx(2 * rpi.frame_ms([shape]))
+    assert half.switch_ms() == 2 * rpi.switch_ms()
+    with pytest.raises(ProfileError, match="native, rpi3b, rpi3b_half_speed, zero"):
         load_profile("rpi4")
 
 

@@ -293,3 +293,43 @@ def test_tasks_half_speed_helper_gets_half_the_tasks(tmp_path: Path, big_stages:
     by = request(gw.port, "GET", "/stats")[1]["tasks_by_helper"]
     ratio = by["h1"] / by["h0"]
     assert 0.4 <= ratio <= 0.6, by  # half the tasks, within 20 %
+
+
+# harness: plans, run files, capacity and resources -----------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["dp", "mp", "tasks"])
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_harness_plans_give_valid_run_files(strategy: str, k: int, tmp_path: Path) -> None:
+    from harness import resources, strategies
+    from harness.experiment import _run_file
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+
+    spec = RunSpec(strategy=strategy, k=k, tasks=4)
+    module = strategies.get(strategy)
+    hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", "rpi3b", True)
+             for i in range(1, 1 + strategies.hosts_needed(module, spec))]
+    sink = Host("sink", "198.18.0.1", "", "", "native", False)
+    plan = module.plan(spec, hosts, sink)
+    assert len(plan.workers) == 1 + k
+    for n in plan.workers:
+        RunConfig.from_dict(_run_file(spec, plan, n))  # node_app accepts what the harness writes
+    sink_run = {"run_id": "r", "stages": [], "next_hops": [], "queue_size": 1,
+                "max_body_bytes": 1 << 20, "input_size": 2000, **plan.sink.extra}
+    RunConfig.from_dict(sink_run)
+    expected = {"dp": {1: 25.0, 2: 50.0, 4: 100.0}, "mp": {1: 25.0, 2: 47.5, 4: 86.4},
+                "tasks": {1: 21.6, 2: 43.2, 4: 86.4}}[strategy][k]
+    assert plan.capacity_fps == pytest.approx(expected, abs=0.05)
+    doc = {"targets": plan.targets,
+           "nodes": [{"name": n.host.name, "role": n.role, "stages": n.stages,
+                      "address": n.host.address, "next_hops": n.next_hops, **n.extra}
+                     for n in plan.nodes]}
+    wire = {"dp": 400 + 8000 + 8000, "mp": 400 + k * 8000 + 8000,
+            "tasks": 400 + 4 * 8000 + 8000 + 8000}[strategy]
+    assert resources.planned_wire_bytes(doc) == wire
+    out = resources.summarize(tmp_path, doc)  # no node_stats.json: planned memory only
+    per_device = out["memory"]["l2_weights_bytes_per_device_max"]
+    l2 = (2000 * 2000 + 2000) * 4
+    assert per_device == (l2 // k if strategy == "mp" else l2)
+    assert ("tasks_per_helper" in out) == (strategy == "tasks")

@@ -11,12 +11,14 @@ from __future__ import annotations
 from types import ModuleType
 
 from harness.spec import SpecError
-from harness.strategies import baseline, cao1, cao2, cao3
+from harness.strategies import baseline, cao1, cao2, cao3, dp, mp, tasks
 from harness.strategies.plan import NodePlan, Plan
 
-__all__ = ["NodePlan", "Plan", "get", "IMPLEMENTED"]
+__all__ = ["NodePlan", "Plan", "get", "hosts_needed", "IMPLEMENTED"]
 
-IMPLEMENTED: dict[str, ModuleType] = {m.NAME: m for m in (baseline, cao1, cao2, cao3)}
+IMPLEMENTED: dict[str, ModuleType] = {
+    m.NAME: m for m in (baseline, cao1, cao2, cao3, dp, mp, tasks)
+}
 
 # Accepted by the CLI and the spec, built by a later issue.
 PLANNED: dict[str, str] = {}
@@ -32,3 +34,10 @@ def get(name: str) -> ModuleType:
             f"available now: {', '.join(IMPLEMENTED)}",
         )
     raise SpecError("strategy", f"unknown strategy {name!r}")
+
+
+def hosts_needed(module: ModuleType, spec) -> int:
+    """Hosts a run needs: `hosts_needed(spec)` where the strategy has one (dp, mp, tasks
+    depend on K), else its DEFAULT_HOSTS."""
+    fn = getattr(module, "hosts_needed", None)
+    return int(fn(spec)) if fn is not None else int(module.DEFAULT_HOSTS)

@@ -16,6 +16,8 @@ class NodePlan:
     stages: stage files the node runs in order (empty for the sink).
     next_hops: `address:port` the node forwards its output to.
     help: run.json `help` object (Cao's strategies 1 and 2: node A helps B), or None.
+    extra: further run.json fields of the dp/mp/tasks roles (`route`, `slice`, `slices`,
+        `tasks`, `pull`; docs/architecture.md), merged into the node's run.json.
     """
 
     host: Host
@@ -23,6 +25,7 @@ class NodePlan:
     stages: list[str]
     next_hops: list[str] = field(default_factory=list)
     help: dict | None = None
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,55 @@
+"""Musical Chair's model parallelism: L2's weights split by output neuron over K devices.
+
+client -> A (L1) -> all of M0..M(K-1) (M_i runs stage L2_s<i>of<K>: L2's output columns
+[i*2000//K, (i+1)*2000//K), harness/model.py) -> sink, which merges the K slices.
+
+A fans L1's output out to every slice node (run.json `route: all`). Each slice node forwards
+its partial output with header `X-Slice: i/K` (run.json `slice`). The sink is the merge
+point (run.json `slices: K`, node_app/merge.py): it traces `slice_received` per slice and
+`received` once all K are in; frames still incomplete at stop are `dropped` with reason
+`missing_slice`. Why the sink and not a merge device: merging is a copy, every slice must
+travel somewhere anyway, and a merge device would add a hop, a queue that can drop and a
+second full-frame transfer.
+
+Each device holds only its slice: ~16 MB / K of L2's weights (/stats `weights_bytes`).
+
+capacity_fps: min(A's L1 rate, the slowest slice node's rate); a slice is a dense
+2000 x 2000/K layer, on Pi 3 profiles 40 ms (K=1), 21.1 ms (K=2), 11.6 ms (K=4) from the
+profile's line through Cao's measurements, so 25, 47.5, 86.4 fps. The fixed cost per layer
+(2.1 ms) is why K slices are less than K times as fast.
+"""
+
+from __future__ import annotations
+
+from harness.capacity import node_fps
+from harness.inventory import Host
+from harness.spec import RunSpec
+from harness.strategies.plan import NodePlan, Plan
+
+NAME = "mp"
+DEFAULT_HOSTS = 3  # A + 2 slice nodes; hosts_needed() gives the number for the spec's K
+
+
+def hosts_needed(spec: RunSpec) -> int:
+    return 1 + spec.k
+
+
+def slice_stage(i: int, k: int) -> str:
+    return f"L2_s{i}of{k}"
+
+
+def capacity_fps(a_profile: str, slice_profiles: list[str]) -> float:
+    k = len(slice_profiles)
+    rates = [node_fps(p, [slice_stage(i, k)]) for i, p in enumerate(slice_profiles)]
+    return min([node_fps(a_profile, ["L1"]), *rates])
+
+
+def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    k = spec.k
+    a, parts = hosts[0], hosts[1 : 1 + k]
+    nodes = [NodePlan(a, "A", ["L1"], [m.endpoint for m in parts], extra={"route": "all"})]
+    nodes += [NodePlan(m, f"M{i}", [slice_stage(i, k)], [sink.endpoint],
+                       extra={"slice": {"index": i, "of": k}}) for i, m in enumerate(parts)]
+    nodes.append(NodePlan(sink, "sink", [], extra={"slices": k}))
+    capacity = capacity_fps(a.profile, [m.profile for m in parts])
+    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity)
