@@ -174,6 +174,32 @@ def _nodes_table(s: dict[str, Any]) -> str:
     return _table(["node", *NODE_COLS, "trace ends"], rows, left=2)
 
 
+def _resources_section(s: dict[str, Any]) -> list[str]:
+    """Weight memory per device, bytes per frame on the wire, tasks per helper
+    (harness/resources.py): what dp, mp and tasks trade for fps."""
+    mem = (s.get("memory") or {}).get("nodes") or {}
+    if not mem:
+        return []
+    wire = s.get("wire") or {}
+    rows = [[escape(str(n)), escape(str(m.get("role"))), escape("+".join(m.get("stages") or [])),
+             _fmt(m.get("weights_bytes")), _fmt(m.get("planned_weights_bytes"))]
+            for n, m in mem.items()]
+    out = ["<h2>Memory per device and bytes on the wire</h2>",
+           _table(["node", "role", "stages", "weights bytes (measured, /stats)",
+                   "weights bytes (planned)"], rows, left=3),
+           _kv_table([("bytes per frame on the wire (measured)", wire.get("bytes_per_frame")),
+                      ("bytes per frame on the wire (planned)",
+                       wire.get("planned_bytes_per_frame")),
+                      ("frames sent (incl. warm-up)", wire.get("frames_sent"))])]
+    tasks = s.get("tasks_per_helper")
+    if tasks:
+        total = sum(tasks.values()) or 1
+        out += ["<h3>Tasks per helper</h3>",
+                _table(["helper", "tasks", "share"],
+                       [[escape(h), str(n), _fmt(n / total)] for h, n in tasks.items()])]
+    return out
+
+
 def _switches_table(s: dict[str, Any]) -> str:
     sw = s.get("switches") or {}
     if not sw:
@@ -208,6 +234,7 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         "<h2>Summary</h2>", _kv_table(_summary_rows(s) + _predicted_rows(s)),
         "<h2>Drops by node and reason</h2>", _drops_table(s),
         "<h2>Nodes</h2>", _nodes_table(s),
+        *_resources_section(s),
         *_steps_section(run, s),
         "<h2>Frames over time</h2>", plots.throughput(per_second_counts(run)),
         "<h2>Model switches and where frames are dropped</h2>", _switches_table(s),
@@ -291,6 +318,8 @@ COMPARE_ROWS = (
     ("lost unaccounted", "lost_unaccounted"), ("latency p50 ms", "latency_ms.p50"),
     ("latency p95 ms", "latency_ms.p95"), ("latency p99 ms", "latency_ms.p99"),
     ("latency max ms", "latency_ms.max"), ("warm-up frames", "warmup_frames"),
+    ("bytes per frame on the wire", "wire.bytes_per_frame"),
+    ("L2 weight bytes per device (max)", "memory.l2_weights_bytes_per_device_max"),
 )
 
 
@@ -331,6 +360,30 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     return out
 
 
+def _whole(v: Any) -> str:
+    return "–" if v is None or pd.isna(v) else f"{int(round(float(v))):,}"
+
+
+def _side_by_side(points: pd.DataFrame) -> list[str]:
+    """dp/mp/tasks against K beside the others: fps against the bound, coverage, p95,
+    bytes per frame on the wire and L2 weight memory per device."""
+    if points.empty or "k" not in points:
+        return []
+    cols = ("k", "capacity_fps", "wire_bytes_per_frame", "l2_weights_bytes_per_device")
+    pts = points.assign(**{c: points[c] if c in points else None for c in cols})
+    rows = [
+        (escape(str(r.strategy)), "" if pd.isna(r.k) else str(int(r.k)),
+         _fmt(r.delivered_fps, 2), _fmt(r.capacity_fps, 1), _fmt(r.coverage, 4),
+         _fmt(r.latency_p95_ms, 1), _whole(r.wire_bytes_per_frame),
+         _whole(r.l2_weights_bytes_per_device))
+        for r in pts.sort_values(["strategy", "k"], na_position="first").itertuples()
+    ]
+    return ["<h2>Side by side: fps, coverage, latency, wire and memory</h2>",
+            _table(["strategy", "K", "delivered fps", "capacity fps", "coverage",
+                    "latency p95 ms", "bytes / frame on the wire",
+                    "L2 weight bytes / device"], rows, left=0)]
+
+
 def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[str, Any],
                 out_html: str | Path, predicted: pd.DataFrame | None = None) -> Path:
     """The sweep page: coverage and delivered fps against X, X*, a table of every point."""
@@ -354,6 +407,7 @@ def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[s
     ]
     table = _table(["strategy", "X", "coverage", "predicted", "delivered fps", "predicted fps",
                     "latency p95 ms", "switches", "run", "warnings"], rows, left=0)
+    side = _side_by_side(points)
     spread_rows = [
         (escape(str(r.strategy)), "" if pd.isna(r.x) else str(int(r.x)), str(r.runs),
          f"{_fmt(r.coverage_min, 4)} – {_fmt(r.coverage_max, 4)}",
@@ -372,6 +426,7 @@ def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[s
         plots.sweep_curve(points, "delivered_fps", "frames / s", "Delivered fps against X",
                           predicted, xstar),
         "<h2>Every point</h2>", table,
+        *side,
         "<h2>Spread over reruns of the same spec (ledger)</h2>",
         _table(["strategy", "X", "runs", "coverage min – max", "fps min – max"], spread_rows,
                left=0) if spread_rows else "<p>No reruns yet.</p>",
