@@ -69,12 +69,14 @@ def lab_down(c):
         "hosts": "inventory hosts in pipeline order, comma-separated (default: first N)",
         "inventory": "Ansible inventory (default inventory/lab.yml)",
         "profile": "device profile for all nodes, overriding the inventory (rpi3b, zero, native)",
+        "fault": "inject faults, comma-separated: kill:pi2@20s, stall:pi2@20s:5s, "
+                 "link:pi2@20s:1mbit (seconds after the load starts)",
     }
 )
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
                hosts="", inventory="inventory/lab.yml", profile="", rates="", step="20",
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
-               client="controller", lag_threshold="5", k="2", tasks="4"):
+               client="controller", lag_threshold="5", k="2", tasks="4", fault=""):
     """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
@@ -86,7 +88,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                        inventory=inventory, profile=profile, rates=rates, step_s=step,
                        arrival=arrival, arrival_seed=arrival_seed,
                        min_duration_s=min_duration, min_frames=min_frames, client=client,
-                       lag_threshold_ms=lag_threshold, k=k, tasks=tasks)
+                       lag_threshold_ms=lag_threshold, k=k, tasks=tasks, faults=fault)
         from harness.experiment import run_experiment
 
         run_experiment(spec)

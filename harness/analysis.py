@@ -675,6 +675,10 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
                    + ", ".join(summary["traces_ending_early"]))
     if summary.get("missing_traces"):
         out.append("no trace rows for: " + ", ".join(summary["missing_traces"]))
+    for f in summary.get("faults") or []:
+        out.append(f"fault injected: {f['kind']} on {f['host']}"
+                   + ("" if f.get("ok", True) else f" (not applied: {f.get('detail')})")
+                   + " - the numbers describe a run with a failure, shaded on the timelines")
     pred = summary.get("predicted") or {}
     if pred.get("coverage") is not None and summary.get("coverage") is not None:
         gap = summary["coverage"] - pred["coverage"]

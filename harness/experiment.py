@@ -26,6 +26,7 @@ import numpy as np
 from harness import analysis, ledger, report, resources, strategies
 from harness.capacity import PROFILES_FILE, STAGE_LAYERS
 from harness.cluster import preflight, start_nodes, stop_and_collect
+from harness.faults import FaultInjector, parse_fault
 from harness.frames import frames
 from harness.inventory import REPO, Host, load_inventory
 from harness.load import run_locust
@@ -80,12 +81,16 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     sink = Sink(inventory.controller_address, spec.run_id, run_dir, inventory.token,
                 input_size=STAGE_LAYERS["L1L2"][-1][1], extra=plan.sink.extra)
     workers = [n for n in plan.workers]
+    injector = FaultInjector([parse_fault(f) for f in spec.faults],
+                             {n.host.name: n.host for n in workers}, run_dir / "faults.json")
     interrupted = False
     collected: dict[str, str] = {}
     sink.start()
     try:
         start_nodes({n.host: _run_file(spec, plan, n) for n in workers})
-        say("nodes up; sending frames")
+        say("nodes up; sending frames" + (f"; faults: {', '.join(spec.faults)}"
+                                          if spec.faults else ""))
+        injector.start()
         endpoints = [n.host.endpoint for n in workers] + [sink.endpoint]
         code = run_locust(spec, plan.targets, plan.input_size, run_dir, endpoints, sink.endpoint,
                           out=out, client=client)
@@ -99,6 +104,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         interrupted = True
         say("interrupted: stopping nodes and keeping the traces gathered so far")
     finally:
+        injector.stop()
         collected = stop_and_collect([n.host for n in workers], spec.run_id, run_dir / "traces")
         sink_trace = sink.stop()
         if sink_trace.exists():
@@ -115,6 +121,9 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     run = analysis.load_run(run_dir)
     summary = analysis.summarize(run)
     summary["output_check"] = check_outputs(run_dir, int(run.spec.get("seed", 0)))
+    faults_file = run_dir / "faults.json"
+    if faults_file.exists():
+        summary["faults"] = json.loads(faults_file.read_text())["windows"]
     # The discrete-event model takes one constant rate; for Poisson or stepped runs it
     # would predict the wrong load, so it is skipped and the summary says why.
     if run.spec.get("arrival", "constant") != "constant" or run.spec.get("rates"):

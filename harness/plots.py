@@ -38,6 +38,15 @@ def to_svg(fig: plt.Figure) -> str:
     return _XMLNS.sub("", text)
 
 
+def _mark_faults(ax, faults: Sequence[tuple[float, float]]) -> None:
+    """Shade injected-fault windows (seconds since the measure window start) on a timeline."""
+    for i, (start, end) in enumerate(faults):
+        ax.axvspan(start, end, color="orange", alpha=0.25, lw=0,
+                   label="injected fault" if i == 0 else None)
+    if faults:
+        ax.legend(loc="upper right", fontsize=8)
+
+
 def _empty(title: str) -> str:
     fig, ax = plt.subplots(figsize=(8, 1.2))
     ax.set_axis_off()
@@ -45,7 +54,7 @@ def _empty(title: str) -> str:
     return to_svg(fig)
 
 
-def throughput(counts: pd.DataFrame) -> str:
+def throughput(counts: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
     """Sent, delivered and dropped measure frames per second."""
     if counts.empty:
         return _empty("Frames per second")
@@ -58,10 +67,11 @@ def throughput(counts: pd.DataFrame) -> str:
     ax.set_title("Measure frames per second")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
+    _mark_faults(ax, faults)
     return to_svg(fig)
 
 
-def queue_depth(depth: pd.DataFrame) -> str:
+def queue_depth(depth: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
     """Per-node queue depth per second: mean (solid) and max (dotted)."""
     if depth.empty:
         return _empty("Queue depth")
@@ -75,10 +85,11 @@ def queue_depth(depth: pd.DataFrame) -> str:
     ax.set_title("Queue depth per node")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", ncol=2, fontsize="small")
+    _mark_faults(ax, faults)
     return to_svg(fig)
 
 
-def utilisation(util: pd.DataFrame) -> str:
+def utilisation(util: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
     """Per-node busy share of each second (started -> finished)."""
     if util.empty or not len(util.columns):
         return _empty("Utilisation")
@@ -91,6 +102,7 @@ def utilisation(util: pd.DataFrame) -> str:
     ax.set_title("Utilisation per node")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
+    _mark_faults(ax, faults)
     return to_svg(fig)
 
 
@@ -153,7 +165,7 @@ def stacked_bars(labels: Sequence[str], parts: dict[str, Sequence[float]], title
 
 
 def switch_timeline(switches: pd.DataFrame, window_start: float, window_end: float,
-                    drops: pd.DataFrame) -> str:
+                    drops: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
     """When each node was switching models, above the drops per second at each node.
 
     Side by side on one time axis a reader sees whether losses follow the switches.
@@ -179,6 +191,8 @@ def switch_timeline(switches: pd.DataFrame, window_start: float, window_end: flo
     bottom.grid(alpha=0.3)
     if len(drops.columns) > 1:
         bottom.legend(loc="upper right")
+    _mark_faults(bottom, faults)
+    _mark_faults(top, faults)
     return to_svg(fig)
 
 

@@ -200,6 +200,19 @@ def _resources_section(s: dict[str, Any]) -> list[str]:
     return out
 
 
+def _faults_table(s: dict[str, Any]) -> str:
+    faults = s.get("faults") or []
+    if not faults:
+        return ""
+    start = (s.get("window") or {}).get("start") or 0.0
+    rows = [(escape(f["kind"]), escape(f["host"]), _fmt(f["start"] - start, 1),
+             _fmt(f["end"] - start, 1) if f.get("end") else "end of run",
+             "ok" if f.get("ok") else escape(f.get("detail", "failed")))
+            for f in faults]
+    return ("<h2>Injected faults (shaded on every timeline)</h2>"
+            + _table(["kind", "host", "from s", "to s", "applied"], rows))
+
+
 def _switches_table(s: dict[str, Any]) -> str:
     sw = s.get("switches") or {}
     if not sw:
@@ -228,6 +241,8 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
     spec = json.dumps(run.spec, indent=2, sort_keys=True, default=str)
     window = s.get("window") or {}
     run_window = (window.get("start") or 0.0, window.get("end") or 0.0)
+    faults = [(f["start"] - run_window[0], (f.get("end") or run_window[1]) - run_window[0])
+              for f in s.get("faults") or []]
     body = "\n".join([
         f"<h1>{escape(title)}</h1>",
         banner(s),
@@ -236,12 +251,13 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         "<h2>Nodes</h2>", _nodes_table(s),
         *_resources_section(s),
         *_steps_section(run, s),
-        "<h2>Frames over time</h2>", plots.throughput(per_second_counts(run)),
+        _faults_table(s),
+        "<h2>Frames over time</h2>", plots.throughput(per_second_counts(run), faults),
         "<h2>Model switches and where frames are dropped</h2>", _switches_table(s),
         plots.switch_timeline(model_switches(run), run_window[0], run_window[1],
-                              drops_per_second_by_node(run)),
-        "<h2>Queue depth</h2>", plots.queue_depth(queue_depth_per_second(run)),
-        "<h2>Utilisation</h2>", plots.utilisation(utilisation_per_second(run)),
+                              drops_per_second_by_node(run), faults),
+        "<h2>Queue depth</h2>", plots.queue_depth(queue_depth_per_second(run), faults),
+        "<h2>Utilisation</h2>", plots.utilisation(utilisation_per_second(run), faults),
         "<h2>Latency (intended send → sink)</h2>",
         plots.latency(latencies_ms(run), {k: lat.get(k) for k in ("p50", "p95", "p99")}),
         "<h2>Send lag (actual − intended send): was the load generator the limit?</h2>",

@@ -30,7 +30,7 @@ CLI_FLAGS = {
     "rate_fps": "--rate", "duration_s": "--duration", "warmup_s": "--warmup", "x": "--x",
     "queue_size": "--queue", "seed": "--seed", "strategy": "--strategy", "hosts": "--hosts",
     "inventory": "--inventory", "profile": "--profile", "repeats": "--repeats",
-    "strategies": "--strategies",
+    "strategies": "--strategies", "fault": "--fault",
     "arrival": "--arrival", "arrival_seed": "--arrival-seed", "rates": "--rates",
     "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",
     "client": "--client", "lag_threshold_ms": "--lag-threshold",
@@ -87,6 +87,7 @@ class RunSpec:
         flagged: the load generator, not the system under test, was the limit.
     k: devices sharing L2 in dp (replicas), mp (slices) and tasks (helpers); >= 1.
     tasks: T, neuron-block tasks L2 is cut into per frame (strategy tasks); 1..2000.
+    faults: faults to inject during the run (harness/faults.py), e.g. `kill:pi2@20s`.
     """
 
     strategy: str = "baseline"
@@ -110,8 +111,15 @@ class RunSpec:
     lag_threshold_ms: float = 5.0
     k: int = 2
     tasks: int = 4
+    faults: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if isinstance(self.faults, str):
+            self.faults = [f for f in self.faults.split(",") if f.strip()]
+        from harness.faults import parse_fault  # faults imports this module
+
+        for text in self.faults:
+            parse_fault(text)  # a bad fault fails here, before anything starts
         self.strategy = resolve_strategy(str(self.strategy))
         self._check_load()
         for name in ("rate_fps", "duration_s"):
