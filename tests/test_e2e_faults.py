@@ -1,0 +1,60 @@
+"""Faults during a run on the lab: the run completes, the report says what happened, and
+every surviving node's trace accounts for every frame it was sent."""
+
+from __future__ import annotations
+
+import pytest
+from lab_cli import fab, latest_run  # tests/ is on sys.path (pytest rootdir)
+
+pytestmark = pytest.mark.lab
+
+RUN = ("--strategy=0", "--rate=20", "--duration=12", "--warmup=2")
+
+
+def accounted_at_pi1(summary: dict) -> None:
+    """pi1 saw every frame the client sent: received or dropped, none vanished."""
+    pi1 = summary["nodes"]["pi1"]
+    assert pi1["received"] + pi1["dropped"] + pi1["rejected"] == summary["sent"], pi1
+
+
+def fault_window(summary: dict, kind: str) -> dict:
+    windows = [f for f in summary.get("faults", []) if f["kind"] == kind]
+    assert len(windows) == 1 and windows[0]["ok"], summary.get("faults")
+    assert any(w.startswith(f"fault injected: {kind} on pi2") for w in summary["warnings"])
+    return windows[0]
+
+
+def test_killed_node_is_reported_and_the_others_traces_kept(provisioned_lab):
+    fab("experiment", *RUN, "--fault=kill:pi2@6s")
+    spec, summary = latest_run()
+    fault_window(summary, "kill")
+    assert "pi2" in summary["traces_ending_early"], summary["trace_ends"]
+    assert any(r.startswith("forward_failed") for r in summary["drops"].get("pi1", {})), \
+        summary["drops"]
+    assert summary["lost_unaccounted"] == 0
+    accounted_at_pi1(summary)
+    assert summary["coverage"] < 0.7  # about half the measured window had no pi2
+
+
+def test_stalled_node_makes_upstream_time_out_not_hang(provisioned_lab):
+    fab("experiment", *RUN, "--fault=stall:pi2@5s:4s")
+    spec, summary = latest_run()
+    window = fault_window(summary, "stall")
+    assert 3.5 <= window["end"] - window["start"] <= 6.0
+    assert summary["drops"].get("pi1", {}).get("forward_failed:timeout", 0) >= 1, summary["drops"]
+    assert summary["traces_ending_early"] == []  # pi2 came back and finished the run
+    accounted_at_pi1(summary)
+    # Every frame pi1 got through reached pi2's trace; a frame whose forward timed out may
+    # still be read by pi2 once it resumes, so it can count on both sides.
+    pi1, pi2 = summary["nodes"]["pi1"], summary["nodes"]["pi2"]
+    assert pi1["forwarded"] <= pi2["received"] + pi2["dropped"]
+    assert pi2["received"] + pi2["dropped"] <= pi1["forwarded"] + pi1["forward_failed"]
+
+
+def test_slow_link_moves_the_bottleneck(provisioned_lab):
+    fab("experiment", *RUN, "--fault=link:pi2@4s:1mbit")
+    spec, summary = latest_run()
+    fault_window(summary, "link")
+    # 8 KB frames at 1 Mbit/s take ~65 ms each on the way to pi2: pi1 cannot keep 20 fps.
+    assert summary["drops"].get("pi1", {}).get("queue_full", 0) > 0, summary["drops"]
+    accounted_at_pi1(summary)
