@@ -106,30 +106,41 @@ def utilisation(util: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) 
     return to_svg(fig)
 
 
-def latency(lat_ms: np.ndarray, marks: dict[str, float | None]) -> str:
-    """Histogram and CDF of latency (intended send -> sink) with p50/p95/p99 marked."""
-    if not len(lat_ms):
-        return _empty("Latency")
+def _distribution(values: np.ndarray, lines: list[tuple[str, float | None, str]], what: str,
+                  population: str, colour: str, log_counts: bool = False,
+                  decimals: int = 1) -> str:
+    """Histogram and CDF of a per-frame time in ms side by side, with marker lines."""
+    if not len(values):
+        return _empty(what)
     fig, (h, c) = plt.subplots(1, 2, figsize=(10, 3.4))
-    h.hist(lat_ms, bins=min(100, max(10, int(np.sqrt(len(lat_ms))))), color="tab:blue")
-    h.set_xlabel("latency (ms)")
+    h.hist(values, bins=min(100, max(10, int(np.sqrt(len(values))))), color=colour)
+    if log_counts:
+        h.set_yscale("log")
+    h.set_xlabel(f"{what.lower()} (ms)")
     h.set_ylabel("frames")
-    h.set_title("Latency histogram")
-    q = np.linspace(0, 1, min(MAX_POINTS, len(lat_ms)))
-    c.plot(np.quantile(lat_ms, q), q, color="tab:blue", lw=1.4)
-    c.set_xlabel("latency (ms)")
-    c.set_ylabel("fraction of delivered frames")
-    c.set_title("Latency CDF")
-    for (name, value), colour in zip(marks.items(), ("tab:green", "tab:orange", "tab:red"),
-                                     strict=False):
+    h.set_title(f"{what} histogram")
+    q = np.linspace(0, 1, min(MAX_POINTS, len(values)))
+    c.plot(np.quantile(values, q), q, color=colour, lw=1.4)
+    c.set_xlabel(f"{what.lower()} (ms)")
+    c.set_ylabel(f"fraction of {population} frames")
+    c.set_title(f"{what} CDF")
+    for name, value, line_colour in lines:
         if value is None:
             continue
         for ax in (h, c):
-            ax.axvline(value, color=colour, ls="--", lw=1, label=f"{name} = {value:.1f} ms")
+            ax.axvline(value, color=line_colour, ls="--", lw=1,
+                       label=f"{name} = {value:.{decimals}f} ms")
     c.legend(loc="lower right", fontsize="small")
     for ax in (h, c):
         ax.grid(alpha=0.3)
     return to_svg(fig)
+
+
+def latency(lat_ms: np.ndarray, marks: dict[str, float | None]) -> str:
+    """Histogram and CDF of latency (intended send -> sink) with p50/p95/p99 marked."""
+    lines = [(n, v, col) for (n, v), col in
+             zip(marks.items(), ("tab:green", "tab:orange", "tab:red"), strict=False)]
+    return _distribution(lat_ms, lines, "Latency", "delivered", "tab:blue")
 
 
 def bars(labels: Sequence[str], values: Sequence[float | None], title: str, ylabel: str) -> str:
@@ -246,32 +257,12 @@ def send_lag(lag_ms: np.ndarray, marks: dict[str, float | None],
              threshold_ms: float | None = None) -> str:
     """Histogram and CDF of send lag (actual - intended send): when the load generator
     itself was the limit, this is where it shows (a long tail, or the threshold crossed)."""
-    if not len(lag_ms):
-        return _empty("Send lag")
-    fig, (h, c) = plt.subplots(1, 2, figsize=(10, 3.4))
-    h.hist(lag_ms, bins=min(100, max(10, int(np.sqrt(len(lag_ms))))), color="tab:purple")
-    h.set_yscale("log")
-    h.set_xlabel("send lag (ms)")
-    h.set_ylabel("frames")
-    h.set_title("Send lag histogram")
-    q = np.linspace(0, 1, min(MAX_POINTS, len(lag_ms)))
-    c.plot(np.quantile(lag_ms, q), q, color="tab:purple", lw=1.4)
-    c.set_xlabel("send lag (ms)")
-    c.set_ylabel("fraction of sent frames")
-    c.set_title("Send lag CDF")
     lines = [(n, v, col) for (n, v), col in zip(marks.items(), ("tab:green", "tab:red"),
                                                  strict=False)]
     if threshold_ms is not None:
         lines.append(("threshold", float(threshold_ms), "black"))
-    for name, value, colour in lines:
-        if value is None:
-            continue
-        for ax in (h, c):
-            ax.axvline(value, color=colour, ls="--", lw=1, label=f"{name} = {value:.2f} ms")
-    c.legend(loc="lower right", fontsize="small")
-    for ax in (h, c):
-        ax.grid(alpha=0.3)
-    return to_svg(fig)
+    return _distribution(lag_ms, lines, "Send lag", "sent", "tab:purple", log_counts=True,
+                         decimals=2)
 
 
 def capacity_curve(steps: pd.DataFrame, capacity_fps: float | None) -> str:
