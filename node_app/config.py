@@ -7,6 +7,7 @@ errors name the file and the field.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+DEFAULT_READ_TIMEOUT_S = 5.0  # run.json read_timeout_s: time a client has to send a request
 
 
 class ConfigError(ValueError):
@@ -94,12 +96,21 @@ class NodeConfig:
     stages_dir: str
     trace_dir: str
     run_file: str
+    strict_peers: bool = False
 
     FIELDS = ("node", "bind", "port", "token", "profile", "stages_dir", "trace_dir", "run_file")
+    # strict_peers: POST /message and /task/* only from run.json `peers` (else 403
+    # not_a_peer); set by the Ansible role (node_app_strict_peers). Off by default so a node
+    # started by hand, or the controller's sink, takes data from anyone.
+    OPTIONAL = ("strict_peers",)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "node.json") -> NodeConfig:
-        _check_keys(data, cls.FIELDS, where)
+        _check_keys(data, cls.FIELDS, where, cls.OPTIONAL)
+        strict = data.get("strict_peers", False)
+        if not isinstance(strict, bool):
+            raise ConfigError(
+                f"{where}: field 'strict_peers' must be true or false, got {strict!r}")
         return cls(
             node=_str(data, "node", where, safe=True),
             bind=_str(data, "bind", where),
@@ -109,6 +120,7 @@ class NodeConfig:
             stages_dir=_str(data, "stages_dir", where),
             trace_dir=_str(data, "trace_dir", where),
             run_file=_str(data, "run_file", where),
+            strict_peers=strict,
         )
 
     @classmethod
@@ -272,6 +284,8 @@ class RunConfig:
     slices: int = 0
     tasks: TasksConfig | None = None
     pull: PullConfig | None = None
+    peers: tuple[str, ...] = ()
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
@@ -285,8 +299,12 @@ class RunConfig:
     # slice: model-parallel slice node, forwards with `X-Slice: i/K` (SliceConfig).
     # slices: a sink that merges K slices per frame (`slice_received` until all K arrived).
     # tasks / pull: task sharing, gateway / helper side (node_app/tasks.py).
+    # peers: IP addresses allowed to POST data here when node.json `strict_peers` is on (the
+    #   harness writes the client's address for entry nodes and each upstream node's).
+    # read_timeout_s: a request must be complete this long after its first byte, else 408
+    #   (and an idle keep-alive connection is closed after it); node_app/conn.py.
     OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
-                "tasks", "pull")
+                "tasks", "pull", "peers", "read_timeout_s")
 
     @property
     def is_sink(self) -> bool:
@@ -343,8 +361,11 @@ class RunConfig:
             pull=PullConfig.from_dict(data["pull"], f"{where}: field 'pull'")
             if data.get("pull") is not None
             else None,
+            peers=tuple(data.get("peers") or ()),
+            read_timeout_s=data.get("read_timeout_s", DEFAULT_READ_TIMEOUT_S),
         )
         run._check_parallel(where)
+        run._check_access(data, where)
         if run.keep_outputs and not run.outputs_file:
             raise ConfigError(f"{where}: field 'keep_outputs' needs 'outputs_file'")
         if run.help is not None:
@@ -364,6 +385,23 @@ class RunConfig:
                 f"frame (input_size {run.input_size} * 4 = {run.frame_bytes} bytes)"
             )
         return run
+
+    def _check_access(self, data: dict[str, Any], where: str) -> None:
+        """`peers` must be IP addresses (not names: a peer is matched by its source address),
+        `read_timeout_s` a positive number of seconds."""
+        if not isinstance(data.get("peers", []), list):
+            raise ConfigError(f"{where}: field 'peers' must be a list of IP addresses")
+        for i, peer in enumerate(self.peers):
+            try:
+                ipaddress.ip_address(peer)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}: field 'peers'[{i}] must be an IP address, got {peer!r}"
+                ) from None
+        t = self.read_timeout_s
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 3600:
+            raise ConfigError(f"{where}: field 'read_timeout_s' must be a number of seconds in "
+                              f"(0, 3600], got {t!r}")
 
     def _check_parallel(self, where: str) -> None:
         """The fields of docs/strategies.md's dp, mp and tasks: only sensible combinations."""

@@ -11,7 +11,6 @@ import hmac
 import http.client
 import json
 import queue
-import re
 import socketserver
 import sys
 import threading
@@ -23,7 +22,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from node_app import validate
 from node_app.config import NodeConfig, RunConfig, parse_hostport
+from node_app.conn import RequestReader
 from node_app.helping import Helper
 from node_app.merge import SliceMerger
 from node_app.profile import Profile, load_profile, sleep_until
@@ -34,7 +35,10 @@ from node_app.trace import TraceWriter
 
 EWMA_ALPHA = 0.2
 FORWARD_TIMEOUT_S = 2.0
-_PACKET_ID = re.compile(r"^[0-9]+$")
+_DATA_PATHS = ("/message", "/task/next", "/task/result")  # strict_peers applies to these
+# Reasons for statuses the stdlib parser raises (bad request line, header limits, ...).
+_ERRORS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "read_timeout",
+           414: "uri_too_long", 431: "headers_too_large", 505: "http_version_not_supported"}
 _ROUTES = {
     "/message": "POST",
     "/health": "GET",
@@ -180,6 +184,9 @@ class NodeServer(ThreadingHTTPServer):
         if run.help is not None:
             self.helper = Helper(self, run.help, Forwarder(run.help.direct_hop))
         self.kept: dict[int, bytes] = {}  # sink only: first frames, for output checks
+        # Input checks (node_app/validate.py): duplicate keys, and who may send data.
+        self.seen = validate.SeenIds(run.slices or 1)
+        self.peers = frozenset(validate.normalise_ip(p) for p in run.peers)
         self.stopping = threading.Event()
         self._stop_requested = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -371,6 +378,7 @@ class NodeServer(ThreadingHTTPServer):
                 "helping": st.helping,
                 "weights_bytes": self.pipeline.weights_bytes,
                 "bytes_out": st.bytes_out,
+                "rss_kb": rss_kb(),
                 **self._parallel_stats(),
             }
 
@@ -480,6 +488,7 @@ class Handler(BaseHTTPRequestHandler):
     """Routes of docs/architecture.md; every reply is JSON with a Content-Length."""
 
     server: NodeServer
+    rfile: RequestReader  # type: ignore[assignment]
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "node_app/0.1"
@@ -487,25 +496,57 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging: the trace is the record, the log is for errors."""
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = RequestReader(self.connection, self.server.run_cfg.read_timeout_s)
+
+    def handle_one_request(self) -> None:
+        """The stdlib's, with a per-request deadline (node_app/conn.py) and JSON errors."""
+        self.request_version, self.command, self.requestline = "HTTP/1.1", "", ""
+        self.rfile.begin()
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414, "request line too long")
+            elif not self.raw_requestline:
+                self.close_connection = True
+            elif self.parse_request():
+                if self.request_version == "HTTP/0.9":  # no headers, no length: refuse
+                    self.send_error(400, "HTTP/0.9 requests are not supported")
+                    return
+                getattr(self, "do_" + self.command, self._unknown_method)()
+        except TimeoutError:  # the request was not complete by its deadline
+            self.close_connection = True
+            if self.rfile.partial:
+                self.send_error(408, f"request not complete within "
+                                f"{self.server.run_cfg.read_timeout_s:g} s")
+
+    def _unknown_method(self) -> None:
+        self.send_error(405, f"unsupported method {self.command[:20]!r}")
+
     def _send_json(self, code: int, obj: dict[str, Any], close: bool = False) -> None:
         data = json.dumps(obj).encode()
+        if self.request_version == "HTTP/0.9":  # stdlib would send no status line, no headers
+            self.request_version = "HTTP/1.1"
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        # Headers and body in one write: one TCP segment per small reply.
-        self._headers_buffer.append(b"\r\n" + data)  # type: ignore[attr-defined]
+        # Headers and body in one write: one TCP segment per small reply (none for HEAD).
+        self._headers_buffer.append(  # type: ignore[attr-defined]
+            b"\r\n" + (b"" if self.command == "HEAD" else data))
         self.flush_headers()
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """JSON instead of HTML for errors raised by the stdlib parser (bad request line,
-        unsupported method, ...). The body may be unread, so the connection is closed."""
+        unsupported method, header limits, ...), counted and traced like every rejection.
+        The body may be unread, so the connection is closed."""
         if code == 501:
-            code, error = 405, "method_not_allowed"
-        else:
-            error = {400: "bad_request", 404: "not_found"}.get(code, f"http_{code}")
+            code = 405
+        error = _ERRORS.get(code, f"http_{code}")
+        self.server.reject(-1, error)
         self._send_json(code, {"error": error, "detail": message or ""}, close=True)
 
     def _route(self, method: str) -> str | None:
@@ -513,29 +554,27 @@ class Handler(BaseHTTPRequestHandler):
         allowed = _ROUTES.get(path)
         if allowed is None:
             self._drain()
-            self._send_json(404, {"error": "not_found", "detail": path})
+            self.server.reject(-1, "not_found")
+            self._send_json(404, {"error": "not_found", "detail": path[:200]})
             return None
         if allowed != method:
             self._drain()
+            self.server.reject(-1, "method_not_allowed")
             self._send_json(405, {"error": "method_not_allowed", "detail": f"use {allowed}"})
             return None
         return path
 
-    def _content_length(self) -> int | None:
-        text = self.headers.get("Content-Length")
-        if text is None or not _PACKET_ID.match(text.strip()):
-            return None
-        return int(text.strip())
-
     def _drain(self) -> None:
         """Consume a small request body so the keep-alive connection stays in sync."""
-        length = self._content_length()
-        if length is None and self.headers.get("Transfer-Encoding"):
+        length, _reason = validate.content_length(self.headers)
+        if length is None and (self.headers.get("Transfer-Encoding")
+                               or self.headers.get("Content-Length")):
             self.close_connection = True
         elif length is not None and length > _MAX_DRAIN:
             self.close_connection = True
         elif length:
-            self.rfile.read(length)
+            if len(self.rfile.read(length)) < length:
+                self.close_connection = True
 
     def do_GET(self) -> None:
         path = self._route("GET")
@@ -545,8 +584,26 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/stats":
             self._send_json(200, self.server.stats_snapshot())
 
+    # Every other verb: 404 for an unknown path, else 405 naming the allowed method.
+    def do_HEAD(self) -> None:
+        self._route("HEAD")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._route("OPTIONS")
+
     def do_POST(self) -> None:
         path = self._route("POST")
+        if path in _DATA_PATHS and not self._peer_ok():
+            return
         if path == "/message":
             self._message()
         elif path in ("/task/next", "/task/result"):
@@ -560,69 +617,48 @@ class Handler(BaseHTTPRequestHandler):
                     self._send_json(200, {"ok": True, "stopping": True}, close=True)
                     self.server.request_stop()
 
+    def _peer_ok(self) -> bool:
+        """strict_peers: data only from the run's upstream addresses (run.json `peers`)."""
+        srv = self.server
+        peer = validate.normalise_ip(self.client_address[0])
+        if not srv.node.strict_peers or peer in srv.peers:
+            return True
+        srv.reject(-1, "not_a_peer")
+        self._send_json(403, {"error": "not_a_peer", "detail": peer}, close=True)
+        return False
+
     def _token_ok(self) -> bool:
-        got = self.headers.get("X-Token", "").encode()
+        got = self.headers.get("X-Token", "").encode("utf-8", "replace")
         if hmac.compare_digest(got, self.server.node.token.encode()):
             return True
+        host, port = self.client_address[:2]
+        print(f"node_app: bad token from {host}:{port} on {self.path[:100]!r}",
+              file=sys.stderr, flush=True)
         self.server.reject(-1, "bad_token")
         self._send_json(401, {"error": "bad_token"})
         return False
 
     def _message(self) -> None:
         srv = self.server
-        run = srv.run_cfg
-        packet_id = -1
-        reason = detail = ""
-        pid_text = self.headers.get("X-Packet-Id")
-        if pid_text is None:
-            reason, detail = "missing_packet_id", "header X-Packet-Id is required"
-        elif not _PACKET_ID.match(pid_text.strip()):
-            reason, detail = "bad_packet_id", f"X-Packet-Id must be an integer >= 0: {pid_text!r}"
-        else:
-            packet_id = int(pid_text.strip())
-        length = self._content_length()
-        if not reason:
-            if self.headers.get("Content-Length") is None:
-                reason, detail = "missing_content_length", "header Content-Length is required"
-            elif length is None:
-                reason, detail = "missing_content_length", "Content-Length is not an integer"
-            elif length > run.max_body_bytes:
-                reason, detail = "body_too_large", f"{length} > max_body_bytes {run.max_body_bytes}"
-        body = b""
-        if length is not None and length <= run.max_body_bytes:
-            body = self.rfile.read(length) if length else b""
-            if len(body) < length:  # client went away mid-body
-                self.close_connection = True
-        else:
-            # Unknown or oversized body: do not read it; the connection cannot be reused.
+        v = validate.read_message(self.headers, self.rfile, srv.run_cfg, srv.merger)
+        if not v.reason and not srv.seen.add(v.packet_id, v.slice_index):
+            v.fail(400, "duplicate_packet_id", f"packet {v.packet_id}"
+                   + ("" if v.slice_index is None else f" slice {v.slice_index}")
+                   + " was already received")
+        if v.close:
             self.close_connection = True
-        slice_index = None
-        expected = run.frame_bytes
-        if not reason and srv.merger is not None:
-            slice_index = parse_block(self.headers.get("X-Slice"), srv.merger.slices)
-            if slice_index is None:
-                reason = "bad_slice"
-                detail = f"header X-Slice must be '<i>/{srv.merger.slices}' with i < " \
-                    f"{srv.merger.slices}, got {self.headers.get('X-Slice')!r}"
-            else:
-                expected = srv.merger.slice_bytes(slice_index)
-        if not reason and len(body) != expected:
-            reason = "bad_body_size"
-            detail = f"body is {len(body)} bytes, expected {expected}"
-            if slice_index is None:
-                detail += " (input_size*4)"
-        if reason:
-            srv.reject(packet_id, reason)
-            code = 413 if reason == "body_too_large" else 400
-            self._send_json(code, {"error": reason, "detail": detail}, close=self.close_connection)
+        if v.reason:
+            srv.reject(v.packet_id, v.reason)
+            self._send_json(v.code, {"error": v.reason, "detail": v.detail},
+                            close=self.close_connection)
             return
         if srv.stopping.is_set():
             self._send_json(503, {"error": "stopping"}, close=True)
             return
-        if slice_index is not None:
-            self._send_json(200, srv.admit_slice(packet_id, slice_index, body))
+        if v.slice_index is not None:
+            self._send_json(200, srv.admit_slice(v.packet_id, v.slice_index, v.body))
             return
-        self._send_json(200, srv.admit(packet_id, body))
+        self._send_json(200, srv.admit(v.packet_id, v.body))
 
     def _task(self, path: str) -> None:
         """Task sharing, gateway side (node_app/tasks.py): hand out a task, take a result."""
@@ -650,22 +686,35 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
-        length = self._content_length()
-        pid_text = (self.headers.get("X-Packet-Id") or "").strip()
+        length, _reason = validate.content_length(self.headers)
+        pid, bad_pid, _detail = validate.packet_id(self.headers.get("X-Packet-Id"))
         block = parse_block(self.headers.get("X-Block"), board.cfg.blocks)
         if length is None or length > srv.run_cfg.max_body_bytes:
             self.close_connection = True
             self._send_json(400, {"error": "bad_body_size"}, close=True)
             return
         body = self.rfile.read(length) if length else b""
-        if block is None or not _PACKET_ID.match(pid_text):
+        if block is None or bad_pid:
             self._send_json(400, {"error": "bad_task", "detail": "X-Packet-Id / X-Block"})
             return
-        error = board.result(helper, int(pid_text), block, body)
+        error = board.result(helper, pid, block, body)
         if error is not None:
             self._send_json(400, {"error": error})
         else:
             self._send_json(200, {"ok": True})
+
+
+def rss_kb() -> int:
+    """This process's resident set (VmRSS, kB) for /stats, so a soak can watch for leaks; 0
+    where there is no /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def build_server(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import http.client
 import queue
+import re
 import threading
 import time
 from collections import deque
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from node_app.server import Forwarder, NodeServer
 
 LONG_POLL_S = 1.0
+_SMALL_INT = re.compile(r"^[0-9]{1,9}$")
 LEASE_S = 5.0
 RETRY_S = 0.2
 
@@ -52,7 +54,8 @@ def parse_block(text: str | None, blocks: int) -> int | None:
     if not text:
         return None
     i, sep, t = text.strip().partition("/")
-    if not sep or not i.isdigit() or not t.isdigit() or int(t) != blocks:
+    # ASCII digits only and short: str.isdigit() also takes "²", which int() refuses.
+    if not sep or not _SMALL_INT.match(i) or not _SMALL_INT.match(t) or int(t) != blocks:
         return None
     return int(i) if int(i) < blocks else None
 

@@ -318,7 +318,8 @@ def test_bad_frames_are_rejected_counted_traced_and_node_keeps_serving(
             -1,
             False,
         ),
-        ("POST /message HTTP/1.1\nX-Packet-Id: 7\n", b"", 400, "missing_content_length", 7, True),
+        # 411 Length Required (node_app/validate.py: a missing length is not a malformed one)
+        ("POST /message HTTP/1.1\nX-Packet-Id: 7\n", b"", 411, "missing_content_length", 7, True),
         (
             "POST /message HTTP/1.1\nX-Packet-Id: 8\nContent-Length: 50000000\n",
             b"",
@@ -438,10 +439,13 @@ def test_control_needs_token_and_unknown_routes_are_json(tmp_path: Path, start) 
     assert request(node.port, "DELETE", "/stats")[0] == 405
     status, health = request(node.port, "GET", "/health")
     assert (status, health) == (200, {"ok": True, "node": "sink", "run_id": "r1"})
-    assert request(node.port, "GET", "/stats")[1]["rejected"] == {"bad_token": 2}
+    # Unknown paths and methods are rejections too (issue 7): counted with their reason.
+    assert request(node.port, "GET", "/stats")[1]["rejected"] == {
+        "bad_token": 2, "not_found": 1, "method_not_allowed": 2}
     status, reply = request(node.port, "POST", "/control/flush", b"", {"X-Token": TOKEN})
     assert status == 200 and reply["ok"] is True
-    assert [r["detail"] for r in events(node.trace_path, "rejected")] == ["bad_token"] * 2
+    assert [r["detail"] for r in events(node.trace_path, "rejected")] == ["bad_token"] * 2 + [
+        "not_found", "method_not_allowed", "method_not_allowed"]
     assert node.thread.is_alive()
 
 
