@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-EVENTS = ("received", "dropped", "rejected", "started", "finished", "forwarded", "forward_failed")
+EVENTS = ("received", "dropped", "rejected", "started", "finished", "forwarded", "forward_failed",
+          "stopped")
 DROP_EVENTS = ("dropped", "forward_failed", "rejected")
 TRACE_COLUMNS = ["t", "packet_id", "node", "event", "detail"]
 TRACE_DTYPES = {
@@ -475,14 +476,25 @@ def _node_stats(run: Run, d: _Derived) -> dict[str, dict[str, Any]]:
 
 
 def _trace_ends(run: Run, d: _Derived) -> tuple[dict[str, float | None], list[str], list[str]]:
-    """Last event time per node; nodes whose trace stops > 2 s before the others' (a node
-    that died or hung) and spec nodes with no trace rows at all."""
+    """Last event time per node; nodes whose trace ends early (a node that died or hung)
+    and spec nodes with no trace rows at all.
+
+    node_app ends every trace it closes with a `stopped` event, so when the run's traces
+    carry them, "ended early" means "has none": an idle node (say B while A helps in
+    strategy 1) is not mistaken for a dead one. Older traces fall back to "stops > 2 s
+    before the others"."""
     ends: dict[str, float | None] = {n: None for n in d.nodes}
     if len(d.ev_t):
         last = pd.Series(d.ev_t).groupby(d.ev_node).max()
         for code, t in last.items():
             ends[d.nodes_cat[int(code)]] = float(t)
     present = {n: t for n, t in ends.items() if t is not None}
+    stopped_code = _code(d.events_cat, "stopped")
+    if stopped_code >= 0 and (d.ev_event == stopped_code).any():
+        clean = {d.nodes_cat[int(c)] for c in np.unique(d.ev_node[d.ev_event == stopped_code])}
+        early = [n for n in present if n not in clean]
+        missing = [n for n, t in ends.items() if t is None]
+        return {n: _f(t, 6) for n, t in ends.items()}, early, missing
     early = []
     for n, t in present.items():
         others = [u for m, u in present.items() if m != n]

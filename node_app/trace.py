@@ -66,7 +66,15 @@ class TraceWriter:
                 print(f"node_app: trace flush failed: {e}", file=sys.stderr)
 
     def close(self) -> None:
-        """Stop the flusher and write everything; safe to call twice."""
+        """Stop the flusher and write everything; safe to call twice.
+
+        The last row is a `stopped` event: a trace without one belongs to a node that
+        died (SIGKILL, power loss), which is how the analysis tells a dead node from
+        one that was merely idle at the end of a run.
+        """
+        with self._io_lock:
+            if not self._file.closed:
+                self.write(-1, "stopped")
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)

@@ -244,3 +244,18 @@ def test_empty_run(tmp_path: Path) -> None:
     s = summarize(load_run(run_dir))
     assert s["sent"] == 0 and s["coverage"] is None and s["latency_ms"]["p50"] is None
     json.dumps(s)
+
+
+def test_stopped_event_separates_a_dead_node_from_an_idle_one(tmp_path):
+    """With `stopped` rows (node_app writes one on a clean stop) a node whose trace ends
+    early but closed cleanly is idle, not dead; a node without one died."""
+    run_dir = make_run(tmp_path, b_dies_at=T0 + 5.0)
+    for name in ("A", "B", "sink"):
+        trace = run_dir / "traces" / f"{name}.csv"
+        rows = trace.read_text().splitlines()
+        last_t = float(rows[-1].split(",")[0])
+        trace.write_text("\n".join(rows + [f"{last_t + 0.01:.6f},-1,{name},stopped,"]) + "\n")
+    assert summarize(load_run(run_dir))["traces_ending_early"] == []  # B stopped cleanly
+    b = run_dir / "traces" / "B.csv"
+    b.write_text("\n".join(b.read_text().splitlines()[:-1]) + "\n")  # B killed: no `stopped`
+    assert summarize(load_run(run_dir))["traces_ending_early"] == ["B"]

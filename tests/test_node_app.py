@@ -275,7 +275,8 @@ def test_two_node_pipeline_delivers_numpy_result(tmp_path: Path, start) -> None:
     node.stop()
     sink.stop()
     n1 = read_trace(node.trace_path)
-    assert {r["event"] for r in n1} == {"received", "started", "finished", "forwarded"}
+    assert {r["event"] for r in n1} == {"received", "started", "finished", "forwarded", "stopped"}
+    assert n1[-1]["event"] == "stopped"  # a clean stop ends the trace; a killed node has none
     assert {r["detail"] for r in n1 if r["event"] == "forwarded"} == {f"127.0.0.1:{sink.port}"}
     received = events(sink.trace_path, "received")
     assert sorted(int(r["packet_id"]) for r in received) == list(xs)
