@@ -87,7 +87,8 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     collected: dict[str, str] = {}
     sink.start()
     try:
-        start_nodes({n.host: _run_file(spec, plan, n) for n in workers})
+        client_address = client.address if client else inventory.controller_address
+        start_nodes({n.host: _run_file(spec, plan, n, client_address) for n in workers})
         say("nodes up; sending frames" + (f"; faults: {', '.join(spec.faults)}"
                                           if spec.faults else ""))
         injector.start()
@@ -195,14 +196,28 @@ def check_outputs(run_dir: Path, seed: int) -> dict:
             "reference": "L1L2.npz (= Keras predict, see tests/test_model.py)"}
 
 
-def _run_file(spec: RunSpec, plan, node) -> dict:
+def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
     first = node.stages[0] if node.stages else ""
     input_size = STAGE_LAYERS[first][0][0] if first else plan.input_size
     return {
         "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
         "queue_size": spec.queue_size, "max_body_bytes": 1 << 20, "input_size": input_size,
-        "profile": node.host.profile,
+        "profile": node.host.profile, "peers": _peers(plan, node, client_address),
     } | ({"help": node.help} if node.help else {}) | node.extra
+
+
+def _peers(plan, node, client_address: str) -> list[str]:
+    """Who may send data to `node` (run.json `peers`, enforced with strict_peers): the client
+    for entry nodes, and every node that sends to it (next hop, Cao's direct hop, or a task
+    helper pulling from its gateway): the plan's edges, inverted."""
+    me = node.host.endpoint
+    peers = {client_address} if me in plan.targets and client_address else set()
+    for up in plan.nodes:
+        sends_to = [*up.next_hops, (up.help or {}).get("direct_hop"),
+                    (up.extra.get("pull") or {}).get("gateway")]
+        if me in sends_to:
+            peers.add(up.host.address)
+    return sorted(peers)
 
 
 def _drain(workers: list[str], sink: str, timeout_s: float = 10.0) -> None:

@@ -430,3 +430,25 @@ def test_fuzz_live_node(tmp_path: Path, start) -> None:
     # 0 hung workers: a good frame is processed within 2 s.
     assert threading.active_count() < 100
     good_frame_still_served(node, 5000)
+
+
+def test_peers_are_the_plans_edges_inverted() -> None:
+    """harness/experiment.py: entry nodes hear from the client, others from their senders."""
+    from harness import strategies
+    from harness.experiment import _peers
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+
+    hosts = [Host(f"pi{i}", f"198.18.0.1{i}", "root", "", "rpi3b", True) for i in range(1, 4)]
+    sink = Host("sink", "198.18.0.1", "", "", "native", False)
+
+    def peers(strategy: str, **kw: Any) -> dict[str, list[str]]:
+        spec = RunSpec(strategy=strategy, **kw)
+        plan = strategies.get(strategy).plan(spec, hosts, sink)
+        return {n.host.name: _peers(plan, n, "198.18.0.9") for n in plan.workers}
+
+    assert peers("baseline") == {"pi1": ["198.18.0.9"], "pi2": ["198.18.0.11"]}
+    assert peers("dp", k=2) == {"pi1": ["198.18.0.9"], "pi2": ["198.18.0.11"],
+                                "pi3": ["198.18.0.11"]}
+    # Task helpers pull from the gateway: the gateway must take their /task/* requests.
+    assert peers("tasks", k=2)["pi1"] == ["198.18.0.12", "198.18.0.13", "198.18.0.9"]
