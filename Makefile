@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SYSTEM_PACKAGES := openssh-server python3-numpy cloud-init iproute2 git
 
-.PHONY: demo test test-unit test-lab bench lint system-deps venv lab-up provision lab-down clean
+.PHONY: demo test test-unit test-lab bench soak lint system-deps venv lab-up provision lab-down clean
 
 # System packages the lab and the nodes need. The lab hosts share this machine's /usr, so
 # node_app runs on Debian's python3 + python3-numpy, like on an Ubuntu Pi.
@@ -51,6 +51,12 @@ test-unit: venv
 
 bench: system-deps venv
 	$(BIN)/python -m bench.run
+
+# Not in `make test` or CI: baseline at 80 % of capacity for SOAK_MINUTES (default 30) on the
+# provisioned lab, node RSS sampled every 10 s -> bench/soak.json (growth < 10 %, 0 drops).
+SOAK_MINUTES ?= 30
+soak: venv
+	$(BIN)/python -m bench.soak --minutes=$(SOAK_MINUTES)
 
 lint: venv
 	$(BIN)/ruff check .
