@@ -361,7 +361,7 @@ class NodeServer(ThreadingHTTPServer):
     def stats_snapshot(self) -> dict[str, Any]:
         st = self.stats
         with st.lock:
-            return {
+            out = {
                 "node": self.node.node,
                 "run_id": self.run_cfg.run_id,
                 "received": st.received,
@@ -378,13 +378,16 @@ class NodeServer(ThreadingHTTPServer):
                 "helping": st.helping,
                 "weights_bytes": self.pipeline.weights_bytes,
                 "bytes_out": st.bytes_out,
-                "rss_kb": rss_kb(),
-                **self._parallel_stats(),
             }
+        # Outside stats.lock: the task board takes its own lock and, while holding it,
+        # counts into stats (lock order board -> stats); nesting them here the other way
+        # round deadlocked a gateway polled for /stats.
+        out["rss_kb"] = rss_kb()
+        out.update(self._parallel_stats())
+        return out
 
     def _parallel_stats(self) -> dict[str, Any]:
-        """Extra /stats of the dp/mp/tasks roles (called under stats.lock: no other locks
-        that could wait on it)."""
+        """Extra /stats of the dp/mp/tasks roles; never called under stats.lock."""
         out: dict[str, Any] = {}
         if self.router is not None:
             out["routed"] = dict(zip(self.run_cfg.next_hops, self.router.sent, strict=True))

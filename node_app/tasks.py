@@ -108,22 +108,31 @@ class TaskBoard:
         """The next task for `helper` (packet id, block, input bytes), or None after wait_s."""
         deadline = time.monotonic() + wait_s
         with self.cond:
-            while True:
-                self._requeue_expired()
-                while self.todo:
-                    pid, block = self.todo.popleft()
-                    frame = self.frames.get(pid)
-                    if frame is None or block not in frame.left:
-                        continue  # finished meanwhile (a re-leased task came back twice)
-                    self.leased[(pid, block)] = (helper, time.monotonic())
-                    self.srv.trace.write(pid, "task_sent", f"{helper}:{block}")
-                    with self.srv.stats.lock:
-                        self.srv.stats.bytes_out += len(frame.x)
-                    return pid, block, frame.x
+            task = self._take(helper)
+            while task is None:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.srv.stopping.is_set():
                     return None
                 self.cond.wait(min(left, 0.2))
+                task = self._take(helper)
+        # Lock order is board -> stats, never the reverse (see NodeServer.stats_snapshot);
+        # this count needs neither held together.
+        with self.srv.stats.lock:
+            self.srv.stats.bytes_out += len(task[2])
+        return task
+
+    def _take(self, helper: str) -> tuple[int, int, bytes] | None:
+        """Lease the next open task to `helper`; call with self.cond held."""
+        self._requeue_expired()
+        while self.todo:
+            pid, block = self.todo.popleft()
+            frame = self.frames.get(pid)
+            if frame is None or block not in frame.left:
+                continue  # finished meanwhile (a re-leased task came back twice)
+            self.leased[(pid, block)] = (helper, time.monotonic())
+            self.srv.trace.write(pid, "task_sent", f"{helper}:{block}")
+            return pid, block, frame.x
+        return None
 
     def result(self, helper: str, packet_id: int, block: int, body: bytes) -> str | None:
         """Store one block's outputs; an error reason, or None when accepted."""

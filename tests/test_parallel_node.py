@@ -267,6 +267,31 @@ def test_tasks_outputs_equal_reference(tmp_path: Path, stage_dir: Path, start, k
     assert sum(done) == 4 * N_FRAMES
 
 
+def test_tasks_gateway_answers_stats_while_tasks_flow(tmp_path: Path, stage_dir: Path,
+                                                       start) -> None:
+    """The harness polls /stats every second during a run; polling must never wedge the
+    gateway (a lock-order inversion between /stats and the task board once did)."""
+    sink, gw, _helpers = start_tasks(tmp_path, stage_dir, start, 2, 4, ["zero"] * 2)
+    stop = threading.Event()
+    answered: list[int] = []
+
+    def poll() -> None:
+        while not stop.is_set():
+            answered.append(request(gw.port, "GET", "/stats")[0])
+
+    pollers = [threading.Thread(target=poll, daemon=True) for _ in range(3)]
+    for t in pollers:
+        t.start()
+    xs = inputs(N_FRAMES)
+    send_all(gw.port, xs)
+    check_outputs(sink, xs)
+    stop.set()
+    for t in pollers:
+        t.join(timeout=5)
+        assert not t.is_alive(), "a /stats request hung"
+    assert answered and set(answered) == {200}
+
+
 @pytest.fixture(scope="module")
 def big_stages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Pi-sized layers (100->2000, 2000->2000), so the rpi3b profiles apply per block."""
