@@ -150,10 +150,10 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         latest.unlink()
     latest.symlink_to(run_dir.name)
     say(
-        f"delivered {summary['delivered_fps']:.2f} fps of {summary['offered_fps']:g} offered, "
-        f"coverage {summary['coverage']:.3f}, latency p50/p95/p99 "
-        f"{summary['latency_ms']['p50']:.1f}/{summary['latency_ms']['p95']:.1f}/"
-        f"{summary['latency_ms']['p99']:.1f} ms, drops {json.dumps(summary['drops'])}"
+        f"delivered {_num(summary['delivered_fps'], 2)} fps of {summary['offered_fps']:g} "
+        f"offered, coverage {_num(summary['coverage'], 3)}, latency p50/p95/p99 "
+        f"{'/'.join(_num(summary['latency_ms'][p], 1) for p in ('p50', 'p95', 'p99'))} ms, "
+        f"drops {json.dumps(summary['drops'])}"
     )
     pred = summary["predicted"]
     if pred.get("coverage") is not None:
@@ -173,6 +173,11 @@ def _client_host(spec: RunSpec, inventory) -> Host | None:
         known = ", ".join(["controller", *inventory.hosts])
         raise SpecError("client", f"unknown client {spec.client!r}; known: {known}")
     return inventory.hosts[spec.client]
+
+
+def _num(value: float | None, decimals: int) -> str:
+    """A figure for the console; a run that delivered nothing has None, not a crash."""
+    return "n/a" if value is None else f"{value:.{decimals}f}"
 
 
 def check_outputs(run_dir: Path, seed: int) -> dict:
