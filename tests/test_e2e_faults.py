@@ -61,3 +61,31 @@ def test_slow_link_moves_the_bottleneck(provisioned_lab):
     # 8 KB frames at 1 Mbit/s take ~65 ms each on the way to pi2: pi1 cannot keep 20 fps.
     assert summary["drops"].get("pi1", {}).get("queue_full", 0) > 0, summary["drops"]
     accounted_at_pi1(summary)
+
+
+def test_ctrl_c_keeps_the_traces_and_writes_an_interrupted_report(provisioned_lab):
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from harness.experiment import RUNS
+    from harness.inventory import REPO
+
+    before = set(RUNS.iterdir())
+    proc = subprocess.Popen([str(REPO / ".venv/bin/fab"), "experiment", *RUN], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+            (p / "load.json").exists() for p in set(RUNS.iterdir()) - before):
+        time.sleep(0.2)
+    time.sleep(5)  # a few seconds of frames
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, _ = proc.communicate(timeout=120)
+    run_dir = next(p for p in set(RUNS.iterdir()) - before if p.is_dir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary.get("interrupted"), out
+    assert any("interrupted" in w for w in summary["warnings"])
+    assert {"pi1.csv", "pi2.csv", "sink.csv"} <= {p.name for p in (run_dir / "traces").iterdir()}
+    assert 0 < summary["delivered"] < 12 * 20
+    assert "interrupted" in (REPO / "reports" / f"{run_dir.name}.html").read_text()
