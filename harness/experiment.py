@@ -119,6 +119,13 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
 def finish_run(run_dir: Path, say=print, interrupted: bool = False,
                collection: dict[str, str] | None = None) -> dict:
     """Analyse a run directory and write summary, ledger row, report and index."""
+    client_csv = run_dir / "client.csv"
+    if not client_csv.exists() or client_csv.stat().st_size == 0:
+        log = run_dir / "locust.log"
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else "(no locust.log)"
+        raise RuntimeError(f"the load generator recorded no frames ({client_csv} is empty); "
+                           f"the node traces are kept in {run_dir / 'traces'}. Locust said:\n"
+                           f"{tail}")
     run = analysis.load_run(run_dir)
     summary = analysis.summarize(run)
     summary["output_check"] = check_outputs(run_dir, int(run.spec.get("seed", 0)))
