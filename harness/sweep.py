@@ -120,8 +120,11 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
                          REPORTS / f"sweep-{stamp}.html", predicted_curves(sweep, points))
     write_index(LEDGER, REPORTS / "index.html")
     xstar = crossing_x(points)
-    out.write(f"\nsweep done in {(time.monotonic() - started) / 60:.1f} min: {len(points)} runs; "
-              f"X* = {xstar if xstar is not None else 'not reached'}\nreport: {report}\n")
+    verdict = ""
+    if {"cao2", "baseline"} <= set(sweep.strategies):
+        verdict = f"; X* = {xstar if xstar is not None else 'not reached'}"
+    out.write(f"\nsweep done in {(time.monotonic() - started) / 60:.1f} min: {len(points)} runs"
+              f"{verdict}\nreport: {report}\n")
     return report
 
 
