@@ -164,6 +164,7 @@ def check(points: list[dict]) -> dict:
         r = int(p["target_fps"])
         ok_rate = abs(p["rate_error"]) <= GOALS["rate_tolerance"]
         out[f"rate_{r}"] = ok_rate
+        out[f"replies_ok_{r}"] = p["replies_ok"] == p["frames"]  # every frame answered 200
         if r in GOALS["lag_p99_ms"]:
             out[f"lag_p99_{r}"] = p["lag_ms"]["p99"] < GOALS["lag_p99_ms"][r]
     return out
@@ -174,8 +175,11 @@ def bench_load(rates: list[float] | None = None, duration_s: float = DURATION_S)
     points = []
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         work = Path(tmp)
-        with LocalNode(work, input_size=100, stages=[("S1", 100, 10)]) as node:
-            for rate in rates:
+        for i, rate in enumerate(rates):
+            # A fresh node per rate: packet ids restart at 0 and a node rejects an id it
+            # has already seen (duplicate_packet_id), as it should within one run.
+            with LocalNode(work, name=f"n{i}", input_size=100, stages=[("S1", 100, 10)],
+                           run_id=f"bench-{i}") as node:
                 print(f"  load at {rate:g} fps for {duration_s:g} s ...", flush=True)
                 p = run_rate(rate, duration_s, work, node)
                 print(f"    achieved {p['achieved_fps']:.3f} fps ({100 * p['rate_error']:+.3f} %),"
