@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import pandas as pd
 
 from harness.inventory import REPO
 from harness.load import DEFAULT_MAX_IN_FLIGHT, run_load
+from harness.sink import terminate
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 RATES = [10, 30, 100, 300]
@@ -108,13 +108,8 @@ class LocalNode:
         raise RuntimeError(f"node did not answer on {self.endpoint}")
 
     def __exit__(self, *_exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc)
 
 
 def send_stats(client_csv: Path, target_fps: float) -> dict:

@@ -79,11 +79,18 @@ class Sink:
 
     def stop(self) -> Path:
         """SIGTERM (the node flushes its trace), then the trace's path."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc)
         return self.trace_dir / f"{self.run_id}.csv"
+
+
+def terminate(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Stop a node_app we started: SIGTERM so it flushes its trace, SIGKILL if it hangs."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
