@@ -49,6 +49,13 @@ def _check_keys(
         )
 
 
+def _check_object(data: Any, fields: tuple[str, ...], where: str) -> None:
+    """A nested run.json section: a JSON object with exactly these fields."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be an object, got {data!r}")
+    _check_keys(data, fields, where)
+
+
 def _str(data: dict[str, Any], key: str, where: str, *, safe: bool = False) -> str:
     value = data[key]
     if not isinstance(value, str) or not value:
@@ -165,9 +172,7 @@ class HelpConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> HelpConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: must be an object, got {data!r}")
-        _check_keys(data, cls.FIELDS, where)
+        _check_object(data, cls.FIELDS, where)
         policy = data["policy"]
         if policy not in HELP_POLICIES:
             raise ConfigError(
@@ -217,9 +222,7 @@ class SliceConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> SliceConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: must be an object, got {data!r}")
-        _check_keys(data, cls.FIELDS, where)
+        _check_object(data, cls.FIELDS, where)
         of = _int(data, "of", where, 1)
         return cls(index=_int(data, "index", where, 0, of - 1), of=of)
 
@@ -239,9 +242,7 @@ class PullConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> PullConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: must be an object, got {data!r}")
-        _check_keys(data, cls.FIELDS, where)
+        _check_object(data, cls.FIELDS, where)
         return cls(gateway=_hop(data["gateway"], where, "gateway"),
                    blocks=_int(data, "blocks", where, 1))
 
@@ -258,9 +259,7 @@ class TasksConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TasksConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: must be an object, got {data!r}")
-        _check_keys(data, cls.FIELDS, where)
+        _check_object(data, cls.FIELDS, where)
         width = _int(data, "width", where, 1)
         return cls(blocks=_int(data, "blocks", where, 1, width), width=width)
 
