@@ -141,15 +141,17 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
             "out": "output HTML (default reports/compare-<ids>.html)"})
 def report(c, runs="", out=""):
     """Write a side-by-side comparison page of finished runs; rebuild the index."""
-    from harness.experiment import LEDGER, REPORTS, RUNS
+    from harness.paths import ledger_path, reports_dir, runs_dir
     from harness.report import write_comparison, write_index
 
+    runs_root = runs_dir()
+
     ids = [r for r in runs.split(",") if r]
-    missing = [r for r in ids if not (RUNS / r / "summary.json").exists()]
+    missing = [r for r in ids if not (runs_root / r / "summary.json").exists()]
     if not ids or missing:
         problem = "no run ids given" if not ids else "no such run: " + ", ".join(missing)
-        raise Exit(f"bad --runs: {problem} (runs live in {RUNS})", code=2)
-    target = out or str(REPORTS / f"compare-{'_'.join(ids)}.html")
-    write_comparison([RUNS / r for r in ids], target)
-    write_index(LEDGER, REPORTS / "index.html")
+        raise Exit(f"bad --runs: {problem} (runs live in {runs_root})", code=2)
+    target = out or str(reports_dir() / f"compare-{'_'.join(ids)}.html")
+    write_comparison([runs_root / r for r in ids], target)
+    write_index(ledger_path(), reports_dir() / "index.html")
     print(f"comparison: {target}", file=sys.stdout)

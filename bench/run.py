@@ -26,7 +26,8 @@ import pandas as pd
 
 from bench.bench_analysis import bench_analysis
 from bench.bench_load import bench_load
-from harness.experiment import RUNS, run_experiment
+from harness.experiment import run_experiment
+from harness.paths import runs_dir
 from harness.playbooks import ansible_playbook, lab_down
 from harness.spec import RunSpec
 
@@ -42,7 +43,7 @@ def lab_is_up() -> bool:
 def node_overhead(run_id: str) -> dict:
     """Per node: received -> forwarded minus the real compute time, in ms."""
     out = {}
-    for trace in sorted((RUNS / run_id / "traces").glob("pi*.csv")):
+    for trace in sorted((runs_dir() / run_id / "traces").glob("pi*.csv")):
         ev = pd.read_csv(trace)
         recv = ev[ev.event == "received"].groupby("packet_id").t.first()
         fwd = ev[ev.event == "forwarded"].groupby("packet_id").t.first()

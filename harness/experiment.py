@@ -32,14 +32,12 @@ from harness.inventory import REPO, Host, load_inventory
 from harness.load import run_locust
 from harness.model import run_stage
 from harness.nodeapi import try_stats
+from harness.paths import ledger_path, reports_dir, runs_dir
 from harness.predict import STRATEGIES as PREDICTED
 from harness.predict import predict_spec
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
 
-RUNS = REPO / "runs"
-REPORTS = REPO / "reports"
-LEDGER = REPO / "results.sqlite"
 STAGES_DIR = REPO / "build" / "stages"  # where node_app.yml exports the stage files
 PACKAGES = ["numpy", "pandas", "locust", "fabric", "ansible-core", "tensorflow-cpu", "keras"]
 
@@ -68,12 +66,13 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         f"capacity bound {plan.capacity_fps:.1f} fps")
     preflight(hosts + ([client] if client and client not in hosts else []))
 
-    run_dir, first_id = RUNS / spec.run_id, spec.run_id
+    runs = runs_dir()
+    run_dir, first_id = runs / spec.run_id, spec.run_id
     for n in range(2, 100):  # two runs started in the same second get distinct ids
         if not run_dir.exists():
             break
         spec.run_id = f"{first_id}-{n}"
-        run_dir = RUNS / spec.run_id
+        run_dir = runs / spec.run_id
     (run_dir / "traces").mkdir(parents=True, exist_ok=False)
     spec_doc = _spec_document(spec, plan, inventory.path)
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
@@ -147,12 +146,12 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     if collection:
         summary["collection"] = collection
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    ledger.record(LEDGER, run.spec, summary)
-    REPORTS.mkdir(exist_ok=True)
-    html = REPORTS / f"{run_dir.name}.html"
+    ledger.record(ledger_path(), run.spec, summary)
+    reports_dir().mkdir(parents=True, exist_ok=True)
+    html = reports_dir() / f"{run_dir.name}.html"
     report.write_run_report(run_dir, summary, html)
-    report.write_index(LEDGER, REPORTS / "index.html")
-    latest = RUNS / "latest"
+    report.write_index(ledger_path(), reports_dir() / "index.html")
+    latest = run_dir.parent / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(run_dir.name)

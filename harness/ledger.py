@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-DEFAULT_DB = Path(__file__).resolve().parents[1] / "results.sqlite"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -88,7 +87,7 @@ def record(db_path: str | Path, spec: dict[str, Any], summary: dict[str, Any]) -
         conn.execute(sql, _row(spec, summary))
 
 
-def list_runs(db_path: str | Path = DEFAULT_DB) -> pd.DataFrame:
+def list_runs(db_path: str | Path) -> pd.DataFrame:
     """Every run, newest first (by started_at, then run_id)."""
     if not Path(db_path).exists():
         return pd.DataFrame(columns=list(COLUMNS))
@@ -98,6 +97,6 @@ def list_runs(db_path: str | Path = DEFAULT_DB) -> pd.DataFrame:
         )
 
 
-def summaries(db_path: str | Path = DEFAULT_DB) -> list[dict[str, Any]]:
+def summaries(db_path: str | Path) -> list[dict[str, Any]]:
     """The stored summary dicts, newest first (what the index and comparison pages read)."""
     return [json.loads(s) for s in list_runs(db_path)["summary_json"]]

@@ -77,7 +77,8 @@ class SweepSpec:
 
 def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
     """Run every point, extend X if strategy 2 has not crossed the baseline, write the report."""
-    from harness.experiment import LEDGER, REPORTS, RUNS, run_experiment
+    from harness.experiment import run_experiment
+    from harness.paths import ledger_path, reports_dir, runs_dir
     from harness.report import write_index, write_sweep
 
     specs = sweep.specs()
@@ -112,13 +113,13 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
                 one(spec, f"cao2 X={x} (extension)")
 
     points = pd.DataFrame(rows)
-    sweep_file = RUNS / "sweeps" / f"{stamp}.json"
+    sweep_file = runs_dir() / "sweeps" / f"{stamp}.json"
     sweep_file.parent.mkdir(parents=True, exist_ok=True)
     sweep_file.write_text(json.dumps({"sweep": stamp, "runs": points.to_dict("records"),
                                       "run_template": sweep.run}, indent=2))
-    report = write_sweep(points, spread_from_ledger(LEDGER, points), sweep.run,
-                         REPORTS / f"sweep-{stamp}.html", predicted_curves(sweep, points))
-    write_index(LEDGER, REPORTS / "index.html")
+    report = write_sweep(points, spread_from_ledger(ledger_path(), points), sweep.run,
+                         reports_dir() / f"sweep-{stamp}.html", predicted_curves(sweep, points))
+    write_index(ledger_path(), reports_dir() / "index.html")
     xstar = crossing_x(points)
     verdict = ""
     if {"cao2", "baseline"} <= set(sweep.strategies):

@@ -2,13 +2,59 @@
 
 REQUIRE_LAB=1 (set by .ci/run) turns a skipped lab test into a failure, so CI can
 never pass by silently skipping the end-to-end tests.
+
+Every run a test starts (in this process or through `fab`) writes into a results root of
+the session's own (TESTBED_RESULTS_DIR, harness/paths.py), never into the user's `runs/`,
+`reports/` and `results.sqlite`; the session fails if those changed while it ran.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
+
+from harness.paths import REPO, RESULTS_ENV
+
+# Set at import, before any test imports harness or starts a subprocess: both read it.
+_RESULTS = Path(tempfile.mkdtemp(prefix="testbed-test-results-"))
+os.environ[RESULTS_ENV] = str(_RESULTS)
+
+
+def _user_results() -> dict[str, float]:
+    """What the user's own results look like: each run folder, report and the ledger
+    with its modification time."""
+    found = {}
+    for sub in ("runs", "reports"):
+        folder = REPO / sub
+        if folder.exists():
+            found.update({str(p): p.lstat().st_mtime for p in folder.iterdir()})
+    ledger = REPO / "results.sqlite"
+    if ledger.exists():
+        found[str(ledger)] = ledger.stat().st_mtime
+    return found
+
+
+def pytest_configure(config):
+    config._user_results_before = _user_results()
+    print(f"test results root: {_RESULTS}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_user_results_before", None)
+    if before is None:
+        return
+    after = _user_results()
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
+        session.exitstatus = 1
+        print(f"\nFAILED: the tests changed the user's results (they must stay in "
+              f"{_RESULTS}): {changed[:10]}")
+    elif exitstatus == 0:
+        shutil.rmtree(_RESULTS, ignore_errors=True)  # kept after a failure, to look into
 
 
 def pytest_collection_modifyitems(config, items):

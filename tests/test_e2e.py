@@ -12,11 +12,11 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from lab_cli import fab, latest_run  # tests/ is on sys.path (pytest rootdir)
+from lab_cli import fab, latest_run, report_of, run_ids  # tests/ is on sys.path (rootdir)
 
-from harness.experiment import RUNS
 from harness.frames import frame
 from harness.inventory import REPO
+from harness.paths import reports_dir, runs_dir
 
 pytestmark = pytest.mark.lab
 
@@ -42,8 +42,8 @@ def test_overloaded_baseline_drops_at_the_slow_node(provisioned_lab):
     assert summary["lost_unaccounted"] == 0
     pi2 = summary["nodes"]["pi2"]
     assert abs(pi2["measured_service_ms_mean"] - 40.0) <= 2.0, pi2  # ±5 %
-    report = REPO / "reports" / f"{spec['run_id']}.html"
-    assert report.exists() and spec["run_id"] in (REPO / "reports" / "index.html").read_text()
+    assert spec["run_id"] in report_of(spec["run_id"])
+    assert spec["run_id"] in (reports_dir() / "index.html").read_text()
 
 
 def test_light_load_delivers_every_frame_with_the_models_output(provisioned_lab):
@@ -54,13 +54,12 @@ def test_light_load_delivers_every_frame_with_the_models_output(provisioned_lab)
 
 
 def test_bad_spec_fails_before_anything_starts(provisioned_lab):
-    before = set(p.name for p in RUNS.iterdir()) if RUNS.exists() else set()
+    before = run_ids()
     proc = fab("experiment", "--rate=-1", check=False)
     assert proc.returncode == 2 and "--rate" in (proc.stdout + proc.stderr)
     proc = fab("experiment", "--hosts=pi1,pi9", check=False)
     assert proc.returncode == 2 and "pi9" in (proc.stdout + proc.stderr)
-    after = set(p.name for p in RUNS.iterdir()) if RUNS.exists() else set()
-    assert after == before
+    assert run_ids() == before
 
 
 def test_sink_output_equals_keras_predict(provisioned_lab):
@@ -69,7 +68,7 @@ def test_sink_output_equals_keras_predict(provisioned_lab):
 
     fab("experiment", "--strategy=0", "--rate=5", "--duration=3", "--warmup=0")
     spec, summary = latest_run()
-    got = np.load((RUNS / "latest").resolve() / "sink" / "outputs.npz")
+    got = np.load((runs_dir() / "latest").resolve() / "sink" / "outputs.npz")
     ids = sorted(int(k) for k in got.files)
     assert len(ids) >= 10, "the sink kept too few outputs"
     assert summary["output_check"]["checked"] == len(ids)
@@ -77,7 +76,7 @@ def test_sink_output_equals_keras_predict(provisioned_lab):
     inputs = np.stack([frame(i, seed=spec["seed"]) for i in ids])
     want = predict(inputs)
     np.testing.assert_allclose(np.stack([got[str(i)] for i in ids]), want, rtol=1e-4, atol=1e-4)
-    trace = pd.read_csv((RUNS / "latest").resolve() / "traces" / "sink.csv")
+    trace = pd.read_csv((runs_dir() / "latest").resolve() / "traces" / "sink.csv")
     assert set(trace.loc[trace.event == "received", "packet_id"]) >= set(ids)
 
 
@@ -90,20 +89,19 @@ def test_unreachable_host_fails_before_anything_starts(provisioned_lab, tmp_path
         f"        ghost1: {{ansible_host: 198.18.0.99, ansible_ssh_private_key_file: {key}}}\n"
         f"        ghost2: {{ansible_host: 198.18.0.98, ansible_ssh_private_key_file: {key}}}\n"
     )
-    before = set(RUNS.iterdir()) if RUNS.exists() else set()
+    before = run_ids()
     proc = fab("experiment", f"--inventory={inv}", "--duration=5", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert "--hosts" in out and "ghost1" in out and "unreachable" in out, out
-    assert (set(RUNS.iterdir()) if RUNS.exists() else set()) == before
+    assert run_ids() == before
 
 
 def test_comparison_page_of_two_runs(provisioned_lab):
-    runs = sorted(p.name for p in RUNS.iterdir() if (p / "summary.json").exists()
-                  and not p.is_symlink())[-2:]
+    runs = sorted(r for r in run_ids() if (runs_dir() / r / "summary.json").exists())[-2:]
     assert len(runs) == 2, "earlier tests in this module leave runs behind"
     proc = fab("report", f"--runs={','.join(runs)}")
-    page = REPO / "reports" / f"compare-{'_'.join(runs)}.html"
+    page = reports_dir() / f"compare-{'_'.join(runs)}.html"
     html = page.read_text()
     assert all(r in html for r in runs) and "http://" not in html and "https://" not in html
     assert "comparison" in proc.stdout

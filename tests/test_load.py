@@ -121,13 +121,31 @@ def closed_loop(tmp_path_factory) -> Path:
     return run_against(tmp_path_factory.mktemp("closed"), "closed", max_in_flight=1)
 
 
+def send_lags_ms(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Send lag (actual - intended send, ms) of the frames due while the node was frozen
+    (ids STALL_ID .. STALL_ID + RATE * 1 s), and of every other frame."""
+    c = load_run(run_dir).client.set_index("packet_id")
+    lag = (c["sent_t"] - c["intended_t"]) * 1000.0
+    during = (lag.index >= STALL_ID) & (lag.index < STALL_ID + int(RATE))
+    return lag[during].to_numpy(), lag[~during].to_numpy()
+
+
 def test_a_slow_reply_never_delays_the_next_send(open_loop: Path) -> None:
+    """An open-loop client sends the frames due during a 1 s stall on time.
+
+    A client whose replies gated its sends would send them up to 1 s late (the closed-loop
+    test below measures > 500 ms). The bounds come from that, and from this run's own lag
+    outside the stall, not from what an idle machine manages: a busy box adds lag to every
+    frame alike, a gated client only to the frames behind the stall. Absolute send-lag
+    figures are `make bench`'s job (bench/bench_load.py)."""
     s = summarize(load_run(open_loop))
     assert s["sent"] == int(RATE * MEASURE_S) and s["delivered"] == s["sent"]
-    # the node froze for 1 s, yet every frame left on time
-    assert s["send_lag_ms"]["max"] < 20.0, s["send_lag_ms"]
-    assert not s["send_lag_flagged"]
-    assert abs(s["achieved_send_fps"] / RATE - 1) < 0.01, s["achieved_send_fps"]
+    during, outside = send_lags_ms(open_loop)
+    assert len(during) == int(RATE)
+    assert during.max() < 250.0, during  # a quarter of the stall, at worst
+    assert np.median(during) <= np.percentile(outside, 99) + 5.0, (during, outside)
+    # 200 frames in 4 s: a gated client would stretch the span by up to the 1 s stall (-20 %)
+    assert abs(s["achieved_send_fps"] / RATE - 1) < 0.05, s["achieved_send_fps"]
     # ~50 frames were due during the stall: p99 from intended send shows it
     assert s["latency_ms"]["p99"] > 700.0, s["latency_ms"]
     assert s["latency_ms"]["max"] > 950.0

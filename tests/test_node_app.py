@@ -194,7 +194,14 @@ def read_trace(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
+# How long a test waits for an event (a trace row, a /stats counter) before it gives up.
+# It only bounds a hang: a test waits for the event, never for a guessed duration, so a
+# busy machine makes it slower, not red.
+EVENT_TIMEOUT_S = 60.0
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = EVENT_TIMEOUT_S) -> Any:
+    """Poll until `predicate()` is truthy; its last value (falsy after the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -355,7 +362,7 @@ def test_bad_frames_are_rejected_counted_traced_and_node_keeps_serving(
 
     status, reply = send_frame(node.port, 42, np.ones(16))
     assert status == 200 and reply["accepted"] is True
-    assert wait_for(lambda: events(node.trace_path, "finished"), timeout=2.0)
+    assert wait_for(lambda: events(node.trace_path, "finished"))
 
     node.stop()
     rejected = [(int(r["packet_id"]), r["detail"]) for r in events(node.trace_path, "rejected")]
@@ -455,8 +462,8 @@ def test_trace_is_flushed_while_running_and_complete_after_stop(tmp_path: Path, 
     node = start(write_configs(tmp_path, "n1", stages=["S1"], next_hops=[], input_size=16))
     for pid in range(3):
         send_frame(node.port, pid, np.ones(16))
-    # No /control/flush: the flusher thread alone must get rows to disk within ~1 s.
-    assert wait_for(lambda: len(events(node.trace_path, "finished")) == 3, timeout=1.5)
+    # No /control/flush and the node still running: the flusher thread alone gets rows to disk.
+    assert wait_for(lambda: len(events(node.trace_path, "finished")) == 3)
 
     for pid in range(3, 6):
         send_frame(node.port, pid, np.ones(16))
@@ -505,7 +512,7 @@ def test_sigterm_leaves_complete_trace(tmp_path: Path, python: str) -> None:
             except OSError:
                 return False
 
-        assert wait_for(healthy, timeout=10), proc.stderr and proc.poll()
+        assert wait_for(healthy), proc.stderr and proc.poll()
         for pid in range(4):
             assert send_frame(port, pid, np.ones(16))[1]["accepted"]
         assert wait_for(lambda: request(port, "GET", "/stats")[1]["processed"] == 4)

@@ -67,7 +67,7 @@ def good_frame_still_served(node: Any, packet_id: int) -> None:
     status, reply = send_frame(node.port, packet_id, np.ones(16))
     assert status == 200 and reply["accepted"] is True
     assert wait_for(lambda: any(int(r["packet_id"]) == packet_id
-                                for r in events(node.trace_path, "finished")), timeout=2.0)
+                                for r in events(node.trace_path, "finished")))
 
 
 def assert_rejected(node: Any, reason: str, packet_id: int = -1, n: int = 1) -> None:
@@ -226,7 +226,9 @@ def test_slow_loris_gets_408_and_node_serves_others_meanwhile(
     head_text, _, body = reply.partition(b"\r\n\r\n")
     assert json.loads(body)["error"] == "read_timeout"
     assert b"Connection: close" in head_text
-    assert READ_TIMEOUT_S <= elapsed < READ_TIMEOUT_S + 1.0
+    # A deadline per request, not per byte: one that each trickled byte reset would last
+    # the whole trickle (>= 10 s). The margin above the timeout is for a busy machine.
+    assert READ_TIMEOUT_S <= elapsed < READ_TIMEOUT_S + 4.0
     assert s.recv(1) == b""  # closed
     s.close()
     assert served and all(code == 200 for code in served)  # others were served meanwhile
@@ -243,7 +245,8 @@ def test_idle_keepalive_connection_is_closed_without_a_reply(tmp_path: Path, sta
         assert resp.status == 200 and json.loads(resp.read())["ok"] is True
         t0 = time.monotonic()
         assert s.recv(1) == b""  # nothing asked, nothing answered: just closed
-        assert READ_TIMEOUT_S - 0.1 <= time.monotonic() - t0 < READ_TIMEOUT_S + 1.0
+        # closed by the read timeout (the upper bound only rules out "never")
+        assert READ_TIMEOUT_S - 0.1 <= time.monotonic() - t0 < READ_TIMEOUT_S + 4.0
     assert "read_timeout" not in stats(node.port)["rejected"]
 
 

@@ -151,7 +151,7 @@ def run_helping(
     for pid, x_in in xs.items():
         assert send_frame(a.port, pid, x_in)[1]["accepted"] is True
     a.gate.set()
-    assert wait_for(lambda: len(sink.frames) == n, timeout=15), sorted(sink.frames)
+    assert wait_for(lambda: len(sink.frames) == n), sorted(sink.frames)
     for pid, x_in in xs.items():  # both paths give the model's answer
         assert np.allclose(sink.frames[pid], reference(x_in, L1 + L2), atol=1e-4), pid
     return a, b, sink, xs
@@ -175,7 +175,7 @@ def stop_all(*servers: NodeServer) -> None:
     for s in servers:
         s.request_stop()
     for s in servers:
-        wait_for(lambda s=s: s.trace._file.closed, timeout=10)
+        wait_for(lambda s=s: s.trace._file.closed)
 
 
 def check_switch_rows(a: NodeServer, count: int) -> None:
@@ -312,12 +312,12 @@ def test_real_overload_switches_and_frames_wait_or_drop_during_the_switch(
         assert pid < 10, "B never said overloaded"
         assert send_frame(a.port, pid, np.ones(16, np.float32))[1]["accepted"]
         pid += 1
-        wait_for(lambda p=pid: stats()["forwarded"] >= p or stats()["helping"], timeout=2)
+        wait_for(lambda p=pid: stats()["forwarded"] >= p or stats()["helping"])
     sent = list(range(pid, pid + 5))
     replies = [send_frame(a.port, p, np.ones(16, np.float32))[1] for p in sent]
     assert [r["accepted"] for r in replies] == [True, True, True, False, False]
     assert replies[-1]["overloaded"] is True
-    assert wait_for(lambda: stats()["switches"] >= 2, timeout=5)
+    assert wait_for(lambda: stats()["switches"] >= 2)
     stop_all(a, b, sink)
     rows = read_trace(a.trace.path)
     dropped = [(int(r["packet_id"]), r["detail"]) for r in rows if r["event"] == "dropped"]
