@@ -1,62 +1,55 @@
-"""How fast a node can be, from the device profile: the bound a run is judged against.
+"""How fast a node can be, from the device profile and the model's layer table.
 
-The numbers come from the same `node_app/profiles.json` the nodes sleep by, so the
-capacity line in a report and the emulated devices cannot drift apart.
+The cost of a layer is node_app's own cost model (node_app/profile.py, the numbers in
+node_app/profiles.json) applied to the layer table read off the Keras model
+(harness/models), so the capacity line in a report, the discrete-event model and the
+emulated devices cannot drift apart: one function prices a layer for all three.
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
-PROFILES_FILE = Path(__file__).resolve().parent.parent / "node_app" / "profiles.json"
+from harness.models import DEFAULT_MODEL, describe
+from harness.models.layers import Layer
+from node_app.profile import DEFAULT_PROFILES, Profile, load_profile
 
-# Dense layers of each exported stage, (inputs, outputs), in order (see harness/model.py).
-STAGE_LAYERS: dict[str, list[tuple[int, int]]] = {
-    "L1": [(100, 2000)],
-    "L2": [(2000, 2000)],
-    "L1L2": [(100, 2000), (2000, 2000)],
-}
-L2_WIDTH = 2000
-# Model-parallel slices of L2 (harness/model.py SLICES): L2_s<i>of<K> = columns
-# [i*2000//K, (i+1)*2000//K), so K need not divide 2000.
-for _k in range(1, 9):
-    for _i in range(_k):
-        STAGE_LAYERS[f"L2_s{_i}of{_k}"] = [(2000, (_i + 1) * L2_WIDTH // _k - _i * L2_WIDTH // _k)]
-
-
-def weights_bytes(stages: list[str]) -> int:
-    """Bytes of float32 weights (kernels + biases) a node holds for these stages."""
-    return sum((i * o + o) * 4 for s in stages for i, o in STAGE_LAYERS[s])
+PROFILES_FILE = DEFAULT_PROFILES
 
 
 @cache
-def _profiles() -> dict:
-    return json.loads(PROFILES_FILE.read_text())
+def profile_names() -> tuple[str, ...]:
+    return tuple(json.loads(PROFILES_FILE.read_text()))
 
 
-def layer_ms(profile: str, n_in: int, n_out: int) -> float:
-    """Profiled time of one dense layer; 0 for `native` (unknown until measured)."""
-    profiles = _profiles()
-    if profile not in profiles:
-        raise KeyError(f"unknown device profile {profile!r}; known: {', '.join(profiles)}")
-    entry = profiles[profile]
-    if entry is None:
-        return 0.0
-    listed = entry.get("dense_ms", {}).get(f"{n_in}x{n_out}")
-    if listed is not None:
-        return float(listed)
-    fit = entry["dense_fit"]
-    return float(fit["fixed_ms"]) + float(fit["ms_per_mac"]) * n_in * n_out
+@cache
+def _profile(name: str) -> Profile:
+    return load_profile(name, PROFILES_FILE)
 
 
-def stage_ms(profile: str, stages: list[str]) -> float:
+def layer_ms(profile: str, layer: Layer) -> float:
+    """Profiled time of one layer on one device; 0 for `native` (unknown until measured)."""
+    if profile not in profile_names():
+        raise KeyError(f"unknown device profile {profile!r}; known: {', '.join(profile_names())}")
+    if layer.kind != "dense":
+        raise ValueError(f"profile {profile!r} has no cost for {layer.kind} layers "
+                         f"({layer.name}); node_app/profile.py prices dense layers")
+    return _profile(profile).dense_layer_ms(layer.input_shape[-1], layer.output_shape[-1])
+
+
+def stage_ms(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float:
     """Profiled time for one frame through the given stages on one node."""
-    return sum(layer_ms(profile, i, o) for s in stages for i, o in STAGE_LAYERS[s])
+    info = describe(model)
+    return sum(layer_ms(profile, layer) for s in stages for layer in info.stage_layers(s))
 
 
-def node_fps(profile: str, stages: list[str]) -> float:
+def node_fps(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float:
     """Frames per second one node can serve; inf when the profile adds no time."""
-    ms = stage_ms(profile, stages)
+    ms = stage_ms(profile, stages, model)
     return 1000.0 / ms if ms > 0 else float("inf")
+
+
+def weights_bytes(stages: list[str], model: str = DEFAULT_MODEL) -> int:
+    """Bytes of float32 weights (kernels + biases) a node holds for these stages."""
+    return describe(model).weights_bytes(stages)

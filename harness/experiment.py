@@ -24,17 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from harness import analysis, ledger, report, resources, strategies
-from harness.capacity import PROFILES_FILE, STAGE_LAYERS
+from harness.capacity import PROFILES_FILE
 from harness.cluster import preflight, start_nodes, stop_and_collect
-from harness.faults import FaultInjector, parse_fault
+from harness.fault_spec import parse_fault
+from harness.faults import FaultInjector
 from harness.frames import frames
 from harness.inventory import REPO, Host, load_inventory
 from harness.load import run_locust
 from harness.model import run_stage
+from harness.models import describe
 from harness.nodeapi import try_stats
+from harness.overhead import forward_ms
 from harness.paths import ledger_path, reports_dir, runs_dir
-from harness.predict import STRATEGIES as PREDICTED
-from harness.predict import predict_spec
+from harness.predict import DEFAULT_HOP_MS, predict_spec, predictable
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
 
@@ -78,7 +80,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
 
     sink = Sink(inventory.controller_address, spec.run_id, run_dir, inventory.token,
-                input_size=STAGE_LAYERS["L1L2"][-1][1], extra=plan.sink.extra)
+                input_size=describe(spec.model).output_size, extra=plan.sink.extra)
     workers = [n for n in plan.workers]
     injector = FaultInjector([parse_fault(f) for f in spec.faults],
                              {n.host.name: n.host for n in workers}, run_dir / "faults.json")
@@ -127,7 +129,8 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
                            f"{tail}")
     run = analysis.load_run(run_dir)
     summary = analysis.summarize(run)
-    summary["output_check"] = check_outputs(run_dir, int(run.spec.get("seed", 0)))
+    summary["output_check"] = check_outputs(run_dir, int(run.spec.get("seed", 0)),
+                                            str(run.spec.get("model") or ""))
     faults_file = run_dir / "faults.json"
     if faults_file.exists():
         summary["faults"] = json.loads(faults_file.read_text())["windows"]
@@ -135,10 +138,15 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     # would predict the wrong load, so it is skipped and the summary says why.
     if run.spec.get("arrival", "constant") != "constant" or run.spec.get("rates"):
         summary["predicted"] = {"skipped": "the model covers constant arrivals at one rate"}
-    elif run.spec.get("strategy") not in PREDICTED:
-        summary["predicted"] = {"skipped": "the model covers baseline and cao1-3 only"}
+    elif not predictable(str(run.spec.get("strategy"))):
+        summary["predicted"] = {"skipped": f"no discrete-event model of strategy "
+                                           f"{run.spec.get('strategy')} (harness/strategies/)"}
     else:
-        summary["predicted"] = predict_spec(run.spec)
+        hop_ms = forward_ms(run.events)
+        summary["predicted"] = predict_spec(run.spec, hop_ms=hop_ms or DEFAULT_HOP_MS)
+        summary["predicted"]["hop_ms"] = hop_ms or DEFAULT_HOP_MS
+        summary["predicted"]["hop_basis"] = ("median forwarded - finished in this run's traces"
+                                             if hop_ms else "default (nothing was forwarded)")
     summary.update(resources.summarize(run_dir, run.spec))
     if interrupted:
         summary["interrupted"] = True
@@ -186,10 +194,10 @@ def _num(value: float | None, decimals: int) -> str:
     return "n/a" if value is None else f"{value:.{decimals}f}"
 
 
-def check_outputs(run_dir: Path, seed: int) -> dict:
+def check_outputs(run_dir: Path, seed: int, model: str = "") -> dict:
     """Compare the frames the sink kept with the whole model applied on the controller.
 
-    The reference is the exported whole-model stage (`L1L2`), which tests/test_model.py
+    The reference is the model's exported whole-model stage, which tests/test_model.py
     holds equal to Keras' own `predict`; so a mismatch here means the distributed path
     changed a frame (wrong order, wrong stage, corrupted bytes).
     """
@@ -200,35 +208,23 @@ def check_outputs(run_dir: Path, seed: int) -> dict:
     ids = sorted(int(k) for k in outputs.files)
     if not ids:
         return {"checked": 0, "mismatched": 0}
-    want = run_stage(STAGES_DIR / "L1L2.npz", frames(ids, seed=seed))
+    info = describe(model) if model else describe()
+    whole = STAGES_DIR / f"{info.whole}.npz"
+    want = run_stage(whole, frames(ids, seed=seed, size=info.input_size))
     bad = [pid for pid, ref in zip(ids, want, strict=True)
            if not np.allclose(outputs[str(pid)], ref, rtol=1e-4, atol=1e-4)]
     return {"checked": len(ids), "mismatched": len(bad), "mismatched_ids": bad[:20],
-            "reference": "L1L2.npz (= Keras predict, see tests/test_model.py)"}
+            "reference": f"{whole.name} (= Keras predict, see tests/test_model.py)"}
 
 
 def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
     first = node.stages[0] if node.stages else ""
-    input_size = STAGE_LAYERS[first][0][0] if first else plan.input_size
+    input_size = describe(spec.model).stage_input_size(first) if first else plan.input_size
     return {
         "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
         "queue_size": spec.queue_size, "max_body_bytes": 1 << 20, "input_size": input_size,
-        "profile": node.host.profile, "peers": _peers(plan, node, client_address),
+        "profile": node.host.profile, "peers": plan.peers_of(node, client_address),
     } | ({"help": node.help} if node.help else {}) | node.extra
-
-
-def _peers(plan, node, client_address: str) -> list[str]:
-    """Who may send data to `node` (run.json `peers`, enforced with strict_peers): the client
-    for entry nodes, and every node that sends to it (next hop, Cao's direct hop, or a task
-    helper pulling from its gateway): the plan's edges, inverted."""
-    me = node.host.endpoint
-    peers = {client_address} if me in plan.targets and client_address else set()
-    for up in plan.nodes:
-        sends_to = [*up.next_hops, (up.help or {}).get("direct_hop"),
-                    (up.extra.get("pull") or {}).get("gateway")]
-        if me in sends_to:
-            peers.add(up.host.address)
-    return sorted(peers)
 
 
 def _drain(workers: list[str], sink: str, timeout_s: float = 10.0) -> None:

@@ -14,60 +14,16 @@ recorded in the run directory (`faults.json`) so every report can shade the wind
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from harness.cluster import CTL, connect
+from harness.errors import SpecError
+from harness.fault_spec import Fault
 from harness.inventory import Host
-from harness.spec import SpecError
-
-_FAULT = re.compile(
-    r"^(?P<kind>kill|stall|link):(?P<host>[A-Za-z0-9_.-]+)@(?P<at>\d+(?:\.\d+)?)s"
-    r"(?::(?P<arg>[0-9.]+(?:s|[kmg]?bit)))?$"
-)
-_RATE = re.compile(r"^\d+(?:\.\d+)?[kmg]?bit$")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One fault.
-
-    kind: kill | stall | link.
-    host: inventory host it hits.
-    at_s: seconds after the load starts.
-    duration_s: stall length (stall only).
-    rate: link rate for tc, e.g. "1mbit" (link only).
-    """
-
-    kind: str
-    host: str
-    at_s: float
-    duration_s: float | None = None
-    rate: str | None = None
-
-
-def parse_fault(text: str) -> Fault:
-    """`kill:pi2@20s`, `stall:pi2@20s:5s`, `link:pi2@20s:1mbit` -> Fault; else SpecError."""
-    m = _FAULT.match(text.strip())
-    if not m:
-        raise SpecError("fault", f"cannot read {text!r}; use kill:HOST@20s, "
-                        "stall:HOST@20s:5s or link:HOST@20s:1mbit")
-    kind, arg = m["kind"], m["arg"]
-    if kind == "kill":
-        if arg:
-            raise SpecError("fault", f"{text!r}: kill takes no argument after the time")
-        return Fault(kind, m["host"], float(m["at"]))
-    if kind == "stall":
-        if not arg or not arg.endswith("s") or arg.endswith("bit"):
-            raise SpecError("fault", f"{text!r}: stall needs a duration, e.g. stall:pi2@20s:5s")
-        return Fault(kind, m["host"], float(m["at"]), duration_s=float(arg[:-1]))
-    if not arg or not _RATE.match(arg):
-        raise SpecError("fault", f"{text!r}: link needs a rate, e.g. link:pi2@20s:1mbit")
-    return Fault(kind, m["host"], float(m["at"]), rate=arg)
 
 
 class FaultInjector:

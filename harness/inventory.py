@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from harness.spec import SpecError
+from harness.errors import SpecError
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_PORT = 12345

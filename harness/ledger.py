@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id        TEXT PRIMARY KEY,

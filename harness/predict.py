@@ -3,8 +3,9 @@
 A measured coverage means little on its own: 0.82 at 30 fps is exactly right for the
 baseline (B serves 40 ms frames, so ~25 of 30 fps get through) and would be a bug for
 strategy 3. This module replays a run's schedule through an idealised copy of the
-system, with the service times the emulated nodes sleep by (node_app/profiles.json), so
-a report can show "predicted" next to "measured" and a gap points at either an emulation
+system (the engine is harness/des.py; each strategy module wires its nodes in `predict`),
+with the service times the emulated nodes sleep by (node_app/profiles.json), so a report
+can show "predicted" next to "measured" and a gap points at either an emulation
 artefact or a wrong idea of how a strategy behaves.
 
 The model (times in ms; see docs/strategies.md, "Predicted vs measured"):
@@ -26,235 +27,49 @@ is a pure function of its arguments. Nothing here is random.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections import deque
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+from harness import strategies
+from harness.capacity import profile_names, stage_ms
+from harness.des import Params
+from harness.models import DEFAULT_MODEL, describe
+from node_app.profile import DEFAULT_PROFILES, load_profile
 
-from harness.capacity import _profiles, stage_ms
-
-STRATEGIES = ("baseline", "cao1", "cao2", "cao3")
 DEFAULT_HOP_MS = 0.7  # node overhead per forward measured in docs/measurements.md
 
 
-class Sim:
-    """The event loop: a heap of (time_ms, seq, callback, args)."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[..., None], tuple]] = []
-        self._seq = itertools.count()
-
-    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._heap, (t, next(self._seq), fn, args))
-
-    def run(self) -> None:
-        heap = self._heap
-        while heap:
-            t, _, fn, args = heapq.heappop(heap)
-            fn(t, *args)
-
-
-class Sink:
-    """Records when each frame arrives; the first arrival is its delivery."""
-
-    def __init__(self) -> None:
-        self.arrival: dict[int, float] = {}
-
-    def admit(self, frame: int, t: float) -> bool:
-        self.arrival.setdefault(frame, t)
-        return False  # a sink is never overloaded
-
-
-class Node:
-    """One worker node: bounded queue, single worker, forwards to `next_node`.
-
-    Subclasses decide what the worker does next (`next_job`); the base class owns the
-    queue, the busy flag and the drop bookkeeping, so every strategy drops the same way.
-    """
-
-    def __init__(self, sim: Sim, name: str, queue_size: int, service_ms: float,
-                 hop_ms: float, next_node: Node | Sink, drops: dict[int, str]) -> None:
-        self.sim, self.name, self.queue_size = sim, name, queue_size
-        self.service_ms, self.hop_ms, self.next_node = service_ms, hop_ms, next_node
-        self.queue: deque[int] = deque()
-        self.busy = False
-        self.drops = drops  # shared: frame -> node that dropped it
-        self.switches = 0
-
-    def admit(self, frame: int, t: float) -> bool:
-        """Enqueue or drop a frame; return the reply's `overloaded` flag.
-
-        Fullness is checked right after the put and before an idle worker takes the frame,
-        as node_app's request thread does (`not accepted or queue.full()`).
-        """
-        if len(self.queue) >= self.queue_size:
-            self.drops.setdefault(frame, self.name)
-            return True
-        self.queue.append(frame)
-        overloaded = len(self.queue) >= self.queue_size
-        self._kick(t)
-        return overloaded
-
-    def _kick(self, t: float) -> None:
-        """Start the worker's next job if it is idle and has one."""
-        if self.busy:
-            return
-        job = self.next_job()
-        if job is None:
-            return
-        duration, done = job
-        self.busy = True
-        self.sim.at(t + duration, self._finish, done)
-
-    def _finish(self, t: float, done: Callable[[float], None]) -> None:
-        self.busy = False
-        done(t)
-        self._kick(t)
-
-    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
-        """Serve the head of the queue and forward it to the next node (pipeline stage)."""
-        if not self.queue:
-            return None
-        frame = self.queue.popleft()
-        return self.service_ms + self.hop_ms, lambda t: self.on_reply(
-            self.next_node.admit(frame, t), t)
-
-    def on_reply(self, overloaded: bool, t: float) -> None:
-        """A plain pipeline node ignores the next node's overload flag (the baseline)."""
-
-
-class HelperNode(Node):
-    """Node A of Cao's strategies 1 and 2: on B's overload signal it helps with L2.
-
-    Modes: `pipe` (L1, forward to B) -> switch (S ms) -> `help` (X frames through L1+L2
-    straight to the sink; strategy 2 also passes one L1-only frame to B after each) ->
-    switch back (S ms) -> `pipe`. Overload signals outside `pipe` are ignored.
-    """
-
-    def __init__(self, *args: Any, full_ms: float, l1_only_ms: float, switch_ms: float,
-                 x: int, sink: Sink, feed_b: bool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.full_ms, self.l1_only_ms, self.switch_ms = full_ms, l1_only_ms, switch_ms
-        self.x, self.sink, self.feed_b = x, sink, feed_b
-        self.mode = "pipe"
-        self.switch_pending = False  # B said overloaded; switch before the next frame
-        self.remaining = 0  # full frames still to do in this help episode
-        self.owe_l1 = False  # strategy 2: an L1-only frame for B is due
-
-    def on_reply(self, overloaded: bool, t: float) -> None:
-        if self.mode == "pipe" and overloaded:
-            self.switch_pending = True
-
-    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
-        if self.mode == "pipe":
-            if self.switch_pending:
-                self.switch_pending = False
-                return self._switch("help")
-            return super().next_job()
-        # help mode
-        if self.owe_l1:
-            self.owe_l1 = False
-            if self.queue:  # "the next frame in its queue (if any)"
-                frame = self.queue.popleft()
-                # Reply ignored: overload signals during help do not count.
-                return self.l1_only_ms + self.hop_ms, lambda t: self.next_node.admit(frame, t)
-        if self.remaining == 0:
-            return self._switch("pipe")
-        if not self.queue:
-            return None
-        frame = self.queue.popleft()
-        return self.full_ms + self.hop_ms, lambda t: self._full_done(frame, t)
-
-    def _full_done(self, frame: int, t: float) -> None:
-        self.sink.admit(frame, t)
-        self.remaining -= 1
-        self.owe_l1 = self.feed_b
-
-    def _switch(self, mode: str) -> tuple[float, Callable[[float], None]]:
-        """Load the other model: the worker is busy S ms and serves nothing meanwhile."""
-        self.switches += 1
-
-        def done(t: float) -> None:
-            self.mode = mode
-            if mode == "help":
-                self.remaining = self.x
-
-        return self.switch_ms, done
+def predictable(strategy: str) -> bool:
+    """Has this strategy a discrete-event model (a `predict` in its module)?"""
+    return hasattr(strategies.get(strategy), "predict")
 
 
 def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: int,
             queue_size: int, x: int, l1_ms: float, l2_ms: float, switch_ms: float,
-            hop_ms: float = DEFAULT_HOP_MS) -> dict[str, Any]:
+            hop_ms: float = DEFAULT_HOP_MS, whole_ms: float | None = None) -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
-    coverage and delivered_fps count measure frames only (delivered_fps is over the
-    measure window, measure_frames / rate); drops are measure frames by node ("A", "B")
-    and reason; switches counts every model switch (each costs switch_ms) in the whole
-    run, warm-up included, as the nodes' traces do; latency is from the intended send
-    time to the sink, ms.
+    l1_ms, l2_ms: the model's two pipeline stages (A's, B's); whole_ms: the whole model on
+    one device (default l1_ms + l2_ms). See harness/des.py `simulate` for what is counted.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    if rate_fps <= 0 or measure_frames < 1 or warmup_frames < 0:
-        raise ValueError("need rate_fps > 0, measure_frames >= 1 and warmup_frames >= 0")
-    if queue_size < 1 or x < 1:
-        raise ValueError("queue_size and x must be >= 1")
-
-    sim, sink = Sim(), Sink()
-    drops: dict[int, str] = {}
-    common = {"queue_size": queue_size, "hop_ms": hop_ms, "drops": drops}
-    if strategy == "cao3":
-        a = Node(sim, "A", service_ms=l1_ms + l2_ms, next_node=sink, **common)
-        b = Node(sim, "B", service_ms=l1_ms + l2_ms, next_node=sink, **common)
-        entries = [a, b]  # the client alternates, frame 0 to A
-    else:
-        b = Node(sim, "B", service_ms=l2_ms, next_node=sink, **common)
-        if strategy == "baseline":
-            a = Node(sim, "A", service_ms=l1_ms, next_node=b, **common)
-        else:
-            a = HelperNode(sim, "A", service_ms=l1_ms, next_node=b, full_ms=l1_ms + l2_ms,
-                           l1_only_ms=l1_ms, switch_ms=switch_ms, x=x, sink=sink,
-                           feed_b=strategy == "cao2", **common)
-        entries = [a]
-
-    total = warmup_frames + measure_frames
-    period_ms = 1000.0 / rate_fps
-
-    def send(t: float, i: int) -> None:
-        # One pending client event at a time keeps the heap small at high rates.
-        entries[i % len(entries)].admit(i, t)
-        if i + 1 < total:
-            sim.at((i + 1) * period_ms, send, i + 1)
-
-    sim.at(0.0, send, 0)
-    sim.run()
-
-    measured = range(warmup_frames, total)
-    lat = np.array([sink.arrival[i] - i * period_ms for i in measured if i in sink.arrival])
-    by_node: dict[str, dict[str, int]] = {}
-    for i in measured:
-        if i in drops and i not in sink.arrival:
-            reasons = by_node.setdefault(drops[i], {})
-            reasons["queue_full"] = reasons.get("queue_full", 0) + 1
-    latency: dict[str, float | None] = dict.fromkeys(("p50", "p95", "p99"))
-    if len(lat):
-        p50, p95, p99 = np.percentile(lat, [50, 95, 99])
-        latency = {"p50": round(float(p50), 3), "p95": round(float(p95), 3),
-                   "p99": round(float(p99), 3)}
-    return {
-        "coverage": round(len(lat) / measure_frames, 6),
-        "delivered_fps": round(len(lat) / (measure_frames / rate_fps), 3),
-        "drops": by_node,
-        "switches": a.switches + b.switches,
-        "latency_ms": latency,
-    }
+    try:
+        module = strategies.get(strategy)
+    except ValueError:
+        module = None
+    if module is None or not hasattr(module, "predict"):
+        known = [n for n, m in strategies.IMPLEMENTED.items() if hasattr(m, "predict")]
+        raise ValueError(f"unknown strategy {strategy!r} for the model; known: "
+                         f"{', '.join(known)}")
+    params = Params(rate_fps=rate_fps, warmup_frames=warmup_frames,
+                    measure_frames=measure_frames, queue_size=queue_size, x=x,
+                    first_ms=l1_ms, second_ms=l2_ms,
+                    whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
+                    switch_ms=switch_ms, hop_ms=hop_ms)
+    return module.predict(params)
 
 
 def predict_spec(spec: dict[str, Any], hop_ms: float = DEFAULT_HOP_MS) -> dict[str, Any]:
-    """`predict` for a spec.json-like dict, with service times from the device profile.
+    """`predict` for a spec.json-like dict, with service times from the device profile
+    and the model's layer table.
 
     The profile is `profile` when set, else the first worker node's (`nodes` of a
     written spec.json), else the first entry of `profiles` other than `native`; a run on
@@ -262,6 +77,9 @@ def predict_spec(spec: dict[str, Any], hop_ms: float = DEFAULT_HOP_MS) -> dict[s
     from the profile (0 when it has none).
     """
     profile = _profile_of(spec)
+    model = str(spec.get("model") or DEFAULT_MODEL)
+    info = describe(model)
+    first, second = info.pipeline
     warmup = spec.get("warmup_frames")
     measure = spec.get("measure_frames")
     rate = float(spec["rate_fps"])
@@ -269,12 +87,12 @@ def predict_spec(spec: dict[str, Any], hop_ms: float = DEFAULT_HOP_MS) -> dict[s
         warmup = int(round(float(spec.get("warmup_s", 0)) * rate))
     if measure is None:
         measure = int(round(float(spec["duration_s"]) * rate))
-    switch_ms = _switch_ms(spec, profile)
     return predict(
         strategy=str(spec["strategy"]), rate_fps=rate, warmup_frames=int(warmup),
         measure_frames=int(measure), queue_size=int(spec["queue_size"]), x=int(spec["x"]),
-        l1_ms=stage_ms(profile, ["L1"]), l2_ms=stage_ms(profile, ["L2"]),
-        switch_ms=switch_ms, hop_ms=hop_ms,
+        l1_ms=stage_ms(profile, [first], model), l2_ms=stage_ms(profile, [second], model),
+        whole_ms=stage_ms(profile, [info.whole], model),
+        switch_ms=_switch_ms(spec, profile), hop_ms=hop_ms,
     )
 
 
@@ -282,7 +100,7 @@ def _switch_ms(spec: dict[str, Any], profile: str) -> float:
     """The profile's `model_switch_ms`: the run's recorded copy first, then profiles.json."""
     recorded = spec.get("profiles")
     for entry in ((recorded or {}).get(profile) if isinstance(recorded, dict) else None,
-                  _profiles().get(profile)):
+                  _known_profile(profile)):
         if entry and entry.get("model_switch_ms") is not None:
             return float(entry["model_switch_ms"])
     return 0.0
@@ -302,3 +120,10 @@ def _profile_of(spec: dict[str, Any]) -> str:
     elif isinstance(profiles, list) and profiles:
         return str(profiles[0])
     raise ValueError("spec names no device profile (`profile`, `nodes` or `profiles`)")
+
+
+def _known_profile(name: str) -> dict[str, Any] | None:
+    if name not in profile_names():
+        return None
+    prof = load_profile(name, DEFAULT_PROFILES)
+    return None if prof.native else {"model_switch_ms": prof.model_switch_ms}

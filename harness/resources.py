@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.capacity import STAGE_LAYERS, weights_bytes
+from harness.models import ModelInfo, describe
 
 NODE_STATS = "node_stats.json"
 
@@ -32,7 +32,11 @@ def _load_stats(run_dir: Path) -> dict[str, dict]:
     return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
-def planned_wire_bytes(spec: dict[str, Any], input_size: int = 100) -> int | None:
+def _model_of(spec: dict[str, Any]) -> ModelInfo:
+    return describe(str(spec.get("model") or "")) if spec.get("model") else describe()
+
+
+def planned_wire_bytes(spec: dict[str, Any], input_size: int | None = None) -> int | None:
     """Payload bytes per frame on the wire by the plan: the client frame plus every hop.
 
     Follows the share of frames each node sees from the client's targets (cao3 alternates,
@@ -43,6 +47,8 @@ def planned_wire_bytes(spec: dict[str, Any], input_size: int = 100) -> int | Non
     nodes = [n for n in spec.get("nodes", []) if n.get("role") != "sink"]
     if not nodes:
         return None
+    info = _model_of(spec)
+    input_size = info.input_size if input_size is None else input_size
     share: dict[str, float] = {}
     targets = spec.get("targets") or [f"{nodes[0].get('address')}:0"]
     for t in targets:
@@ -54,7 +60,7 @@ def planned_wire_bytes(spec: dict[str, Any], input_size: int = 100) -> int | Non
         stages, hops = n.get("stages") or [], n.get("next_hops") or []
         if not stages or n.get("pull"):
             continue  # helpers' traffic is counted at the gateway
-        out = STAGE_LAYERS[stages[-1]][-1][1] * 4
+        out = info.stage_output_size(stages[-1]) * 4
         if n.get("tasks"):
             width = int(n["tasks"]["width"])
             total += f * (int(n["tasks"]["blocks"]) * out + 2 * width * 4)
@@ -91,6 +97,7 @@ def _tasks_from_trace(run_dir: Path, gateway: str) -> dict[str, int]:
 def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """`memory`, `wire` and (strategy tasks) `tasks_per_helper` for summary.json."""
     stats = _load_stats(run_dir)
+    info = _model_of(spec)
     memory: dict[str, Any] = {}
     for n in spec.get("nodes", []):
         if n.get("role") == "sink":
@@ -99,13 +106,15 @@ def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
         measured = (stats.get(name) or {}).get("weights_bytes")
         memory[name] = {"role": n.get("role"), "stages": n.get("stages"),
                         "weights_bytes": measured,
-                        "planned_weights_bytes": weights_bytes(n.get("stages") or [])}
-    l2_holders = [m for m in memory.values()
-                  if any(s == "L2" or s.startswith("L2_s") for s in m["stages"] or [])]
+                        "planned_weights_bytes": info.weights_bytes(n.get("stages") or [])}
+    # Devices holding the split stage (whole, or a slice): what dp, mp and tasks spread.
+    # The summary key keeps its old name, `l2_...`: the split stage of Cao's model is L2.
+    split = {info.split_stage, *info.slices()}
+    l2_holders = [m for m in memory.values() if split & set(m["stages"] or [])]
     per_device = [m["weights_bytes"] if m["weights_bytes"] is not None
                   else m["planned_weights_bytes"] for m in l2_holders]
     frames = _client_frames(run_dir)
-    input_bytes = 400  # client frames: 100 float32 (harness/frames.py)
+    input_bytes = info.input_size * 4  # client frames are float32 (harness/frames.py)
     out_bytes = [s.get("bytes_out") for s in stats.values()]
     measured_wire = None
     if frames and stats and all(isinstance(b, int) for b in out_bytes):

@@ -11,51 +11,11 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
+from harness import models, strategies
+from harness.errors import CLI_FLAGS, SpecError
+from harness.fault_spec import parse_fault
 
-class SpecError(ValueError):
-    """A run spec field is invalid. The message names the field."""
-
-    def __init__(self, field_name: str, problem: str) -> None:
-        super().__init__(f"{field_name}: {problem}")
-        self.field = field_name
-        self.problem = problem
-
-    def cli_message(self) -> str:
-        """The message with the field spelled as the `fab experiment` option."""
-        return f"{CLI_FLAGS.get(self.field, self.field)}: {self.problem}"
-
-
-# RunSpec field -> the option a user typed.
-CLI_FLAGS = {
-    "rate_fps": "--rate", "duration_s": "--duration", "warmup_s": "--warmup", "x": "--x",
-    "queue_size": "--queue", "seed": "--seed", "strategy": "--strategy", "hosts": "--hosts",
-    "inventory": "--inventory", "profile": "--profile", "repeats": "--repeats",
-    "strategies": "--strategies", "fault": "--fault",
-    "arrival": "--arrival", "arrival_seed": "--arrival-seed", "rates": "--rates",
-    "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",
-    "client": "--client", "lag_threshold_ms": "--lag-threshold",
-    "k": "--k", "tasks": "--tasks", "ks": "--k",
-}
-
-
-# Strategy ids a user may type, mapped to the canonical name of its module.
-STRATEGY_ALIASES = {
-    "0": "baseline",
-    "baseline": "baseline",
-    "1": "cao1",
-    "2": "cao2",
-    "3": "cao3",
-    "cao1": "cao1",
-    "cao2": "cao2",
-    "cao3": "cao3",
-    "dp": "dp",
-    "mp": "mp",
-    "tasks": "tasks",
-}
-
-# Strategies whose shape depends on K (devices sharing L2; harness/strategies/dp, mp, tasks).
-K_STRATEGIES = ("dp", "mp", "tasks")
-MAX_TASKS = 2000  # neuron blocks of L2: at most one neuron per task
+__all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
 
 
 @dataclass
@@ -85,8 +45,11 @@ class RunSpec:
     client: where Locust runs: `controller` or an inventory host (over Fabric/SSH).
     lag_threshold_ms: a run whose send lag (actual - intended send) p99 exceeds this is
         flagged: the load generator, not the system under test, was the limit.
-    k: devices sharing L2 in dp (replicas), mp (slices) and tasks (helpers); >= 1.
-    tasks: T, neuron-block tasks L2 is cut into per frame (strategy tasks); 1..2000.
+    k: devices sharing the model's split stage in dp (replicas), mp (slices) and tasks
+        (helpers); >= 1.
+    tasks: T, neuron-block tasks the split stage is cut into per frame (strategy tasks);
+        1 .. its neurons (checked by the strategy's plan).
+    model: the model to run (harness/models; `cao-dense`, Cao's two dense layers).
     faults: faults to inject during the run (harness/faults.py), e.g. `kill:pi2@20s`.
     """
 
@@ -112,12 +75,11 @@ class RunSpec:
     k: int = 2
     tasks: int = 4
     faults: list[str] = field(default_factory=list)
+    model: str = models.DEFAULT_MODEL
 
     def __post_init__(self) -> None:
         if isinstance(self.faults, str):
             self.faults = [f for f in self.faults.split(",") if f.strip()]
-        from harness.faults import parse_fault  # faults imports this module
-
         for text in self.faults:
             parse_fault(text)  # a bad fault fails here, before anything starts
         self.strategy = resolve_strategy(str(self.strategy))
@@ -135,14 +97,16 @@ class RunSpec:
             if value < 1:
                 raise SpecError(name, f"must be an integer >= 1, got {value}")
             setattr(self, name, value)
-        if self.tasks > MAX_TASKS:
-            raise SpecError("tasks", f"must be <= {MAX_TASKS} (L2's neurons), got {self.tasks}")
+        self.model = str(self.model or models.DEFAULT_MODEL).strip()
+        if self.model not in models.MODELS:
+            raise SpecError("model", f"unknown model {self.model!r}; available: "
+                            f"{', '.join(models.names())}")
         self.seed = _integer("seed", self.seed)
         if isinstance(self.hosts, str):
             self.hosts = [h for h in self.hosts.split(",") if h]
         if not self.run_id:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
-            k = f"-k{self.k}" if self.strategy in K_STRATEGIES else ""
+            k = f"-k{self.k}" if strategies.uses(self.strategy, "k") else ""
             self.run_id = f"{stamp}-{self.strategy}{k}-r{self.rate_fps:g}"
 
     def _check_load(self) -> None:
@@ -194,11 +158,8 @@ class RunSpec:
 
 
 def resolve_strategy(name: str) -> str:
-    key = name.strip().lower()
-    if key not in STRATEGY_ALIASES:
-        allowed = ", ".join(sorted(STRATEGY_ALIASES))
-        raise SpecError("strategy", f"unknown strategy {name!r}; known: {allowed}")
-    return STRATEGY_ALIASES[key]
+    """The canonical strategy name of what a user typed (`2` -> `cao2`)."""
+    return strategies.resolve(name)
 
 
 def _number(name: str, value: object) -> float:

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import ledger
-from harness.spec import K_STRATEGIES, RunSpec, SpecError, _integer, resolve_strategy
+from harness import ledger, strategies
+from harness.spec import RunSpec, SpecError, _integer, resolve_strategy
 
-X_STRATEGIES = ("cao1", "cao2")  # strategies whose behaviour depends on X
 MAX_EXTENDED_X = 3200  # the search for X* doubles X up to here, then gives up
 
 
@@ -47,7 +46,7 @@ class SweepSpec:
         if not self.strategies:
             raise SpecError("strategies", "give at least one, e.g. --strategies=0,1,2,3")
         self.strategies = [resolve_strategy(s) for s in self.strategies]
-        if any(s in X_STRATEGIES for s in self.strategies) and not self.xs:
+        if any(strategies.uses(s, "x") for s in self.strategies) and not self.xs:
             raise SpecError("x", "strategies 1 and 2 need X values, e.g. --x=1,2,5,10")
         if any(x < 1 for x in self.xs):
             raise SpecError("x", f"every X must be >= 1, got {self.xs}")
@@ -62,8 +61,8 @@ class SweepSpec:
     def specs(self) -> list[RunSpec]:
         out = []
         for strategy in self.strategies:
-            xs = self.xs if strategy in X_STRATEGIES else [self.run.get("x", 10)]
-            ks = (self.ks or [self.run.get("k", 2)]) if strategy in K_STRATEGIES else [None]
+            xs = self.xs if strategies.uses(strategy, "x") else [self.run.get("x", 10)]
+            ks = (self.ks or [self.run.get("k", 2)]) if strategies.uses(strategy, "k") else [None]
             for x in xs:
                 for k in ks:
                     for _ in range(self.repeats):
@@ -92,15 +91,16 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
         eta = f", about {elapsed / done * (len(specs) - done) / 60:.0f} min left" if done else ""
         out.write(f"\n[{done + 1}/{len(specs)}] {label} (elapsed {elapsed / 60:.1f} min{eta})\n")
         now = time.strftime("%Y%m%d-%H%M%S")
-        x_part = f"-x{spec.x}" if spec.strategy in X_STRATEGIES else ""
-        x_part += f"-k{spec.k}" if spec.strategy in K_STRATEGIES else ""
+        x_part = f"-x{spec.x}" if strategies.uses(spec.strategy, "x") else ""
+        x_part += f"-k{spec.k}" if strategies.uses(spec.strategy, "k") else ""
         spec.run_id = f"{now}-{spec.strategy}{x_part}-r{spec.rate_fps:g}"
         summary = run_experiment(spec, out=out)
         rows.append(_point(spec, summary))
 
     for spec in specs:
-        one(spec, f"{spec.strategy}" + (f" X={spec.x}" if spec.strategy in X_STRATEGIES else "")
-            + (f" K={spec.k}" if spec.strategy in K_STRATEGIES else ""))
+        one(spec, f"{spec.strategy}"
+            + (f" X={spec.x}" if strategies.uses(spec.strategy, "x") else "")
+            + (f" K={spec.k}" if strategies.uses(spec.strategy, "k") else ""))
     if sweep.extend_to_crossing and "cao2" in sweep.strategies and "baseline" in sweep.strategies:
         x = max(sweep.xs)
         while crossing_x(pd.DataFrame(rows)) is None and x * 2 <= MAX_EXTENDED_X:
@@ -133,8 +133,8 @@ def _point(spec: RunSpec, summary: dict) -> dict:
     pred = summary.get("predicted") or {}
     return {
         "run_id": summary["run_id"], "strategy": spec.strategy, "profile": summary.get("profile"),
-        "x": spec.x if spec.strategy in X_STRATEGIES else None,
-        "k": spec.k if spec.strategy in K_STRATEGIES else None,
+        "x": spec.x if strategies.uses(spec.strategy, "x") else None,
+        "k": spec.k if strategies.uses(spec.strategy, "k") else None,
         "capacity_fps": summary.get("capacity_fps"),
         "wire_bytes_per_frame": (summary.get("wire") or {}).get("bytes_per_frame"),
         "l2_weights_bytes_per_device": (summary.get("memory") or {}).get(
@@ -160,9 +160,9 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
     profile = sweep.run.get("profile") or (measured.iloc[0] if len(measured) else "rpi3b")
     rows = []
     for strategy in sweep.strategies:
-        if strategy in K_STRATEGIES:
-            continue  # the discrete-event model covers baseline and cao1-3 only
-        for x in grid if strategy in X_STRATEGIES else [None]:
+        if not hasattr(strategies.get(strategy), "predict"):
+            continue  # no discrete-event model of this strategy
+        for x in grid if strategies.uses(strategy, "x") else [None]:
             spec = sweep.make(strategy, x or 1)
             doc = {**spec.to_dict(), "warmup_frames": spec.warmup_frames,
                    "measure_frames": spec.measure_frames, "profile": profile}
@@ -207,7 +207,7 @@ def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:
         **{k: [sp.get(k) for sp in specs]
            for k in ("strategy", "x", "rate_fps", "duration_s", "queue_size", "profile")},
     })
-    df.loc[~df["strategy"].isin(X_STRATEGIES), "x"] = None
+    df.loc[~df["strategy"].map(lambda s: strategies.uses(s, "x")), "x"] = None
     cond = ["rate_fps", "duration_s", "queue_size", "profile"]
     mine = df[df["run_id"].isin(points["run_id"])][cond].drop_duplicates()
     df = df.merge(mine, on=cond)

@@ -34,14 +34,22 @@ def test_overloaded_baseline_drops_at_the_slow_node(provisioned_lab):
     fab("experiment", "--strategy=0", "--rate=30", "--duration=12", "--warmup=2")
     spec, summary = latest_run()
     assert spec["strategy"] == "baseline"
-    # pi2 runs the 40 ms layer: ~25 fps of the 30 offered get through.
-    assert 0.74 <= summary["coverage"] <= 0.90, summary
-    assert 22.5 <= summary["delivered_fps"] <= 26.5, summary
+    # pi2 runs the 40 ms layer: at most 25 fps of the 30 offered get through, and pi2 is
+    # the bottleneck: busy all the time, the only node that drops. How close delivered
+    # comes to 25 fps depends on the per-frame forward overhead, which a busy machine
+    # stretches; the discrete-event model takes that from this run's traces and must
+    # agree with the measurement.
+    assert summary["capacity_fps"] == 25.0
+    assert summary["delivered_fps"] <= 25.0 * 1.02, summary
+    assert summary["coverage"] <= 0.9, summary
+    assert summary["nodes"]["pi2"]["utilisation"] >= 0.9, summary["nodes"]["pi2"]
     assert summary["drops"].get("pi2", {}).get("queue_full", 0) > 0, summary["drops"]
     assert "pi1" not in summary["drops"] or not summary["drops"]["pi1"], summary["drops"]
     assert summary["lost_unaccounted"] == 0
+    assert abs(summary["coverage"] - summary["predicted"]["coverage"]) <= 0.05, \
+        (summary["coverage"], summary["predicted"])
     pi2 = summary["nodes"]["pi2"]
-    assert abs(pi2["measured_service_ms_mean"] - 40.0) <= 2.0, pi2  # ±5 %
+    assert abs(pi2["measured_service_ms_mean"] - 40.0) <= 2.0, pi2  # the profile, ±5 %
     assert spec["run_id"] in report_of(spec["run_id"])
     assert spec["run_id"] in (reports_dir() / "index.html").read_text()
 

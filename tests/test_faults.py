@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import Fault, parse_fault
+from harness.fault_spec import Fault, parse_fault
 from harness.spec import SpecError
 
 

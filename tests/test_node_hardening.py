@@ -436,9 +436,8 @@ def test_fuzz_live_node(tmp_path: Path, start) -> None:
 
 
 def test_peers_are_the_plans_edges_inverted() -> None:
-    """harness/experiment.py: entry nodes hear from the client, others from their senders."""
+    """Plan.peers_of: entry nodes hear from the client, others from their senders."""
     from harness import strategies
-    from harness.experiment import _peers
     from harness.inventory import Host
     from harness.spec import RunSpec
 
@@ -448,7 +447,7 @@ def test_peers_are_the_plans_edges_inverted() -> None:
     def peers(strategy: str, **kw: Any) -> dict[str, list[str]]:
         spec = RunSpec(strategy=strategy, **kw)
         plan = strategies.get(strategy).plan(spec, hosts, sink)
-        return {n.host.name: _peers(plan, n, "198.18.0.9") for n in plan.workers}
+        return {n.host.name: plan.peers_of(n, "198.18.0.9") for n in plan.workers}
 
     assert peers("baseline") == {"pi1": ["198.18.0.9"], "pi2": ["198.18.0.11"]}
     assert peers("dp", k=2) == {"pi1": ["198.18.0.9"], "pi2": ["198.18.0.11"],

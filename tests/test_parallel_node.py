@@ -20,6 +20,7 @@ from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
     CapturingSink,
     events,
     free_port,
+    read_trace,
     reference,
     request,
     send_frame,
@@ -314,10 +315,24 @@ def test_tasks_half_speed_helper_gets_half_the_tasks(tmp_path: Path, big_stages:
     for pid in range(n):
         status, _ = send_frame(gw.port, pid, rng.standard_normal(100).astype(np.float32))
         assert status == 200
-    assert wait_for(lambda: len(sink.server.frames) == n, 20)
+    assert wait_for(lambda: len(sink.server.frames) == n)
     by = request(gw.port, "GET", "/stats")[1]["tasks_by_helper"]
-    ratio = by["h1"] / by["h0"]
-    assert 0.4 <= ratio <= 0.6, by  # half the tasks, within 20 %
+    for h in helpers:
+        h.stop()
+    # Pull-based sharing gives each helper tasks in proportion to its speed. The profiles
+    # say h1 takes twice as long; what each really took is in its own trace (a loaded
+    # machine can stretch the fast one's real compute past its profile time), so the split
+    # is checked against the measured speeds, within 20 %, and the slow helper gets fewer.
+    busy = {}
+    for h in helpers:
+        rows = read_trace(h.trace_path)
+        started = [float(r["t"]) for r in rows if r["event"] == "task_started"]
+        finished = [float(r["t"]) for r in rows if r["event"] == "task_finished"]
+        spans = [f - s for s, f in zip(started, finished, strict=True)]
+        busy[h.server.node.node] = sum(spans) / len(spans)
+    assert busy["h1"] > 1.5 * busy["h0"], busy  # the profiles make h1 the slow one
+    ratio, expected = by["h1"] / by["h0"], busy["h0"] / busy["h1"]
+    assert by["h1"] < by["h0"] and abs(ratio / expected - 1) <= 0.2, (by, busy)
 
 
 # harness: plans, run files, capacity and resources -----------------------------------------

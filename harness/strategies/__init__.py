@@ -1,42 +1,74 @@
-"""Distribution strategies: one small module each, all with the same interface.
+"""Distribution strategies: one module each, all with the same small interface.
 
-A strategy module has `NAME`, `DEFAULT_HOSTS` (how many cluster hosts it needs)
-and `plan(spec, hosts, sink) -> Plan`. The plan says which stages each node runs,
-where each node forwards, where the client sends, and the capacity bound. Node
-behaviour beyond that lives in node_app; the harness only configures it.
+A strategy module has:
+
+- `NAME` (canonical, used in run ids and the ledger) and `ALIASES` (what a user may type);
+- `USES`: the spec fields that shape it (`x`, `k`, `tasks`), for run ids and sweeps;
+- `DEFAULT_HOSTS`, or `hosts_needed(spec)` when that depends on the spec;
+- `plan(spec, hosts, sink) -> Plan`: which stages of the spec's model each node runs,
+  where each node forwards, where the client sends, and the capacity bound;
+- optionally `predict(params) -> dict`: the discrete-event model of it (harness/des.py).
+
+Node behaviour beyond the plan lives in a node_app role; the harness only configures it.
+Adding a strategy is one module here plus `register(module)` (built-ins are registered
+below); docs/architecture.md walks through an example.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
-from harness.spec import SpecError
+from harness.errors import SpecError
 from harness.strategies import baseline, cao1, cao2, cao3, dp, mp, tasks
 from harness.strategies.plan import NodePlan, Plan
 
-__all__ = ["NodePlan", "Plan", "get", "hosts_needed", "IMPLEMENTED"]
+__all__ = ["NodePlan", "Plan", "get", "hosts_needed", "register", "resolve", "IMPLEMENTED"]
 
-IMPLEMENTED: dict[str, ModuleType] = {
-    m.NAME: m for m in (baseline, cao1, cao2, cao3, dp, mp, tasks)
-}
+IMPLEMENTED: dict[str, ModuleType] = {}
+_ALIASES: dict[str, str] = {}
+_REQUIRED = ("NAME", "ALIASES", "USES", "plan")
 
-# Accepted by the CLI and the spec, built by a later issue.
-PLANNED: dict[str, str] = {}
+
+def register(module: ModuleType) -> ModuleType:
+    """Make a strategy module available to specs, the CLI, sweeps and predictions."""
+    missing = [a for a in _REQUIRED if not hasattr(module, a)]
+    if missing or not (hasattr(module, "DEFAULT_HOSTS") or hasattr(module, "hosts_needed")):
+        raise TypeError(f"strategy module {module.__name__} lacks "
+                        f"{', '.join(missing) or 'DEFAULT_HOSTS or hosts_needed'}")
+    taken = [a for a in (module.NAME, *module.ALIASES)
+             if _ALIASES.get(a.lower(), module.NAME) != module.NAME]
+    if taken:
+        raise ValueError(f"strategy {module.NAME}: name(s) {', '.join(taken)} already taken")
+    IMPLEMENTED[module.NAME] = module
+    for alias in (module.NAME, *module.ALIASES):
+        _ALIASES[alias.lower()] = module.NAME
+    return module
+
+
+for _module in (baseline, cao1, cao2, cao3, dp, mp, tasks):
+    register(_module)
+
+
+def resolve(name: str) -> str:
+    """The canonical name of what a user typed (`2` -> `cao2`)."""
+    key = str(name).strip().lower()
+    if key not in _ALIASES:
+        raise SpecError("strategy", f"unknown strategy {name!r}; known: "
+                        f"{', '.join(sorted(_ALIASES))}")
+    return _ALIASES[key]
 
 
 def get(name: str) -> ModuleType:
-    if name in IMPLEMENTED:
-        return IMPLEMENTED[name]
-    if name in PLANNED:
-        raise SpecError(
-            "strategy",
-            f"{name!r} is accepted but not built yet ({PLANNED[name]}); "
-            f"available now: {', '.join(IMPLEMENTED)}",
-        )
-    raise SpecError("strategy", f"unknown strategy {name!r}")
+    return IMPLEMENTED[resolve(name)]
 
 
-def hosts_needed(module: ModuleType, spec) -> int:
+def uses(name: str, field: str) -> bool:
+    """Does this strategy depend on spec field `field` (`x`, `k`, `tasks`)?"""
+    return field in get(name).USES
+
+
+def hosts_needed(module: ModuleType, spec: Any) -> int:
     """Hosts a run needs: `hosts_needed(spec)` where the strategy has one (dp, mp, tasks
     depend on K), else its DEFAULT_HOSTS."""
     fn = getattr(module, "hosts_needed", None)

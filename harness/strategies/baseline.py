@@ -1,26 +1,48 @@
 """Strategy 0, the layer pipeline of Musical Chair that Cao starts from.
 
-client -> A (L1, 4 ms on a Pi 3) -> B (L2, 40 ms) -> sink. B is the bottleneck:
-above ~25 fps its small queue fills and it drops; A never hears about it.
+client -> A (first stage; L1, 4 ms on a Pi 3 B+) -> B (second stage; L2, 40 ms) -> sink.
+B is the bottleneck: above ~25 fps its small queue fills and it drops; A never hears
+about it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from harness.capacity import node_fps
+from harness.des import Node, Params, Sim, Sink, simulate
 from harness.inventory import Host
-from harness.spec import RunSpec
+from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
 
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
+
 NAME = "baseline"
+ALIASES = ("0", "baseline")
+USES: tuple[str, ...] = ()
 DEFAULT_HOSTS = 2
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    info = describe(spec.model)
+    first, second = info.pipeline
     a, b = hosts[0], hosts[1]
     nodes = [
-        NodePlan(a, "A", ["L1"], [b.endpoint]),
-        NodePlan(b, "B", ["L2"], [sink.endpoint]),
+        NodePlan(a, "A", [first], [b.endpoint]),
+        NodePlan(b, "B", [second], [sink.endpoint]),
         NodePlan(sink, "sink", []),
     ]
-    capacity = min(node_fps(a.profile, ["L1"]), node_fps(b.profile, ["L2"]))
-    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity)
+    capacity = min(node_fps(a.profile, [first], spec.model),
+                   node_fps(b.profile, [second], spec.model))
+    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
+                input_size=info.input_size)
+
+
+def predict(p: Params) -> dict[str, Any]:
+    p.check()
+    sim, sink, drops = Sim(), Sink(), {}
+    common = {"queue_size": p.queue_size, "hop_ms": p.hop_ms, "drops": drops}
+    b = Node(sim, "B", service_ms=p.second_ms, next_node=sink, **common)
+    a = Node(sim, "A", service_ms=p.first_ms, next_node=b, **common)
+    return simulate(sim, sink, [a], [a, b], drops, p)

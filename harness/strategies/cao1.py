@@ -21,46 +21,25 @@ also spends t_L1 on every frame it sends to B. The bound is never below the pipe
 
 from __future__ import annotations
 
-from harness.capacity import stage_ms
+from typing import TYPE_CHECKING, Any
+
+from harness.des import Params
 from harness.inventory import Host
-from harness.spec import RunSpec
-from harness.strategies.plan import NodePlan, Plan
+from harness.strategies.common import help_plan, help_predict
+from harness.strategies.plan import Plan
+
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
 
 NAME = "cao1"
+ALIASES = ("1", "cao1")
+USES = ("x",)
 DEFAULT_HOSTS = 2
-POLICY = "cao1"
-
-
-def help_capacity_fps(a_profile: str, b_profile: str) -> float:
-    """Upper bound on frames/s when A may compute whole frames itself (module docstring)."""
-    t_l1 = stage_ms(a_profile, ["L1"]) / 1000.0
-    t_full = stage_ms(a_profile, ["L1L2"]) / 1000.0
-    t_l2 = stage_ms(b_profile, ["L2"]) / 1000.0
-    if t_l1 <= 0 or t_full <= 0 or t_l2 <= 0:
-        return float("inf")  # a profile that adds no time (native, zero) gives no bound
-    b = min(1.0 / t_l2, 1.0 / t_l1)
-    a = (1.0 - b * t_l1) / t_full
-    return b + a
-
-
-def help_plan(policy: str, spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
-    """The plan shared by strategies 1 and 2; only the node policy differs."""
-    a, b = hosts[0], hosts[1]
-    help_cfg = {
-        "policy": policy,
-        "x": spec.x,
-        "help_stages": ["L1L2"],
-        "own_stages": ["L1"],
-        "direct_hop": sink.endpoint,
-    }
-    nodes = [
-        NodePlan(a, "A", ["L1"], [b.endpoint], help=help_cfg),
-        NodePlan(b, "B", ["L2"], [sink.endpoint]),
-        NodePlan(sink, "sink", []),
-    ]
-    capacity = help_capacity_fps(a.profile, b.profile)
-    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity)
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
-    return help_plan(POLICY, spec, hosts, sink)
+    return help_plan("cao1", spec, hosts, sink)
+
+
+def predict(p: Params) -> dict[str, Any]:
+    return help_predict(p, feed_b=False)

@@ -11,21 +11,42 @@ slower node's replica caps it at 2 x min(node rates).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from harness.capacity import node_fps
+from harness.des import Node, Params, Sim, Sink, simulate
 from harness.inventory import Host
-from harness.spec import RunSpec
+from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
 
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
+
 NAME = "cao3"
+ALIASES = ("3", "cao3")
+USES: tuple[str, ...] = ()
 DEFAULT_HOSTS = 2
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    info = describe(spec.model)
     a, b = hosts[0], hosts[1]
     nodes = [
-        NodePlan(a, "A", ["L1L2"], [sink.endpoint]),
-        NodePlan(b, "B", ["L1L2"], [sink.endpoint]),
+        NodePlan(a, "A", [info.whole], [sink.endpoint]),
+        NodePlan(b, "B", [info.whole], [sink.endpoint]),
         NodePlan(sink, "sink", []),
     ]
-    capacity = 2 * min(node_fps(a.profile, ["L1L2"]), node_fps(b.profile, ["L1L2"]))
-    return Plan(nodes=nodes, targets=[a.endpoint, b.endpoint], capacity_fps=capacity)
+    capacity = 2 * min(node_fps(a.profile, [info.whole], spec.model),
+                       node_fps(b.profile, [info.whole], spec.model))
+    return Plan(nodes=nodes, targets=[a.endpoint, b.endpoint], capacity_fps=capacity,
+                input_size=info.input_size)
+
+
+def predict(p: Params) -> dict[str, Any]:
+    """Two independent whole-model nodes; the client alternates, frame 0 to A."""
+    p.check()
+    sim, sink, drops = Sim(), Sink(), {}
+    common = {"queue_size": p.queue_size, "hop_ms": p.hop_ms, "drops": drops}
+    a = Node(sim, "A", service_ms=p.whole_ms, next_node=sink, **common)
+    b = Node(sim, "B", service_ms=p.whole_ms, next_node=sink, **common)
+    return simulate(sim, sink, [a, b], [a, b], drops, p)

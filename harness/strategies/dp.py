@@ -13,12 +13,19 @@ Pi 3 profiles: 25, 50, 100 fps for K = 1, 2, 4.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.capacity import node_fps
 from harness.inventory import Host
-from harness.spec import RunSpec
+from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
 
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
+
 NAME = "dp"
+ALIASES = ("dp",)
+USES = ("k",)
 DEFAULT_HOSTS = 3  # A + 2 replicas; hosts_needed() gives the number for the spec's K
 
 
@@ -26,15 +33,20 @@ def hosts_needed(spec: RunSpec) -> int:
     return 1 + spec.k
 
 
-def capacity_fps(a_profile: str, replica_profiles: list[str]) -> float:
-    return min(node_fps(a_profile, ["L1"]), sum(node_fps(p, ["L2"]) for p in replica_profiles))
+def capacity_fps(a_profile: str, replica_profiles: list[str], model: str) -> float:
+    info = describe(model)
+    return min(node_fps(a_profile, [info.pipeline[0]], model),
+               sum(node_fps(p, [info.split_stage], model) for p in replica_profiles))
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    info = describe(spec.model)
     a, replicas = hosts[0], hosts[1 : 1 + spec.k]
-    nodes = [NodePlan(a, "A", ["L1"], [r.endpoint for r in replicas],
+    nodes = [NodePlan(a, "A", [info.pipeline[0]], [r.endpoint for r in replicas],
                       extra={"route": "least_queue"})]
-    nodes += [NodePlan(r, f"B{i}", ["L2"], [sink.endpoint]) for i, r in enumerate(replicas)]
+    nodes += [NodePlan(r, f"B{i}", [info.split_stage], [sink.endpoint])
+              for i, r in enumerate(replicas)]
     nodes.append(NodePlan(sink, "sink", []))
-    capacity = capacity_fps(a.profile, [r.profile for r in replicas])
-    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity)
+    capacity = capacity_fps(a.profile, [r.profile for r in replicas], spec.model)
+    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
+                input_size=info.input_size)

@@ -21,12 +21,19 @@ profile's line through Cao's measurements, so 25, 47.5, 86.4 fps. The fixed cost
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.capacity import node_fps
 from harness.inventory import Host
-from harness.spec import RunSpec
+from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
 
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
+
 NAME = "mp"
+ALIASES = ("mp",)
+USES = ("k",)
 DEFAULT_HOSTS = 3  # A + 2 slice nodes; hosts_needed() gives the number for the spec's K
 
 
@@ -34,22 +41,22 @@ def hosts_needed(spec: RunSpec) -> int:
     return 1 + spec.k
 
 
-def slice_stage(i: int, k: int) -> str:
-    return f"L2_s{i}of{k}"
-
-
-def capacity_fps(a_profile: str, slice_profiles: list[str]) -> float:
+def capacity_fps(a_profile: str, slice_profiles: list[str], model: str) -> float:
+    info = describe(model)
     k = len(slice_profiles)
-    rates = [node_fps(p, [slice_stage(i, k)]) for i, p in enumerate(slice_profiles)]
-    return min([node_fps(a_profile, ["L1"]), *rates])
+    rates = [node_fps(p, [info.slice_stage(i, k)], model) for i, p in enumerate(slice_profiles)]
+    return min([node_fps(a_profile, [info.pipeline[0]], model), *rates])
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    info = describe(spec.model)
     k = spec.k
     a, parts = hosts[0], hosts[1 : 1 + k]
-    nodes = [NodePlan(a, "A", ["L1"], [m.endpoint for m in parts], extra={"route": "all"})]
-    nodes += [NodePlan(m, f"M{i}", [slice_stage(i, k)], [sink.endpoint],
+    nodes = [NodePlan(a, "A", [info.pipeline[0]], [m.endpoint for m in parts],
+                      extra={"route": "all"})]
+    nodes += [NodePlan(m, f"M{i}", [info.slice_stage(i, k)], [sink.endpoint],
                        extra={"slice": {"index": i, "of": k}}) for i, m in enumerate(parts)]
     nodes.append(NodePlan(sink, "sink", [], extra={"slices": k}))
-    capacity = capacity_fps(a.profile, [m.profile for m in parts])
-    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity)
+    capacity = capacity_fps(a.profile, [m.profile for m in parts], spec.model)
+    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
+                input_size=info.input_size)

@@ -27,6 +27,12 @@ class NodePlan:
     help: dict | None = None
     extra: dict = field(default_factory=dict)
 
+    def sends_to(self) -> list[str]:
+        """Every endpoint this node sends data to: next hops, Cao's direct hop to the sink,
+        the gateway a task helper pulls from."""
+        return [*self.next_hops, *filter(None, [(self.help or {}).get("direct_hop"),
+                                                (self.extra.get("pull") or {}).get("gateway")])]
+
 
 @dataclass
 class Plan:
@@ -50,3 +56,12 @@ class Plan:
     @property
     def workers(self) -> list[NodePlan]:
         return [n for n in self.nodes if n.role != "sink"]
+
+    def peers_of(self, node: NodePlan, client_address: str = "") -> list[str]:
+        """Who may send data to `node` (run.json `peers`, enforced with strict_peers): the
+        client for entry nodes, and every node that sends to it: the plan's edges, inverted.
+        Derived here, once, so a new strategy gets it right without writing it."""
+        me = node.host.endpoint
+        peers = {client_address} if me in self.targets and client_address else set()
+        peers |= {up.host.address for up in self.nodes if me in up.sends_to()}
+        return sorted(peers)

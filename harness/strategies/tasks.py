@@ -20,12 +20,19 @@ Tasks per helper: A's /stats `tasks_by_helper`, in summary.json and the report.
 
 from __future__ import annotations
 
-from harness.capacity import L2_WIDTH, layer_ms, node_fps
+from typing import TYPE_CHECKING
+
+from harness.capacity import layer_ms, node_fps
 from harness.inventory import Host
-from harness.spec import RunSpec
+from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
 
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
+
 NAME = "tasks"
+ALIASES = ("tasks",)
+USES = ("k", "tasks")
 DEFAULT_HOSTS = 3  # gateway + 2 helpers; hosts_needed() gives the number for the spec's K
 
 
@@ -33,27 +40,36 @@ def hosts_needed(spec: RunSpec) -> int:
     return 1 + spec.k
 
 
-def helper_frame_ms(profile: str, blocks: int) -> float:
+def helper_frame_ms(profile: str, blocks: int, model: str) -> float:
     """One helper's time for all T blocks of one frame (fixed cost paid per block)."""
-    return sum(layer_ms(profile, L2_WIDTH, (i + 1) * L2_WIDTH // blocks - i * L2_WIDTH // blocks)
-               for i in range(blocks))
+    info = describe(model)
+    return sum(layer_ms(profile, info.block(i, blocks)) for i in range(blocks))
 
 
-def capacity_fps(a_profile: str, helper_profiles: list[str], blocks: int) -> float:
-    times = [helper_frame_ms(p, blocks) for p in helper_profiles]
+def capacity_fps(a_profile: str, helper_profiles: list[str], blocks: int, model: str) -> float:
+    times = [helper_frame_ms(p, blocks, model) for p in helper_profiles]
     if any(t <= 0 for t in times):
         return float("inf")  # a profile that adds no time gives no bound
-    return min(node_fps(a_profile, ["L1"]), sum(1000.0 / t for t in times))
+    first = describe(model).pipeline[0]
+    return min(node_fps(a_profile, [first], model), sum(1000.0 / t for t in times))
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    info = describe(spec.model)
+    width = info.split_layer.output_shape[-1]
+    if spec.tasks > width:
+        from harness.errors import SpecError
+
+        raise SpecError("tasks", f"must be <= {width} ({info.split_stage}'s neurons in model "
+                        f"{info.name}), got {spec.tasks}")
     a, helpers = hosts[0], hosts[1 : 1 + spec.k]
     t = spec.tasks
-    nodes = [NodePlan(a, "A", ["L1"], [sink.endpoint],
-                      extra={"tasks": {"blocks": t, "width": L2_WIDTH}})]
-    nodes += [NodePlan(h, f"H{i}", ["L2"], [], extra={"pull": {"gateway": a.endpoint,
-                                                                "blocks": t}})
+    nodes = [NodePlan(a, "A", [info.pipeline[0]], [sink.endpoint],
+                      extra={"tasks": {"blocks": t, "width": width}})]
+    nodes += [NodePlan(h, f"H{i}", [info.split_stage], [],
+                       extra={"pull": {"gateway": a.endpoint, "blocks": t}})
               for i, h in enumerate(helpers)]
     nodes.append(NodePlan(sink, "sink", []))
-    capacity = capacity_fps(a.profile, [h.profile for h in helpers], t)
-    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity)
+    capacity = capacity_fps(a.profile, [h.profile for h in helpers], t, spec.model)
+    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
+                input_size=info.input_size)

@@ -1,0 +1,253 @@
+"""Discrete-event model of a run: what the strategies *should* do, put beside what they did.
+
+This module is the engine (queues, workers, switches, the client); each strategy module
+wires its own nodes from it in `predict(params)` (harness/strategies/), and
+harness/predict.py turns a run's spec into those parameters.
+
+A measured coverage means little on its own: 0.82 at 30 fps is exactly right for the
+baseline (B serves 40 ms frames, so ~25 of 30 fps get through) and would be a bug for
+strategy 3. This module replays a run's schedule through an idealised copy of the
+system, with the service times the emulated nodes sleep by (node_app/profiles.json), so
+a report can show "predicted" next to "measured" and a gap points at either an emulation
+artefact or a wrong idea of how a strategy behaves.
+
+The model (times in ms; see docs/strategies.md, "Predicted vs measured"):
+
+- The client sends frame i at its intended time i / rate (warm-up frames first, then the
+  measure frames; only measure frames count), straight into the entry node's queue.
+- Every node has one bounded FIFO queue (frames waiting, not the one in service) and one
+  worker. A frame arriving at a full queue is dropped (`queue_full` at that node).
+- The worker serves the head of the queue for the service time, then forwards it, which
+  takes `hop_ms` during which the worker stays busy (node_app forwards synchronously and
+  waits for the reply). The frame reaches the next node at the end of the forward; the
+  reply (accepted, overloaded = rejected or queue full after it) arrives at that instant.
+- A sink only records the arrival time; latency is sink arrival minus intended send time.
+
+It is an event-driven simulation on a heap of (time, sequence) events; the sequence
+number makes simultaneous events run in the order they were scheduled, so a prediction
+is a pure function of its arguments. Nothing here is random.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything a strategy's prediction depends on (times in ms).
+
+    first_ms, second_ms: the model's two pipeline stages on one device (A's, B's).
+    whole_ms: the whole model on one device (Cao's strategies 1-3).
+    switch_ms: one model switch (Cao's strategies 1, 2).
+    hop_ms: node overhead per forward (HTTP round trip to the next hop).
+    """
+
+    rate_fps: float
+    warmup_frames: int
+    measure_frames: int
+    queue_size: int
+    x: int
+    first_ms: float
+    second_ms: float
+    whole_ms: float
+    switch_ms: float
+    hop_ms: float
+
+    def check(self) -> None:
+        if self.rate_fps <= 0 or self.measure_frames < 1 or self.warmup_frames < 0:
+            raise ValueError("need rate_fps > 0, measure_frames >= 1 and warmup_frames >= 0")
+        if self.queue_size < 1 or self.x < 1:
+            raise ValueError("queue_size and x must be >= 1")
+
+
+class Sim:
+    """The event loop: a heap of (time_ms, seq, callback, args)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[..., None], tuple]] = []
+        self._seq = itertools.count()
+
+    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (t, next(self._seq), fn, args))
+
+    def run(self) -> None:
+        heap = self._heap
+        while heap:
+            t, _, fn, args = heapq.heappop(heap)
+            fn(t, *args)
+
+
+class Sink:
+    """Records when each frame arrives; the first arrival is its delivery."""
+
+    def __init__(self) -> None:
+        self.arrival: dict[int, float] = {}
+
+    def admit(self, frame: int, t: float) -> bool:
+        self.arrival.setdefault(frame, t)
+        return False  # a sink is never overloaded
+
+
+class Node:
+    """One worker node: bounded queue, single worker, forwards to `next_node`.
+
+    Subclasses decide what the worker does next (`next_job`); the base class owns the
+    queue, the busy flag and the drop bookkeeping, so every strategy drops the same way.
+    """
+
+    def __init__(self, sim: Sim, name: str, queue_size: int, service_ms: float,
+                 hop_ms: float, next_node: Node | Sink, drops: dict[int, str]) -> None:
+        self.sim, self.name, self.queue_size = sim, name, queue_size
+        self.service_ms, self.hop_ms, self.next_node = service_ms, hop_ms, next_node
+        self.queue: deque[int] = deque()
+        self.busy = False
+        self.drops = drops  # shared: frame -> node that dropped it
+        self.switches = 0
+
+    def admit(self, frame: int, t: float) -> bool:
+        """Enqueue or drop a frame; return the reply's `overloaded` flag.
+
+        Fullness is checked right after the put and before an idle worker takes the frame,
+        as node_app's request thread does (`not accepted or queue.full()`).
+        """
+        if len(self.queue) >= self.queue_size:
+            self.drops.setdefault(frame, self.name)
+            return True
+        self.queue.append(frame)
+        overloaded = len(self.queue) >= self.queue_size
+        self._kick(t)
+        return overloaded
+
+    def _kick(self, t: float) -> None:
+        """Start the worker's next job if it is idle and has one."""
+        if self.busy:
+            return
+        job = self.next_job()
+        if job is None:
+            return
+        duration, done = job
+        self.busy = True
+        self.sim.at(t + duration, self._finish, done)
+
+    def _finish(self, t: float, done: Callable[[float], None]) -> None:
+        self.busy = False
+        done(t)
+        self._kick(t)
+
+    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
+        """Serve the head of the queue and forward it to the next node (pipeline stage)."""
+        if not self.queue:
+            return None
+        frame = self.queue.popleft()
+        return self.service_ms + self.hop_ms, lambda t: self.on_reply(
+            self.next_node.admit(frame, t), t)
+
+    def on_reply(self, overloaded: bool, t: float) -> None:
+        """A plain pipeline node ignores the next node's overload flag (the baseline)."""
+
+
+class HelperNode(Node):
+    """Node A of Cao's strategies 1 and 2: on B's overload signal it helps with L2.
+
+    Modes: `pipe` (L1, forward to B) -> switch (S ms) -> `help` (X frames through L1+L2
+    straight to the sink; strategy 2 also passes one L1-only frame to B after each) ->
+    switch back (S ms) -> `pipe`. Overload signals outside `pipe` are ignored.
+    """
+
+    def __init__(self, *args: Any, full_ms: float, l1_only_ms: float, switch_ms: float,
+                 x: int, sink: Sink, feed_b: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.full_ms, self.l1_only_ms, self.switch_ms = full_ms, l1_only_ms, switch_ms
+        self.x, self.sink, self.feed_b = x, sink, feed_b
+        self.mode = "pipe"
+        self.switch_pending = False  # B said overloaded; switch before the next frame
+        self.remaining = 0  # full frames still to do in this help episode
+        self.owe_l1 = False  # strategy 2: an L1-only frame for B is due
+
+    def on_reply(self, overloaded: bool, t: float) -> None:
+        if self.mode == "pipe" and overloaded:
+            self.switch_pending = True
+
+    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
+        if self.mode == "pipe":
+            if self.switch_pending:
+                self.switch_pending = False
+                return self._switch("help")
+            return super().next_job()
+        # help mode
+        if self.owe_l1:
+            self.owe_l1 = False
+            if self.queue:  # "the next frame in its queue (if any)"
+                frame = self.queue.popleft()
+                # Reply ignored: overload signals during help do not count.
+                return self.l1_only_ms + self.hop_ms, lambda t: self.next_node.admit(frame, t)
+        if self.remaining == 0:
+            return self._switch("pipe")
+        if not self.queue:
+            return None
+        frame = self.queue.popleft()
+        return self.full_ms + self.hop_ms, lambda t: self._full_done(frame, t)
+
+    def _full_done(self, frame: int, t: float) -> None:
+        self.sink.admit(frame, t)
+        self.remaining -= 1
+        self.owe_l1 = self.feed_b
+
+    def _switch(self, mode: str) -> tuple[float, Callable[[float], None]]:
+        """Load the other model: the worker is busy S ms and serves nothing meanwhile."""
+        self.switches += 1
+
+        def done(t: float) -> None:
+            self.mode = mode
+            if mode == "help":
+                self.remaining = self.x
+
+        return self.switch_ms, done
+
+
+def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node],
+             drops: dict[int, str], p: Params) -> dict[str, Any]:
+    """Send the schedule into `entries` (frame i to entries[i % len]), run, and summarise
+    like summary.json: coverage and delivered_fps over measure frames (delivered_fps over
+    the measure window, measure_frames / rate); drops of measure frames by node and reason;
+    switches of every node in the whole run, warm-up included, as the traces count them;
+    latency from the intended send time to the sink, ms."""
+    total = p.warmup_frames + p.measure_frames
+    period_ms = 1000.0 / p.rate_fps
+
+    def send(t: float, i: int) -> None:
+        # One pending client event at a time keeps the heap small at high rates.
+        entries[i % len(entries)].admit(i, t)
+        if i + 1 < total:
+            sim.at((i + 1) * period_ms, send, i + 1)
+
+    sim.at(0.0, send, 0)
+    sim.run()
+
+    measured = range(p.warmup_frames, total)
+    lat = np.array([sink.arrival[i] - i * period_ms for i in measured if i in sink.arrival])
+    by_node: dict[str, dict[str, int]] = {}
+    for i in measured:
+        if i in drops and i not in sink.arrival:
+            reasons = by_node.setdefault(drops[i], {})
+            reasons["queue_full"] = reasons.get("queue_full", 0) + 1
+    latency: dict[str, float | None] = dict.fromkeys(("p50", "p95", "p99"))
+    if len(lat):
+        p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+        latency = {"p50": round(float(p50), 3), "p95": round(float(p95), 3),
+                   "p99": round(float(p99), 3)}
+    return {
+        "coverage": round(len(lat) / p.measure_frames, 6),
+        "delivered_fps": round(len(lat) / (p.measure_frames / p.rate_fps), 3),
+        "drops": by_node,
+        "switches": sum(n.switches for n in nodes),
+        "latency_ms": latency,
+    }

@@ -1,0 +1,66 @@
+"""What several strategy modules share, so that they never import each other.
+
+Cao's strategies 1 and 2 differ only in node A's policy: the plan, the capacity bound and
+the discrete-event wiring are here, once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from harness.capacity import stage_ms
+from harness.des import HelperNode, Node, Params, Sim, Sink, simulate
+from harness.inventory import Host
+from harness.models import describe
+from harness.strategies.plan import NodePlan, Plan
+
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
+
+
+def help_capacity_fps(a_profile: str, b_profile: str, model: str) -> float:
+    """Upper bound on frames/s when A may compute whole frames itself (cao1's docstring)."""
+    info = describe(model)
+    first, second = info.pipeline
+    t_l1 = stage_ms(a_profile, [first], model) / 1000.0
+    t_full = stage_ms(a_profile, [info.whole], model) / 1000.0
+    t_l2 = stage_ms(b_profile, [second], model) / 1000.0
+    if t_l1 <= 0 or t_full <= 0 or t_l2 <= 0:
+        return float("inf")  # a profile that adds no time (native, zero) gives no bound
+    b = min(1.0 / t_l2, 1.0 / t_l1)
+    a = (1.0 - b * t_l1) / t_full
+    return b + a
+
+
+def help_plan(policy: str, spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    """The plan of strategies 1 and 2; only the node policy differs."""
+    info = describe(spec.model)
+    first, second = info.pipeline
+    a, b = hosts[0], hosts[1]
+    help_cfg = {
+        "policy": policy,
+        "x": spec.x,
+        "help_stages": [info.whole],
+        "own_stages": [first],
+        "direct_hop": sink.endpoint,
+    }
+    nodes = [
+        NodePlan(a, "A", [first], [b.endpoint], help=help_cfg),
+        NodePlan(b, "B", [second], [sink.endpoint]),
+        NodePlan(sink, "sink", []),
+    ]
+    capacity = help_capacity_fps(a.profile, b.profile, spec.model)
+    return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
+                input_size=info.input_size)
+
+
+def help_predict(p: Params, feed_b: bool) -> dict[str, Any]:
+    """A (first stage, helping with the whole model) -> B (second stage) -> sink."""
+    p.check()
+    sim, sink, drops = Sim(), Sink(), {}
+    common = {"queue_size": p.queue_size, "hop_ms": p.hop_ms, "drops": drops}
+    b = Node(sim, "B", service_ms=p.second_ms, next_node=sink, **common)
+    a = HelperNode(sim, "A", service_ms=p.first_ms, next_node=b, full_ms=p.whole_ms,
+                   l1_only_ms=p.first_ms, switch_ms=p.switch_ms, x=p.x, sink=sink,
+                   feed_b=feed_b, **common)
+    return simulate(sim, sink, [a], [a, b], drops, p)
