@@ -1,0 +1,34 @@
+"""Error types shared by modules that must not import each other.
+
+`SpecError` lives here (not only in harness/spec.py) so that harness/inventory.py can
+raise it without importing spec.py, which would close the import cycle
+spec -> faults -> cluster -> inventory -> spec.
+"""
+
+from __future__ import annotations
+
+
+class SpecError(ValueError):
+    """A run spec field is invalid. The message names the field."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"{field_name}: {problem}")
+        self.field = field_name
+        self.problem = problem
+
+    def cli_message(self) -> str:
+        """The message with the field spelled as the `fab experiment` option."""
+        return f"{CLI_FLAGS.get(self.field, self.field)}: {self.problem}"
+
+
+# RunSpec field -> the option a user typed.
+CLI_FLAGS = {
+    "rate_fps": "--rate", "duration_s": "--duration", "warmup_s": "--warmup", "x": "--x",
+    "queue_size": "--queue", "seed": "--seed", "strategy": "--strategy", "hosts": "--hosts",
+    "inventory": "--inventory", "profile": "--profile", "repeats": "--repeats",
+    "strategies": "--strategies", "fault": "--fault",
+    "arrival": "--arrival", "arrival_seed": "--arrival-seed", "rates": "--rates",
+    "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",
+    "client": "--client", "lag_threshold_ms": "--lag-threshold",
+    "k": "--k", "tasks": "--tasks", "ks": "--k",
+}
