@@ -1,25 +1,31 @@
 """The nodes of a run, read from the same Ansible inventory that provisioned them.
 
-Reading it through `ansible-inventory --list` (not by parsing YAML ourselves)
-means group_vars, host_vars and templated values resolve exactly as they do for
-the playbooks, so Fabric reaches the host Ansible set up.
+Ansible itself reads the inventory and templates its values (its Python API, in
+process: DataLoader + InventoryManager + VariableManager + Templar), so group_vars,
+host_vars and nested templates such as
+`ansible_ssh_private_key_file: "{{ lab_dir }}/ssh/id"` with
+`lab_dir: "{{ inventory_dir }}/../.lab"` resolve exactly as a play sees them, and
+Fabric reaches the host with the key Ansible uses. (`ansible-inventory --list` is
+not enough: it prints host vars untemplated.)
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import jinja2
+from typing import Any
 
 from harness.errors import SpecError
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_PORT = 12345
+
+# The parent group of every node, in the lab and real-Pi inventories alike.
+CLUSTER_GROUP = "cluster"
+# Where the sink listens when the inventory does not say (the lab bridge dnnlab0).
+DEFAULT_CONTROLLER = "198.18.0.1"
 
 
 @dataclass(frozen=True)
@@ -64,81 +70,173 @@ class Inventory:
 
 
 def load_inventory(path: str) -> Inventory:
-    """Resolve the `cluster` group of an Ansible inventory into Hosts."""
+    """Resolve the `cluster` group of an Ansible inventory into Hosts.
+
+    A relative path is taken from the repository root, as the Makefile and fab
+    tasks pass it. Every error is a SpecError("inventory", ...) that names the
+    inventory file (and the host and variable when one is at fault).
+    """
     inv_path = Path(path)
     if not inv_path.is_absolute():
         inv_path = REPO / inv_path
     if not inv_path.exists():
         raise SpecError("inventory", f"{inv_path} does not exist")
-    binary = Path(sys.executable).parent / "ansible-inventory"
-    cmd = [str(binary) if binary.exists() else "ansible-inventory", "-i", str(inv_path), "--list"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=_ansible_env())
-    if proc.returncode != 0:
-        raise SpecError("inventory", f"ansible-inventory failed: {proc.stderr.strip()[-500:]}")
-    data = json.loads(proc.stdout)
-    hostvars = data.get("_meta", {}).get("hostvars", {})
-    names = _group_hosts(data, "cluster")
-    if not names:
-        raise SpecError("inventory", f"{inv_path} has no hosts in group 'cluster'")
+    ansible = _AnsibleVars(inv_path)
+    names = ansible.cluster_hosts()
     hosts = {}
     for name in names:
-        hv = _render(hostvars.get(name, {}), inv_path, name)
-        address = hv.get("ansible_host")
-        if not address:
-            raise SpecError("inventory", f"host {name} has no ansible_host")
+        address = ansible.get(name, "ansible_host")
+        if address in (None, ""):
+            raise SpecError("inventory", f"{inv_path}: host {name} has no ansible_host")
         hosts[name] = Host(
             name=name,
             address=str(address),
-            user=str(hv.get("ansible_user", "root")),
-            key_file=str(hv.get("ansible_ssh_private_key_file", "")),
-            profile=str(hv.get("device_profile", "native")),
-            emulated=bool(hv.get("lab_emulated", False)),
+            user=str(ansible.get(name, "ansible_user", "root")),
+            key_file=_path(ansible.get(name, "ansible_ssh_private_key_file", "")),
+            profile=str(ansible.get(name, "device_profile", "native")),
+            emulated=ansible.boolean(name, "lab_emulated", False),
         )
-    first = _render(hostvars.get(names[0], {}), inv_path, names[0])
-    controller = str(first.get("controller_address", "198.18.0.1"))
-    token_file = Path(str(first.get("node_token_file", REPO / ".lab" / "token")))
-    token = token_file.read_text().strip() if token_file.exists() else ""
-    return Inventory(str(inv_path), hosts, controller, token)
+    # The controller play reads these on localhost; the first node stands in for it
+    # so that cluster-group vars count too (docs/provisioning.md).
+    first = names[0]
+    controller = str(ansible.get(first, "controller_address", DEFAULT_CONTROLLER))
+    return Inventory(str(inv_path), hosts, controller, _token(ansible, first))
 
 
-def _render(hostvars: dict, inv_path: Path, name: str) -> dict:
-    """Resolve the Jinja in inventory values the way Ansible would for these keys.
+def _token(ansible: _AnsibleVars, name: str) -> str:
+    """The node control token as the node_app role picks it: `node_token`, else the
+    contents of `node_token_file` (default <repo>/.lab/token), else "" (no lab yet)."""
+    token = ansible.get(name, "node_token", "")
+    if token not in (None, ""):
+        return str(token).strip()
+    token_file = Path(_path(ansible.get(name, "node_token_file", str(REPO / ".lab" / "token"))))
+    return token_file.read_text().strip() if token_file.is_file() else ""
 
-    `ansible-inventory --list` prints values untemplated (e.g. the lab key path
-    "{{ inventory_dir }}/../.lab/ssh/id_ed25519"); only the magic variables an
-    inventory can use for paths are provided here.
+
+def _path(value: Any) -> str:
+    """A file path from the inventory, as the ssh connection would open it.
+
+    `~` is expanded (Ansible's ssh plugin does so for the key file; Fabric does not)
+    and `inventory/../.lab` is folded to `.lab`, so logs and Fabric see one clean
+    absolute path. "" (unset) stays "".
     """
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    context = {"inventory_dir": str(inv_path.parent), "inventory_hostname": name,
-               "inventory_file": str(inv_path), **hostvars}
-    out = {}
-    for key, value in hostvars.items():
-        if isinstance(value, str) and "{{" in value:
-            try:
-                value = env.from_string(value).render(context)
-            except jinja2.TemplateError as exc:
-                raise SpecError(
-                    "inventory", f"host {name}: {key}: cannot resolve {value!r}: {exc}"
-                ) from None
-        out[key] = value
-    return out
+    text = str(value or "")
+    return os.path.normpath(os.path.expanduser(text)) if text else ""
 
 
-def _group_hosts(data: dict, group: str) -> list[str]:
-    """All hosts of a group and its children, in inventory order, no repeats."""
-    seen: list[str] = []
-    node = data.get(group, {})
-    for host in node.get("hosts", []):
-        if host not in seen:
-            seen.append(host)
-    for child in node.get("children", []):
-        for host in _group_hosts(data, child):
-            if host not in seen:
-                seen.append(host)
-    return seen
+class _AnsibleVars:
+    """One inventory as Ansible sees it: hosts of a group and their templated vars.
+
+    Only the variables asked for are templated (as a play templates a var when a
+    task uses it), so an unrelated variable that needs play context, e.g. a lookup
+    meant for a play, cannot break reading the hosts.
+    """
+
+    def __init__(self, inv_path: Path) -> None:
+        _import_ansible()
+        from ansible.errors import AnsibleError
+        from ansible.inventory.manager import InventoryManager
+        from ansible.parsing.dataloader import DataLoader
+        from ansible.vars.manager import VariableManager
+
+        self.path = inv_path
+        self._loader = DataLoader()
+        # playbook_dir as for a play run from the repository root (site.yml).
+        self._loader.set_basedir(str(REPO))
+        try:
+            self._inventory = InventoryManager(loader=self._loader, sources=[str(inv_path)])
+        except AnsibleError as exc:
+            raise SpecError("inventory", f"{inv_path}: Ansible cannot read it: {exc}") from None
+        self._vars = VariableManager(loader=self._loader, inventory=self._inventory)
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def cluster_hosts(self) -> list[str]:
+        """Names of the hosts in group `cluster` (and its children), in inventory order."""
+        if CLUSTER_GROUP not in self._inventory.groups:
+            raise SpecError(
+                "inventory",
+                f"{self.path} has no group '{CLUSTER_GROUP}' (if Ansible could not parse "
+                "the file, its warnings above say why)",
+            )
+        names = [h.name for h in self._inventory.get_hosts(CLUSTER_GROUP)]
+        if not names:
+            raise SpecError("inventory", f"{self.path} has no hosts in group '{CLUSTER_GROUP}'")
+        return names
+
+    def get(self, name: str, key: str, default: Any = None) -> Any:
+        """Host `name`'s variable `key`, templated by Ansible (nested templates too).
+
+        Missing -> `default` (untemplated). A value Ansible cannot template (an
+        undefined variable, a bad expression) is a SpecError naming file, host and key.
+        """
+        from ansible.errors import AnsibleError
+        from ansible.template import Templar
+
+        variables = self._host_vars(name)
+        if key not in variables:
+            return default
+        raw = variables[key]
+        try:
+            value = Templar(loader=self._loader, variables=variables).template(raw)
+        except AnsibleError as exc:
+            raise SpecError(
+                "inventory", f"{self.path}: host {name}: {key}: cannot resolve {raw!r}: {exc}"
+            ) from None
+        return _plain(value)
+
+    def boolean(self, name: str, key: str, default: bool) -> bool:
+        """A yes/no variable read as the roles' `| bool` filter does ("false" is False)."""
+        from ansible.module_utils.parsing.convert_bool import boolean
+
+        value = self.get(name, key, default)
+        try:
+            return bool(boolean(value, strict=True))
+        except TypeError:
+            raise SpecError(
+                "inventory", f"{self.path}: host {name}: {key}: not a boolean: {value!r}"
+            ) from None
+
+    def _host_vars(self, name: str) -> dict[str, Any]:
+        """All vars of a host as a play would get them (magic vars like
+        inventory_dir included), without play or role vars; computed once per host."""
+        if name not in self._cache:
+            host = self._inventory.get_host(name)
+            self._cache[name] = self._vars.get_vars(host=host)
+        return self._cache[name]
 
 
-def _ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
-    return env
+def _plain(value: Any) -> Any:
+    """Ansible 2.19 returns tagged str/list/dict subclasses; hand out plain types."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
+
+
+def _import_ansible() -> None:
+    """Import Ansible's config with this repository's ansible.cfg, as harness/playbooks.py
+    runs ansible-playbook with it (an ANSIBLE_CONFIG already set wins).
+
+    Ansible reads its config once, when `ansible.constants` is first imported, so the
+    variable is only needed for that import and is restored afterwards. Imported lazily:
+    it costs ~0.3 s, and most users of this module only need Host.
+    """
+    if "ansible.constants" in sys.modules:
+        return
+    saved = os.environ.get("ANSIBLE_CONFIG")
+    if saved is None:
+        os.environ["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    try:
+        import ansible.constants  # noqa: F401  (reads the config)
+    finally:
+        if saved is None:
+            os.environ.pop("ANSIBLE_CONFIG", None)
