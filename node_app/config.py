@@ -297,7 +297,8 @@ class RunConfig:
     #   or `all` (model parallelism: every hop gets the frame).
     # slice: model-parallel slice node, forwards with `X-Slice: i/K` (SliceConfig).
     # slices: a sink that merges K slices per frame (`slice_received` until all K arrived).
-    # tasks / pull: task sharing, gateway / helper side (node_app/tasks.py).
+    # tasks / pull: task sharing, gateway / helper side (node_app/roles/task_gateway.py,
+    #   task_helper.py).
     # peers: IP addresses allowed to POST data here when node.json `strict_peers` is on (the
     #   harness writes the client's address for entry nodes and each upstream node's).
     # read_timeout_s: a request must be complete this long after its first byte, else 408
@@ -422,6 +423,14 @@ class RunConfig:
             raise ConfigError(
                 f"{where}: field 'slice' needs stages and exactly one next hop (the merging "
                 f"sink), got stages {list(self.stages)} next_hops {hops}"
+            )
+        others = [k for k, v in (("route", self.route), ("help", self.help),
+                                 ("tasks", self.tasks)) if v]
+        if self.slice is not None and others:
+            raise ConfigError(
+                f"{where}: field 'slice' cannot be combined with "
+                f"{', '.join(repr(k) for k in others)} (a slice node is a plain stage that "
+                f"tags its output; node_app/registry.py)"
             )
         if self.slices and not self.is_sink:
             raise ConfigError(f"{where}: field 'slices' is for a sink (no stages, no next hop)")

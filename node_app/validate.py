@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from node_app.tasks import parse_block
+from node_app.stage import block_bounds
 
 if TYPE_CHECKING:
     from node_app.config import RunConfig
-    from node_app.merge import SliceMerger
 
 _DIGITS = re.compile(r"^[0-9]+$")
+_SMALL_INT = re.compile(r"^[0-9]{1,9}$")
 # Packet ids are sequence numbers (the client counts from 0). The duplicate bitmap covers ids up
 # to this bound, so its memory is bounded too: 2**24 ids = 2 MiB per slice, 155 h at 30 fps.
 MAX_PACKET_ID = (1 << 24) - 1
@@ -84,9 +84,23 @@ def packet_id(text: str | None) -> tuple[int, str, str]:
     return int(text), "", ""
 
 
-def read_message(headers: Message, rfile: BinaryIO, run: RunConfig,
-                 merger: SliceMerger | None) -> Verdict:
-    """Read and check one POST /message body; the verdict says what to reply."""
+def parse_block(text: str | None, blocks: int) -> int | None:
+    """`i/T` -> i if T matches and 0 <= i < T, else None (headers X-Slice and X-Block)."""
+    if not text:
+        return None
+    i, sep, t = text.strip().partition("/")
+    # ASCII digits only and short: str.isdigit() also takes "²", which int() refuses.
+    if not sep or not _SMALL_INT.match(i) or not _SMALL_INT.match(t) or int(t) != blocks:
+        return None
+    return int(i) if int(i) < blocks else None
+
+
+def read_message(headers: Message, rfile: BinaryIO, run: RunConfig, slices: int = 0) -> Verdict:
+    """Read and check one POST /message body; the verdict says what to reply.
+
+    `slices` K > 0: the node merges K slices per frame (node_app/roles/merge.py), so each
+    body is one slice, named by `X-Slice: i/K`, of block_bounds(i, K, input_size) floats.
+    """
     v = Verdict()
     v.packet_id, reason, detail = packet_id(headers.get("X-Packet-Id"))
     if reason:
@@ -107,15 +121,16 @@ def read_message(headers: Message, rfile: BinaryIO, run: RunConfig,
     if v.reason:
         return v
     expected = run.frame_bytes
-    if merger is not None:
-        v.slice_index = parse_block(headers.get("X-Slice"), merger.slices)
+    if slices:
+        v.slice_index = parse_block(headers.get("X-Slice"), slices)
         if v.slice_index is None:
-            return v.fail(400, "bad_slice", f"header X-Slice must be '<i>/{merger.slices}' with "
-                          f"i < {merger.slices}, got {str(headers.get('X-Slice'))[:40]!r}")
-        expected = merger.slice_bytes(v.slice_index)
+            return v.fail(400, "bad_slice", f"header X-Slice must be '<i>/{slices}' with "
+                          f"i < {slices}, got {str(headers.get('X-Slice'))[:40]!r}")
+        lo, hi = block_bounds(v.slice_index, slices, run.input_size)
+        expected = (hi - lo) * 4
     if len(v.body) != expected:
         return v.fail(400, "bad_body_size", f"body is {len(v.body)} bytes, expected {expected}"
-                      + (" (input_size*4)" if merger is None else ""))
+                      + ("" if slices else " (input_size*4)"))
     if not np.isfinite(np.frombuffer(v.body, dtype="<f4")).all():
         return v.fail(400, "non_finite_values", "the frame holds NaN or Inf values")
     return v

@@ -4,7 +4,7 @@ client -> A (L1) -> B (L2) -> sink, as in the baseline, until a reply from B say
 `overloaded` (B's queue is full). Then A switches to the whole model (loads stage L1L2 from
 disk, pays the profile's model_switch_ms), computes the next X queued frames in full and
 sends them straight to the sink, sending nothing to B; then switches back (model_switch_ms
-again) and feeds B again. The policy runs in node_app (node_app/helping.py); the harness only
+again) and feeds B again. The policy runs in node_app (node_app/roles/helping.py); the harness only
 writes run.json `help` for A. See docs/strategies.md.
 
 capacity_fps: the baseline's bound, min(A, B) = B's 25 fps on Pi 3 profiles, is no longer an

@@ -3,8 +3,8 @@
 While helping, after each frame A computes in full (L1L2, to the sink) it takes the next
 queued frame (if any), runs only L1 on it and sends it to B, so B gets one frame per full
 frame of A (Cao: "the fast node will send one data to the slow node after it finishes one
-computation"). X counts the full frames only. Node behaviour: node_app/helping.py; plan and
-capacity bound as in strategy 1 (harness/strategies/common.py), which this strategy can
+computation"). X counts the full frames only. Node behaviour: node_app/roles/helping.py;
+plan and capacity bound as in strategy 1 (harness/strategies/common.py), which this strategy can
 approach because B keeps working while A helps. See docs/strategies.md.
 """
 

@@ -5,7 +5,7 @@ client -> A (L1) -> all of M0..M(K-1) (M_i runs stage L2_s<i>of<K>: L2's output 
 
 A fans L1's output out to every slice node (run.json `route: all`). Each slice node forwards
 its partial output with header `X-Slice: i/K` (run.json `slice`). The sink is the merge
-point (run.json `slices: K`, node_app/merge.py): it traces `slice_received` per slice and
+point (run.json `slices: K`, node_app/roles/merge.py): it traces `slice_received` per slice and
 `received` once all K are in; frames still incomplete at stop are `dropped` with reason
 `missing_slice`. Why the sink and not a merge device: merging is a copy, every slice must
 travel somewhere anyway, and a merge device would add a hop, a queue that can drop and a

@@ -3,7 +3,8 @@
 client -> A (gateway: L1, then T tasks per frame on its task queue) <- H0..H(K-1) pull
 (`POST /task/next`, long poll), compute block i = L2's columns [i*2000//T, (i+1)*2000//T),
 return it (`POST /task/result`); A assembles the frame when all T blocks are back and sends
-it to the sink. node_app/tasks.py; run.json `tasks` on A, `pull` on each helper.
+it to the sink. node_app/roles/task_gateway.py and task_helper.py; run.json `tasks` on A, `pull` on
+each helper.
 
 Pull, not push: a helper asks only when idle, so each takes tasks at its own speed and a
 helper twice as slow takes about half as many; A needs no knowledge of helper speeds.

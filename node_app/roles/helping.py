@@ -21,49 +21,56 @@ from __future__ import annotations
 
 import queue
 import time
-from typing import TYPE_CHECKING
 
-from node_app.config import HelpConfig
+from node_app.forwarder import Forwarder
+from node_app.node import Node
 from node_app.profile import sleep_until
-from node_app.stage import Pipeline, load_pipeline
-
-if TYPE_CHECKING:
-    from node_app.server import Forwarder, NodeServer
+from node_app.role import Role
+from node_app.stage import Pipeline
 
 SWITCH_PACKET_ID = -1  # switch events are about the node, not one frame
 
 
-class Helper:
-    """The help policy; NodeServer's worker calls process() for every frame it dequeues."""
+class Helper(Role):
+    """The help policy (run.json `help`); the worker calls process() for every frame."""
 
-    def __init__(self, srv: NodeServer, cfg: HelpConfig, direct: Forwarder):
-        self.srv = srv
+    def __init__(self, node: Node):
+        super().__init__(node)
+        cfg = node.run.help
+        assert cfg is not None, "Helper needs run.json 'help'"
         self.cfg = cfg
-        self.direct = direct
-        self.to_next = srv.forwarders[0]
-        self.own = srv.pipeline
+        self.direct = Forwarder(cfg.direct_hop)
+        self.to_next = node.forwarders[0]
+        self.own = node.pipeline
         self.help: Pipeline | None = None  # loaded at each switch, dropped at the switch back
         self.left = 0  # full frames still to compute in this help episode; 0 = normal
         # Fail at startup, naming the file, if the help stages are missing or do not chain;
         # the result is not kept: every switch loads from disk again.
-        shapes = self._load(cfg.help_stages).shapes
-        self.help_ms = srv.profile.frame_ms(shapes)  # None: native
+        shapes = node.load(cfg.help_stages).shapes
+        self.help_ms = node.profile.frame_ms(shapes)  # None: native
 
     # called by the worker -----------------------------------------------------------------
 
     def process(self, packet_id: int, body: bytes) -> None:
-        srv = self.srv
+        node = self.node
         if self.help is None:
-            reply = srv.run_frame(packet_id, body, self.own, srv.profile_ms, self.to_next)
+            reply = node.run_frame(packet_id, body, self.own, node.profile_ms, self.to_next)
             if reply is not None and reply.get("overloaded") is True:
                 self._switch_to_help()
             return
-        srv.run_frame(packet_id, body, self.help, self.help_ms, self.direct)
+        node.run_frame(packet_id, body, self.help, self.help_ms, self.direct)
         self.left -= 1
         if self.cfg.policy == "cao2":
             self._feed_next_hop()
         if self.left == 0:
             self._switch_back()
+
+    def describe(self) -> str:
+        hlp = self.cfg
+        return (
+            f" help={hlp.policy} x={hlp.x} help_stages={list(hlp.help_stages)} "
+            f"direct_hop={hlp.direct_hop} model_switch_ms={self.node.profile.switch_ms()}"
+        )
 
     def close(self) -> None:
         self.direct.close()
@@ -72,18 +79,18 @@ class Helper:
 
     def _feed_next_hop(self) -> None:
         """cao2: one frame from the queue (if any) through own_stages to B; reply ignored."""
-        srv = self.srv
-        if srv.stopping.is_set():
+        node = self.node
+        if node.stopping.is_set():
             return
         try:
-            item = srv.queue.get_nowait()
+            item = node.queue.get_nowait()
         except queue.Empty:
             return
         if item is None:  # the stop marker: leave it for the worker loop
-            srv.queue.put(None)
+            node.queue.put(None)
             return
         pid, body = item
-        srv.guarded(pid, srv.run_frame, pid, body, self.own, srv.profile_ms, self.to_next)
+        node.guarded(pid, node.run_frame, pid, body, self.own, node.profile_ms, self.to_next)
 
     def _switch_to_help(self) -> None:
         self._set_helping(True)
@@ -103,23 +110,20 @@ class Helper:
 
     def _switch(self, stages: tuple[str, ...]) -> Pipeline:
         """Load stages from disk, wait out model_switch_ms; traced as switch_started/finished."""
-        srv = self.srv
-        srv.trace.write(SWITCH_PACKET_ID, "switch_started", "+".join(stages))
+        node = self.node
+        node.trace.write(SWITCH_PACKET_ID, "switch_started", "+".join(stages))
         t0 = time.perf_counter()
-        pipeline = self._load(stages)
+        pipeline = node.load(stages)
         real_ms = (time.perf_counter() - t0) * 1000.0
-        switch_ms = srv.profile.switch_ms()  # None: native, the real load time is the cost
+        switch_ms = node.profile.switch_ms()  # None: native, the real load time is the cost
         if switch_ms is not None:
             sleep_until(t0 + switch_ms / 1000.0)
         claimed_ms = real_ms if switch_ms is None else switch_ms
-        with srv.stats.lock:
-            srv.stats.switches += 1
-        srv.trace.write(SWITCH_PACKET_ID, "switch_finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
+        with node.stats.lock:
+            node.stats.switches += 1
+        node.trace.write(SWITCH_PACKET_ID, "switch_finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
         return pipeline
 
-    def _load(self, stages: tuple[str, ...]) -> Pipeline:
-        return load_pipeline(self.srv.node.stages_dir, stages, self.srv.run_cfg.input_size)
-
     def _set_helping(self, value: bool) -> None:
-        with self.srv.stats.lock:
-            self.srv.stats.helping = value
+        with self.node.stats.lock:
+            self.node.stats.helping = value

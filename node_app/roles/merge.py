@@ -11,15 +11,19 @@ the sink stops are traced `dropped` with reason `missing_slice`, so they count a
 reason.
 
 Slice i holds output columns block_bounds(i, K, width) (node_app/stage.py), the same rule
-harness/model.py uses to cut L2 into L2_s<i>of<K>.npz.
+harness/model.py uses to cut L2 into L2_s<i>of<K>.npz. The X-Slice header and each slice's
+size are checked before a slice gets here (node_app/validate.py, `slices`).
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
+from node_app.node import Node
+from node_app.roles.sink import Sink
 from node_app.stage import block_bounds
 
 
@@ -32,10 +36,6 @@ class SliceMerger:
         self._lock = threading.Lock()
         self._parts: dict[int, tuple[np.ndarray, set[int]]] = {}
         self._done: set[int] = set()
-
-    def slice_bytes(self, index: int) -> int:
-        lo, hi = block_bounds(index, self.slices, self.width)
-        return (hi - lo) * 4
 
     def add(self, packet_id: int, index: int, body: bytes) -> tuple[str, bytes | None]:
         """Store one slice: ("dup", None) if seen, ("partial", None), or ("complete", frame)."""
@@ -63,3 +63,40 @@ class SliceMerger:
                 pid: [i for i in range(self.slices) if i not in have]
                 for pid, (_out, have) in sorted(self._parts.items())
             }
+
+
+class MergeSink(Sink):
+    """A sink whose frames arrive as K slices (X-Slice): `admit_slice` per slice; the whole
+    frame then goes through `admit`, so it is `received` (and kept) once all K are in."""
+
+    def __init__(self, node: Node):
+        super().__init__(node)
+        self.slices = node.run.slices
+        self.merger = SliceMerger(node.run.input_size, self.slices)
+        self._lock = threading.Lock()
+        self.slices_received = 0
+
+    def admit_slice(
+        self, packet_id: int, index: int, body: bytes
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """Record one slice; the frame is returned (to be admitted, `received`) once all K
+        are in."""
+        with self._lock:
+            self.slices_received += 1
+        self.node.trace.write(packet_id, "slice_received", f"{index}/{self.slices}")
+        state, frame = self.merger.add(packet_id, index, body)
+        reply = {"accepted": state != "dup", "overloaded": False, "queue_depth": 0,
+                 "service_ms": 0.0}
+        return reply, frame
+
+    def stats(self) -> dict[str, Any]:
+        return {"slices_received": self.slices_received}
+
+    def describe(self) -> str:
+        return f" merges slices={self.slices}"
+
+    def close(self) -> None:
+        """Frames still missing a slice are lost: traced `dropped` with `missing_slice`."""
+        for pid in self.merger.incomplete():
+            self.node.drop(pid, "missing_slice")
+        super().close()

@@ -1,0 +1,191 @@
+"""The device side of a node, as roles see it: queue, stats, trace, compute and forward.
+
+Roles (node_app/roles/) get this object, not the HTTP server: it is everything a role may
+use, and importing it does not import server.py, so the package has no import cycles
+(server -> registry -> roles -> role -> node -> core modules).
+
+The single worker thread that models the device runs a role's `work()`; `compute()` is one
+frame through a pipeline plus the profile's waiting, `forward()` one send with its counts and
+trace rows. Both are shared by every role, so a frame is traced the same way whatever the
+strategy.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from node_app.config import NodeConfig, RunConfig
+from node_app.forwarder import Forwarder
+from node_app.profile import Profile, sleep_until
+from node_app.stage import Pipeline, load_pipeline
+from node_app.stats import Stats
+from node_app.trace import TraceWriter
+
+Frame = tuple[int, bytes]  # (packet id, float32 body)
+
+
+class Node:
+    """One node's device state; the HTTP server owns one and hands it to its role."""
+
+    trace: TraceWriter  # set by open_trace(), once the server has bound its port
+
+    def __init__(self, config: NodeConfig, run: RunConfig, profile: Profile,
+                 pipeline: Pipeline):
+        self.config = config
+        self.run = run
+        self.profile = profile
+        self.pipeline = pipeline
+        self.profile_ms = profile.frame_ms(pipeline.shapes)  # None: native, no waiting
+        self.stats = Stats(self.profile_ms or 0.0)
+        self.queue: queue.Queue[Frame | None] = queue.Queue(run.queue_size)
+        self.forwarders = [Forwarder(hop) for hop in run.next_hops]
+        self.stopping = threading.Event()
+
+    def open_trace(self) -> None:
+        """Open `<trace_dir>/<run_id>.csv`; only after bind, so a failed start leaves none."""
+        self.trace = TraceWriter(Path(self.config.trace_dir) / f"{self.run.run_id}.csv",
+                                 self.config.node)
+
+    def load(self, stages: Sequence[str]) -> Pipeline:
+        """Load stages from this node's stages_dir (a helping node's model switch)."""
+        return load_pipeline(self.config.stages_dir, stages, self.run.input_size)
+
+    # request side ------------------------------------------------------------------------
+
+    def enqueue(self, packet_id: int, body: bytes) -> dict[str, Any]:
+        """Queue a valid frame for the worker; the /message reply (queue_full when full)."""
+        st = self.stats
+        t = time.time()  # stamped before put so `received` never sorts after `started`
+        try:
+            self.queue.put_nowait((packet_id, body))
+            accepted = True
+        except queue.Full:
+            accepted = False
+        depth = self.queue.qsize()
+        with st.lock:
+            st.received += 1
+            if accepted:
+                st.accepted += 1
+            else:
+                st.dropped["queue_full"] = st.dropped.get("queue_full", 0) + 1
+            service_ms = st.service_ms
+        if accepted:
+            self.trace.write(packet_id, "received", str(depth), t=t)
+        else:
+            self.trace.write(packet_id, "dropped", "queue_full", t=t)
+        return {
+            "accepted": accepted,
+            "overloaded": not accepted or self.queue.full(),
+            "queue_depth": depth,
+            "service_ms": round(service_ms, 3),
+        }
+
+    def drop(self, packet_id: int, reason: str) -> None:
+        """Count and trace one frame as lost, with its reason."""
+        self.stats.count(self.stats.dropped, reason)
+        self.trace.write(packet_id, "dropped", reason)
+
+    def drop_queued(self, reason: str) -> None:
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self.drop(item[0], reason)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The /stats fields every node has (role fields and rss_kb are added by the server)."""
+        st = self.stats
+        with st.lock:
+            return {
+                "node": self.config.node,
+                "run_id": self.run.run_id,
+                "received": st.received,
+                "accepted": st.accepted,
+                "dropped": dict(st.dropped),
+                "rejected": dict(st.rejected),
+                "processed": st.processed,
+                "forwarded": st.forwarded,
+                "forward_failed": st.forward_failed,
+                "queue_depth": self.queue.qsize(),
+                "service_ms": round(st.service_ms, 3),
+                "uptime_s": round(time.monotonic() - st.started, 3),
+                "switches": st.switches,
+                "helping": st.helping,
+                "weights_bytes": self.pipeline.weights_bytes,
+                "bytes_out": st.bytes_out,
+            }
+
+    # worker side -------------------------------------------------------------------------
+
+    def guarded(self, packet_id: int, fn: Callable[..., Any], *args: Any) -> None:
+        """Run fn(*args) for one frame; an exception is traced, never kills the worker."""
+        try:
+            fn(*args)
+        except Exception as e:  # never let one bad frame kill the device model
+            print(f"node_app: worker error on packet {packet_id}: {e!r}", file=sys.stderr)
+            self.trace.write(packet_id, "error", type(e).__name__)
+
+    def run_frame(
+        self,
+        packet_id: int,
+        body: bytes,
+        pipeline: Pipeline,
+        profile_ms: float | None,
+        fwd: Forwarder | None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """Compute one frame, wait out its profile time, send it on: the hop's reply or None.
+
+        `profile_ms` None = native (no waiting, the real time is recorded).
+        """
+        out = self.compute(packet_id, body, pipeline, profile_ms)
+        if fwd is None:
+            return None
+        return self.forward(packet_id, out.astype("<f4", copy=False).tobytes(), fwd, headers)
+
+    def compute(
+        self, packet_id: int, body: bytes, pipeline: Pipeline, profile_ms: float | None
+    ) -> np.ndarray:
+        """Run the stages on one frame and wait out the profile time (trace started/finished)."""
+        self.trace.write(packet_id, "started", str(self.queue.qsize()))
+        t0 = time.perf_counter()
+        out = pipeline(np.frombuffer(body, dtype="<f4"))
+        real_ms = (time.perf_counter() - t0) * 1000.0
+        if profile_ms is not None:
+            sleep_until(t0 + profile_ms / 1000.0)
+        service_ms = (time.perf_counter() - t0) * 1000.0
+        claimed_ms = real_ms if profile_ms is None else profile_ms
+        self.stats.observe_service(service_ms)
+        self.trace.write(packet_id, "finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
+        return out
+
+    def forward(
+        self, packet_id: int, data: bytes, fwd: Forwarder, headers: dict[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """Send one output to a hop (extra `headers`, e.g. X-Slice); the hop's reply or None."""
+        reply, failure = fwd.send(packet_id, data, headers)
+        with self.stats.lock:
+            if failure is None:
+                self.stats.forwarded += 1
+                self.stats.bytes_out += len(data)
+            else:
+                self.stats.forward_failed += 1
+        if failure is None:
+            self.trace.write(packet_id, "forwarded", fwd.hop)
+        else:
+            self.trace.write(packet_id, "forward_failed", failure)
+        return reply
+
+    def close_forwarders(self) -> None:
+        for fwd in self.forwarders:
+            fwd.close()

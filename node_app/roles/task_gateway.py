@@ -1,0 +1,202 @@
+"""Task sharing of a dense layer among idle helpers (seed 003), gateway side.
+
+Gateway (run.json `tasks`): its worker runs its own stages (L1) on each frame as usual, then
+cuts the next layer (L2, width `width`) into T = `blocks` neuron-block tasks and puts them on
+a queue (TaskBoard.put). Helpers PULL: `POST /task/next` long-polls up to LONG_POLL_S and
+returns one task (headers `X-Packet-Id`, `X-Block: i/T`, body = the layer input, float32), or
+204 when there is none. `POST /task/result` (same headers, body = the block's outputs)
+returns it. When all T blocks of a frame are back, the gateway's sender thread forwards the
+assembled frame to its next hop (the sink). Pull, not push: a helper asks only when idle, so
+a helper twice as slow asks half as often and gets about half the tasks; the gateway needs to
+know nothing about helper speeds.
+
+Bounds: at most `max_frames` (the gateway's queue_size) frames are in flight on the board;
+the worker waits for room, so when helpers cannot keep up the backlog shows up as the
+gateway's own queue filling and dropping (`queue_full`), as in every other strategy. A task
+handed out and not returned within LEASE_S (a helper died) goes back on the queue. Frames
+still incomplete at stop are traced `dropped` with reason `tasks_incomplete`.
+
+Helper (run.json `pull`): node_app/roles/task_helper.py. Trace on the gateway: `task_sent` /
+`task_done` (detail `<helper>:<i>`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from node_app.config import TasksConfig
+from node_app.forwarder import Forwarder
+from node_app.node import Node
+from node_app.role import Role, TaskSource
+from node_app.stage import block_bounds
+
+LONG_POLL_S = 1.0
+LEASE_S = 5.0
+
+
+@dataclass
+class _Frame:
+    x: bytes
+    out: np.ndarray
+    left: set[int]
+    by: dict[int, str] = field(default_factory=dict)
+
+
+class TaskBoard:
+    """The gateway's task queue, in-flight frames and result assembly."""
+
+    def __init__(self, node: Node, cfg: TasksConfig, fwd: Forwarder, max_frames: int):
+        self.node = node
+        self.cfg = cfg
+        self.fwd = fwd
+        self.max_frames = max_frames
+        self.cond = threading.Condition()
+        self.todo: deque[tuple[int, int]] = deque()
+        self.frames: dict[int, _Frame] = {}
+        self.leased: dict[tuple[int, int], tuple[str, float]] = {}
+        self.by_helper: dict[str, int] = {}
+        self.out: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
+        self.sender = threading.Thread(target=self._send, name="task-sender", daemon=True)
+        self.sender.start()
+
+    # worker side ---------------------------------------------------------------------------
+
+    def put(self, packet_id: int, x: np.ndarray) -> None:
+        """Queue T tasks for one frame; waits while max_frames frames are in flight."""
+        body = x.astype("<f4", copy=False).tobytes()
+        with self.cond:
+            while len(self.frames) >= self.max_frames and not self.node.stopping.is_set():
+                self.cond.wait(0.2)
+            if self.node.stopping.is_set():
+                self.node.drop(packet_id, "shutdown")
+                return
+            n = self.cfg.blocks
+            self.frames[packet_id] = _Frame(body, np.zeros(self.cfg.width, "<f4"), set(range(n)))
+            self.todo.extend((packet_id, i) for i in range(n))
+            self.cond.notify_all()
+
+    # request side --------------------------------------------------------------------------
+
+    def next(self, helper: str, wait_s: float = LONG_POLL_S) -> tuple[int, int, bytes] | None:
+        """The next task for `helper` (packet id, block, input bytes), or None after wait_s."""
+        deadline = time.monotonic() + wait_s
+        with self.cond:
+            task = self._take(helper)
+            while task is None:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.node.stopping.is_set():
+                    return None
+                self.cond.wait(min(left, 0.2))
+                task = self._take(helper)
+        # Lock order is board -> stats, never the reverse (see NodeServer.stats_snapshot);
+        # this count needs neither held together.
+        with self.node.stats.lock:
+            self.node.stats.bytes_out += len(task[2])
+        return task
+
+    def _take(self, helper: str) -> tuple[int, int, bytes] | None:
+        """Lease the next open task to `helper`; call with self.cond held."""
+        self._requeue_expired()
+        while self.todo:
+            pid, block = self.todo.popleft()
+            frame = self.frames.get(pid)
+            if frame is None or block not in frame.left:
+                continue  # finished meanwhile (a re-leased task came back twice)
+            self.leased[(pid, block)] = (helper, time.monotonic())
+            self.node.trace.write(pid, "task_sent", f"{helper}:{block}")
+            return pid, block, frame.x
+        return None
+
+    def result(self, helper: str, packet_id: int, block: int, body: bytes) -> str | None:
+        """Store one block's outputs; an error reason, or None when accepted."""
+        lo, hi = block_bounds(block, self.cfg.blocks, self.cfg.width)
+        if len(body) != (hi - lo) * 4:
+            return "bad_body_size"
+        with self.cond:
+            self.leased.pop((packet_id, block), None)
+            frame = self.frames.get(packet_id)
+            if frame is None or block not in frame.left:
+                return "unknown_task"
+            frame.out[lo:hi] = np.frombuffer(body, dtype="<f4")
+            frame.left.discard(block)
+            frame.by[block] = helper
+            self.by_helper[helper] = self.by_helper.get(helper, 0) + 1
+            self.node.trace.write(packet_id, "task_done", f"{helper}:{block}")
+            if frame.left:
+                return None
+            del self.frames[packet_id]
+            self.cond.notify_all()  # room for the worker's next frame
+        self.out.put((packet_id, frame.out.tobytes()))
+        return None
+
+    def tasks_by_helper(self) -> dict[str, int]:
+        with self.cond:
+            return dict(self.by_helper)
+
+    def _requeue_expired(self) -> None:
+        now = time.monotonic()
+        for key, (_helper, t) in list(self.leased.items()):
+            if now - t > LEASE_S:
+                del self.leased[key]
+                self.todo.appendleft(key)
+
+    # sender and shutdown -------------------------------------------------------------------
+
+    def _send(self) -> None:
+        node = self.node
+        while True:
+            item = self.out.get()
+            if item is None:
+                return
+            pid, body = item
+            node.guarded(pid, node.forward, pid, body, self.fwd)
+
+    def close(self) -> None:
+        """Trace frames still incomplete as lost; let the sender finish what is assembled."""
+        with self.cond:
+            for pid in sorted(self.frames):
+                self.node.drop(pid, "tasks_incomplete")
+            self.frames.clear()
+            self.todo.clear()
+            self.cond.notify_all()
+        self.out.put(None)
+        self.sender.join(timeout=10)
+        self.fwd.close()
+
+    @property
+    def blocks(self) -> int:
+        return self.cfg.blocks
+
+
+class TaskGateway(Role):
+    """Run own stages (L1) on each queued frame, then put its L2 blocks on the task board."""
+
+    def __init__(self, node: Node):
+        super().__init__(node)
+        cfg = node.run.tasks
+        assert cfg is not None, "TaskGateway needs run.json 'tasks'"
+        self.board = TaskBoard(node, cfg, node.forwarders[0], node.run.queue_size)
+
+    def process(self, packet_id: int, body: bytes) -> None:
+        node = self.node
+        self.board.put(packet_id, node.compute(packet_id, body, node.pipeline, node.profile_ms))
+
+    def stats(self) -> dict[str, Any]:
+        return {"tasks_by_helper": self.board.tasks_by_helper()}
+
+    def describe(self) -> str:
+        cfg = self.board.cfg
+        return f" task gateway blocks={cfg.blocks} width={cfg.width}"
+
+    def tasks(self) -> TaskSource:
+        return self.board
+
+    def close(self) -> None:
+        self.board.close()

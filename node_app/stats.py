@@ -1,0 +1,53 @@
+"""The node's counters for GET /stats (the fields every role shares).
+
+Role-specific /stats fields (`routed`, `slices_received`, ...) belong to the role
+(node_app/role.py `Role.stats`), not here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+EWMA_ALPHA = 0.2
+
+
+class Stats:
+    """Counters for GET /stats; one lock, because handler threads and the worker update them."""
+
+    def __init__(self, service_ms: float):
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.received = 0
+        self.accepted = 0
+        self.dropped: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+        self.processed = 0
+        self.forwarded = 0
+        self.forward_failed = 0
+        self.service_ms = service_ms
+        self.switches = 0  # model switches completed (helping nodes only)
+        self.helping = False
+        self.bytes_out = 0  # payload bytes this node sent (frames, slices, tasks, results)
+
+    def count(self, table: dict[str, int], reason: str) -> None:
+        with self.lock:
+            table[reason] = table.get(reason, 0) + 1
+
+    def observe_service(self, ms: float) -> None:
+        with self.lock:
+            self.service_ms = EWMA_ALPHA * ms + (1.0 - EWMA_ALPHA) * self.service_ms
+            self.processed += 1
+
+
+def rss_kb() -> int:
+    """This process's resident set (VmRSS, kB) for /stats, so a soak can watch for leaks; 0
+    where there is no /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
