@@ -21,6 +21,7 @@ import pandas as pd
 
 from harness import plots
 from harness.analysis import (
+    crossing_x,
     drops_per_second_by_node,
     latencies_ms,
     load_run,
@@ -403,8 +404,6 @@ def _side_by_side(points: pd.DataFrame) -> list[str]:
 def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[str, Any],
                 out_html: str | Path, predicted: pd.DataFrame | None = None) -> Path:
     """The sweep page: coverage and delivered fps against X, X*, a table of every point."""
-    from harness.sweep import crossing_x
-
     xstar = crossing_x(points)
     knobs = ", ".join(f"{k}={v}" for k, v in sorted(run_template.items()))
     title = "Sweep: strategies against X"
