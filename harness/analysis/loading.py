@@ -17,8 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# Trace events node_app writes; listed first in the categorical so codes are the same in
+# every run (a trace may still carry others, e.g. switch_started, appended after these).
 EVENTS = ("received", "dropped", "rejected", "started", "finished", "forwarded", "forward_failed",
           "stopped")
+# Events that account for a measure frame that will not reach the sink.
 DROP_EVENTS = ("dropped", "forward_failed", "rejected")
 TRACE_COLUMNS = ["t", "packet_id", "node", "event", "detail"]
 TRACE_DTYPES = {
@@ -40,6 +43,7 @@ CLIENT_DTYPES = {
     "reply_ms": "float64",
     "target": "category",
 }
+# Spellings of "true" accepted in client.csv's boolean columns (1/0 and True/False occur).
 TRUE_STRINGS = frozenset({"1", "1.0", "true", "True", "TRUE", "yes"})
 
 
