@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import ledger, strategies
+from harness.analysis import crossing_x
 from harness.spec import RunSpec, SpecError, _integer, resolve_strategy
 
 MAX_EXTENDED_X = 3200  # the search for X* doubles X up to here, then gives up
@@ -170,25 +171,6 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
             rows.append({"strategy": strategy, "x": x, "coverage": pred["coverage"],
                          "delivered_fps": pred["delivered_fps"]})
     return pd.DataFrame(rows)
-
-
-def crossing_x(points: pd.DataFrame) -> int | None:
-    """X*: the smallest X from which strategy 2's mean coverage stays above the baseline's."""
-    if points.empty or "strategy" not in points:
-        return None
-    base = points.loc[points["strategy"] == "baseline", "coverage"]
-    s2 = points[points["strategy"] == "cao2"].groupby("x")["coverage"].mean().sort_index()
-    if base.empty or s2.empty:
-        return None
-    above = s2 > base.mean()
-    if not above.iloc[-1]:
-        return None
-    xstar = int(above.index[-1])
-    for x in reversed(above.index):
-        if not above[x]:
-            break
-        xstar = int(x)
-    return xstar
 
 
 def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:

@@ -77,3 +77,40 @@ def test_ledger_index_and_comparison(tmp_path: Path) -> None:
     comp = write_comparison(dirs, tmp_path / "compare.html").read_text()
     assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 4
     assert "http://" not in comp and 'class="banner"' in comp
+
+
+def test_sweep_page_marks_x_star_and_escapes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from harness.report import write_sweep
+
+    def point(run_id: str, strategy: str, x: int | None, coverage: float, warnings: str = ""):
+        return {"run_id": run_id, "strategy": strategy, "x": x, "coverage": coverage,
+                "delivered_fps": 10 * coverage, "latency_p95_ms": 40.0,
+                "predicted_coverage": None, "predicted_delivered_fps": None, "switches": 1,
+                "warnings": warnings}
+
+    points = pd.DataFrame([point("b", "baseline", None, 0.5),
+                           point("s2-1", "cao2", 1, 0.4, "<b>odd</b>"),
+                           point("s2-5", "cao2", 5, 0.6), point("s2-9", "cao2", 9, 0.7)])
+    html = write_sweep(points, pd.DataFrame(), {"profile": "<rpi>"},
+                       tmp_path / "sweep.html").read_text()
+    assert "<b>X* = 5</b>" in html and html.count("<svg") == 2
+    assert 'href="s2-5.html"' in html and 'class="banner"' in html
+    assert "&lt;b&gt;odd&lt;/b&gt;" in html and "profile=&lt;rpi&gt;" in html
+    assert not EXTERNAL.search(html)
+
+
+def test_report_imports_neither_sweep_nor_experiment() -> None:
+    """experiment imports report and sweep imports experiment: report must not import back
+    (not even inside a function), or the modules form an import cycle."""
+    import ast
+
+    import harness.report
+
+    tree = ast.parse(Path(harness.report.__file__).read_text())
+    imported = {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not imported & {"harness.sweep", "harness.experiment"}

@@ -1,0 +1,79 @@
+"""Turn one run directory into numbers: load the traces, join them by packet ID, summarise.
+
+The package is split by what each step is for; every public name is re-exported here, so
+callers keep writing `from harness.analysis import load_run, summarize, ...`:
+
+- loading.py: read `runs/<run-id>/` (spec.json, client.csv, traces/*.csv) into a `Run`.
+- derived.py: the per-packet join (trace rows -> measure IDs, sink arrivals, busy
+  intervals), computed once per run and shared by everything below.
+- accounting.py: drops by node and reason, per-node counts and service times, trace ends.
+- metrics.py: the headline numbers (`summarize`, latency, send lag, rate steps, the
+  minimum-run rule) and the warnings a report shows as a banner.
+- timeseries.py: per-second series for the report's plots.
+- switches.py: model switches (strategies that reload stages at run time).
+- sweeps.py: X*, where strategy 2 overtakes the baseline in a sweep.
+- rounding.py: JSON-safe rounding used by every summary field.
+
+Speed matters: an hour at a few hundred frames/s is a million packets and several million
+trace rows, so loading uses the C CSV parser with fixed dtypes and every join is a
+vectorised numpy operation on packet IDs (no per-row Python). The schema of the summary is
+in docs/results.md.
+"""
+
+from harness.analysis.accounting import EARLY_END_S
+from harness.analysis.loading import (
+    CLIENT_DTYPES,
+    DROP_EVENTS,
+    EVENTS,
+    TRACE_COLUMNS,
+    TRACE_DTYPES,
+    TRUE_STRINGS,
+    Run,
+    load_run,
+)
+from harness.analysis.metrics import (
+    PREDICTION_TOLERANCE,
+    SCHEMA_VERSION,
+    latencies_ms,
+    min_run_check,
+    send_lag_ms,
+    step_table,
+    summarize,
+    warnings_of,
+    write_summary,
+)
+from harness.analysis.sweeps import crossing_x
+from harness.analysis.switches import model_switches
+from harness.analysis.timeseries import (
+    drops_per_second_by_node,
+    per_second_counts,
+    queue_depth_per_second,
+    utilisation_per_second,
+)
+
+__all__ = [
+    "CLIENT_DTYPES",
+    "DROP_EVENTS",
+    "EARLY_END_S",
+    "EVENTS",
+    "PREDICTION_TOLERANCE",
+    "SCHEMA_VERSION",
+    "TRACE_COLUMNS",
+    "TRACE_DTYPES",
+    "TRUE_STRINGS",
+    "Run",
+    "crossing_x",
+    "drops_per_second_by_node",
+    "latencies_ms",
+    "load_run",
+    "min_run_check",
+    "model_switches",
+    "per_second_counts",
+    "queue_depth_per_second",
+    "send_lag_ms",
+    "step_table",
+    "summarize",
+    "utilisation_per_second",
+    "warnings_of",
+    "write_summary",
+]

@@ -1,0 +1,176 @@
+"""Per-node accounting of a run: where measure frames were dropped, per-node counts and
+service times, and whose trace ended early.
+
+These feed `summarize` (harness/analysis/metrics.py) and the drops-over-time series; a
+frame is only "lost unaccounted" if no node and no client error explains it, so the drop
+bookkeeping has to be exact, including client-side failures no node ever saw.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.derived import Derived, busy_cumulative, code_of, numeric_details
+from harness.analysis.loading import DROP_EVENTS, Run
+from harness.analysis.rounding import rounded
+
+# A trace without `stopped` events that ends this much before the others is "ending early".
+EARLY_END_S = 2.0
+
+
+def drop_records(run: Run, d: Derived) -> tuple[dict[str, dict[str, int]], np.ndarray,
+                                                 np.ndarray, np.ndarray]:
+    """Drops of measure IDs by node and reason, plus a per-ID 'has a drop record' mask
+    and the (time, node) of every drop for the per-second series."""
+    has_drop = np.zeros(len(d.ids), dtype=bool)
+    drops: dict[str, dict[str, int]] = {}
+    codes = {e: code_of(d.events_cat, e) for e in DROP_EVENTS}
+    m = np.isin(d.ev_event, list(codes.values())) & (d.ev_pos >= 0)
+    idx = np.flatnonzero(m)
+    details = run.events["detail"].to_numpy(object)[idx]
+    evs = d.ev_event[idx]
+    reasons = pd.Series(details, dtype=object).fillna("").astype(str).to_numpy(object)
+    prefix = {codes["forward_failed"]: "forward_failed:", codes["rejected"]: "rejected:"}
+    for code, pre in prefix.items():
+        sel = evs == code
+        if sel.any():
+            reasons[sel] = pre + pd.Series(reasons[sel], dtype=object)
+    empty = reasons == ""
+    reasons[empty] = "unknown"
+    table = pd.DataFrame({"node": d.ev_node[idx], "reason": reasons})
+    for (node, reason), n in table.groupby(["node", "reason"], sort=True).size().items():
+        drops.setdefault(d.nodes_cat[int(node)], {})[str(reason)] = int(n)
+    has_drop[d.ev_pos[idx]] = True
+    drop_t = d.ev_t[idx]
+
+    # Client-side failures: no answer at all, or an HTTP error the node did not trace.
+    rejected_ids = np.zeros(len(d.ids), dtype=bool)
+    rej = m & (d.ev_event == codes["rejected"])
+    rejected_ids[d.ev_pos[rej]] = True
+    client_err = (d.status != 200) & ~((d.status != 0) & rejected_ids)
+    if client_err.any():
+        st = d.status[client_err]
+        labels = np.where(st == 0, "client_error", np.char.add("http_", st.astype(str)))
+        for reason, n in zip(*np.unique(labels, return_counts=True), strict=True):
+            drops.setdefault("client", {})[str(reason)] = int(n)
+        has_drop |= client_err
+        t_err = np.where(np.isnan(d.sent_t), d.intended, d.sent_t)[client_err]
+        drop_t = np.concatenate([drop_t, t_err])
+    return drops, has_drop, drop_t, idx
+
+
+def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
+    """Per-node counts (measure IDs), service times, utilisation and queue depth."""
+    n_nodes, n_ev = len(d.nodes_cat), len(d.events_cat)
+    meas = d.ev_pos >= 0
+    counts = np.bincount(d.ev_node[meas] * n_ev + d.ev_event[meas],
+                         minlength=n_nodes * n_ev).reshape(n_nodes, n_ev) if n_nodes else None
+    detail = run.events["detail"].to_numpy(object)
+    fin = meas & (d.ev_event == code_of(d.events_cat, "finished"))
+    real, prof = _split_finished(detail[fin])
+    fin_node = d.ev_node[fin]
+    rec = meas & (d.ev_event == code_of(d.events_cat, "received"))
+    depth = numeric_details(detail[rec])
+    rec_node = d.ev_node[rec]
+    length = d.window_end - d.window_start
+    spec_by_name = {str(n.get("name")): n for n in run.spec.get("nodes", [])}
+    out: dict[str, dict[str, Any]] = {}
+    for name in d.nodes:
+        info = spec_by_name.get(name, {})
+        code = d.nodes_cat.index(name) if name in d.nodes_cat else -1
+
+        def count(event: str, code: int = code) -> int:
+            e = code_of(d.events_cat, event)
+            return int(counts[code, e]) if code >= 0 and e >= 0 and counts is not None else 0
+
+        dep = depth[rec_node == code] if code >= 0 else np.empty(0)
+        dep = dep[~np.isnan(dep)]
+        r = real[fin_node == code] if code >= 0 else np.empty(0)
+        p = prof[fin_node == code] if code >= 0 else np.empty(0)
+        measured = None
+        if name in d.busy and len(d.busy[name][0]):
+            s, e = d.busy[name]
+            measured = (e - s) * 1000.0
+        util = None
+        if name in d.busy and length > 0:
+            s, e = d.busy[name]
+            b = busy_cumulative(s, e, np.array([d.window_start, d.window_end]))
+            util = rounded((b[1] - b[0]) / length, 4)
+        elif code >= 0 and length > 0 and name not in d.sink_nodes:
+            util = 0.0
+        out[name] = {
+            "role": info.get("role"),
+            "stages": info.get("stages"),
+            "received": count("received"),
+            "dropped": count("dropped"),
+            "rejected": count("rejected"),
+            "processed": count("finished"),
+            "forwarded": count("forwarded"),
+            "forward_failed": count("forward_failed"),
+            "service_ms_mean": rounded(np.nanmean(p)) if len(p) and not np.isnan(p).all() else None,
+            "real_ms_mean": rounded(np.nanmean(r)) if len(r) and not np.isnan(r).all() else None,
+            "measured_service_ms_mean": rounded(measured.mean()) if measured is not None else None,
+            "measured_service_ms_p95": (rounded(np.percentile(measured, 95))
+                                        if measured is not None else None),
+            "utilisation": util,
+            "queue_depth_mean": rounded(dep.mean()) if len(dep) else None,
+            "queue_depth_max": int(dep.max()) if len(dep) else None,
+        }
+    return out
+
+
+def trace_ends(run: Run, d: Derived) -> tuple[dict[str, float | None], list[str], list[str]]:
+    """Last event time per node; nodes whose trace ends early (a node that died or hung)
+    and spec nodes with no trace rows at all.
+
+    node_app ends every trace it closes with a `stopped` event, so when the run's traces
+    carry them, "ended early" means "has none": an idle node (say B while A helps in
+    strategy 1) is not mistaken for a dead one. Older traces fall back to "stops > 2 s
+    before the others"."""
+    ends: dict[str, float | None] = {n: None for n in d.nodes}
+    if len(d.ev_t):
+        last = pd.Series(d.ev_t).groupby(d.ev_node).max()
+        for code, t in last.items():
+            ends[d.nodes_cat[int(code)]] = float(t)
+    present = {n: t for n, t in ends.items() if t is not None}
+    stopped_code = code_of(d.events_cat, "stopped")
+    if stopped_code >= 0 and (d.ev_event == stopped_code).any():
+        clean = {d.nodes_cat[int(c)] for c in np.unique(d.ev_node[d.ev_event == stopped_code])}
+        early = [n for n in present if n not in clean]
+        missing = [n for n, t in ends.items() if t is None]
+        return {n: rounded(t, 6) for n, t in ends.items()}, early, missing
+    early = []
+    for n, t in present.items():
+        others = [u for m, u in present.items() if m != n]
+        if others and t < max(others) - EARLY_END_S:
+            early.append(n)
+    missing = [n for n, t in ends.items() if t is None]
+    return {n: rounded(t, 6) for n, t in ends.items()}, early, missing
+
+
+def _split_finished(details: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse `<real_ms>:<profile_ms>` for many rows at once by handing the joined text to
+    the C CSV parser (str.split on a million strings would take seconds)."""
+    if not len(details):
+        return np.empty(0), np.empty(0)
+    text = "\n".join(str(d) for d in details) if details.dtype != object else None
+    try:
+        if text is None:
+            text = "\n".join(details.tolist())
+        parsed = pd.read_csv(
+            io.StringIO(text), sep=":", header=None, names=["real", "profile"],
+            dtype="float64", engine="c", skip_blank_lines=False,
+        )
+        if len(parsed) == len(details):
+            return parsed["real"].to_numpy(), parsed["profile"].to_numpy()
+    except (ValueError, TypeError, pd.errors.ParserError):
+        pass
+    parts = pd.Series(details, dtype=object).astype(str).str.split(":", n=1, expand=True)
+    real = pd.to_numeric(parts[0], errors="coerce").to_numpy(float)
+    prof = (pd.to_numeric(parts[1], errors="coerce").to_numpy(float) if parts.shape[1] > 1
+            else np.full(len(details), np.nan))
+    return real, prof

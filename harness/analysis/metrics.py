@@ -1,0 +1,235 @@
+"""Headline metrics of a run: the summary.json dict and the warnings shown as a banner.
+
+Every figure is computed from `measure`-phase packet IDs only (warm-up frames are
+counted, never mixed in), latency is taken from the client's *intended* send time (so a
+stalled client or queue cannot hide delay: coordinated omission), and frames that vanish
+without any drop record are counted (`lost_unaccounted`) instead of silently lowering
+coverage. The field-by-field schema is in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.accounting import drop_records, node_stats, trace_ends
+from harness.analysis.derived import derive
+from harness.analysis.loading import Run
+from harness.analysis.rounding import rounded
+from harness.analysis.switches import model_switches, switch_summary
+
+SCHEMA_VERSION = 1
+# Measured vs predicted coverage may differ by this much before a report says so.
+PREDICTION_TOLERANCE = 0.05
+
+
+def latencies_ms(run: Run) -> np.ndarray:
+    """Latency of every delivered measure frame, ms, from intended send to sink arrival."""
+    d = derive(run)
+    ok = ~np.isnan(d.arrival)
+    return (d.arrival[ok] - d.intended[ok]) * 1000.0
+
+
+def send_lag_ms(run: Run) -> np.ndarray:
+    """Send lag of every sent measure frame, ms: actual minus intended send time. Large
+    values mean the load generator itself could not keep to the schedule."""
+    d = derive(run)
+    ok = ~np.isnan(d.sent_t) & ~np.isnan(d.intended)
+    return (d.sent_t[ok] - d.intended[ok]) * 1000.0
+
+
+def _pcts(x: np.ndarray) -> dict[str, float | None]:
+    """p50 / p99 / max of `x`, all None when empty (a run that sent nothing)."""
+    if not len(x):
+        return dict.fromkeys(("p50", "p99", "max"))
+    p50, p99 = np.percentile(x, [50, 99])
+    return {"p50": rounded(p50), "p99": rounded(p99), "max": rounded(x.max())}
+
+
+def step_table(run: Run) -> pd.DataFrame:
+    """Per rate step (runs with `rates`): offered and delivered fps, coverage, latency.
+
+    Frames belong to the step their intended time falls in; the schedule is rebuilt from
+    the spec (harness/schedule.py), so this needs no timing guesswork at step edges.
+    delivered_fps = frames of the step that reached the sink / step length.
+    """
+    cols = ["step", "rate_fps", "offered_fps", "scheduled", "sent", "delivered",
+            "delivered_fps", "coverage", "latency_p50_ms", "latency_p99_ms", "send_lag_p99_ms"]
+    spec = run.spec
+    if not spec.get("rates"):
+        return pd.DataFrame(columns=cols)
+    from harness.schedule import from_spec
+
+    sched = from_spec(spec)
+    d = derive(run)
+    ids = d.ids.ids
+    step = np.full(len(ids), -2, dtype=np.int64)
+    inside = ids < len(sched)
+    step[inside] = sched.step[ids[inside]]
+    lat = (d.arrival - d.intended) * 1000.0
+    lag = (d.sent_t - d.intended) * 1000.0
+    rows = []
+    for seg in sched.steps:
+        m = step == seg.step
+        scheduled = int((sched.step == seg.step).sum())
+        delivered = int((m & ~np.isnan(d.arrival)).sum())
+        sent = int(m.sum())
+        ls = lat[m & ~np.isnan(lat)]
+        lg = lag[m & ~np.isnan(lag)]
+        rows.append([
+            seg.step, seg.rate_fps, scheduled / seg.duration_s, scheduled, sent, delivered,
+            delivered / seg.duration_s, delivered / sent if sent else np.nan,
+            np.percentile(ls, 50) if len(ls) else np.nan,
+            np.percentile(ls, 99) if len(ls) else np.nan,
+            np.percentile(lg, 99) if len(lg) else np.nan,
+        ])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def min_run_check(spec: dict[str, Any], length_s: float, frames: int) -> tuple[dict, str]:
+    """LoadGen's minimum-run rule: (details, reason it fails or '')."""
+    min_s = float(spec.get("min_duration_s") or 0.0)
+    min_n = int(spec.get("min_frames") or 0)
+    reasons = []
+    if length_s + 1e-6 < min_s:
+        reasons.append(f"measured part {length_s:.3f} s is shorter than --min-duration "
+                       f"{min_s:g} s")
+    if frames < min_n:
+        reasons.append(f"{frames} measure frames are fewer than --min-frames {min_n}")
+    info = {"min_duration_s": min_s, "min_frames": min_n, "measured_s": rounded(length_s, 6),
+            "frames": frames, "ok": not reasons}
+    return info, "; ".join(reasons)
+
+
+def summarize(run: Run) -> dict[str, Any]:
+    """The summary.json dict of a run (schema: docs/results.md)."""
+    d = derive(run)
+    spec = run.spec
+    sent = len(d.ids)
+    delivered_mask = ~np.isnan(d.arrival)
+    delivered = int(delivered_mask.sum())
+    length = d.window_end - d.window_start
+    drops, has_drop, _, _ = drop_records(run, d)
+    drops_total = int(sum(sum(r.values()) for r in drops.values()))
+    lost_unaccounted = int((~delivered_mask & ~has_drop).sum())
+
+    st = d.sent_t[~np.isnan(d.sent_t)]
+    if len(st) >= 2 and st.max() > st.min():
+        achieved = (len(st) - 1) / (st.max() - st.min())
+    else:
+        achieved = sent / length if length > 0 else float("nan")
+    delivered_fps = delivered / length if length > 0 else float("nan")
+
+    lat = latencies_ms(run)
+    latency: dict[str, float | None] = dict.fromkeys(("p50", "p95", "p99", "mean", "max"))
+    if len(lat):
+        p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+        latency = {"p50": rounded(p50), "p95": rounded(p95), "p99": rounded(p99),
+                   "mean": rounded(lat.mean()), "max": rounded(lat.max())}
+
+    offered = float(spec.get("rate_fps") or 0.0)
+    if spec.get("rates"):  # equal-length steps: the mean offered rate of the measured part
+        offered = float(np.mean([float(r) for r in spec["rates"]]))
+    capacity = spec.get("capacity_fps")
+    bound = min(offered, float(capacity)) if capacity else offered
+    efficiency = delivered_fps / bound if bound and bound > 0 else float("nan")
+    ends, early, missing = trace_ends(run, d)
+    warmup = int((run.client["phase"].astype(str) == "warmup").sum()) if len(run.client) else 0
+
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.get("run_id", run.run_dir.name),
+        "strategy": spec.get("strategy"),
+        "profile": spec.get("profile"),
+        "started_at": spec.get("started_at"),
+        "duration_s": spec.get("duration_s"),
+        "offered_fps": rounded(offered),
+        "achieved_send_fps": rounded(achieved),
+        "delivered_fps": rounded(delivered_fps),
+        "capacity_fps": rounded(capacity) if capacity is not None else None,
+        "efficiency": rounded(efficiency, 4),
+        "sent": sent,
+        "delivered": delivered,
+        "coverage": rounded(delivered / sent, 6) if sent else None,
+        "lost": sent - delivered,
+        "drops": drops,
+        "drops_total": drops_total,
+        "lost_unaccounted": lost_unaccounted,
+        "latency_ms": latency,
+        "nodes": node_stats(run, d),
+        "warmup_frames": warmup,
+        "window": {"start": rounded(d.window_start, 6), "end": rounded(d.window_end, 6),
+                   "length_s": rounded(length, 6)},
+        "trace_ends": ends,
+        "traces_ending_early": early,
+        "missing_traces": missing,
+        "switches": switch_summary(model_switches(run)),
+        "arrival": spec.get("arrival", "constant"),
+        "arrival_seed": spec.get("arrival_seed"),
+        "client": spec.get("client", "controller"),
+    }
+    lag = send_lag_ms(run)
+    threshold = spec.get("lag_threshold_ms")
+    summary["send_lag_ms"] = {**_pcts(lag), "threshold": threshold}
+    summary["send_lag_flagged"] = bool(
+        threshold is not None and len(lag) and np.percentile(lag, 99) > float(threshold))
+    steps = step_table(run)
+    if len(steps):
+        summary["steps"] = [{k: (rounded(v) if isinstance(v, float) else int(v))
+                             for k, v in row.items()} for row in steps.to_dict("records")]
+    summary["min_run"], why = min_run_check(spec, length, sent)
+    for flag in ("invalid", "interrupted"):
+        if spec.get(flag):
+            summary[flag] = spec[flag]
+    if why:
+        summary["invalid"] = "; ".join(x for x in (summary.get("invalid"), why) if x)
+    summary["warnings"] = warnings_of(summary)
+    return summary
+
+
+def warnings_of(summary: dict[str, Any]) -> list[str]:
+    """Human-readable reasons not to trust a run as is (shown as a banner in reports)."""
+    out = []
+    if summary.get("invalid"):
+        out.append(f"run marked invalid: {summary['invalid']}")
+    if summary.get("interrupted"):
+        out.append(f"run was interrupted: {summary['interrupted']}")
+    if summary.get("send_lag_flagged"):
+        lag = summary.get("send_lag_ms") or {}
+        out.append(f"send lag p99 {lag.get('p99')} ms exceeds {lag.get('threshold')} ms: the "
+                   "load generator could not keep to the schedule (offered load was lower and "
+                   "burstier than asked)")
+    if summary.get("lost_unaccounted"):
+        out.append(f"{summary['lost_unaccounted']} measure frames vanished without any drop "
+                   "record (lost_unaccounted)")
+    if summary.get("traces_ending_early"):
+        out.append("trace(s) ending > 2 s before the others (node died or hung?): "
+                   + ", ".join(summary["traces_ending_early"]))
+    if summary.get("missing_traces"):
+        out.append("no trace rows for: " + ", ".join(summary["missing_traces"]))
+    for f in summary.get("faults") or []:
+        out.append(f"fault injected: {f['kind']} on {f['host']}"
+                   + ("" if f.get("ok", True) else f" (not applied: {f.get('detail')})")
+                   + " - the numbers describe a run with a failure, shaded on the timelines")
+    pred = summary.get("predicted") or {}
+    if pred.get("coverage") is not None and summary.get("coverage") is not None:
+        gap = summary["coverage"] - pred["coverage"]
+        if abs(gap) > PREDICTION_TOLERANCE:
+            out.append(
+                f"measured coverage {summary['coverage']:.3f} differs from the discrete-event "
+                f"model's {pred['coverage']:.3f} by {gap:+.3f} (> {PREDICTION_TOLERANCE}): an "
+                "emulation artefact or a modelling error; compare the timelines before trusting "
+                "either")
+    return out
+
+
+
+def write_summary(run_dir: str | Path, summary: dict[str, Any]) -> Path:
+    """Write summary.json next to the run's traces."""
+    path = Path(run_dir) / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, sort_keys=False))
+    return path
