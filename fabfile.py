@@ -17,6 +17,7 @@ import sys
 from fabric import task
 from invoke.exceptions import Exit
 
+from harness import models
 from harness.cli import allow_long_one_letter_flags
 from harness.spec import RunSpec, SpecError
 
@@ -50,6 +51,8 @@ def lab_down(c):
 @task(
     help={
         "strategy": "0/baseline, 1, 2, 3 (Cao), dp, mp, tasks (see docs/strategies.md)",
+        "model": f"model to run: {', '.join(models.names())} (default {models.DEFAULT_MODEL}; "
+                 "harness/models/)",
         "k": "devices sharing L2 in dp (replicas), mp (slices), tasks (helpers) (default 2)",
         "tasks": "neuron-block tasks per frame, strategy tasks (default 4)",
         "rate": "offered input rate, frames/s (default 30)",
@@ -76,7 +79,8 @@ def lab_down(c):
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
                hosts="", inventory="inventory/lab.yml", profile="", rates="", step="20",
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
-               client="controller", lag_threshold="5", k="2", tasks="4", fault=""):
+               client="controller", lag_threshold="5", k="2", tasks="4", fault="",
+               model=models.DEFAULT_MODEL):
     """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
@@ -88,7 +92,8 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                        inventory=inventory, profile=profile, rates=rates, step_s=step,
                        arrival=arrival, arrival_seed=arrival_seed,
                        min_duration_s=min_duration, min_frames=min_frames, client=client,
-                       lag_threshold_ms=lag_threshold, k=k, tasks=tasks, faults=fault)
+                       lag_threshold_ms=lag_threshold, k=k, tasks=tasks, faults=fault,
+                       model=model)
         from harness.experiment import run_experiment
 
         run_experiment(spec)

@@ -19,6 +19,7 @@ from lab_cli import fab  # tests/ is on sys.path (pytest rootdir)
         (["--rate=abc"], "--rate: must be a number, got 'abc'"),
         (["--duration=-5"], "--duration: must be > 0"),
         (["--x=1.5"], "--x: must be an integer, got '1.5'"),
+        (["--model=resnet"], "--model: unknown model 'resnet'; available: cao-dense"),
     ],
 )
 def test_bad_experiment_spec_names_the_option(args, message):
@@ -31,6 +32,7 @@ def test_bad_experiment_spec_names_the_option(args, message):
 def test_one_letter_option_has_the_documented_long_form():
     help_text = fab("--help", "experiment").stdout
     assert "--x" in help_text and "-x" in help_text
+    assert "--model" in help_text and "cao-dense" in help_text  # the choices are listed
 
 
 def test_bad_sweep_spec_names_the_option():
