@@ -69,6 +69,7 @@ soak: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ansible-lint site.yml playbooks/
 
 lab-down: venv
