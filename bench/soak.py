@@ -1,6 +1,6 @@
 """`make soak` (`python -m bench.soak --minutes=30`): does a node leak or drop over a long run?
 
-A baseline run at 80 % of its capacity bound (20 fps with rpi3b: B's L2 takes 40 ms) for
+A baseline run at 80 % of its capacity bound (20 fps with rpi3bplus: B's L2 takes 40 ms) for
 `--minutes`, while a sampler on the controller reads every node's /stats (`rss_kb` = VmRSS
 of the node process, `dropped`) every `--every` seconds. Below capacity nothing should be
 dropped, and a node's memory should level off once warmed up: a bounded queue, a trace that

@@ -46,7 +46,8 @@ class Params:
 
     first_ms, second_ms: the model's two pipeline stages on one device (A's, B's).
     whole_ms: the whole model on one device (Cao's strategies 1-3).
-    switch_ms: one model switch (Cao's strategies 1, 2).
+    switch_ms: A's switch to help (loading the whole model; Cao's strategies 1, 2).
+    switch_back_ms: A's switch back to its own stage (a smaller load).
     hop_ms: node overhead per forward (HTTP round trip to the next hop).
     """
 
@@ -60,6 +61,11 @@ class Params:
     whole_ms: float
     switch_ms: float
     hop_ms: float
+    switch_back_ms: float | None = None  # None: as switch_ms
+
+    @property
+    def back_ms(self) -> float:
+        return self.switch_ms if self.switch_back_ms is None else self.switch_back_ms
 
     def check(self) -> None:
         if self.rate_fps <= 0 or self.measure_frames < 1 or self.warmup_frames < 0:
@@ -163,9 +169,11 @@ class HelperNode(Node):
     """
 
     def __init__(self, *args: Any, full_ms: float, l1_only_ms: float, switch_ms: float,
-                 x: int, sink: Sink, feed_b: bool, **kwargs: Any) -> None:
+                 x: int, sink: Sink, feed_b: bool, switch_back_ms: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.full_ms, self.l1_only_ms, self.switch_ms = full_ms, l1_only_ms, switch_ms
+        self.switch_back_ms = switch_ms if switch_back_ms is None else switch_back_ms
         self.x, self.sink, self.feed_b = x, sink, feed_b
         self.mode = "pipe"
         self.switch_pending = False  # B said overloaded; switch before the next frame
@@ -202,7 +210,8 @@ class HelperNode(Node):
         self.owe_l1 = self.feed_b
 
     def _switch(self, mode: str) -> tuple[float, Callable[[float], None]]:
-        """Load the other model: the worker is busy S ms and serves nothing meanwhile."""
+        """Load the other model: the worker is busy for the switch (the whole model's load
+        to help, the own stage's load back) and serves nothing meanwhile."""
         self.switches += 1
 
         def done(t: float) -> None:
@@ -210,7 +219,7 @@ class HelperNode(Node):
             if mode == "help":
                 self.remaining = self.x
 
-        return self.switch_ms, done
+        return (self.switch_ms if mode == "help" else self.switch_back_ms), done
 
 
 def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node],

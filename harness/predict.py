@@ -33,7 +33,7 @@ from harness import strategies
 from harness.capacity import profile_names, stage_ms
 from harness.des import Params
 from harness.models import DEFAULT_MODEL, describe
-from node_app.profile import DEFAULT_PROFILES, load_profile
+from node_app.profile import DEFAULT_PROFILES, load_profile, parse_profile
 
 DEFAULT_HOP_MS = 0.7  # node overhead per forward measured in docs/measurements.md
 
@@ -45,11 +45,13 @@ def predictable(strategy: str) -> bool:
 
 def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: int,
             queue_size: int, x: int, l1_ms: float, l2_ms: float, switch_ms: float,
-            hop_ms: float = DEFAULT_HOP_MS, whole_ms: float | None = None) -> dict[str, Any]:
+            hop_ms: float = DEFAULT_HOP_MS, whole_ms: float | None = None,
+            switch_back_ms: float | None = None) -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
     l1_ms, l2_ms: the model's two pipeline stages (A's, B's); whole_ms: the whole model on
-    one device (default l1_ms + l2_ms). See harness/des.py `simulate` for what is counted.
+    one device (default l1_ms + l2_ms); switch_ms: A's switch to help, switch_back_ms its
+    switch back (default: the same). See harness/des.py `simulate` for what is counted.
     """
     try:
         module = strategies.get(strategy)
@@ -63,7 +65,7 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     measure_frames=measure_frames, queue_size=queue_size, x=x,
                     first_ms=l1_ms, second_ms=l2_ms,
                     whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
-                    switch_ms=switch_ms, hop_ms=hop_ms)
+                    switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms)
     return module.predict(params)
 
 
@@ -73,8 +75,9 @@ def predict_spec(spec: dict[str, Any], hop_ms: float = DEFAULT_HOP_MS) -> dict[s
 
     The profile is `profile` when set, else the first worker node's (`nodes` of a
     written spec.json), else the first entry of `profiles` other than `native`; a run on
-    mixed profiles is predicted as if every node had that one. `model_switch_ms` comes
-    from the profile (0 when it has none).
+    mixed profiles is predicted as if every node had that one. The two switch costs come
+    from the profile the run recorded (else profiles.json) and the weights each switch
+    loads: the whole model to help, the first stage back.
     """
     profile = _profile_of(spec)
     model = str(spec.get("model") or DEFAULT_MODEL)
@@ -92,18 +95,24 @@ def predict_spec(spec: dict[str, Any], hop_ms: float = DEFAULT_HOP_MS) -> dict[s
         measure_frames=int(measure), queue_size=int(spec["queue_size"]), x=int(spec["x"]),
         l1_ms=stage_ms(profile, [first], model), l2_ms=stage_ms(profile, [second], model),
         whole_ms=stage_ms(profile, [info.whole], model),
-        switch_ms=_switch_ms(spec, profile), hop_ms=hop_ms,
+        switch_ms=_switch_ms(spec, profile, info.weights_bytes([info.whole])),
+        switch_back_ms=_switch_ms(spec, profile, info.weights_bytes([first])), hop_ms=hop_ms,
     )
 
 
-def _switch_ms(spec: dict[str, Any], profile: str) -> float:
-    """The profile's `model_switch_ms`: the run's recorded copy first, then profiles.json."""
+def _switch_ms(spec: dict[str, Any], profile: str, weights_bytes: int) -> float:
+    """A switch loading `weights_bytes`, priced by the profile the run recorded (its
+    spec.json `profiles`), else by profiles.json; 0 for native or unknown profiles."""
     recorded = spec.get("profiles")
-    for entry in ((recorded or {}).get(profile) if isinstance(recorded, dict) else None,
-                  _known_profile(profile)):
-        if entry and entry.get("model_switch_ms") is not None:
-            return float(entry["model_switch_ms"])
-    return 0.0
+    entry = recorded.get(profile) if isinstance(recorded, dict) else None
+    try:
+        prof = (parse_profile(profile, entry, "spec.json profiles") if entry
+                else load_profile(profile, DEFAULT_PROFILES) if profile in profile_names()
+                else None)
+    except ValueError:
+        prof = None
+    cost = prof.switch_ms(weights_bytes) if prof is not None else None
+    return 0.0 if cost is None else cost
 
 
 def _profile_of(spec: dict[str, Any]) -> str:
@@ -120,10 +129,3 @@ def _profile_of(spec: dict[str, Any]) -> str:
     elif isinstance(profiles, list) and profiles:
         return str(profiles[0])
     raise ValueError("spec names no device profile (`profile`, `nodes` or `profiles`)")
-
-
-def _known_profile(name: str) -> dict[str, Any] | None:
-    if name not in profile_names():
-        return None
-    prof = load_profile(name, DEFAULT_PROFILES)
-    return None if prof.native else {"model_switch_ms": prof.model_switch_ms}

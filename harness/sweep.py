@@ -158,7 +158,7 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
     grid = sorted({int(round(v)) for v in
                    [1.25 ** k for k in range(0, 80) if 1.25 ** k <= top]} | {top})
     measured = points["profile"].dropna() if "profile" in points else pd.Series(dtype=str)
-    profile = sweep.run.get("profile") or (measured.iloc[0] if len(measured) else "rpi3b")
+    profile = sweep.run.get("profile") or (measured.iloc[0] if len(measured) else "rpi3bplus")
     rows = []
     for strategy in sweep.strategies:
         if not hasattr(strategies.get(strategy), "predict"):

@@ -43,7 +43,9 @@ class Profile:
     dense_ms: dict[str, float] = field(default_factory=dict)
     fixed_ms: float = 0.0
     ms_per_mac: float = 0.0
-    model_switch_ms: float = 0.0  # loading another stage's weights (Cao's strategies 1, 2)
+    read_mb_s: float | None = None  # storage read rate; None: reading costs no time
+    build_ms: float = 0.0  # making loaded weights ready to run
+    model_switch_ms: float | None = None  # a fixed switch cost, instead of the two above
 
     def dense_layer_ms(self, n_in: int, n_out: int) -> float:
         """Measured time if the shape was measured, else the line through the measurements."""
@@ -60,9 +62,17 @@ class Profile:
             return None
         return sum((self.dense_layer_ms(i, o) for i, o in shapes), 0.0)
 
-    def switch_ms(self) -> float | None:
-        """Profiled time of one model switch; None for `native` (the real load time counts)."""
-        return None if self.native else self.model_switch_ms
+    def switch_ms(self, weights_bytes: int = 0) -> float | None:
+        """Profiled time of a model switch that loads `weights_bytes` of weights: the read
+        from storage plus the build, so loading a big model costs more than a small one
+        (Cao's switch to help loads L1+L2, 16.8 MB; the switch back L1 only, 0.8 MB).
+        None for `native` (the real load time counts)."""
+        if self.native:
+            return None
+        if self.model_switch_ms is not None:
+            return self.model_switch_ms
+        read_ms = weights_bytes / (self.read_mb_s * 1e6) * 1000.0 if self.read_mb_s else 0.0
+        return read_ms + self.build_ms
 
 
 def _number(value: Any, where: str) -> float:
@@ -87,16 +97,29 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
                 f"{where}: profile '{name}' dense_ms key {key!r} is not '<in>x<out>'"
             )
         dense_ms[key] = _number(value, f"{where}: profile '{name}' dense_ms[{key!r}]")
-    switch = entry.get("model_switch_ms", 0.0)
+    switch = entry.get("model_switch_ms")
+    read = entry.get("storage_read_mb_s")
+    if read is not None and not _number(read, f"{where}: profile '{name}' storage_read_mb_s"):
+        raise ProfileError(f"{where}: profile '{name}' storage_read_mb_s must be > 0 "
+                           "(leave it out for storage that costs no time)")
     return Profile(
         name=name,
-        model_switch_ms=_number(switch, f"{where}: profile '{name}' model_switch_ms"),
+        read_mb_s=None if read is None else float(read),
+        build_ms=_number(entry.get("model_build_ms", 0.0),
+                         f"{where}: profile '{name}' model_build_ms"),
+        model_switch_ms=(None if switch is None else
+                         _number(switch, f"{where}: profile '{name}' model_switch_ms")),
         dense_ms=dense_ms,
         fixed_ms=_number(fit.get("fixed_ms"), f"{where}: profile '{name}' dense_fit.fixed_ms"),
         ms_per_mac=_number(
             fit.get("ms_per_mac"), f"{where}: profile '{name}' dense_fit.ms_per_mac"
         ),
     )
+
+
+def parse_profile(name: str, entry: Any, where: str = "profile") -> Profile:
+    """A profile from its JSON entry (as profiles.json or a run's spec.json records it)."""
+    return _parse(name, entry, where)
 
 
 def load_profile(name: str, path: str | Path = DEFAULT_PROFILES) -> Profile:

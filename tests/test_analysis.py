@@ -56,7 +56,7 @@ def make_run(
     (run_dir / "traces").mkdir(parents=True)
     spec = {
         "run_id": run_id, "strategy": "baseline", "rate_fps": RATE, "duration_s": 10.0,
-        "warmup_s": 1.0, "profile": "rpi3b", "capacity_fps": 16.0, "started_at": T0,
+        "warmup_s": 1.0, "profile": "rpi3bplus", "capacity_fps": 16.0, "started_at": T0,
         "git_commit": "abc123", "versions": {"numpy": np.__version__},
         "nodes": [
             {"name": "A", "role": "A", "stages": ["L1"], "address": "198.18.0.11:12345"},

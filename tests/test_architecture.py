@@ -219,5 +219,5 @@ def test_a_new_strategy_is_one_module(toy_strategy, stage_dir, tmp_path):
     want = keras_predict(frames(ids, seed=spec.seed), seed=DEFAULT_SEED)
     np.testing.assert_allclose(np.stack([kept[str(i)] for i in ids]), want,
                                rtol=1e-4, atol=1e-4)
-    predicted = predict_spec({**doc, "profile": "rpi3b"})
+    predicted = predict_spec({**doc, "profile": "rpi3bplus"})
     assert predicted["coverage"] == 1.0  # 20 fps is under one Pi's 22.7 fps for the whole

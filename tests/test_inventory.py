@@ -30,7 +30,7 @@ lab_dir: "{{ inventory_dir }}/x"
 ansible_ssh_private_key_file: "{{ lab_dir }}/ssh/id"
 ansible_user: "{{ lab_user }}"
 lab_user: pi
-device_profile: rpi3b
+device_profile: rpi3bplus
 lab_emulated: "yes"
 node_token_file: "{{ lab_dir }}/token"
 """
@@ -53,7 +53,7 @@ def test_nested_templates_resolve_through_ansible(tmp_path: Path) -> None:
     inv = load_inventory(str(inv_file))
     assert list(inv.hosts) == ["n1", "n2"]
     n1, n2 = inv.pick(["n1", "n2"])
-    assert n1 == Host("n1", "10.0.0.1", "pi", str(tmp_path / "x" / "ssh" / "id"), "rpi3b", True)
+    assert n1 == Host("n1", "10.0.0.1", "pi", str(tmp_path / "x" / "ssh" / "id"), "rpi3bplus", True)
     assert n2.profile == "zero" and n2.key_file == n1.key_file
     assert type(n1.key_file) is str and type(n1.address) is str
     assert inv.token == "s3cret"
@@ -83,7 +83,7 @@ def test_repo_lab_inventory_resolves_to_paths_under_the_repo(name: str) -> None:
         assert host.user == "root" and host.emulated
         assert host.address.startswith("198.18.0.")
     profiles = {h.name: h.profile for h in inv.hosts.values()}
-    assert profiles["pi3"] == ("rpi3b_half_speed" if name == "lab-hetero.yml" else "rpi3b")
+    assert profiles["pi3"] == ("rpi3bplus_half_speed" if name == "lab-hetero.yml" else "rpi3bplus")
 
 
 def test_real_pi_example_inventory() -> None:

@@ -233,7 +233,7 @@ SMALL_LAYERS = [
 
 @pytest.fixture(scope="module")
 def big_stage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One 2000x2000 dense layer: 40 ms in the rpi3b profile, a few ms for numpy here."""
+    """One 2000x2000 dense layer: 40 ms in the rpi3bplus profile, a few ms for numpy here."""
     d = tmp_path_factory.mktemp("big")
     kernel = np.full((2000, 2000), 1e-3, dtype=np.float32)
     write_stage(d / "L2.npz", [(kernel, np.zeros(2000, np.float32), "relu")])
@@ -379,7 +379,7 @@ def test_full_queue_drops_and_reply_says_overloaded(
             stages=["L2"],
             next_hops=[],
             input_size=2000,
-            profile="rpi3b",
+            profile="rpi3bplus",
             queue_size=1,
             max_body_bytes=10000,
             stages_dir=big_stage_dir,
@@ -413,7 +413,7 @@ def test_finished_records_profile_time_and_the_node_waits_it_out(
             stages=["L2"],
             next_hops=[],
             input_size=2000,
-            profile="rpi3b",
+            profile="rpi3bplus",
             max_body_bytes=10000,
             stages_dir=big_stage_dir,
         )
@@ -551,18 +551,18 @@ def test_bad_config_names_the_field(tmp_path: Path) -> None:
 
 
 def test_profiles_follow_cao_measurements() -> None:
-    rpi = load_profile("rpi3b")
+    rpi = load_profile("rpi3bplus")
     assert rpi.frame_ms([(100, 2000)]) == 4.0
     assert rpi.frame_ms([(100, 2000), (2000, 2000)]) == 44.0
     # Unlisted shapes use the line through both measurements.
     assert rpi.frame_ms([(1000, 1000)]) == pytest.approx(2.105 + 9.474e-06 * 1e6)
     assert load_profile("zero").frame_ms([(2000, 2000)]) == 0.0
     assert load_profile("native").frame_ms([(2000, 2000)]) is None
-    half = load_profile("rpi3b_half_speed")  # heterogeneous task helpers: every time x 2
+    half = load_profile("rpi3bplus_half_speed")  # heterogeneous task helpers: every time x 2
     for shape in [(100, 2000), (2000, 2000), (2000, 500), (1000, 1000)]:
         assert half.frame_ms([shape]) == pytest.approx(2 * rpi.frame_ms([shape]))
-    assert half.switch_ms() == 2 * rpi.switch_ms()
-    with pytest.raises(ProfileError, match="native, rpi3b, rpi3b_half_speed, zero"):
+    assert half.switch_ms(16_816_000) == pytest.approx(2 * rpi.switch_ms(16_816_000))
+    with pytest.raises(ProfileError, match="native, rpi3bplus, rpi3bplus_half_speed, zero"):
         load_profile("rpi4")
 
 

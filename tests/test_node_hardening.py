@@ -441,7 +441,7 @@ def test_peers_are_the_plans_edges_inverted() -> None:
     from harness.inventory import Host
     from harness.spec import RunSpec
 
-    hosts = [Host(f"pi{i}", f"198.18.0.1{i}", "root", "", "rpi3b", True) for i in range(1, 4)]
+    hosts = [Host(f"pi{i}", f"198.18.0.1{i}", "root", "", "rpi3bplus", True) for i in range(1, 4)]
     sink = Host("sink", "198.18.0.1", "", "", "native", False)
 
     def peers(strategy: str, **kw: Any) -> dict[str, list[str]]:

@@ -295,7 +295,7 @@ def test_tasks_gateway_answers_stats_while_tasks_flow(tmp_path: Path, stage_dir:
 
 @pytest.fixture(scope="module")
 def big_stages(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Pi-sized layers (100->2000, 2000->2000), so the rpi3b profiles apply per block."""
+    """Pi-sized layers (100->2000, 2000->2000), so the rpi3bplus profiles apply per block."""
     d = tmp_path_factory.mktemp("bigstages")
     rng = np.random.default_rng(3)
     write_stage(d / "L1.npz", [(rng.standard_normal((100, 2000)) * 0.1,
@@ -309,7 +309,7 @@ def test_tasks_half_speed_helper_gets_half_the_tasks(tmp_path: Path, big_stages:
                                                      start) -> None:
     n = 50
     sink, gw, helpers = start_tasks(tmp_path, big_stages, start, 2, 4,
-                                    ["rpi3b", "rpi3b_half_speed"], queue_size=n, width=2000,
+                                    ["rpi3bplus", "rpi3bplus_half_speed"], queue_size=n, width=2000,
                                     n_in=2000, l1_in=100)
     rng = np.random.default_rng(1)
     for pid in range(n):
@@ -348,7 +348,7 @@ def test_harness_plans_give_valid_run_files(strategy: str, k: int, tmp_path: Pat
 
     spec = RunSpec(strategy=strategy, k=k, tasks=4)
     module = strategies.get(strategy)
-    hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", "rpi3b", True)
+    hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", "rpi3bplus", True)
              for i in range(1, 1 + strategies.hosts_needed(module, spec))]
     sink = Host("sink", "198.18.0.1", "", "", "native", False)
     plan = module.plan(spec, hosts, sink)

@@ -14,7 +14,7 @@ from harness.capacity import stage_ms
 from harness.predict import predict, predict_spec
 
 HOP = 0.7
-L1, L2 = stage_ms("rpi3b", ["L1"]), stage_ms("rpi3b", ["L2"])
+L1, L2 = stage_ms("rpi3bplus", ["L1"]), stage_ms("rpi3bplus", ["L2"])
 S = 800.0
 
 
@@ -97,18 +97,29 @@ def test_predict_spec_reads_the_profile_like_a_written_spec():
     spec = {"strategy": "baseline", "rate_fps": 30.0, "duration_s": 30.0, "warmup_s": 5.0,
             "x": 10, "queue_size": 5, "profile": "", "warmup_frames": 150,
             "measure_frames": 900,
-            "nodes": [{"role": "A", "profile": "rpi3b"}, {"role": "B", "profile": "rpi3b"},
+            "nodes": [{"role": "A", "profile": "rpi3bplus"}, {"role": "B", "profile": "rpi3bplus"},
                       {"role": "sink", "profile": "native"}]}
     direct = predict("baseline", 30.0, 150, 900, 5, 10, L1, L2, 0.0)
     assert predict_spec(spec) == direct
-    assert predict_spec({**spec, "profile": "rpi3b", "nodes": []}) == direct
+    assert predict_spec({**spec, "profile": "rpi3bplus", "nodes": []}) == direct
 
 
-def test_predict_spec_takes_switch_time_from_the_profile():
+def test_predict_spec_prices_each_switch_by_what_it_loads():
+    """To help, A loads L1+L2 (16.8 MB); back, L1 alone (0.8 MB): 850.8 and 50.4 ms."""
     spec = {"strategy": "cao1", "rate_fps": 30.0, "warmup_frames": 150, "measure_frames": 900,
-            "x": 10, "queue_size": 5, "profile": "rpi3b",
-            "profiles": {"rpi3b": {"model_switch_ms": 123.0}}}
+            "x": 10, "queue_size": 5, "profile": "rpi3bplus"}
+    assert predict_spec(spec) == predict("cao1", 30.0, 150, 900, 5, 10, L1, L2, 850.8,
+                                         switch_back_ms=50.4)
+    # A run's recorded profile wins over today's profiles.json (a fixed switch cost here).
+    recorded = {"dense_ms": {}, "dense_fit": {"fixed_ms": 0, "ms_per_mac": 0},
+                "model_switch_ms": 123.0}
+    spec["profiles"] = {"rpi3bplus": recorded}
     assert predict_spec(spec) == predict("cao1", 30.0, 150, 900, 5, 10, L1, L2, 123.0)
+
+
+def test_a_cheaper_switch_back_helps():
+    assert run("cao2", x=20)["coverage"] < predict(
+        "cao2", 30.0, 150, 1800, 5, 20, L1, L2, S, HOP, switch_back_ms=50.0)["coverage"]
 
 
 def test_rejects_unknown_strategy():

@@ -110,7 +110,8 @@ def add_help(node_file: Path, **help_cfg: Any) -> None:
 
 
 def run_helping(
-    tmp_path: Path, stage_dir: Path, start, policy: str, x: int, n: int, overload_on: set[int]
+    tmp_path: Path, stage_dir: Path, start, policy: str, x: int, n: int, overload_on: set[int],
+    profile: Profile = TEST_FAST,
 ) -> tuple[NodeServer, NodeServer, NodeServer, dict[int, np.ndarray]]:
     """sink <- B (L2) <- A (L1, helping); send n frames to A; wait until all reached the sink."""
     sink = start(
@@ -146,7 +147,7 @@ def run_helping(
         own_stages=["L1"],
         direct_hop=f"127.0.0.1:{sink.port}",
     )
-    a = start(a_file, GatedA, TEST_FAST)
+    a = start(a_file, GatedA, profile)
     xs = {pid: RNG.standard_normal(16).astype(np.float32) for pid in range(n)}
     for pid, x_in in xs.items():
         assert send_frame(a.port, pid, x_in)[1]["accepted"] is True
@@ -363,12 +364,36 @@ def test_help_config_errors_name_the_field(tmp_path: Path, stage_dir: Path) -> N
         build_server(node_file, address=("127.0.0.1", 0))
 
 
-def test_profiles_have_a_model_switch_time() -> None:
-    assert load_profile("rpi3b").switch_ms() == 800.0
-    assert load_profile("zero").switch_ms() == 0.0
-    assert load_profile("native").switch_ms() is None
+def test_profiles_price_a_switch_by_the_weights_it_loads() -> None:
+    """Cao's switch to help loads L1+L2 (16.8 MB), the switch back L1 only (0.8 MB): read
+    from the SD card at the profile's rate, plus the build."""
+    rpi = load_profile("rpi3bplus")
+    assert rpi.switch_ms((100 * 2000 + 2000 + 2000 * 2000 + 2000) * 4) == pytest.approx(850.8)
+    assert rpi.switch_ms((100 * 2000 + 2000) * 4) == pytest.approx(50.4)
+    assert load_profile("zero").switch_ms(10**9) == 0.0
+    assert load_profile("native").switch_ms(10**9) is None
     table = json.loads((Path(__file__).parents[1] / "node_app" / "profiles.json").read_text())
-    assert "16.0 MB" in table["rpi3b"]["model_switch_basis"]
+    assert "SD" in table["rpi3bplus"]["storage_basis"]
+    assert "1.4 GHz" in table["rpi3bplus"]["basis"]  # why it is a 3 B+, not a 3 B
+
+
+def test_a_switch_waits_for_its_own_load(tmp_path: Path, stage_dir: Path, start) -> None:
+    """The switch to help (L1 and L2's weights) takes longer than the switch back (L1's)."""
+    slow_sd = Profile(name="slow_sd", dense_ms={"16x32": 1.0, "32x8": 2.0},
+                      read_mb_s=0.01, build_ms=5.0)  # 10 kB/s: the small test layers show
+    a, b, sink, _ = run_helping(tmp_path, stage_dir, start, "cao1", x=2, n=6, overload_on={0},
+                                profile=slow_sd)
+    assert wait_for(lambda: request(a.port, "GET", "/stats")[1]["switches"] == 2)
+    stop_all(a, b, sink)
+    rows = read_trace(a.trace.path)
+    started = [float(r["t"]) for r in rows if r["event"] == "switch_started"]
+    finished = [r for r in rows if r["event"] == "switch_finished"]
+    claimed = [float(r["detail"].split(":")[1]) for r in finished]
+    l1, l2 = (16 * 32 + 32) * 4, (32 * 8 + 8) * 4
+    assert claimed == pytest.approx([(l1 + l2) / 1e4 * 1000 + 5.0, l1 / 1e4 * 1000 + 5.0],
+                                    abs=0.01)
+    for t0, row, ms in zip(started, finished, claimed, strict=True):
+        assert float(row["t"]) - t0 >= ms / 1000 - 0.002  # waited it out
 
 
 def test_harness_plans_give_valid_run_files_and_capacity_bounds() -> None:
@@ -378,7 +403,7 @@ def test_harness_plans_give_valid_run_files_and_capacity_bounds() -> None:
     from harness.strategies import get
 
     a, b = (
-        Host(n, f"198.18.0.1{i}", "root", "k", "rpi3b", True) for i, n in ((1, "pi1"), (2, "pi2"))
+        Host(n, f"198.18.0.1{i}", "root", "k", "rpi3bplus", True) for i, n in ((1, "pi1"), (2, "pi2"))
     )
     sink = Host("sink", "198.18.0.1", "u", "k", "native", False)
     expected = {"baseline": 25.0, "cao1": 25 + 900 / 44, "cao2": 25 + 900 / 44, "cao3": 2000 / 44}

@@ -61,6 +61,7 @@ def help_predict(p: Params, feed_b: bool) -> dict[str, Any]:
     common = {"queue_size": p.queue_size, "hop_ms": p.hop_ms, "drops": drops}
     b = Node(sim, "B", service_ms=p.second_ms, next_node=sink, **common)
     a = HelperNode(sim, "A", service_ms=p.first_ms, next_node=b, full_ms=p.whole_ms,
-                   l1_only_ms=p.first_ms, switch_ms=p.switch_ms, x=p.x, sink=sink,
+                   l1_only_ms=p.first_ms, switch_ms=p.switch_ms,
+                   switch_back_ms=p.back_ms, x=p.x, sink=sink,
                    feed_b=feed_b, **common)
     return simulate(sim, sink, [a], [a, b], drops, p)

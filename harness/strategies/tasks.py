@@ -10,7 +10,7 @@ Pull, not push: a helper asks only when idle, so each takes tasks at its own spe
 helper twice as slow takes about half as many; A needs no knowledge of helper speeds.
 Each helper's speed is its own device profile per block (a dense 2000 x 2000/T layer), so
 heterogeneous helpers come from the inventory's `device_profile` per host (e.g.
-`rpi3b_half_speed`). The gateway computes no blocks itself: on a Pi it is busy with L1,
+`rpi3bplus_half_speed`). The gateway computes no blocks itself: on a Pi it is busy with L1,
 reading and assembling, and keeping it out makes the helpers' share easy to read.
 
 capacity_fps: min(A's L1 rate, sum over helpers of 1 / (their time for all T blocks)),

@@ -5,14 +5,15 @@ wait in its bounded queue (and are dropped with `queue_full` when it fills), as 
 
     normal   run own_stages (L1), send to B, read B's reply.
              reply says overloaded -> switch to help_stages:
-                 load them from <stages_dir>/<stage>.npz, wait out the profile's
-                 model_switch_ms (trace: switch_started, switch_finished) -> helping
+                 load them from <stages_dir>/<stage>.npz, wait out the profile's switch time
+                 for their weights (bytes / storage read rate + build; trace:
+                 switch_started, switch_finished) -> helping
     helping  take the next queued frame, compute it in full (help_stages, e.g. L1L2) and send
              it to direct_hop (the sink); nothing goes to B.
              cao2 only: after each full frame, take the next queued frame (if any), run
              own_stages on it and send it to B (B is fed at the rate A completes full frames).
              after x full frames -> switch back: reload own_stages from disk, wait out
-             model_switch_ms again -> normal
+             the (smaller) switch time for their weights -> normal
 
 B's replies while helping (cao2) are ignored; a switch sends nothing, so there are none then.
 """
@@ -69,7 +70,7 @@ class Helper(Role):
         hlp = self.cfg
         return (
             f" help={hlp.policy} x={hlp.x} help_stages={list(hlp.help_stages)} "
-            f"direct_hop={hlp.direct_hop} model_switch_ms={self.node.profile.switch_ms()}"
+            f"direct_hop={hlp.direct_hop} switch={self._switch_rule()}"
         )
 
     def close(self) -> None:
@@ -115,7 +116,8 @@ class Helper(Role):
         t0 = time.perf_counter()
         pipeline = node.load(stages)
         real_ms = (time.perf_counter() - t0) * 1000.0
-        switch_ms = node.profile.switch_ms()  # None: native, the real load time is the cost
+        # The profile's cost of loading these weights; None: native, the real time counts.
+        switch_ms = node.profile.switch_ms(pipeline.weights_bytes)
         if switch_ms is not None:
             sleep_until(t0 + switch_ms / 1000.0)
         claimed_ms = real_ms if switch_ms is None else switch_ms
@@ -123,6 +125,16 @@ class Helper(Role):
             node.stats.switches += 1
         node.trace.write(SWITCH_PACKET_ID, "switch_finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
         return pipeline
+
+    def _switch_rule(self) -> str:
+        """How the profile prices a switch, for the startup line."""
+        prof = self.node.profile
+        if prof.native:
+            return "real load time"
+        if prof.model_switch_ms is not None:
+            return f"{prof.model_switch_ms:g} ms"
+        read = f"bytes / {prof.read_mb_s:g} MB/s + " if prof.read_mb_s else ""
+        return f"{read}{prof.build_ms:g} ms"
 
     def _set_helping(self, value: bool) -> None:
         with self.node.stats.lock:
