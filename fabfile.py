@@ -71,7 +71,8 @@ def lab_down(c):
         "seed": "seed of the frame generator (default 0)",
         "hosts": "inventory hosts in pipeline order, comma-separated (default: first N)",
         "inventory": "Ansible inventory (default inventory/lab.yml)",
-        "profile": "device profile for all nodes, overriding the inventory (rpi3bplus, zero, native)",
+        "profile": "device profile for all nodes, overriding the inventory "
+                   "(rpi3bplus, rpi3bplus_half_speed, zero, native)",
         "fault": "inject faults, comma-separated: kill:pi2@20s, stall:pi2@20s:5s, "
                  "link:pi2@20s:1mbit (seconds after the load starts)",
     }

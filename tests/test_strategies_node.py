@@ -403,7 +403,8 @@ def test_harness_plans_give_valid_run_files_and_capacity_bounds() -> None:
     from harness.strategies import get
 
     a, b = (
-        Host(n, f"198.18.0.1{i}", "root", "k", "rpi3bplus", True) for i, n in ((1, "pi1"), (2, "pi2"))
+        Host(n, f"198.18.0.1{i}", "root", "k", "rpi3bplus", True)
+        for i, n in ((1, "pi1"), (2, "pi2"))
     )
     sink = Host("sink", "198.18.0.1", "u", "k", "native", False)
     expected = {"baseline": 25.0, "cao1": 25 + 900 / 44, "cao2": 25 + 900 / 44, "cao3": 2000 / 44}
