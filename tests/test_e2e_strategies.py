@@ -2,7 +2,8 @@
 
 At 30 fps with the rpi3bplus profile (L1 4 ms on pi1, L2 40 ms on pi2; a model switch
 costs its weights' read from the SD card: 851 ms to help, 50 ms back) the seed finds:
-strategy 1 below the baseline; strategy 2 below it at X=1 and above it at large X; strategy 3 delivering every frame. The margins used here come from
+strategy 1 below the baseline; strategy 2 below it at X=1 and above it at large X;
+strategy 3 delivering every frame. The margins used here come from
 the discrete-event model for 15 s runs (baseline 0.81, s1 X=20 0.48, s2 X=1 0.27,
 s2 X=200 0.95, s3 1.0), so a pass is not luck and a failure is not noise.
 Every run also checks the sink's sampled outputs against the model.
