@@ -145,10 +145,15 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("minimum run (duration s / frames)", _min_run(s)),
     ]
     p = s.get("predicted") or {}
-    if p:
+    if p.get("skipped"):
+        rows.append(("prediction (discrete-event model)", f"none: {p['skipped']}"))
+    elif p:
         rows += [("predicted coverage (discrete-event model)", _fmt(p.get("coverage"), 4)),
                  ("predicted delivered fps", _fmt(p.get("delivered_fps"), 2)),
                  ("predicted switches", p.get("switches"))]
+        if p.get("hop_ms") is not None:
+            rows.append(("model's per-hop overhead ms",
+                         f"{_fmt(p['hop_ms'], 3)} ({p.get('hop_basis', '')})"))
     return rows
 
 
