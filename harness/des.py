@@ -222,6 +222,15 @@ class HelperNode(Node):
         return (self.switch_ms if mode == "help" else self.switch_back_ms), done
 
 
+def start(p: Params) -> tuple[Sim, Sink, dict[int, str], dict[str, Any]]:
+    """A fresh simulation for `p`: the loop, the sink, the shared drop record, and the
+    keyword arguments every Node of it takes (queue size, hop time, drops)."""
+    p.check()
+    drops: dict[int, str] = {}
+    return Sim(), Sink(), drops, {"queue_size": p.queue_size, "hop_ms": p.hop_ms,
+                                  "drops": drops}
+
+
 def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node],
              drops: dict[int, str], p: Params) -> dict[str, Any]:
     """Send the schedule into `entries` (frame i to entries[i % len]), run, and summarise

@@ -1,28 +1,14 @@
-"""Discrete-event model of a run: what the strategies *should* do, put beside what they did.
+"""What a run *should* have done, put beside what it did: its spec through the model.
 
 A measured coverage means little on its own: 0.82 at 30 fps is exactly right for the
 baseline (B serves 40 ms frames, so ~25 of 30 fps get through) and would be a bug for
-strategy 3. This module replays a run's schedule through an idealised copy of the
-system (the engine is harness/des.py; each strategy module wires its nodes in `predict`),
-with the service times the emulated nodes sleep by (node_app/profiles.json), so a report
-can show "predicted" next to "measured" and a gap points at either an emulation
-artefact or a wrong idea of how a strategy behaves.
-
-The model (times in ms; see docs/strategies.md, "Predicted vs measured"):
-
-- The client sends frame i at its intended time i / rate (warm-up frames first, then the
-  measure frames; only measure frames count), straight into the entry node's queue.
-- Every node has one bounded FIFO queue (frames waiting, not the one in service) and one
-  worker. A frame arriving at a full queue is dropped (`queue_full` at that node).
-- The worker serves the head of the queue for the service time, then forwards it, which
-  takes `hop_ms` during which the worker stays busy (node_app forwards synchronously and
-  waits for the reply). The frame reaches the next node at the end of the forward; the
-  reply (accepted, overloaded = rejected or queue full after it) arrives at that instant.
-- A sink only records the arrival time; latency is sink arrival minus intended send time.
-
-It is an event-driven simulation on a heap of (time, sequence) events; the sequence
-number makes simultaneous events run in the order they were scheduled, so a prediction
-is a pure function of its arguments. Nothing here is random.
+strategy 3. This module turns a run's spec into the discrete-event model's parameters
+(stage times from the profile and the model's layer table, switch costs from the weights
+each switch loads, the per-hop overhead) and calls the strategy module's `predict`, which
+wires its nodes from the engine in harness/des.py (the model itself is described there and
+in docs/strategies.md, "Predicted vs measured"). A report shows "predicted" next to
+"measured"; a gap points at either an emulation artefact or a wrong idea of how a
+strategy behaves.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.capacity import node_fps
-from harness.des import Node, Params, Sim, Sink, simulate
+from harness.des import Node, Params, simulate, start
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
@@ -40,9 +40,7 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
 
 
 def predict(p: Params) -> dict[str, Any]:
-    p.check()
-    sim, sink, drops = Sim(), Sink(), {}
-    common = {"queue_size": p.queue_size, "hop_ms": p.hop_ms, "drops": drops}
+    sim, sink, drops, common = start(p)
     b = Node(sim, "B", service_ms=p.second_ms, next_node=sink, **common)
     a = Node(sim, "A", service_ms=p.first_ms, next_node=b, **common)
     return simulate(sim, sink, [a], [a, b], drops, p)

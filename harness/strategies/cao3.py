@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.capacity import node_fps
-from harness.des import Node, Params, Sim, Sink, simulate
+from harness.des import Node, Params, simulate, start
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
@@ -44,9 +44,7 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
 
 def predict(p: Params) -> dict[str, Any]:
     """Two independent whole-model nodes; the client alternates, frame 0 to A."""
-    p.check()
-    sim, sink, drops = Sim(), Sink(), {}
-    common = {"queue_size": p.queue_size, "hop_ms": p.hop_ms, "drops": drops}
+    sim, sink, drops, common = start(p)
     a = Node(sim, "A", service_ms=p.whole_ms, next_node=sink, **common)
     b = Node(sim, "B", service_ms=p.whole_ms, next_node=sink, **common)
     return simulate(sim, sink, [a, b], [a, b], drops, p)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.capacity import stage_ms
-from harness.des import HelperNode, Node, Params, Sim, Sink, simulate
+from harness.des import HelperNode, Node, Params, simulate, start
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
@@ -56,9 +56,7 @@ def help_plan(policy: str, spec: RunSpec, hosts: list[Host], sink: Host) -> Plan
 
 def help_predict(p: Params, feed_b: bool) -> dict[str, Any]:
     """A (first stage, helping with the whole model) -> B (second stage) -> sink."""
-    p.check()
-    sim, sink, drops = Sim(), Sink(), {}
-    common = {"queue_size": p.queue_size, "hop_ms": p.hop_ms, "drops": drops}
+    sim, sink, drops, common = start(p)
     b = Node(sim, "B", service_ms=p.second_ms, next_node=sink, **common)
     a = HelperNode(sim, "A", service_ms=p.first_ms, next_node=b, full_ms=p.whole_ms,
                    l1_only_ms=p.first_ms, switch_ms=p.switch_ms,
