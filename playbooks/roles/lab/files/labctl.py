@@ -232,9 +232,19 @@ def cmd_down(a):
     for entry in ip_json("link", "show", "type", "veth"):
         name = entry.get("ifname", "")
         if name.startswith(a.veth_prefix) or name.startswith(a.peer_prefix):
-            act("ip", "link", "del", "dev", name)
+            delete_veth(name)
     if link(a.bridge) is not None:
         act("ip", "link", "del", "dev", a.bridge)
+
+
+def delete_veth(name):
+    """Delete a leftover veth. Deleting a namespace removes the peer of its veth
+    asynchronously, so a veth listed a moment ago may be gone by now: that is success."""
+    ACTIONS.append(f"ip link del dev {name}")
+    res = run("ip", "link", "del", "dev", name, check=False)
+    if res.returncode != 0 and link(name) is not None:
+        raise SystemExit(json.dumps({"failed": True, "actions": ACTIONS,
+                                     "msg": f"ip link del dev {name}: {res.stderr.strip()}"}))
 
 
 def cmd_mkdirs(a):
