@@ -24,7 +24,8 @@ def profile_names() -> tuple[str, ...]:
 
 
 @cache
-def _profile(name: str) -> Profile:
+def device_profile(name: str) -> Profile:
+    """The named profile of profiles.json, parsed once per process."""
     return load_profile(name, PROFILES_FILE)
 
 
@@ -35,7 +36,7 @@ def layer_ms(profile: str, layer: Layer) -> float:
     if layer.kind != "dense":
         raise ValueError(f"profile {profile!r} has no cost for {layer.kind} layers "
                          f"({layer.name}); node_app/profile.py prices dense layers")
-    return _profile(profile).dense_layer_ms(layer.input_shape[-1], layer.output_shape[-1])
+    return device_profile(profile).dense_layer_ms(layer.input_shape[-1], layer.output_shape[-1])
 
 
 def stage_ms(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float:

@@ -142,11 +142,12 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         summary["predicted"] = {"skipped": f"no discrete-event model of strategy "
                                            f"{run.spec.get('strategy')} (harness/strategies/)"}
     else:
-        hop_ms = forward_ms(run.events)
-        summary["predicted"] = predict_spec(run.spec, hop_ms=hop_ms or DEFAULT_HOP_MS)
-        summary["predicted"]["hop_ms"] = hop_ms or DEFAULT_HOP_MS
-        summary["predicted"]["hop_basis"] = ("median forwarded - finished in this run's traces"
-                                             if hop_ms else "default (nothing was forwarded)")
+        measured_hop = forward_ms(run.events)
+        hop_ms = measured_hop or DEFAULT_HOP_MS
+        summary["predicted"] = predict_spec(run.spec, hop_ms=hop_ms) | {
+            "hop_ms": hop_ms,
+            "hop_basis": ("median forwarded - finished in this run's traces" if measured_hop
+                          else "default (nothing was forwarded)")}
     summary.update(resources.summarize(run_dir, run.spec))
     if interrupted:
         summary["interrupted"] = True
@@ -208,7 +209,7 @@ def check_outputs(run_dir: Path, seed: int, model: str = "") -> dict:
     ids = sorted(int(k) for k in outputs.files)
     if not ids:
         return {"checked": 0, "mismatched": 0}
-    info = describe(model) if model else describe()
+    info = describe(model)
     whole = STAGES_DIR / f"{info.whole}.npz"
     want = run_stage(whole, frames(ids, seed=seed, size=info.input_size))
     bad = [pid for pid, ref in zip(ids, want, strict=True)

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from harness import strategies
-from harness.capacity import profile_names, stage_ms
+from harness.capacity import device_profile, profile_names, stage_ms
 from harness.des import Params
 from harness.models import DEFAULT_MODEL, describe
-from node_app.profile import DEFAULT_PROFILES, load_profile, parse_profile
+from node_app.profile import parse_profile
 
 DEFAULT_HOP_MS = 0.7  # node overhead per forward measured in docs/measurements.md
 
@@ -93,8 +93,7 @@ def _switch_ms(spec: dict[str, Any], profile: str, weights_bytes: int) -> float:
     entry = recorded.get(profile) if isinstance(recorded, dict) else None
     try:
         prof = (parse_profile(profile, entry, "spec.json profiles") if entry
-                else load_profile(profile, DEFAULT_PROFILES) if profile in profile_names()
-                else None)
+                else device_profile(profile) if profile in profile_names() else None)
     except ValueError:
         prof = None
     cost = prof.switch_ms(weights_bytes) if prof is not None else None

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.models import ModelInfo, describe
+from harness.models import describe
 
 NODE_STATS = "node_stats.json"
 
@@ -32,10 +32,6 @@ def _load_stats(run_dir: Path) -> dict[str, dict]:
     return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
-def _model_of(spec: dict[str, Any]) -> ModelInfo:
-    return describe(str(spec.get("model") or "")) if spec.get("model") else describe()
-
-
 def planned_wire_bytes(spec: dict[str, Any], input_size: int | None = None) -> int | None:
     """Payload bytes per frame on the wire by the plan: the client frame plus every hop.
 
@@ -47,7 +43,7 @@ def planned_wire_bytes(spec: dict[str, Any], input_size: int | None = None) -> i
     nodes = [n for n in spec.get("nodes", []) if n.get("role") != "sink"]
     if not nodes:
         return None
-    info = _model_of(spec)
+    info = describe(str(spec.get("model") or ""))
     input_size = info.input_size if input_size is None else input_size
     share: dict[str, float] = {}
     targets = spec.get("targets") or [f"{nodes[0].get('address')}:0"]
@@ -97,7 +93,7 @@ def _tasks_from_trace(run_dir: Path, gateway: str) -> dict[str, int]:
 def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """`memory`, `wire` and (strategy tasks) `tasks_per_helper` for summary.json."""
     stats = _load_stats(run_dir)
-    info = _model_of(spec)
+    info = describe(str(spec.get("model") or ""))
     memory: dict[str, Any] = {}
     for n in spec.get("nodes", []):
         if n.get("role") == "sink":

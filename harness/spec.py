@@ -98,9 +98,10 @@ class RunSpec:
                 raise SpecError(name, f"must be an integer >= 1, got {value}")
             setattr(self, name, value)
         self.model = str(self.model or models.DEFAULT_MODEL).strip()
-        if self.model not in models.MODELS:
-            raise SpecError("model", f"unknown model {self.model!r}; available: "
-                            f"{', '.join(models.names())}")
+        try:
+            models.module(self.model)
+        except models.UnknownModel as exc:
+            raise SpecError("model", str(exc)) from None
         self.seed = _integer("seed", self.seed)
         if isinstance(self.hosts, str):
             self.hosts = [h for h in self.hosts.split(",") if h]

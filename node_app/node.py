@@ -127,6 +127,14 @@ class Node:
 
     # worker side -------------------------------------------------------------------------
 
+    def serve(self, q: queue.Queue[tuple[int, bytes] | None],
+              fn: Callable[[int, bytes], Any]) -> None:
+        """Call fn(packet_id, body) for each item of `q`, guarded, until a None arrives:
+        the loop of every thread that works through frames (the worker, a gateway's
+        sender)."""
+        while (item := q.get()) is not None:
+            self.guarded(item[0], fn, *item)
+
     def guarded(self, packet_id: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run fn(*args) for one frame; an exception is traced, never kills the worker."""
         try:

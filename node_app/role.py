@@ -62,12 +62,7 @@ class Role:
         raise NotImplementedError(f"{type(self).__name__} does not merge slices")
 
     def work(self) -> None:
-        node = self.node
-        while True:
-            item = node.queue.get()
-            if item is None:
-                return
-            node.guarded(item[0], self.process, *item)
+        self.node.serve(self.node.queue, self.process)
 
     def process(self, packet_id: int, body: bytes) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not process queued frames")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +27,7 @@ from types import ModuleType
 
 from harness.models import cao_dense
 from harness.models.layers import Layer, layers_of
+from node_app.stage import block_bounds  # the one split rule, shared with merge and tasks
 
 _MODULES: tuple[ModuleType, ...] = (cao_dense,)
 MODELS: dict[str, ModuleType] = {m.NAME: m for m in _MODULES}
@@ -53,12 +55,6 @@ def slice_name(stage: str, index: int, count: int) -> str:
     return f"{stage}_s{index}of{count}"
 
 
-def block_bounds(index: int, count: int, width: int) -> tuple[int, int]:
-    """Columns [lo, hi) of block `index` of `count` over `width` outputs; the same rule as
-    node_app.stage.block_bounds, which the merging sink and task helpers use."""
-    return index * width // count, (index + 1) * width // count
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     """One model as data: its layers (from Keras) and its cut points (from its module)."""
@@ -76,10 +72,7 @@ class ModelInfo:
     @property
     def input_size(self) -> int:
         """Floats in one client frame."""
-        n = 1
-        for d in self.input_shape:
-            n *= d
-        return n
+        return math.prod(self.input_shape)
 
     @property
     def output_size(self) -> int:
@@ -116,9 +109,7 @@ class ModelInfo:
         if stage not in sliced:
             raise KeyError(f"model {self.name} has no stage {stage!r}; stages: "
                            f"{', '.join(self.stage_names())}")
-        index, count = sliced[stage]
-        layer = self.split_layer
-        return [layer.columns(*block_bounds(index, count, layer.output_shape[-1]))]
+        return [self.block(*sliced[stage])]
 
     def block(self, index: int, count: int) -> Layer:
         """Block `index` of `count` of the split layer (a task of task sharing)."""
@@ -126,10 +117,7 @@ class ModelInfo:
         return layer.columns(*block_bounds(index, count, layer.output_shape[-1]))
 
     def stage_input_size(self, stage: str) -> int:
-        n = 1
-        for d in self.stage_layers(stage)[0].input_shape:
-            n *= d
-        return n
+        return math.prod(self.stage_layers(stage)[0].input_shape)
 
     def stage_output_size(self, stage: str) -> int:
         return self.stage_layers(stage)[-1].output_elements
@@ -170,9 +158,14 @@ def _layer_table(mod: ModuleType) -> tuple[Layer, ...]:
     return layers
 
 
+def describe(name: str = "") -> ModelInfo:
+    """The named model as data (layers read off Keras, cut points from its module); ""
+    (a spec or spec.json without a `model`, from before models were data) is the default."""
+    return _describe(name or DEFAULT_MODEL)
+
+
 @cache
-def describe(name: str = DEFAULT_MODEL) -> ModelInfo:
-    """The named model as data (layers read off Keras, cut points from its module)."""
+def _describe(name: str) -> ModelInfo:
     mod = module(name)
     return ModelInfo(
         name=mod.NAME, description=mod.DESCRIPTION, input_shape=tuple(mod.INPUT_SHAPE),

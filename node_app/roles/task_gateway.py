@@ -150,13 +150,7 @@ class TaskBoard:
     # sender and shutdown -------------------------------------------------------------------
 
     def _send(self) -> None:
-        node = self.node
-        while True:
-            item = self.out.get()
-            if item is None:
-                return
-            pid, body = item
-            node.guarded(pid, node.forward, pid, body, self.fwd)
+        self.node.serve(self.out, lambda pid, body: self.node.forward(pid, body, self.fwd))
 
     def close(self) -> None:
         """Trace frames still incomplete as lost; let the sender finish what is assembled."""
