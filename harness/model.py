@@ -16,14 +16,16 @@ For the default model, Cao's two dense layers (docs/architecture.md, "Stage file
 | `L1L2` | L1, L2   | whole-model strategies (Cao 1-3) |
 | `L2_s<i>of<K>` | output columns of L2 | model parallelism (`mp`) |
 
-Stage file layout: ``kernel_<i>`` (float32, shape ``(in, out)``), ``bias_<i>`` (float32),
-``activation_<i>`` (0-d str array, ``"relu"`` or ``"linear"``). Files are written
-byte-for-byte deterministically (fixed zip timestamps), and a ``manifest.json`` records the
-model, the seed, the versions and each file's sha256.
+Stage file layout (node_app/stage.py reads it): ``kernel_<i>`` (float32, dense ``(in,
+out)``, conv ``(k, k, C_in, C_out)``), ``bias_<i>``, ``activation_<i>`` (0-d str), and for
+conv models ``kind_<i>`` (conv or pool), ``padding_<i>``, ``pool_<i>`` and the stage's
+``input_shape``. Files are written byte-for-byte deterministically (fixed zip timestamps).
+One directory holds every registered model (stage names are unique across models), and a
+``manifest.json`` records the seed, the versions, each model and each file's sha256.
 
 CLI::
 
-    python -m harness.model export --out build/stages [--model cao-dense] [--seed 2019] [--force]
+    python -m harness.model export --out build/stages [--seed 2019] [--force]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import numpy as np
 
 from harness import models
 from harness.models import DEFAULT_MODEL, describe
+from node_app.stage import load_stage
 
 # Quiet TensorFlow. TF 2.21 prints its oneDNN notice whatever TF_CPP_MIN_LOG_LEVEL says; with
 # oneDNN's custom ops off it stays silent and predict() uses TF's plain float32 kernels.
@@ -51,7 +54,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 DEFAULT_SEED = 2019
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: every model in one directory, conv layers
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamp: same bytes for the same weights
 
 _models: dict[tuple[str, int], object] = {}
@@ -112,13 +115,29 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def stage_arrays(stage: str, weights, model: str = DEFAULT_MODEL) -> dict[str, np.ndarray]:
-    """Return the arrays of one stage file (``kernel_i``, ``bias_i``, ``activation_i``)."""
+    """Return the arrays of one stage file (the layout in this module's docstring)."""
     arrays: dict[str, np.ndarray] = {}
-    for i, layer in enumerate(describe(model).stage_layers(stage)):
+    layers = describe(model).stage_layers(stage)
+    if layers[0].kind in ("conv", "pool"):
+        arrays["input_shape"] = np.array(layers[0].input_shape, dtype=np.int64)
+    for i, layer in enumerate(layers):
+        if layer.kind != "dense":
+            arrays[f"kind_{i}"] = np.array(layer.kind)
+        if layer.kind == "pool":
+            size, strides = layer.config["pool_size"], layer.config["strides"]
+            if size[0] != size[1] or list(strides) != list(size):
+                raise ValueError(f"layer {layer.name}: only square pools with stride = size "
+                                 f"export, got pool {size} strides {strides}")
+            arrays[f"pool_{i}"] = np.array(size[0], dtype=np.int64)
+            continue
         kernel, bias, activation = weights[layer.name]
         if "columns" in layer.config:
             lo, hi = layer.config["columns"]
             kernel, bias = kernel[:, lo:hi], bias[lo:hi]
+        if layer.kind == "conv":
+            if list(layer.config["strides"]) != [1, 1]:
+                raise ValueError(f"layer {layer.name}: only stride-1 convolutions export")
+            arrays[f"padding_{i}"] = np.array(layer.config["padding"])
         arrays[f"kernel_{i}"] = np.ascontiguousarray(kernel, dtype=np.float32)
         arrays[f"bias_{i}"] = np.ascontiguousarray(bias, dtype=np.float32)
         arrays[f"activation_{i}"] = np.array(activation)
@@ -147,51 +166,63 @@ def versions() -> dict[str, str | None]:
     }
 
 
-def _manifest_head(seed: int, model: str = DEFAULT_MODEL) -> dict:
-    info = describe(model)
-    return {"format": FORMAT_VERSION, "model": info.name, "seed": seed,
-            "input_size": info.input_size, "versions": versions()}
+def _manifest_head(seed: int) -> dict:
+    return {"format": FORMAT_VERSION, "seed": seed, "versions": versions(),
+            "models": {name: {"input_shape": list(describe(name).input_shape),
+                              "input_size": describe(name).input_size}
+                       for name in models.names()}}
+
+
+def _all_stages() -> dict[str, str]:
+    """Every stage file of every model -> its model."""
+    out: dict[str, str] = {}
+    for name in models.names():
+        for stage in describe(name).stage_names():
+            if stage in out:
+                raise ValueError(f"stage {stage!r} is in models {out[stage]} and {name}; "
+                                 "stage names must be unique across models")
+            out[stage] = name
+    return out
 
 
 def _stage_layers(stage: str, model: str = DEFAULT_MODEL) -> list[dict]:
     """The manifest's description of a stage's layers (from the model's layer table)."""
     out = []
     for layer in describe(model).stage_layers(stage):
-        entry = {"name": layer.name, "in": layer.input_shape[-1], "out": layer.output_shape[-1],
-                 "activation": layer.activation or "linear"}
+        entry = {"name": layer.name, "kind": layer.kind, "in": list(layer.input_shape),
+                 "out": list(layer.output_shape), "activation": layer.activation or "linear"}
         if "columns" in layer.config:
             entry["columns"] = list(layer.config["columns"])
         out.append(entry)
     return out
 
 
-def manifest_is_current(out_dir: Path, seed: int = DEFAULT_SEED,
-                        model: str = DEFAULT_MODEL) -> bool:
-    """True if ``out_dir`` holds a manifest for ``seed`` (same versions) and every file
-    it lists is there with the recorded sha256."""
+def manifest_is_current(out_dir: Path, seed: int = DEFAULT_SEED) -> bool:
+    """True if ``out_dir`` holds a manifest for ``seed`` (same versions, same models) and
+    every file it lists is there with the recorded sha256."""
     path = Path(out_dir) / MANIFEST
     try:
         man = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    head = _manifest_head(seed, model)
+    head = _manifest_head(seed)
     if any(man.get(k) != v for k, v in head.items()):
         return False
     stages = man.get("stages", {})
-    if set(stages) != set(describe(model).stage_names()):
+    owners = _all_stages()
+    if set(stages) != set(owners):
         return False
     for name, entry in stages.items():
         f = Path(out_dir) / entry.get("file", "")
-        if entry.get("layers") != _stage_layers(name, model) or not f.is_file():
+        if entry.get("layers") != _stage_layers(name, owners[name]) or not f.is_file():
             return False
         if _sha256(f) != entry.get("sha256"):
             return False
     return True
 
 
-def export_stages(out_dir, seed: int = DEFAULT_SEED, force: bool = False,
-                  model: str = DEFAULT_MODEL) -> dict[str, Path]:
-    """Write one ``<stage>.npz`` per cut point and slice of the model, and
+def export_stages(out_dir, seed: int = DEFAULT_SEED, force: bool = False) -> dict[str, Path]:
+    """Write one ``<stage>.npz`` per cut point and slice of every model, and
     ``manifest.json``, into ``out_dir``.
 
     out_dir: target directory (created if missing).
@@ -200,20 +231,23 @@ def export_stages(out_dir, seed: int = DEFAULT_SEED, force: bool = False,
     Returns ``{stage name: path}`` (plus ``"manifest"``).
     """
     out = Path(out_dir)
-    stages = describe(model).stage_names()
-    paths: dict[str, Path] = {name: out / f"{name}.npz" for name in stages}
+    owners = _all_stages()
+    paths: dict[str, Path] = {name: out / f"{name}.npz" for name in owners}
     paths["manifest"] = out / MANIFEST
-    if not force and manifest_is_current(out, seed, model):
+    if not force and manifest_is_current(out, seed):
         return paths
     out.mkdir(parents=True, exist_ok=True)
-    weights = layer_weights(seed, model)
-    man = _manifest_head(seed, model)
+    man = _manifest_head(seed)
     man["stages"] = {}
-    for name in stages:
-        data = _npz_bytes(stage_arrays(name, weights, model))
-        _write_atomic(paths[name], data)
-        man["stages"][name] = {"file": paths[name].name, "layers": _stage_layers(name, model),
-                               "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    for model in models.names():
+        weights = layer_weights(seed, model)
+        for name in describe(model).stage_names():
+            data = _npz_bytes(stage_arrays(name, weights, model))
+            _write_atomic(paths[name], data)
+            man["stages"][name] = {"file": paths[name].name, "model": model,
+                                   "layers": _stage_layers(name, model),
+                                   "sha256": hashlib.sha256(data).hexdigest(),
+                                   "bytes": len(data)}
     _write_atomic(paths["manifest"], (json.dumps(man, indent=2, sort_keys=True) + "\n").encode())
     return paths
 
@@ -225,37 +259,21 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 # --------------------------------------------------------------------------- numpy side
-_ACTIVATIONS = {
-    "relu": lambda v: np.maximum(v, np.float32(0)),
-    "linear": lambda v: v,
-}
-
-
-def load_stage(npz_path) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """Return the layers ``[(kernel, bias, activation), ...]`` of a stage file."""
-    layers = []
-    with np.load(npz_path, allow_pickle=False) as z:
-        i = 0
-        while f"kernel_{i}" in z.files:
-            layers.append((z[f"kernel_{i}"].astype(np.float32, copy=False),
-                           z[f"bias_{i}"].astype(np.float32, copy=False),
-                           str(z[f"activation_{i}"][()])))
-            i += 1
-    if not layers:
-        raise ValueError(f"{npz_path}: no kernel_0 in stage file")
-    return layers
-
-
 def run_stage(npz_path, x) -> np.ndarray:
-    """Apply a stage file to ``x`` in numpy (what node_app does): ``x = act(x @ W + b)``.
+    """Apply a stage file to ``x`` with node_app's own code (what a node computes).
 
     npz_path: the stage file.
-    x: one frame ``(in,)`` or a batch ``(n, in)``; cast to float32.
+    x: one frame or a batch of them (flat or shaped); cast to float32. Returns one flat
+    output per frame.
     """
-    y = np.asarray(x, dtype=np.float32)
-    for kernel, bias, activation in load_stage(npz_path):
-        y = _ACTIVATIONS[activation](y @ kernel + bias).astype(np.float32, copy=False)
-    return y
+    stage = load_stage(npz_path)
+    batch = np.asarray(x, dtype=np.float32).reshape(-1, stage.n_in)
+    if not stage.input_shape:  # dense: one matrix product for the whole batch
+        out = stage(batch)
+    else:
+        out = np.stack([np.asarray(stage(frame)).reshape(-1) for frame in batch])
+    out = np.asarray(out, dtype=np.float32)
+    return out[0] if np.asarray(x).ndim == 1 and np.asarray(x).size == stage.n_in else out
 
 
 # --------------------------------------------------------------------------- CLI
@@ -266,17 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     exp = sub.add_parser("export", help="export the stage files and manifest.json")
     exp.add_argument("--out", required=True, type=Path, help="output directory")
     exp.add_argument("--seed", type=int, default=DEFAULT_SEED, help="weight seed (default 2019)")
-    exp.add_argument("--model", default=DEFAULT_MODEL, choices=models.names(),
-                     help=f"model to export (default {DEFAULT_MODEL})")
     exp.add_argument("--force", action="store_true", help="rewrite even if up to date")
     args = parser.parse_args(argv)
 
     if args.cmd == "export":
-        if not args.force and manifest_is_current(args.out, args.seed, args.model):
-            print(f"up to date: {args.out / MANIFEST} (model {args.model}, seed {args.seed}), "
-                  "nothing written")
+        if not args.force and manifest_is_current(args.out, args.seed):
+            print(f"up to date: {args.out / MANIFEST} (models {', '.join(models.names())}, "
+                  f"seed {args.seed}), nothing written")
             return 0
-        paths = export_stages(args.out, args.seed, force=True, model=args.model)
+        paths = export_stages(args.out, args.seed, force=True)
         for name, path in paths.items():
             print(f"wrote {name}: {path}")
     return 0

@@ -43,7 +43,7 @@ class Node:
         self.run = run
         self.profile = profile
         self.pipeline = pipeline
-        self.profile_ms = profile.frame_ms(pipeline.shapes)  # None: native, no waiting
+        self.profile_ms = profile.frame_ms(pipeline.costs)  # None: native, no waiting
         self.stats = Stats(self.profile_ms or 0.0)
         self.queue: queue.Queue[Frame | None] = queue.Queue(run.queue_size)
         self.forwarders = [Forwarder(hop) for hop in run.next_hops]

@@ -1,4 +1,4 @@
-"""Device profiles: how long a dense layer takes on the device a node pretends to be.
+"""Device profiles: how long a layer takes on the device a node pretends to be.
 
 A lab host is much faster than a Raspberry Pi 3B, so the node computes the real result and
 then sleeps out the rest of the profiled time. The numbers live in profiles.json next to this
@@ -35,6 +35,23 @@ class ProfileError(ValueError):
 
 
 @dataclass(frozen=True)
+class Cost:
+    """The work of one layer on one frame (or one region of it), in the unit its kind is
+    priced by: dense by its shape (Cao measured shapes), conv by multiply-accumulates, pool
+    by the input elements it reads."""
+
+    kind: str
+    n_in: int = 0
+    n_out: int = 0
+    macs: int = 0
+    elements: int = 0
+
+    @classmethod
+    def dense(cls, n_in: int, n_out: int) -> Cost:
+        return cls("dense", n_in, n_out, n_in * n_out)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Timing model of one device; `native` means "do not wait, this is the real device"."""
 
@@ -46,6 +63,8 @@ class Profile:
     read_mb_s: float | None = None  # storage read rate; None: reading costs no time
     build_ms: float = 0.0  # making loaded weights ready to run
     model_switch_ms: float | None = None  # a fixed switch cost, instead of the two above
+    conv_ms_per_gflop: float | None = None  # conv and pool; None: no conv cost known
+    conv_fixed_ms: float = 0.0  # per conv or pool layer (or region of one)
 
     def dense_layer_ms(self, n_in: int, n_out: int) -> float:
         """Measured time if the shape was measured, else the line through the measurements."""
@@ -56,11 +75,28 @@ class Profile:
             return self.dense_ms[key]
         return self.fixed_ms + self.ms_per_mac * n_in * n_out
 
-    def frame_ms(self, shapes: Iterable[tuple[int, int]]) -> float | None:
-        """Profiled time of one frame through all layers; None for `native` (no waiting)."""
+    def cost_ms(self, cost: Cost) -> float:
+        """Profiled time of one layer's work: dense as above; conv = fixed + FLOPs / rate
+        (2 FLOPs per multiply-accumulate); pool = fixed + inputs read / rate."""
+        if self.native:
+            return 0.0
+        if cost.kind == "dense":
+            return self.dense_layer_ms(cost.n_in, cost.n_out)
+        if cost.kind not in ("conv", "pool"):
+            raise ProfileError(f"profile '{self.name}': no cost for {cost.kind!r} layers")
+        if self.conv_ms_per_gflop is None:
+            raise ProfileError(f"profile '{self.name}' has no conv cost (conv_fit in "
+                               "profiles.json); pick a profile that has one, e.g. rpi3bplus")
+        ops = 2 * cost.macs if cost.kind == "conv" else cost.elements
+        return self.conv_fixed_ms + ops / 1e9 * self.conv_ms_per_gflop
+
+    def frame_ms(self, costs: Iterable[Cost | tuple[int, int]]) -> float | None:
+        """Profiled time of one frame through all layers (a pair (n_in, n_out) is a dense
+        layer); None for `native` (no waiting)."""
         if self.native:
             return None
-        return sum((self.dense_layer_ms(i, o) for i, o in shapes), 0.0)
+        return sum((self.cost_ms(c if isinstance(c, Cost) else Cost.dense(*c))
+                    for c in costs), 0.0)
 
     def switch_ms(self, weights_bytes: int = 0) -> float | None:
         """Profiled time of a model switch that loads `weights_bytes` of weights: the read
@@ -102,8 +138,15 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
     if read is not None and not _number(read, f"{where}: profile '{name}' storage_read_mb_s"):
         raise ProfileError(f"{where}: profile '{name}' storage_read_mb_s must be > 0 "
                            "(leave it out for storage that costs no time)")
+    conv = entry.get("conv_fit")
+    if conv is not None and not isinstance(conv, dict):
+        raise ProfileError(f"{where}: profile '{name}' conv_fit must be an object")
     return Profile(
         name=name,
+        conv_ms_per_gflop=None if conv is None else _number(
+            conv.get("ms_per_gflop"), f"{where}: profile '{name}' conv_fit.ms_per_gflop"),
+        conv_fixed_ms=0.0 if conv is None else _number(
+            conv.get("fixed_ms", 0.0), f"{where}: profile '{name}' conv_fit.fixed_ms"),
         read_mb_s=None if read is None else float(read),
         build_ms=_number(entry.get("model_build_ms", 0.0),
                          f"{where}: profile '{name}' model_build_ms"),

@@ -102,13 +102,16 @@ def test_stage_file_layout(stages):
 
 def test_manifest(stages):
     man = json.loads(stages["manifest"].read_text())
-    assert man["seed"] == 2019 and man["input_size"] == 100
+    assert man["seed"] == 2019 and man["models"]["cao-dense"]["input_size"] == 100
+    assert man["models"]["yolov2-16"]["input_shape"] == [160, 160, 3]
     assert man["versions"]["keras"] and man["versions"]["tensorflow"]
-    assert set(man["stages"]) == {"L1", "L2", "L1L2", *MODEL.slices()}
+    assert set(man["stages"]) == {"L1", "L2", "L1L2", *MODEL.slices(), "yolo160", "yolo608"}
     assert man["stages"]["L1"]["layers"] == [
-        {"name": "L1", "in": 100, "out": 2000, "activation": "relu"}]
+        {"name": "L1", "kind": "dense", "in": [100], "out": [2000], "activation": "relu"}]
     assert man["stages"]["L2"]["layers"] == [
-        {"name": "L2", "in": 2000, "out": 2000, "activation": "linear"}]
+        {"name": "L2", "kind": "dense", "in": [2000], "out": [2000], "activation": "linear"}]
+    assert man["stages"]["yolo160"]["model"] == "yolov2-16"
+    assert [la["kind"] for la in man["stages"]["yolo160"]["layers"]].count("conv") == 12
     assert [la["name"] for la in man["stages"]["L1L2"]["layers"]] == ["L1", "L2"]
     for name, entry in man["stages"].items():
         assert entry["file"] == f"{name}.npz"
@@ -163,7 +166,7 @@ def test_slices_concatenate_to_l2(stages, batch, reference, k):
     np.testing.assert_allclose(whole, reference, **TOL)
     man = json.loads(stages["manifest"].read_text())
     sizes = [man["stages"][MODEL.slice_stage(i, k)]["layers"][0]["out"] for i in range(k)]
-    assert sizes == [2000 // k] * k
+    assert sizes == [[2000 // k]] * k
     with np.load(stages[MODEL.slice_stage(0, k)]) as z:
         assert z["kernel_0"].shape == (2000, 2000 // k)  # each device holds only its slice
 

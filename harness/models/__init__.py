@@ -3,7 +3,10 @@
 A model module has `NAME`, `DESCRIPTION`, `INPUT_SHAPE`, `STAGES` (stage name -> layer
 names, in order), `PIPELINE` (the stages of a two-device layer pipeline, in order),
 `WHOLE` (the whole-model stage), `SPLIT_STAGE` (a one-dense-layer stage that data and model
-parallelism and task sharing spread over K devices), `SLICE_COUNTS` and `build(seed)`.
+parallelism and task sharing spread over K devices; "" for a model without one),
+`SLICE_COUNTS`, optionally `FUSED_STAGE` (a stage of conv and pool layers that FTP and BODP
+partition) and `build(seed)`. Stage names are unique across models: one export directory
+holds them all.
 Everything else (layer shapes, MACs, weight bytes) is read off the Keras model by
 `describe()`, never typed in, and cached as JSON under build/models/ so that a run does not
 import TensorFlow to know a layer's size.
@@ -25,11 +28,11 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
-from harness.models import cao_dense
+from harness.models import cao_dense, yolov2_16, yolov2_16_608
 from harness.models.layers import Layer, layers_of
 from node_app.stage import block_bounds  # the one split rule, shared with merge and tasks
 
-_MODULES: tuple[ModuleType, ...] = (cao_dense,)
+_MODULES: tuple[ModuleType, ...] = (cao_dense, yolov2_16, yolov2_16_608)
 MODELS: dict[str, ModuleType] = {m.NAME: m for m in _MODULES}
 DEFAULT_MODEL = cao_dense.NAME
 CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "models"
@@ -68,6 +71,7 @@ class ModelInfo:
     whole: str
     split_stage: str
     slice_counts: tuple[int, ...]
+    fused_stage: str = ""
 
     @property
     def input_size(self) -> int:
@@ -87,8 +91,20 @@ class ModelInfo:
     @property
     def split_layer(self) -> Layer:
         """The one dense layer of the split stage (what dp, mp and tasks spread)."""
+        if not self.split_stage:
+            raise KeyError(f"model {self.name} has no split stage (a single dense layer) for "
+                           "dp, mp or tasks")
         (name,) = self.stages[self.split_stage]
         return self.layer(name)
+
+    @property
+    def fused_layers(self) -> list[Layer]:
+        """The conv and pool layers FTP and BODP partition, in order."""
+        if not self.fused_stage:
+            having = [n for n, m in MODELS.items() if getattr(m, "FUSED_STAGE", "")]
+            raise KeyError(f"model {self.name} has no fused stage of conv layers for ftp or "
+                           f"bodp; models with one: {', '.join(having)}")
+        return [self.layer(n) for n in self.stages[self.fused_stage]]
 
     def slice_stage(self, index: int, count: int) -> str:
         return slice_name(self.split_stage, index, count)
@@ -171,5 +187,5 @@ def _describe(name: str) -> ModelInfo:
         name=mod.NAME, description=mod.DESCRIPTION, input_shape=tuple(mod.INPUT_SHAPE),
         layers=_layer_table(mod), stages={k: tuple(v) for k, v in mod.STAGES.items()},
         pipeline=tuple(mod.PIPELINE), whole=mod.WHOLE, split_stage=mod.SPLIT_STAGE,
-        slice_counts=tuple(mod.SLICE_COUNTS),
+        slice_counts=tuple(mod.SLICE_COUNTS), fused_stage=getattr(mod, "FUSED_STAGE", ""),
     )

@@ -47,8 +47,8 @@ class Helper(Role):
         self.left = 0  # full frames still to compute in this help episode; 0 = normal
         # Fail at startup, naming the file, if the help stages are missing or do not chain;
         # the result is not kept: every switch loads from disk again.
-        shapes = node.load(cfg.help_stages).shapes
-        self.help_ms = node.profile.frame_ms(shapes)  # None: native
+        costs = node.load(cfg.help_stages).costs
+        self.help_ms = node.profile.frame_ms(costs)  # None: native
 
     # called by the worker -----------------------------------------------------------------
 
