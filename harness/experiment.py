@@ -25,6 +25,7 @@ import numpy as np
 
 from harness import analysis, ledger, report, resources, strategies
 from harness.capacity import PROFILES_FILE
+from harness.clocks import ClockLog
 from harness.cluster import preflight, start_nodes, stop_and_collect
 from harness.fault_spec import parse_fault
 from harness.faults import FaultInjector
@@ -86,10 +87,16 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
                              {n.host.name: n.host for n in workers}, run_dir / "faults.json")
     interrupted = False
     collected: dict[str, str] = {}
+    # Each host's clock against the controller's, at the start and end (harness/clocks.py);
+    # the sink and a local client share the controller's clock.
+    clock_log = ClockLog({n.host.name: n.host.endpoint for n in workers}, client)
+    clocks_started = False
     sink.start()
     try:
         client_address = client.address if client else inventory.controller_address
         start_nodes({n.host: _run_file(spec, plan, n, client_address) for n in workers})
+        clock_log.measure("start")
+        clocks_started = True
         say("nodes up; sending frames" + (f"; faults: {', '.join(spec.faults)}"
                                           if spec.faults else ""))
         injector.start()
@@ -107,6 +114,12 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         say("interrupted: stopping nodes and keeping the traces gathered so far")
     finally:
         injector.stop()
+        if clocks_started:  # nodes still up: the end measurement, before they stop
+            try:
+                clock_log.measure("end")
+            except KeyboardInterrupt:
+                say("interrupted: clocks measured at the start only")
+            clock_log.write(run_dir / "clocks.json")
         collected = stop_and_collect([n.host for n in workers], spec.run_id, run_dir / "traces")
         sink_trace = sink.stop()
         if sink_trace.exists():

@@ -104,12 +104,18 @@ class NodeConfig:
     trace_dir: str
     run_file: str
     strict_peers: bool = False
+    clock_offset_s: float = 0.0
 
     FIELDS = ("node", "bind", "port", "token", "profile", "stages_dir", "trace_dir", "run_file")
     # strict_peers: POST /message and /task/* only from run.json `peers` (else 403
     # not_a_peer); set by the Ansible role (node_app_strict_peers). Off by default so a node
     # started by hand, or the controller's sink, takes data from anyone.
-    OPTIONAL = ("strict_peers",)
+    # clock_offset_s: a test/emulation knob, never for production: seconds added to the
+    # node's trace clock (every trace row and the GET /clock answer), so a test can give one
+    # host a clock that disagrees with the controller's and check that the harness measures
+    # and corrects it (harness/clocks.py). Ansible: node_app_clock_offset_s; default 0.
+    OPTIONAL = ("strict_peers", "clock_offset_s")
+    MAX_CLOCK_OFFSET_S = 86400.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "node.json") -> NodeConfig:
@@ -118,6 +124,12 @@ class NodeConfig:
         if not isinstance(strict, bool):
             raise ConfigError(
                 f"{where}: field 'strict_peers' must be true or false, got {strict!r}")
+        offset = data.get("clock_offset_s", 0.0)
+        if (not isinstance(offset, int | float) or isinstance(offset, bool)
+                or not abs(offset) <= cls.MAX_CLOCK_OFFSET_S):  # also refuses NaN
+            raise ConfigError(f"{where}: field 'clock_offset_s' must be a number of seconds in "
+                              f"[-{cls.MAX_CLOCK_OFFSET_S:g}, {cls.MAX_CLOCK_OFFSET_S:g}], "
+                              f"got {offset!r}")
         return cls(
             node=_str(data, "node", where, safe=True),
             bind=_str(data, "bind", where),
@@ -128,6 +140,7 @@ class NodeConfig:
             trace_dir=_str(data, "trace_dir", where),
             run_file=_str(data, "run_file", where),
             strict_peers=strict,
+            clock_offset_s=float(offset),
         )
 
     @classmethod

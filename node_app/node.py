@@ -52,7 +52,7 @@ class Node:
     def open_trace(self) -> None:
         """Open `<trace_dir>/<run_id>.csv`; only after bind, so a failed start leaves none."""
         self.trace = TraceWriter(Path(self.config.trace_dir) / f"{self.run.run_id}.csv",
-                                 self.config.node)
+                                 self.config.node, clock_offset_s=self.config.clock_offset_s)
 
     def load(self, stages: Sequence[str]) -> Pipeline:
         """Load stages from this node's stages_dir (a helping node's model switch)."""

@@ -39,6 +39,7 @@ _ROUTES = {
     "/message": "POST",
     "/health": "GET",
     "/stats": "GET",
+    "/clock": "GET",  # the trace clock, for the controller's NTP-style exchange (no token)
     "/control/flush": "POST",
     "/control/stop": "POST",
     "/task/next": "POST",  # task sharing: gateway only (node_app/roles/task_gateway.py)
@@ -272,6 +273,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True, "node": srv.node.node, "run_id": srv.run_cfg.run_id})
         elif path == "/stats":
             self._send_json(200, self.server.stats_snapshot())
+        elif path == "/clock":  # read as late as possible: the reply is what is timed
+            self._send_json(200, {"node": self.server.node.node, "t": self.server.trace.clock()})
 
     # Every other verb: 404 for an unknown path, else 405 naming the allowed method.
     def do_HEAD(self) -> None:

@@ -25,8 +25,12 @@ def _csv_field(text: str) -> str:
 class TraceWriter:
     """Appends `t,packet_id,node,event,detail` rows to `<trace_dir>/<run_id>.csv`."""
 
-    def __init__(self, path: str | Path, node: str, interval_s: float = FLUSH_INTERVAL_S):
+    def __init__(self, path: str | Path, node: str, interval_s: float = FLUSH_INTERVAL_S,
+                 clock_offset_s: float = 0.0):
         self.path = Path(path)
+        # node.json clock_offset_s (a test/emulation knob): added to every stamp, so the
+        # trace and GET /clock show the same, deliberately wrong, clock.
+        self.clock_offset_s = float(clock_offset_s)
         self.node = _csv_field(node)
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()  # serialises flushes (flusher vs /control/flush)
@@ -41,9 +45,14 @@ class TraceWriter:
         self._thread = threading.Thread(target=self._run, name="trace-flusher", daemon=True)
         self._thread.start()
 
+    def clock(self) -> float:
+        """The trace clock now: Unix time in seconds plus the configured offset (GET /clock)."""
+        return time.time() + self.clock_offset_s
+
     def write(self, packet_id: int, event: str, detail: str = "", t: float | None = None) -> None:
-        """Record one event; `t` lets a caller stamp the moment before a slow step."""
-        stamp = time.time() if t is None else t
+        """Record one event; `t` (a time.time() reading) lets a caller stamp the moment before
+        a slow step. The configured clock offset is added either way."""
+        stamp = (time.time() if t is None else t) + self.clock_offset_s
         line = f"{stamp:.6f},{packet_id},{self.node},{event},{_csv_field(detail)}\n"
         with self._lock:
             self._buf.append(line)

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis.clocks import host_entries, to_controller
+
 # Trace events node_app writes; listed first in the categorical so codes are the same in
 # every run (a trace may still carry others, e.g. switch_started, appended after these).
 EVENTS = ("received", "dropped", "rejected", "started", "finished", "forwarded", "forward_failed",
@@ -54,6 +56,9 @@ class Run:
     spec: the resolved spec.json (extra keys kept as they are).
     client: client.csv; `accepted`/`overloaded` as bool, `status` as int (0 = client error).
     events: every trace concatenated; `node` and `event` categorical so grouping is cheap.
+    clocks: clocks.json (harness/clocks.py), {} when the run has none. When present and
+        `corrected`, `events.t` and the client's `intended_t`/`sent_t` are already on the
+        controller's clock (harness/analysis/clocks.py).
     """
 
     run_dir: Path
@@ -61,6 +66,8 @@ class Run:
     client: pd.DataFrame
     events: pd.DataFrame
     trace_files: dict[str, Path] = field(default_factory=dict)
+    clocks: dict[str, Any] = field(default_factory=dict)
+    corrected: bool = False
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -147,10 +154,33 @@ def _concat_events(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(fixed, ignore_index=True)
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """Load spec.json, client.csv and every traces/<node>.csv of one run directory."""
+def correct_clocks(events: pd.DataFrame, client: pd.DataFrame, clocks: dict[str, Any]) -> None:
+    """Put every host's stamps on the controller's clock, in place: each node's trace rows
+    by its measured offset, and a remote load client's times by the client's."""
+    if len(events):
+        codes = events["node"].cat.codes.to_numpy()
+        t = events["t"].to_numpy(float).copy()
+        for code, name in enumerate(events["node"].cat.categories):
+            entry = host_entries(clocks).get(str(name))
+            if entry is not None:
+                m = codes == code
+                t[m] = to_controller(entry, t[m])
+        events["t"] = t
+    if clocks.get("client") and len(client):
+        for col in ("intended_t", "sent_t"):
+            client[col] = to_controller(clocks["client"], client[col].to_numpy(float))
+
+
+def load_run(run_dir: str | Path, correct: bool = True) -> Run:
+    """Load spec.json, client.csv and every traces/<node>.csv of one run directory.
+
+    With clocks.json (harness/clocks.py) and `correct`, every stamp is put on the
+    controller's clock first, so every cross-host interval below is corrected; `correct=False`
+    leaves the raw stamps (to compare)."""
     run_dir = Path(run_dir)
     spec = json.loads((run_dir / "spec.json").read_text())
+    clocks_file = run_dir / "clocks.json"
+    clocks = json.loads(clocks_file.read_text()) if clocks_file.exists() else {}
     trace_files = {p.stem: p for p in sorted((run_dir / "traces").glob("*.csv"))}
     # The C parser releases the GIL while tokenising, so two threads use both cores.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -158,4 +188,7 @@ def load_run(run_dir: str | Path) -> Run:
         frames = list(pool.map(_read_trace, trace_files.values()))
         client = client_f.result()
     frames = [f for f in frames if len(f)]
-    return Run(run_dir, spec, client, _concat_events(frames), trace_files)
+    events = _concat_events(frames)
+    if clocks and correct:
+        correct_clocks(events, client, clocks)
+    return Run(run_dir, spec, client, events, trace_files, clocks, bool(clocks and correct))

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.accounting import drop_records, node_stats, trace_ends
+from harness.analysis.clocks import clock_summary
 from harness.analysis.derived import derive
+from harness.analysis.hops import clock_warnings, hop_latencies
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
 from harness.analysis.switches import model_switches, switch_summary
@@ -171,6 +173,8 @@ def summarize(run: Run) -> dict[str, Any]:
         "arrival": spec.get("arrival", "constant"),
         "arrival_seed": spec.get("arrival_seed"),
         "client": spec.get("client", "controller"),
+        "clocks": clock_summary(run.clocks if run.corrected else {}),
+        "hops": hop_latencies(run),
     }
     lag = send_lag_ms(run)
     threshold = spec.get("lag_threshold_ms")
@@ -211,6 +215,7 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
                    + ", ".join(summary["traces_ending_early"]))
     if summary.get("missing_traces"):
         out.append("no trace rows for: " + ", ".join(summary["missing_traces"]))
+    out += clock_warnings(summary)
     for f in summary.get("faults") or []:
         out.append(f"fault injected: {f['kind']} on {f['host']}"
                    + ("" if f.get("ok", True) else f" (not applied: {f.get('detail')})")
