@@ -241,6 +241,38 @@ class SliceConfig:
 
 
 @dataclass(frozen=True)
+class TilesConfig:
+    """run.json `tiles` inside `tasks` or `pull` (FTP, DeepThings): a task is one tile of an
+    N x M grid over the output of the first `fused` layers of the node's (single) stage,
+    computed from its own input region (node_app/tiles.py), not a neuron block."""
+
+    grid: tuple[int, int]
+    fused: int
+
+    FIELDS = ("grid", "fused")
+
+    @property
+    def count(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TilesConfig:
+        _check_object(data, cls.FIELDS, where)
+        g = data["grid"]
+        if (not isinstance(g, list) or len(g) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                           for v in g)):
+            raise ConfigError(f"{where}: field 'grid' must be [N, M] with N, M >= 1, got {g!r}")
+        return cls(grid=(g[0], g[1]), fused=_int(data, "fused", where, 1))
+
+
+def _tiles(data: dict[str, Any], where: str) -> TilesConfig | None:
+    if data.get("tiles") is None:
+        return None
+    return TilesConfig.from_dict(data["tiles"], f"{where}: field 'tiles'")
+
+
+@dataclass(frozen=True)
 class PullConfig:
     """run.json `pull` (task sharing, helper side): ask `gateway` for tasks when idle.
 
@@ -250,31 +282,45 @@ class PullConfig:
 
     gateway: str
     blocks: int
+    tiles: TilesConfig | None = None
 
     FIELDS = ("gateway", "blocks")
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> PullConfig:
-        _check_object(data, cls.FIELDS, where)
-        return cls(gateway=_hop(data["gateway"], where, "gateway"),
-                   blocks=_int(data, "blocks", where, 1))
+        _check_object({k: v for k, v in data.items() if k != "tiles"}
+                      if isinstance(data, dict) else data, cls.FIELDS, where)
+        tiles = _tiles(data, where)
+        blocks = _int(data, "blocks", where, 1)
+        if tiles is not None and tiles.count != blocks:
+            raise ConfigError(f"{where}: field 'blocks' ({blocks}) must equal the tiles of "
+                              f"'tiles'.grid ({tiles.grid[0]} x {tiles.grid[1]})")
+        return cls(gateway=_hop(data["gateway"], where, "gateway"), blocks=blocks, tiles=tiles)
 
 
 @dataclass(frozen=True)
 class TasksConfig:
     """run.json `tasks` (task sharing, gateway side): cut each frame's output into `blocks`
-    neuron-block tasks that helpers pull; `width` is the assembled output size (L2's)."""
+    neuron-block tasks that helpers pull; `width` is the assembled output size (L2's).
+    With `tiles` (FTP), the tasks are the tiles of a grid instead (TilesConfig)."""
 
     blocks: int
     width: int
+    tiles: TilesConfig | None = None
 
     FIELDS = ("blocks", "width")
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TasksConfig:
-        _check_object(data, cls.FIELDS, where)
+        _check_object({k: v for k, v in data.items() if k != "tiles"}
+                      if isinstance(data, dict) else data, cls.FIELDS, where)
         width = _int(data, "width", where, 1)
-        return cls(blocks=_int(data, "blocks", where, 1, width), width=width)
+        tiles = _tiles(data, where)
+        blocks = _int(data, "blocks", where, 1, width)
+        if tiles is not None and tiles.count != blocks:
+            raise ConfigError(f"{where}: field 'blocks' ({blocks}) must equal the tiles of "
+                              f"'tiles'.grid ({tiles.grid[0]} x {tiles.grid[1]})")
+        return cls(blocks=blocks, width=width, tiles=tiles)
 
 
 @dataclass(frozen=True)
@@ -458,6 +504,7 @@ class RunConfig:
                 f"frames go), and no 'route' or 'help'"
             )
         if self.pull is not None and (hops or len(self.stages) != 1 or self.tasks):
+            # a neuron-block helper needs one dense layer; an FTP tile helper one fused stage
             raise ConfigError(
                 f"{where}: field 'pull' needs exactly one stage (a single dense layer) and no "
                 f"next hops: a helper returns results to its gateway, got stages "

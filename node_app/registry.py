@@ -21,6 +21,8 @@ from node_app.roles.sink import Sink
 from node_app.roles.stage import Stage
 from node_app.roles.task_gateway import TaskGateway
 from node_app.roles.task_helper import TaskHelper
+from node_app.roles.tile_gateway import TileGateway
+from node_app.roles.tile_helper import TileHelper
 
 
 def choose(run: RunConfig) -> type[Role]:
@@ -28,7 +30,7 @@ def choose(run: RunConfig) -> type[Role]:
     if run.is_sink:
         return MergeSink if run.slices else Sink
     if run.pull is not None:
-        return TaskHelper
+        return TileHelper if run.pull.tiles is not None else TaskHelper
     if run.help is not None:
         return Helper
     if run.route == "least_queue":
@@ -36,7 +38,7 @@ def choose(run: RunConfig) -> type[Role]:
     if run.route == "all":
         return Fanout
     if run.tasks is not None:
-        return TaskGateway
+        return TileGateway if run.tasks.tiles is not None else TaskGateway
     if run.slice is not None:
         return SliceStage
     return Stage

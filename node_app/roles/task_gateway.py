@@ -43,7 +43,7 @@ LEASE_S = 5.0
 
 @dataclass
 class _Frame:
-    x: bytes
+    x: Any  # what tasks are cut from (the layer input: bytes; a tile board: the map)
     out: np.ndarray
     left: set[int]
     by: dict[int, str] = field(default_factory=dict)
@@ -70,16 +70,15 @@ class TaskBoard:
 
     def put(self, packet_id: int, x: np.ndarray) -> None:
         """Queue T tasks for one frame; waits while max_frames frames are in flight."""
-        body = x.astype("<f4", copy=False).tobytes()
+        frame = self._frame(x)
         with self.cond:
             while len(self.frames) >= self.max_frames and not self.node.stopping.is_set():
                 self.cond.wait(0.2)
             if self.node.stopping.is_set():
                 self.node.drop(packet_id, "shutdown")
                 return
-            n = self.cfg.blocks
-            self.frames[packet_id] = _Frame(body, np.zeros(self.cfg.width, "<f4"), set(range(n)))
-            self.todo.extend((packet_id, i) for i in range(n))
+            self.frames[packet_id] = frame
+            self.todo.extend((packet_id, i) for i in self.order())
             self.cond.notify_all()
 
     # request side --------------------------------------------------------------------------
@@ -111,20 +110,19 @@ class TaskBoard:
                 continue  # finished meanwhile (a re-leased task came back twice)
             self.leased[(pid, block)] = (helper, time.monotonic())
             self.node.trace.write(pid, "task_sent", f"{helper}:{block}")
-            return pid, block, frame.x
+            return pid, block, self._task_input(frame, block)
         return None
 
     def result(self, helper: str, packet_id: int, block: int, body: bytes) -> str | None:
         """Store one block's outputs; an error reason, or None when accepted."""
-        lo, hi = block_bounds(block, self.cfg.blocks, self.cfg.width)
-        if len(body) != (hi - lo) * 4:
+        if len(body) != self._result_bytes(block):
             return "bad_body_size"
         with self.cond:
             self.leased.pop((packet_id, block), None)
             frame = self.frames.get(packet_id)
             if frame is None or block not in frame.left:
                 return "unknown_task"
-            frame.out[lo:hi] = np.frombuffer(body, dtype="<f4")
+            self._place(frame.out, block, body)
             frame.left.discard(block)
             frame.by[block] = helper
             self.by_helper[helper] = self.by_helper.get(helper, 0) + 1
@@ -135,6 +133,32 @@ class TaskBoard:
             self.cond.notify_all()  # room for the worker's next frame
         self.out.put((packet_id, frame.out.tobytes()))
         return None
+
+    # what a task is: a neuron block here, a tile in node_app/roles/tile_gateway.py -----------
+
+    def order(self) -> list[int]:
+        """The order a frame's tasks are queued in."""
+        return list(range(self.cfg.blocks))
+
+    def _frame(self, x: np.ndarray) -> _Frame:
+        return _Frame(x.astype("<f4", copy=False).tobytes(), np.zeros(self.cfg.width, "<f4"),
+                      set(range(self.cfg.blocks)))
+
+    def _task_input(self, frame: _Frame, block: int) -> bytes:
+        return frame.x  # every block reads the whole layer input
+
+    def _result_bytes(self, block: int) -> int:
+        lo, hi = block_bounds(block, self.cfg.blocks, self.cfg.width)
+        return (hi - lo) * 4
+
+    def _place(self, out: np.ndarray, block: int, body: bytes) -> None:
+        lo, hi = block_bounds(block, self.cfg.blocks, self.cfg.width)
+        out[lo:hi] = np.frombuffer(body, dtype="<f4")
+
+    def finish(self, packet_id: int, out: bytes) -> bytes:
+        """An assembled frame before it is forwarded (a tile board runs the layers after
+        the fused ones here)."""
+        return out
 
     def tasks_by_helper(self) -> dict[str, int]:
         with self.cond:
@@ -150,7 +174,8 @@ class TaskBoard:
     # sender and shutdown -------------------------------------------------------------------
 
     def _send(self) -> None:
-        self.node.serve(self.out, lambda pid, body: self.node.forward(pid, body, self.fwd))
+        self.node.serve(self.out, lambda pid, body: self.node.forward(
+            pid, self.finish(pid, body), self.fwd))
 
     def close(self) -> None:
         """Trace frames still incomplete as lost; let the sender finish what is assembled."""

@@ -19,7 +19,7 @@ from node_app.node import Node
 from node_app.profile import sleep_until
 from node_app.role import Role
 from node_app.roles.task_gateway import LONG_POLL_S
-from node_app.stage import ACTIVATIONS, block_bounds
+from node_app.stage import ACTIVATIONS, DenseLayer, block_bounds
 from node_app.validate import parse_block
 
 RETRY_S = 0.2
@@ -34,8 +34,15 @@ class TaskHelper(Role):
         assert cfg is not None, "TaskHelper needs run.json 'pull'"
         self.cfg = cfg
         self.host, self.port = parse_hostport(cfg.gateway)
+        self.tasks_done = 0
+        self._conn: http.client.HTTPConnection | None = None
+        self.setup()
+
+    def setup(self) -> None:
+        """Check the node's stage fits the tasks and price each task on the profile."""
+        node, cfg = self.node, self.cfg
         layers = [layer for stage in node.pipeline.stages for layer in stage.layers]
-        if len(layers) != 1:
+        if len(layers) != 1 or not isinstance(layers[0], DenseLayer):
             raise ValueError(f"run.json 'pull': a helper needs one dense layer, got {len(layers)}")
         self.layer = layers[0]
         n_in, width = self.layer.shape
@@ -45,8 +52,6 @@ class TaskHelper(Role):
         prof = node.profile
         self.block_ms = [prof.frame_ms([(n_in, hi - lo)]) for lo, hi in self.bounds]
         self.n_in = n_in
-        self.tasks_done = 0
-        self._conn: http.client.HTTPConnection | None = None
 
     def work(self) -> None:
         """Pull instead of serving the queue (frames posted to a helper just wait there)."""
@@ -94,18 +99,26 @@ class TaskHelper(Role):
             return None
         block = parse_block(headers.get("x-block"), self.cfg.blocks)
         pid_text = headers.get("x-packet-id", "")
-        if block is None or not pid_text.isdigit() or len(data) != self.n_in * 4:
+        if block is None or not pid_text.isdigit() or len(data) != self.input_bytes(block):
             raise http.client.HTTPException(f"malformed task: {headers}")
         return int(pid_text), block, data
 
-    def _do(self, packet_id: int, block: int, data: bytes) -> None:
-        node = self.node
+    # what a task is: a neuron block here, a tile in node_app/roles/tile_helper.py ----------
+
+    def input_bytes(self, block: int) -> int:
+        return self.n_in * 4
+
+    def compute(self, block: int, data: bytes) -> np.ndarray:
         lo, hi = self.bounds[block]
-        node.trace.write(packet_id, "task_started", f"{block}/{self.cfg.blocks}")
-        t0 = time.perf_counter()
         x = np.frombuffer(data, dtype="<f4")
         kernel, bias = self.layer.kernel[:, lo:hi], self.layer.bias[lo:hi]
-        out = np.asarray(ACTIVATIONS[self.layer.activation](x @ kernel + bias), dtype="<f4")
+        return np.asarray(ACTIVATIONS[self.layer.activation](x @ kernel + bias), dtype="<f4")
+
+    def _do(self, packet_id: int, block: int, data: bytes) -> None:
+        node = self.node
+        node.trace.write(packet_id, "task_started", f"{block}/{self.cfg.blocks}")
+        t0 = time.perf_counter()
+        out = self.compute(block, data)
         real_ms = (time.perf_counter() - t0) * 1000.0
         profile_ms = self.block_ms[block]
         if profile_ms is not None:
