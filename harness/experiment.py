@@ -231,12 +231,19 @@ def check_outputs(run_dir: Path, seed: int, model: str = "") -> dict:
             "reference": f"{whole.name} (= Keras predict, see tests/test_model.py)"}
 
 
+def body_limit(floats: int) -> int:
+    """max_body_bytes for frames of `floats` float32 values: 1 MiB, or twice a frame when
+    frames are bigger (yolov2-16-608's input is 4.4 MB)."""
+    return max(1 << 20, 2 * 4 * floats)
+
+
 def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
     first = node.stages[0] if node.stages else ""
     input_size = describe(spec.model).stage_input_size(first) if first else plan.input_size
     return {
         "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
-        "queue_size": spec.queue_size, "max_body_bytes": 1 << 20, "input_size": input_size,
+        "queue_size": spec.queue_size, "max_body_bytes": body_limit(input_size),
+        "input_size": input_size,
         "profile": node.host.profile, "peers": plan.peers_of(node, client_address),
     } | ({"help": node.help} if node.help else {}) | node.extra
 

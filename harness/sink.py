@@ -45,7 +45,8 @@ class Sink:
         run_file = self.dir / "run.json"
         run_file.write_text(json.dumps({
             "run_id": self.run_id, "stages": [], "next_hops": [],
-            "queue_size": 1, "max_body_bytes": 1 << 20, "input_size": self.input_size,
+            "queue_size": 1, "max_body_bytes": max(1 << 20, 8 * self.input_size),
+            "input_size": self.input_size,
             "keep_outputs": self.KEEP_OUTPUTS, "outputs_file": str(self.outputs_file),
             **self.extra,
         }))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,12 +52,14 @@ class DenseLayer:
 AnyLayer = DenseLayer | ConvLayer | PoolLayer
 
 
-def map_cost(layer: ConvLayer | PoolLayer, out: Region) -> Cost:
+def map_cost(layer: Any, out: Region) -> Cost:
     """The cost of computing output region `out` of a conv or pool layer (a whole map, a
-    tile or a row band): conv by its multiply-accumulates, pool by the inputs it reads."""
-    if isinstance(layer, ConvLayer):
+    tile or a row band): conv by its multiply-accumulates, pool by the inputs it reads.
+    `layer` is a ConvLayer or PoolLayer, or anything with their `kind`, `size`, `macs()`
+    and `in_shape` (the harness prices its layer table the same way)."""
+    if layer.kind == "conv":
         return Cost("conv", macs=layer.macs(out))
-    return Cost("pool", elements=out.rows * out.cols * layer.size ** 2 * layer.channels)
+    return Cost("pool", elements=out.rows * out.cols * layer.size ** 2 * layer.in_shape[2])
 
 
 @dataclass(frozen=True)

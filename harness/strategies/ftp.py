@@ -1,0 +1,151 @@
+"""DeepThings' Fused Tile Partitioning (seed 002), work sharing: tiles as pulled tasks.
+
+client -> G (gateway: cuts each frame into the N x M tiles of the output of the first
+`fused` layers of the model's fused stage, each with its own input region, overlap
+included) <- D0..D(K-1) pull tiles when idle, run the fused stack on the region, return the
+tile; G merges, runs the layers after the fused ones (none with the default --fused, all 16
+of YOLOv2's first layers) and sends the frame to the sink. node_app/roles/tile_gateway.py
+and tile_helper.py; the geometry is node_app/tiles.py.
+
+`--sched=wsh` (work sharing: one queue at the gateway, idle devices pull) is built; work
+stealing (`wst`, `wst-s` with data reuse) is not yet: the spec refuses it by name.
+
+capacity_fps: min(G's rate for the layers after the fused ones, the devices' combined tile
+rate): a device doing every tile of a frame needs the sum of the tiles' profiled times,
+each tile priced on its own region per layer (overlap is paid for), so K devices give
+sum over devices of 1000 / (sum of tile ms). On rpi3bplus with yolov2-16 (160 x 160), a
+frame is 1444 ms whole, its 3 x 3 tiles 5502 ms in all (overlap x 3.8); at 608 x 608 the
+tiles of a 3 x 3 grid are 1.5 x the frame, of 5 x 5 2.2 x (tests/test_conv.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from harness.capacity import device_profile
+from harness.errors import SpecError
+from harness.inventory import Host
+from harness.models import describe
+from harness.models.layers import Layer
+from harness.strategies.plan import NodePlan, Plan
+from node_app.stage import map_cost
+from node_app.tiles import Region, grid, walk_back
+
+if TYPE_CHECKING:
+    from harness.spec import RunSpec
+
+NAME = "ftp"
+ALIASES = ("ftp", "deepthings")
+USES = ("k", "grid", "fused", "sched")
+DEFAULT_HOSTS = 3  # gateway + 2 devices; hosts_needed() gives the number for the spec's K
+
+
+def hosts_needed(spec: RunSpec) -> int:
+    return 1 + spec.k
+
+
+def geometry(spec: RunSpec) -> tuple[int, int, int]:
+    """(N, M, fused) checked against the model: errors name the option."""
+    info = describe(spec.model)
+    try:
+        layers = info.fused_layers
+    except KeyError as exc:
+        raise SpecError("model", str(exc.args[0])) from None
+    fused = spec.fused or len(layers)
+    if fused > len(layers):
+        raise SpecError("fused", f"must be <= {len(layers)} (the layers of {info.fused_stage} "
+                        f"in model {info.name}), got {fused}")
+    n, m = spec.grid_nm
+    h, w = layers[fused - 1].output_shape[:2]
+    if n > h or m > w:
+        raise SpecError("grid", f"{n}x{m} is finer than fused layer {fused}'s output "
+                        f"{h}x{w} in model {info.name}")
+    return n, m, fused
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A conv or pool layer of the model's table as node_app's walk and prices see it."""
+
+    kind: str
+    in_shape: tuple[int, ...]
+    c_out: int
+    size: int
+    same: bool
+
+    @property
+    def in_hw(self) -> tuple[int, int]:
+        return self.in_shape[0], self.in_shape[1]
+
+    @classmethod
+    def of(cls, layer: Layer) -> _Shape:
+        key = "pool_size" if layer.kind == "pool" else "kernel_size"
+        return cls(layer.kind, layer.input_shape, layer.output_shape[-1],
+                   int(layer.config[key][0]), layer.config.get("padding") == "same"
+                   and layer.kind == "conv")
+
+    def macs(self, out: Region) -> int:
+        return out.rows * out.cols * self.size ** 2 * self.in_shape[2] * self.c_out
+
+
+def tile_ms(profile: str, spec: RunSpec) -> list[float] | None:
+    """Profiled ms of each tile's stack on `profile`, priced by node_app's own geometry and
+    cost code; None when the profile has no cost model (native)."""
+    n, m, fused = geometry(spec)
+    shapes = [_Shape.of(la) for la in describe(spec.model).fused_layers[:fused]]
+    prof = device_profile(profile)
+    if prof.native:
+        return None
+    out = []
+    for tile in grid(_out_hw(shapes[-1]), n, m):
+        regions = [r for r, _p in walk_back(shapes, tile)[1:]] + [tile]
+        out.append(sum(prof.cost_ms(map_cost(sh, r))
+                       for sh, r in zip(shapes, regions, strict=True)))
+    return out
+
+
+def _out_hw(shape: _Shape) -> tuple[int, int]:
+    h, w = shape.in_hw
+    if shape.kind == "pool":
+        return h // shape.size, w // shape.size
+    return (h, w) if shape.same else (h - shape.size + 1, w - shape.size + 1)
+
+
+def capacity_fps(spec: RunSpec, gateway: Host, devices: list[Host]) -> float | None:
+    """min(the gateway's rate for the layers after the fused ones, the devices' combined
+    rate for all tiles of a frame); None when a profile has no cost model."""
+    rates = []
+    for d in devices:
+        tiles = tile_ms(d.profile, spec)
+        if tiles is None:
+            return None
+        rates.append(1000.0 / sum(tiles) if sum(tiles) > 0 else float("inf"))
+    _n, _m, fused = geometry(spec)
+    rest = describe(spec.model).fused_layers[fused:]
+    total = sum(rates)
+    if rest:
+        prof = device_profile(gateway.profile)
+        if prof.native:
+            return None
+        ms = sum(prof.cost_ms(map_cost(_Shape.of(la), Region.whole(la.output_shape[:2])))
+                 for la in rest)
+        total = min(total, 1000.0 / ms if ms > 0 else float("inf"))
+    return total
+
+
+def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    info = describe(spec.model)
+    n, m, fused = geometry(spec)
+    tiles = {"grid": [n, m], "fused": fused}
+    g, devices = hosts[0], hosts[1 : 1 + spec.k]
+    stage = info.fused_stage
+    nodes = [NodePlan(g, "G", [stage], [sink.endpoint],
+                      extra={"tasks": {"blocks": n * m, "width": info.output_size,
+                                       "tiles": tiles}})]
+    nodes += [NodePlan(d, f"D{i}", [stage], [],
+                       extra={"pull": {"gateway": g.endpoint, "blocks": n * m, "tiles": tiles}})
+              for i, d in enumerate(devices)]
+    nodes.append(NodePlan(sink, "sink", []))
+    return Plan(nodes=nodes, targets=[g.endpoint], capacity_fps=capacity_fps(spec, g, devices),
+                input_size=info.input_size)
