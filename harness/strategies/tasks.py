@@ -1,4 +1,6 @@
-"""Task sharing (seed 003): a gateway cuts L2 into T neuron-block tasks, idle helpers pull them.
+"""Task sharing: a gateway cuts L2 into T neuron-block tasks, idle helpers pull them.
+
+Source: ../shared/seeds/003_7ec46a3d574542d9.txt.
 
 client -> A (gateway: L1, then T tasks per frame on its task queue) <- H0..H(K-1) pull
 (`POST /task/next`, long poll), compute block i = L2's columns [i*2000//T, (i+1)*2000//T),
