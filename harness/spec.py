@@ -159,8 +159,12 @@ class RunSpec:
         (node_app/validate.py: 0 .. MAX_PACKET_ID), else the run fails after it started."""
         steps = ([(r, self.step_s) for r in self.rates] if self.rates
                  else [(self.rate_fps, self.duration_s)])
+        measured = sum(r * s for r, s in steps)
+        warmup = self.warmup_s * self.rate_fps
         field_name = "step_s" if self.rates else "duration_s"
-        expected = self.warmup_s * self.rate_fps + sum(r * s for r, s in steps)
+        expected = warmup + measured
+        if not warmup <= measured:  # the warm-up is what overflows: name it
+            field_name = "warmup_s"
         if self.arrival == "poisson":  # the count is random: leave room for 6 sigma
             expected += 6.0 * math.sqrt(expected)
         limit = MAX_PACKET_ID + 1
@@ -169,7 +173,8 @@ class RunSpec:
                             f"a run has at most {limit} (24-bit packet ids, "
                             "node_app/validate.py)")
         if self.measure_frames < 1:
-            raise SpecError(field_name, f"{_frames_text(self)} is no frame to measure")
+            raise SpecError("step_s" if self.rates else "duration_s",
+                            f"{_frames_text(self)} is no frame to measure")
 
     @property
     def total_frames(self) -> int:

@@ -24,6 +24,7 @@ from node_app.validate import MAX_PACKET_ID
     ({"duration_s": 10 ** 6}, "--duration", "a run has at most 16777216"),
     ({"rate_fps": "0.001"}, "--duration", "is no frame to measure"),
     ({"warmup_s": "inf"}, "--warmup", "must be a finite number"),
+    ({"warmup_s": "1e308"}, "--warmup", "a run has at most 16777216"),
     ({"rates": "10,inf"}, "--rates", "every rate must be a finite number"),
     ({"rates": "10,20", "step_s": "inf"}, "--step", "must be a finite number"),
     ({"rates": "10,20", "step_s": 10 ** 6}, "--step", "a run has at most 16777216"),
