@@ -8,12 +8,14 @@ error names the field, says what was wrong and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 
 from harness import models, strategies
 from harness.errors import CLI_FLAGS, SpecError
 from harness.fault_spec import parse_fault
+from node_app.validate import MAX_PACKET_ID
 
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
 
@@ -96,6 +98,9 @@ class RunSpec:
             value = _integer(name, getattr(self, name))
             if value < 1:
                 raise SpecError(name, f"must be an integer >= 1, got {value}")
+            if name in ("x", "queue_size") and value > MAX_PACKET_ID + 1:
+                raise SpecError(name, f"must be <= {MAX_PACKET_ID + 1} (the most frames a run "
+                                f"has: 24-bit packet ids), got {_short(value)}")
             setattr(self, name, value)
         self.model = str(self.model or models.DEFAULT_MODEL).strip()
         try:
@@ -103,6 +108,12 @@ class RunSpec:
         except models.UnknownModel as exc:
             raise SpecError("model", str(exc)) from None
         self.seed = _integer("seed", self.seed)
+        if self.seed < 0:
+            raise SpecError("seed", f"must be an integer >= 0, got {self.seed}")
+        self._check_frame_count()
+        check = getattr(strategies.get(self.strategy), "check", None)
+        if check is not None:
+            check(self)  # what only the strategy knows (mp: K needs exported slices)
         if isinstance(self.hosts, str):
             self.hosts = [h for h in self.hosts.split(",") if h]
         if not self.run_id:
@@ -119,9 +130,12 @@ class RunSpec:
         given = self.arrival_seed is not None and self.arrival_seed != ""
         self.arrival_seed = _integer("arrival_seed" if given else "seed",
                                      self.arrival_seed if given else self.seed)
+        if self.arrival_seed < 0:
+            raise SpecError("arrival_seed" if given else "seed",
+                            f"must be an integer >= 0, got {self.arrival_seed}")
         if isinstance(self.rates, str):
             self.rates = [r for r in self.rates.split(",") if r.strip()]
-        self.rates = [_number("rates", r) for r in self.rates]
+        self.rates = [_number("rates", r, "every rate") for r in self.rates]
         if any(not r > 0 for r in self.rates):
             raise SpecError("rates", f"every rate must be > 0, got {self.rates}")
         self.step_s = _number("step_s", self.step_s)
@@ -139,6 +153,28 @@ class RunSpec:
         if not self.lag_threshold_ms > 0:
             raise SpecError("lag_threshold_ms", f"must be > 0, got {self.lag_threshold_ms}")
         self.client = str(self.client or "controller").strip()
+
+    def _check_frame_count(self) -> None:
+        """The run must measure at least one frame, and every frame needs a packet id
+        (node_app/validate.py: 0 .. MAX_PACKET_ID), else the run fails after it started."""
+        steps = ([(r, self.step_s) for r in self.rates] if self.rates
+                 else [(self.rate_fps, self.duration_s)])
+        measured = sum(r * s for r, s in steps)
+        warmup = self.warmup_s * self.rate_fps
+        field_name = "step_s" if self.rates else "duration_s"
+        expected = warmup + measured
+        if not warmup <= measured:  # the warm-up is what overflows: name it
+            field_name = "warmup_s"
+        if self.arrival == "poisson":  # the count is random: leave room for 6 sigma
+            expected += 6.0 * math.sqrt(expected)
+        limit = MAX_PACKET_ID + 1
+        if not expected <= limit:  # also catches inf (1e308 s at 30 fps)
+            raise SpecError(field_name, f"{_frames_text(self)} is about {expected:.3g} frames; "
+                            f"a run has at most {limit} (24-bit packet ids, "
+                            "node_app/validate.py)")
+        if self.measure_frames < 1:
+            raise SpecError("step_s" if self.rates else "duration_s",
+                            f"{_frames_text(self)} is no frame to measure")
 
     @property
     def total_frames(self) -> int:
@@ -163,18 +199,47 @@ def resolve_strategy(name: str) -> str:
     return strategies.resolve(name)
 
 
-def _number(name: str, value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SpecError(name, f"must be a number, got {value!r}") from None
+def _frames_text(spec: RunSpec) -> str:
+    """`--duration=60 at --rate=30 (+ --warmup=5)`: the options a frame count comes from."""
+    rates = ",".join(f"{r:g}" for r in spec.rates)
+    if spec.rates:
+        return (f"--rates={rates} with --step={spec.step_s:g} (+ --warmup={spec.warmup_s:g})")
+    return (f"--duration={spec.duration_s:g} at --rate={spec.rate_fps:g} "
+            f"(+ --warmup={spec.warmup_s:g})")
 
 
-def _integer(name: str, value: object) -> int:
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"a {len(text)}-digit number"
+
+
+def _number(name: str, value: object, what: str = "must be") -> float:
+    """A finite float: `inf`, `nan` and `1e999` are rejected here, by name, instead of
+    overflowing later in a frame count (`int(round(inf))`)."""
+    verb = "must be" if what == "must be" else f"{what} must be"
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        raise SpecError(name, f"{verb} a number, got {value!r}") from None
+    except OverflowError:  # an int beyond float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise SpecError(name, f"{verb} a finite number, got {_short(value)}")
+    return number
+
+
+def _integer(name: str, value: object) -> int:
+    """An integer, from an int or its text (`5`, `5.0`, `1e3`); `inf` and `1.5` are errors."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value).strip())  # exact, however large
+    except ValueError:
+        pass
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
         raise SpecError(name, f"must be an integer, got {value!r}") from None
-    if number != int(number):
+    if not math.isfinite(number) or number != int(number):
         raise SpecError(name, f"must be an integer, got {value!r}")
     return int(number)

@@ -49,6 +49,7 @@ class SweepSpec:
         self.strategies = [resolve_strategy(s) for s in self.strategies]
         if any(strategies.uses(s, "x") for s in self.strategies) and not self.xs:
             raise SpecError("x", "strategies 1 and 2 need X values, e.g. --x=1,2,5,10")
+        self.xs = [_integer("x", x) for x in self.xs]
         if any(x < 1 for x in self.xs):
             raise SpecError("x", f"every X must be >= 1, got {self.xs}")
         self.ks = [_integer("ks", k) for k in self.ks]
@@ -58,6 +59,7 @@ class SweepSpec:
         if self.repeats < 1:
             raise SpecError("repeats", f"must be >= 1, got {self.repeats}")
         RunSpec(**self.run)  # validate the run template before anything starts
+        self.specs()  # and every point (mp's K, task counts), so no run starts before a bad one
 
     def specs(self) -> list[RunSpec]:
         out = []

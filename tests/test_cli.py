@@ -6,7 +6,7 @@ These run without the lab: every case fails (or is checked) before a node is tou
 from __future__ import annotations
 
 import pytest
-from lab_cli import fab  # tests/ is on sys.path (pytest rootdir)
+from lab_cli import fab, run_ids  # tests/ is on sys.path (pytest rootdir)
 
 
 @pytest.mark.parametrize(
@@ -20,13 +20,27 @@ from lab_cli import fab  # tests/ is on sys.path (pytest rootdir)
         (["--duration=-5"], "--duration: must be > 0"),
         (["--x=1.5"], "--x: must be an integer, got '1.5'"),
         (["--model=resnet"], "--model: unknown model 'resnet'; available: cao-dense"),
+        # Values that used to pass the spec and crash later (OverflowError) or at node start.
+        (["--rate=inf"], "--rate: must be a finite number, got 'inf'"),
+        (["--duration=1e308"], "--duration: --duration=1e+308 at --rate=30"),
+        (["--rates=10,inf"], "--rates: every rate must be a finite number, got 'inf'"),
+        (["--strategy=2", "--x=inf"], "--x: must be an integer, got 'inf'"),
+        (["--strategy=mp", "--k=5"], "--k: strategy mp slices cao-dense's split stage only "
+                                     "into K in 1, 2, 3, 4"),
+        (["--warmup=inf"], "--warmup: must be a finite number, got 'inf'"),
+        (["--queue=1e30"], "--queue: must be <= 16777216"),
+        (["--rates=10,20", "--step=inf"], "--step: must be a finite number, got 'inf'"),
+        (["--arrival=poisson", "--arrival-seed=-1"], "--arrival-seed: must be an integer >= 0"),
     ],
 )
 def test_bad_experiment_spec_names_the_option(args, message):
+    before = run_ids()
     proc = fab("experiment", *args, check=False)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+    # Nothing started: no run announced (that line comes before the SSH preflight), no folder.
+    assert "capacity bound" not in proc.stdout and run_ids() == before
 
 
 def test_one_letter_option_has_the_documented_long_form():
@@ -40,3 +54,21 @@ def test_bad_sweep_spec_names_the_option():
     assert proc.returncode == 2 and "--x: integers separated by commas" in proc.stderr
     proc = fab("sweep", "--repeats=0", check=False)
     assert proc.returncode == 2 and "--repeats: must be >= 1" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # mp with K=5 used to pass: the baseline would run, then mp's nodes fail at start.
+        (["--strategies=0,mp", "--k=2,5"], "--k: strategy mp slices cao-dense's split stage"),
+        (["--strategies=0", "--rate=inf"], "--rate: must be a finite number, got 'inf'"),
+        (["--strategies=0", "--duration=1e308"], "--duration: --duration=1e+308 at --rate=30"),
+        (["--strategies=0,dp", "--k=inf"], "--k: must be an integer, got 'inf'"),
+    ],
+)
+def test_bad_sweep_point_fails_before_the_first_run(args, message):
+    before = run_ids()
+    proc = fab("sweep", *args, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert "[1/" not in proc.stdout and run_ids() == before  # no point started

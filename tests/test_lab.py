@@ -170,13 +170,22 @@ def test_link_shaping_both_directions(lab):
     assert "tbf" not in host_side
 
 
-def test_zz_down_leaves_nothing_and_is_idempotent(lab):
-    ssh("pi1", "sleep 300 </dev/null >/dev/null 2>&1 &")  # a process the teardown must kill
-    run_lab("-e", "lab_state=absent")
-    assert lab_leftovers() == ([], [])
-    assert not list(Path("/etc/netns").glob("dnnlab-*")) if Path("/etc/netns").exists() else True
-    assert not (ROOT / ".lab" / "hosts").exists()
-    sshd_pids = subprocess.run(["pgrep", "-f", str(ROOT / ".lab" / "hosts")],
-                               capture_output=True, text=True).stdout.split()
-    assert sshd_pids == []
-    assert recap(run_lab("-e", "lab_state=absent").stdout)["changed"] == 0
+def test_down_leaves_nothing_and_is_idempotent(lab):
+    # Independent of order: it brings the lab up itself (idempotent if it is up), takes it
+    # down, and brings it back up for whatever test runs next (the module fixture takes it
+    # down at the end). No test relies on running last.
+    run_lab()
+    assert lab_leftovers() != ([], []), "the lab should be up before the teardown"
+    try:
+        ssh("pi1", "sleep 300 </dev/null >/dev/null 2>&1 &")  # a process the teardown must kill
+        run_lab("-e", "lab_state=absent")
+        assert lab_leftovers() == ([], [])
+        if Path("/etc/netns").exists():
+            assert not list(Path("/etc/netns").glob("dnnlab-*"))
+        assert not (ROOT / ".lab" / "hosts").exists()
+        sshd_pids = subprocess.run(["pgrep", "-f", str(ROOT / ".lab" / "hosts")],
+                                   capture_output=True, text=True).stdout.split()
+        assert sshd_pids == []
+        assert recap(run_lab("-e", "lab_state=absent").stdout)["changed"] == 0
+    finally:
+        run_lab()  # the state the module's other tests expect

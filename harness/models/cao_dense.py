@@ -1,4 +1,6 @@
-"""Cao's model (seed 001, 2019): two dense layers, the layer pipeline every strategy splits.
+"""Cao's model: two dense layers, the layer pipeline every strategy splits.
+
+Source: Cao's report, ../shared/seeds/001_f99bf2dc503869cb.txt.
 
 `Input(100) -> Dense(2000, relu, "L1") -> Dense(2000, linear, "L2")`, float32. On a
 Raspberry Pi 3 B+ L1 takes 4 ms and L2 40 ms (Cao's measurements), so the second device
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 NAME = "cao-dense"
-DESCRIPTION = "Cao 2019: Dense(100->2000, relu) -> Dense(2000->2000, linear)"
+DESCRIPTION = "Cao's report: Dense(100->2000, relu) -> Dense(2000->2000, linear)"
 INPUT_SHAPE = (100,)
 STAGES = {"L1": ("L1",), "L2": ("L2",), "L1L2": ("L1", "L2")}
 PIPELINE = ("L1", "L2")

@@ -7,6 +7,8 @@ A strategy module has:
 - `DEFAULT_HOSTS`, or `hosts_needed(spec)` when that depends on the spec;
 - `plan(spec, hosts, sink) -> Plan`: which stages of the spec's model each node runs,
   where each node forwards, where the client sends, and the capacity bound;
+- optionally `check(spec)`: raise `SpecError` for what only this strategy rejects (mp: a K
+  without exported slices); RunSpec calls it, so a bad spec fails before anything starts;
 - optionally `predict(params) -> dict`: the discrete-event model of it (harness/des.py).
 
 Node behaviour beyond the plan lives in a node_app role; the harness only configures it.

@@ -24,8 +24,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.capacity import node_fps
+from harness.errors import SpecError
 from harness.inventory import Host
-from harness.models import describe
+from harness.models import describe, module
 from harness.strategies.plan import NodePlan, Plan
 
 if TYPE_CHECKING:
@@ -39,6 +40,16 @@ DEFAULT_HOSTS = 3  # A + 2 slice nodes; hosts_needed() gives the number for the 
 
 def hosts_needed(spec: RunSpec) -> int:
     return 1 + spec.k
+
+
+def check(spec: RunSpec) -> None:
+    """K must be a slice count the model exports (`SLICE_COUNTS`): a slice node loads
+    `L2_s<i>of<K>.npz`, and no other K has stage files, so nodes would fail at start."""
+    counts = tuple(module(spec.model).SLICE_COUNTS)
+    if spec.k not in counts:
+        raise SpecError("k", f"strategy mp slices {spec.model}'s split stage only into K in "
+                        f"{', '.join(map(str, counts))} (SLICE_COUNTS: the slice stage files "
+                        f"exported), got {spec.k}")
 
 
 def capacity_fps(a_profile: str, slice_profiles: list[str], model: str) -> float:

@@ -1,4 +1,6 @@
-"""Task sharing (seed 003): a gateway cuts L2 into T neuron-block tasks, idle helpers pull them.
+"""Task sharing: a gateway cuts L2 into T neuron-block tasks, idle helpers pull them.
+
+Source: ../shared/seeds/003_7ec46a3d574542d9.txt.
 
 client -> A (gateway: L1, then T tasks per frame on its task queue) <- H0..H(K-1) pull
 (`POST /task/next`, long poll), compute block i = L2's columns [i*2000//T, (i+1)*2000//T),
@@ -24,6 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.capacity import layer_ms, node_fps
+from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
@@ -55,14 +58,19 @@ def capacity_fps(a_profile: str, helper_profiles: list[str], blocks: int, model:
     return min(node_fps(a_profile, [first], model), sum(1000.0 / t for t in times))
 
 
-def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+def check(spec: RunSpec) -> None:
+    """T at most the split stage's neurons (a block has at least one), checked with the
+    spec so that a sweep fails before its first run, not at this point's plan."""
     info = describe(spec.model)
     width = info.split_layer.output_shape[-1]
     if spec.tasks > width:
-        from harness.errors import SpecError
-
         raise SpecError("tasks", f"must be <= {width} ({info.split_stage}'s neurons in model "
                         f"{info.name}), got {spec.tasks}")
+
+
+def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
+    info = describe(spec.model)
+    width = info.split_layer.output_shape[-1]
     a, helpers = hosts[0], hosts[1 : 1 + spec.k]
     t = spec.tasks
     nodes = [NodePlan(a, "A", [info.pipeline[0]], [sink.endpoint],

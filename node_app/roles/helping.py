@@ -103,7 +103,12 @@ class Helper(Role):
         self.left = self.cfg.x
 
     def _switch_back(self) -> None:
-        self.help = None  # A holds one model at a time, as on a 1 GB Pi
+        # Drop the help model (L1L2) before reloading own_stages. A does not hold one model at
+        # a time: own_stages stay loaded while it helps (cao2 feeds B through them), so during
+        # an episode it holds both (L1 + L1L2, about 17.6 MB for Cao's model), and the
+        # pipeline the node started with (node.pipeline, what /stats weights_bytes counts)
+        # stays referenced after the reload too.
+        self.help = None
         try:
             self.own = self._switch(self.cfg.own_stages)
         finally:  # a failed reload keeps the model in memory: carry on with it

@@ -1,0 +1,81 @@
+"""RunSpec and SweepSpec reject every bad value by the option's name, before anything starts.
+
+The values here used to pass the spec: `inf` and `1e308` then crashed with a raw
+OverflowError when the run counted its frames (`int(round(inf))`), a negative seed crashed the
+frame generator, and mp with a K the model exports no slices for failed at node start.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.models import cao_dense
+from harness.spec import RunSpec, SpecError
+from harness.sweep import SweepSpec
+from node_app.validate import MAX_PACKET_ID
+
+
+@pytest.mark.parametrize(("kw", "flag", "problem"), [
+    ({"rate_fps": "inf"}, "--rate", "must be a finite number"),
+    ({"rate_fps": "nan"}, "--rate", "must be a finite number"),
+    ({"rate_fps": "1e999"}, "--rate", "must be a finite number"),
+    ({"duration_s": "1e308"}, "--duration", "a run has at most 16777216"),
+    ({"rate_fps": "1e308"}, "--duration", "--rate=1e+308"),  # finite, but frames overflow
+    ({"duration_s": 10 ** 6}, "--duration", "a run has at most 16777216"),
+    ({"rate_fps": "0.001"}, "--duration", "is no frame to measure"),
+    ({"warmup_s": "inf"}, "--warmup", "must be a finite number"),
+    ({"warmup_s": "1e308"}, "--warmup", "a run has at most 16777216"),
+    ({"rates": "10,inf"}, "--rates", "every rate must be a finite number"),
+    ({"rates": "10,20", "step_s": "inf"}, "--step", "must be a finite number"),
+    ({"rates": "10,20", "step_s": 10 ** 6}, "--step", "a run has at most 16777216"),
+    ({"strategy": "2", "x": "inf"}, "--x", "must be an integer"),
+    ({"strategy": "2", "x": 10 ** 400}, "--x", "must be <= 16777216"),
+    ({"queue_size": "inf"}, "--queue", "must be an integer"),
+    ({"queue_size": "1e30"}, "--queue", "must be <= 16777216"),
+    ({"k": "inf"}, "--k", "must be an integer"),
+    ({"tasks": "-inf"}, "--tasks", "must be an integer"),
+    ({"seed": "1e400"}, "--seed", "must be an integer"),
+    ({"seed": -1}, "--seed", "must be an integer >= 0"),
+    ({"arrival": "poisson", "arrival_seed": "-3"}, "--arrival-seed", "must be an integer >= 0"),
+    ({"arrival_seed": "inf"}, "--arrival-seed", "must be an integer"),
+    ({"min_duration_s": "inf"}, "--min-duration", "must be a finite number"),
+    ({"min_frames": "inf"}, "--min-frames", "must be an integer"),
+    ({"lag_threshold_ms": "inf"}, "--lag-threshold", "must be a finite number"),
+    ({"strategy": "mp", "k": 5}, "--k", "only into K in 1, 2, 3, 4"),
+    ({"strategy": "tasks", "tasks": 2001}, "--tasks", "must be <= 2000"),
+])
+def test_bad_value_names_the_option(kw: dict, flag: str, problem: str) -> None:
+    with pytest.raises(SpecError) as err:
+        RunSpec(**kw)
+    message = err.value.cli_message()
+    assert message.startswith(f"{flag}: ") and problem in message, message
+
+
+def test_mp_accepts_exactly_the_exported_slice_counts() -> None:
+    for k in range(1, 9):
+        if k in cao_dense.SLICE_COUNTS:
+            assert RunSpec(strategy="mp", k=k).k == k
+        else:
+            with pytest.raises(SpecError, match="only into K in"):
+                RunSpec(strategy="mp", k=k)
+    RunSpec(strategy="dp", k=5)  # replicas need no slices: any K the hosts allow
+
+
+def test_largest_run_that_fits_the_packet_ids_passes() -> None:
+    spec = RunSpec(rate_fps=(MAX_PACKET_ID + 1) / 100, duration_s=100, warmup_s=0)
+    assert spec.total_frames == MAX_PACKET_ID + 1
+    with pytest.raises(SpecError, match="a run has at most"):
+        RunSpec(rate_fps=(MAX_PACKET_ID + 1) / 100, duration_s=100, warmup_s=1)
+    assert RunSpec(x="1e3", strategy="2").x == 1000  # an integer written as a float is fine
+
+
+def test_sweep_checks_every_point_before_the_first_run() -> None:
+    # The template (baseline) is fine; the mp point with K=5 is not: it must fail now,
+    # not after the baseline ran.
+    with pytest.raises(SpecError) as err:
+        SweepSpec(strategies=["0", "mp"], xs=[], ks=[2, 5])
+    assert err.value.cli_message().startswith("--k: ")
+    with pytest.raises(SpecError) as err:
+        SweepSpec(strategies=["0"], xs=[], run={"rate_fps": "inf"})
+    assert err.value.cli_message().startswith("--rate: ")
+    assert len(SweepSpec(strategies=["0", "mp"], xs=[], ks=[2, 4]).specs()) == 3
