@@ -261,6 +261,31 @@ def test_stopped_event_separates_a_dead_node_from_an_idle_one(tmp_path):
     assert summarize(load_run(run_dir))["traces_ending_early"] == ["B"]
 
 
+# --- capacity bound not known (native) or absent (zero) ------------------------------------
+
+
+def test_unknown_capacity_is_said_in_words_not_taken_for_no_bound(tmp_path: Path) -> None:
+    """`native` has no cost model: spec.json capacity_fps null. The summary must say why,
+    and efficiency (delivered / min(offered, capacity)) is not known either."""
+    s = summarize(load_run(make_run(tmp_path, extra_spec={
+        "profile": "native", "capacity_fps": None, "profiles": {"native": None}})))
+    assert s["capacity_fps"] is None and s["efficiency"] is None
+    assert s["capacity_note"] == ("no capacity bound: profile native has no cost model; "
+                                  "calibrate it (issue 14) or use a device profile")
+
+
+def test_no_bound_from_a_zero_time_profile_keeps_efficiency(tmp_path: Path) -> None:
+    """`zero` adds no time: capacity inf (no bound), not unknown: efficiency against offered."""
+    s = summarize(load_run(make_run(tmp_path, extra_spec={"capacity_fps": float("inf")})))
+    assert s["capacity_fps"] is None
+    assert "profiles add no time" in s["capacity_note"]
+    assert s["efficiency"] == pytest.approx(0.8)
+
+
+def test_a_known_bound_has_no_note(base: dict) -> None:
+    assert base["capacity_fps"] == 16.0 and base["capacity_note"] is None
+
+
 # --- task sharing: helpers' work is task_started / task_finished ----------------------------
 
 BLOCKS = 4
