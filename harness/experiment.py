@@ -167,7 +167,12 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     pred = summary["predicted"]
     if pred.get("coverage") is not None:
         say(f"predicted by the discrete-event model: coverage {pred['coverage']:.3f}, "
-            f"{pred['delivered_fps']:.2f} fps")
+            f"{pred['delivered_fps']:.2f} fps" + ("" if pred.get("hop_ms") is not None else
+                                                  f" (per-hop overhead: {pred['hop_basis']})"))
+    elif pred.get("skipped"):
+        say(f"no prediction: {pred['skipped']}")
+    if summary.get("capacity_note"):
+        say(summary["capacity_note"])
     for warning in summary["warnings"]:
         say(f"warning: {warning}")
     say(f"report: {html}")

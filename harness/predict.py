@@ -21,9 +21,9 @@ from harness.des import Params
 from harness.models import DEFAULT_MODEL, describe
 from node_app.profile import parse_profile
 
-NO_HOP = ("none: this run forwarded nothing and bench/results.json has no node overhead; "
-          "predicted WITHOUT per-hop overhead (every forward costs 0 ms), so predicted "
-          "latency is low by a few ms per hop and coverage may be high near capacity")
+NO_HOP = ("none: no hop in this run's traces (a task gateway's forwards do not count) and no "
+          "node overhead in bench/results.json; predicted WITHOUT per-hop overhead (every "
+          "forward costs 0 ms), so predicted latency is low by a few ms per hop and coverage may be high near capacity")
 
 
 def predictable(strategy: str) -> bool:
