@@ -23,7 +23,8 @@ from node_app.profile import parse_profile
 
 NO_HOP = ("none: no hop in this run's traces (a task gateway's forwards do not count) and no "
           "node overhead in bench/results.json; predicted WITHOUT per-hop overhead (every "
-          "forward costs 0 ms), so predicted latency is low by a few ms per hop and coverage may be high near capacity")
+          "forward costs 0 ms), so predicted latency is low by a few ms per hop and coverage "
+          "may be high near capacity")
 
 
 def predictable(strategy: str) -> bool:
