@@ -4,11 +4,16 @@ The cost of a layer is node_app's own cost model (node_app/profile.py, the numbe
 node_app/profiles.json) applied to the layer table read off the Keras model
 (harness/models), so the capacity line in a report, the discrete-event model and the
 emulated devices cannot drift apart: one function prices a layer for all three.
+
+A profile without a cost model (`native`: real Pis at their own speed) prices nothing:
+every time and rate below is then None (not known), never 0 or inf. inf is kept for a
+profile that adds no time at all (`zero`): a known absence of a bound.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cache
 
 from harness.models import DEFAULT_MODEL, describe
@@ -29,26 +34,68 @@ def device_profile(name: str) -> Profile:
     return load_profile(name, PROFILES_FILE)
 
 
-def layer_ms(profile: str, layer: Layer) -> float:
-    """Profiled time of one layer on one device; 0 for `native` (unknown until measured)."""
+def has_cost_model(profile: str) -> bool:
+    """Does this profile say how long a layer takes? `native` (real Pis at their own
+    speed) does not: its times are whatever the device measures, unknown beforehand."""
+    if profile not in profile_names():
+        return False
+    return not device_profile(profile).native
+
+
+def no_cost_reason(profiles: Iterable[str]) -> str | None:
+    """Why a run on these profiles has no capacity bound and no prediction, in words;
+    None when every profile has a cost model."""
+    unknown = sorted({p for p in profiles if not has_cost_model(p)})
+    if not unknown:
+        return None
+    names = ", ".join(unknown)
+    verb = "has" if len(unknown) == 1 else "have"
+    return (f"profile {names} {verb} no cost model; calibrate it (issue 14) or use a "
+            "device profile")
+
+
+def layer_ms(profile: str, layer: Layer) -> float | None:
+    """Profiled time of one layer on one device; None when the profile has no cost model
+    (`native`: the real time counts, and it is not known until measured)."""
     if profile not in profile_names():
         raise KeyError(f"unknown device profile {profile!r}; known: {', '.join(profile_names())}")
     if layer.kind != "dense":
         raise ValueError(f"profile {profile!r} has no cost for {layer.kind} layers "
                          f"({layer.name}); node_app/profile.py prices dense layers")
-    return device_profile(profile).dense_layer_ms(layer.input_shape[-1], layer.output_shape[-1])
+    prof = device_profile(profile)
+    if prof.native:
+        return None
+    return prof.dense_layer_ms(layer.input_shape[-1], layer.output_shape[-1])
 
 
-def stage_ms(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float:
-    """Profiled time for one frame through the given stages on one node."""
+def stage_ms(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float | None:
+    """Profiled time for one frame through the given stages on one node; None when the
+    profile has no cost model."""
     info = describe(model)
-    return sum(layer_ms(profile, layer) for s in stages for layer in info.stage_layers(s))
+    times = [layer_ms(profile, layer) for s in stages for layer in info.stage_layers(s)]
+    return None if any(t is None for t in times) else sum(times, 0.0)  # type: ignore[arg-type]
 
 
-def node_fps(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float:
-    """Frames per second one node can serve; inf when the profile adds no time."""
+def node_fps(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float | None:
+    """Frames per second one node can serve: inf when the profile adds no time (`zero`:
+    no bound), None when the profile has no cost model (`native`: not known)."""
     ms = stage_ms(profile, stages, model)
+    if ms is None:
+        return None
     return 1000.0 / ms if ms > 0 else float("inf")
+
+
+def fps_min(rates: Iterable[float | None]) -> float | None:
+    """The smallest of several rates; None (not known) if any of them is not known.
+    An unknown rate may be the smallest, so no bound can be given without it."""
+    rates = list(rates)
+    return None if any(r is None for r in rates) else min(rates)  # type: ignore[type-var]
+
+
+def fps_sum(rates: Iterable[float | None]) -> float | None:
+    """The sum of several rates; None if any of them is not known."""
+    rates = list(rates)
+    return None if any(r is None for r in rates) else sum(rates, 0.0)  # type: ignore[arg-type]
 
 
 def weights_bytes(stages: list[str], model: str = DEFAULT_MODEL) -> int:

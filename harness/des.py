@@ -49,6 +49,9 @@ class Params:
     switch_ms: A's switch to help (loading the whole model; Cao's strategies 1, 2).
     switch_back_ms: A's switch back to its own stage (a smaller load).
     hop_ms: node overhead per forward (HTTP round trip to the next hop).
+    parts_ms: dp, mp and tasks: per part node (replica, slice node, helper, in plan order)
+        the times of its jobs: dp `(L2 ms,)`, mp `(its slice's ms,)`, tasks the T block
+        times on that helper's profile; so heterogeneous nodes are modelled as they are.
     """
 
     rate_fps: float
@@ -62,6 +65,7 @@ class Params:
     switch_ms: float
     hop_ms: float
     switch_back_ms: float | None = None  # None: as switch_ms
+    parts_ms: tuple[tuple[float, ...], ...] = ()
 
     @property
     def back_ms(self) -> float:
@@ -222,6 +226,146 @@ class HelperNode(Node):
         return (self.switch_ms if mode == "help" else self.switch_back_ms), done
 
 
+class RouterNode(Node):
+    """dp's node A (run.json `route: least_queue`): each frame to ONE replica, the one
+    with the least backlog (frames queued + the one in service), ties round robin from the
+    replica after the last one chosen. node_app estimates the backlog from the replicas'
+    replies; the model uses the exact figure, the estimate's ideal."""
+
+    def __init__(self, *args: Any, replicas: Sequence[Node], **kwargs: Any) -> None:
+        super().__init__(*args, next_node=replicas[0], **kwargs)
+        self.replicas, self.last = list(replicas), len(replicas) - 1
+
+    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
+        if not self.queue:
+            return None
+        frame = self.queue.popleft()
+        return self.service_ms + self.hop_ms, lambda t: self._route(frame, t)
+
+    def _route(self, frame: int, t: float) -> None:
+        n = len(self.replicas)
+        order = [(self.last + 1 + j) % n for j in range(n)]
+        choice = min(order, key=lambda i: len(self.replicas[i].queue) + self.replicas[i].busy)
+        self.last = choice
+        self.replicas[choice].admit(frame, t)
+
+
+class FanoutNode(Node):
+    """mp's node A (run.json `route: all`): every frame to every slice node, one forward
+    after the other (so the worker is busy for K hops); the frame reaches all of them when
+    the last forward ends."""
+
+    def __init__(self, *args: Any, parts: Sequence[Node], **kwargs: Any) -> None:
+        super().__init__(*args, next_node=parts[0], **kwargs)
+        self.parts = list(parts)
+
+    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
+        if not self.queue:
+            return None
+        frame = self.queue.popleft()
+
+        def done(t: float) -> None:
+            for part in self.parts:
+                part.admit(frame, t)
+
+        return self.service_ms + len(self.parts) * self.hop_ms, done
+
+
+class MergeSink(Sink):
+    """mp's merging sink: a frame is delivered when the K-th slice arrives."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.seen: dict[int, int] = {}
+
+    def admit(self, frame: int, t: float) -> bool:
+        self.seen[frame] = self.seen.get(frame, 0) + 1
+        if self.seen[frame] == self.k:
+            self.arrival.setdefault(frame, t)
+        return False
+
+
+class GatewayNode(Node):
+    """The task gateway (run.json `tasks`): runs its stage on a frame, then puts its T
+    tasks on the board; with `queue_size` frames on the board its worker waits (busy)
+    until one completes. Idle helpers pull tasks in order; when all T results of a frame
+    are back, the sender thread forwards the assembled frame to the sink (one hop)."""
+
+    def __init__(self, *args: Any, blocks: int, sink: Sink, **kwargs: Any) -> None:
+        super().__init__(*args, next_node=sink, **kwargs)
+        self.blocks, self.sink = blocks, sink
+        self.todo: deque[tuple[int, int]] = deque()
+        self.left: dict[int, int] = {}  # frame -> results still out
+        self.held: int | None = None  # a frame waiting for room on the board
+        self.idle: deque[PullHelper] = deque()
+
+    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
+        if not self.queue:
+            return None
+        frame = self.queue.popleft()
+        return self.service_ms, lambda t: self._put(frame, t)
+
+    def _put(self, frame: int, t: float) -> None:
+        if len(self.left) >= self.queue_size:
+            self.held, self.busy = frame, True  # the worker waits in put()
+            return
+        self.left[frame] = self.blocks
+        self.todo.extend((frame, i) for i in range(self.blocks))
+        while self.idle and self.todo:
+            self.idle.popleft().pull(t)
+
+    def take(self, helper: PullHelper) -> tuple[int, int] | None:
+        if self.todo:
+            return self.todo.popleft()
+        self.idle.append(helper)
+        return None
+
+    def result(self, frame: int, t: float) -> None:
+        self.left[frame] -= 1
+        if self.left[frame]:
+            return
+        del self.left[frame]
+        self.sim.at(t + self.hop_ms, lambda t2: self.sink.admit(frame, t2))
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.busy = False
+            self._put(held, t)
+            self._kick(t)
+
+
+class PullHelper:
+    """A task helper (run.json `pull`): when idle it pulls the next task, computes the
+    block in its own profile's time and returns the result; a task costs the block's time
+    plus two HTTP round trips (the pull that brings it, the post that returns it)."""
+
+    def __init__(self, sim: Sim, name: str, gateway: GatewayNode, block_ms: Sequence[float],
+                 hop_ms: float) -> None:
+        self.sim, self.name, self.gateway = sim, name, gateway
+        self.block_ms, self.hop_ms = list(block_ms), hop_ms
+        self.switches = 0
+        self.tasks = 0
+
+    def pull(self, t: float) -> None:
+        task = self.gateway.take(self)
+        if task is None:
+            return
+        frame, block = task
+        self.sim.at(t + self.block_ms[block] + 2 * self.hop_ms, self._done, frame)
+
+    def _done(self, t: float, frame: int) -> None:
+        self.tasks += 1
+        self.gateway.result(frame, t)
+        self.pull(t)
+
+
+def parts(p: Params, what: str) -> tuple[tuple[float, ...], ...]:
+    """`p.parts_ms`, checked: dp, mp and tasks need one entry per part node."""
+    if not p.parts_ms or any(not ms for ms in p.parts_ms):
+        raise ValueError(f"{what} needs parts_ms: the job times of each part node")
+    return p.parts_ms
+
+
 def start(p: Params) -> tuple[Sim, Sink, dict[int, str], dict[str, Any]]:
     """A fresh simulation for `p`: the loop, the sink, the shared drop record, and the
     keyword arguments every Node of it takes (queue size, hop time, drops)."""
@@ -231,7 +375,7 @@ def start(p: Params) -> tuple[Sim, Sink, dict[int, str], dict[str, Any]]:
                                   "drops": drops}
 
 
-def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node],
+def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node | PullHelper],
              drops: dict[int, str], p: Params) -> dict[str, Any]:
     """Send the schedule into `entries` (frame i to entries[i % len]), run, and summarise
     like summary.json: coverage and delivered_fps over measure frames (delivered_fps over

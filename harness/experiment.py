@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import analysis, ledger, report, resources, strategies
-from harness.capacity import PROFILES_FILE
+from harness.capacity import PROFILES_FILE, no_cost_reason
 from harness.clocks import ClockLog
 from harness.cluster import preflight, start_nodes, stop_and_collect
 from harness.fault_spec import parse_fault
@@ -35,9 +35,9 @@ from harness.load import run_locust
 from harness.model import run_stage
 from harness.models import describe
 from harness.nodeapi import try_stats
-from harness.overhead import forward_ms
+from harness.overhead import hop_ms
 from harness.paths import ledger_path, reports_dir, runs_dir
-from harness.predict import DEFAULT_HOP_MS, predict_spec, predictable
+from harness.predict import predict_spec, why_not
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
 
@@ -66,7 +66,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     say = _printer(out)
     say(f"run {spec.run_id}: strategy {spec.strategy}, {spec.rate_fps:g} fps for "
         f"{spec.duration_s:g} s (+{spec.warmup_s:g} s warm-up) on {', '.join(names)}; "
-        f"capacity bound {plan.capacity_fps:.1f} fps")
+        f"{capacity_words(plan.capacity_fps, [n.host.profile for n in plan.workers])}")
     preflight(hosts + ([client] if client and client not in hosts else []))
 
     runs = runs_dir()
@@ -147,20 +147,14 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     faults_file = run_dir / "faults.json"
     if faults_file.exists():
         summary["faults"] = json.loads(faults_file.read_text())["windows"]
-    # The discrete-event model takes one constant rate; for Poisson or stepped runs it
-    # would predict the wrong load, so it is skipped and the summary says why.
-    if run.spec.get("arrival", "constant") != "constant" or run.spec.get("rates"):
-        summary["predicted"] = {"skipped": "the model covers constant arrivals at one rate"}
-    elif not predictable(str(run.spec.get("strategy"))):
-        summary["predicted"] = {"skipped": f"no discrete-event model of strategy "
-                                           f"{run.spec.get('strategy')} (harness/strategies/)"}
+    # No prediction where the model does not fit the run (Poisson or stepped arrivals, a
+    # strategy without a model, a profile without a cost model): the summary says why.
+    why = why_not(run.spec)
+    if why:
+        summary["predicted"] = {"skipped": why}
     else:
-        measured_hop = forward_ms(run.events)
-        hop_ms = measured_hop or DEFAULT_HOP_MS
-        summary["predicted"] = predict_spec(run.spec, hop_ms=hop_ms) | {
-            "hop_ms": hop_ms,
-            "hop_basis": ("median forwarded - finished in this run's traces" if measured_hop
-                          else "default (nothing was forwarded)")}
+        hop, basis = hop_ms(run.events)
+        summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis)
     summary.update(resources.summarize(run_dir, run.spec))
     if interrupted:
         summary["interrupted"] = True
@@ -186,11 +180,26 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     pred = summary["predicted"]
     if pred.get("coverage") is not None:
         say(f"predicted by the discrete-event model: coverage {pred['coverage']:.3f}, "
-            f"{pred['delivered_fps']:.2f} fps")
+            f"{pred['delivered_fps']:.2f} fps" + ("" if pred.get("hop_ms") is not None else
+                                                  f" (per-hop overhead: {pred['hop_basis']})"))
+    elif pred.get("skipped"):
+        say(f"no prediction: {pred['skipped']}")
+    if summary.get("capacity_note"):
+        say(summary["capacity_note"])
     for warning in summary["warnings"]:
         say(f"warning: {warning}")
     say(f"report: {html}")
     return summary
+
+
+def capacity_words(capacity_fps: float | None, profiles: list[str]) -> str:
+    """The capacity bound for the console: a number, "none (no profile adds time)" for
+    inf, or why it is not known (a profile without a cost model), never a made-up 0."""
+    if capacity_fps is None:
+        return "no capacity bound: " + (no_cost_reason(profiles) or "not known")
+    if capacity_fps == float("inf"):
+        return "no capacity bound (the profiles add no time)"
+    return f"capacity bound {capacity_fps:.1f} fps"
 
 
 def _client_host(spec: RunSpec, inventory) -> Host | None:
@@ -277,6 +286,8 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
         "warmup_frames": spec.warmup_frames,
         "measure_frames": spec.measure_frames,
         "capacity_fps": plan.capacity_fps,
+        "capacity_note": (None if plan.capacity_fps is not None else
+                          no_cost_reason(n.host.profile for n in plan.workers)),
         "profile": ",".join(sorted({n.host.profile for n in plan.workers})),
         "profiles": {p: profiles.get(p) for p in used},
         "nodes": [

@@ -4,18 +4,27 @@ The discrete-event model needs the time a worker stays busy after computing a fr
 forward: HTTP round trip to the next hop). A constant from an idle machine's bench is
 wrong on a busy one, and on real Pis it is whatever their network gives; the run's own
 traces hold the real figure: `forwarded` minus `finished` of the same packet on the
-same node.
+same node. Without any forward in the run, `make bench`'s node overhead
+(bench/results.json) stands in; without that, nothing does (`hop_ms` says so).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
 
 def forward_ms(events: pd.DataFrame) -> float | None:
     """Median ms from `finished` to `forwarded` of one packet on one node, over every
-    worker node of the run; None when the run forwarded nothing."""
-    ev = events[events["event"].isin(["finished", "forwarded"])]
+    worker node of the run; None when the run forwarded nothing.
+
+    A task gateway (it traces `task_sent`) is left out: between its `finished` (its own
+    stage) and `forwarded` (the assembled frame) lie the helpers' tasks, not a hop."""
+    gateways = events.loc[events["event"] == "task_sent", "node"].unique()
+    ev = events[events["event"].isin(["finished", "forwarded"]) & ~events["node"].isin(gateways)]
     if ev.empty:
         return None
     first = (ev.groupby(["node", "packet_id", "event"], observed=True)["t"].min()
@@ -25,3 +34,36 @@ def forward_ms(events: pd.DataFrame) -> float | None:
     gap = (first["forwarded"] - first["finished"]).dropna()
     gap = gap[gap >= 0]
     return round(float(gap.median()) * 1000.0, 3) if len(gap) else None
+
+
+BENCH_RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"
+
+
+def bench_hop_ms(path: Path = BENCH_RESULTS) -> float | None:
+    """The node overhead `make bench` measured (`node_overhead_zero_profile`: received ->
+    forwarded minus the real compute, p50, median over its nodes), or None when there is
+    no bench result (never a remembered constant: it goes stale as the node changes)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    section = doc.get("node_overhead_zero_profile") if isinstance(doc, dict) else None
+    if not isinstance(section, dict):
+        return None
+    p50 = [v["p50_ms"] for v in section.values()
+           if isinstance(v, dict) and isinstance(v.get("p50_ms"), (int, float))]
+    return round(float(np.median(p50)), 3) if p50 else None
+
+
+def hop_ms(events: pd.DataFrame | None, bench: Path = BENCH_RESULTS) -> tuple[float | None, str]:
+    """The per-hop overhead for a prediction and where it came from: this run's traces
+    first, else the bench result; (None, why) when neither exists, so the prediction says
+    it was made without one instead of inventing a number."""
+    measured = forward_ms(events) if events is not None else None
+    if measured is not None:
+        return measured, "median forwarded - finished in this run's traces"
+    benched = bench_hop_ms(bench)
+    if benched is not None:
+        return benched, (f"{bench.name} node overhead p50 (make bench; this run forwarded "
+                         "nothing)")
+    return None, "none: no forward in this run's traces and no bench result"

@@ -275,6 +275,8 @@ def capacity_curve(steps: pd.DataFrame, capacity_fps: float | None) -> str:
     y = steps["delivered_fps"].to_numpy(float)
     top = float(np.nanmax(np.concatenate([x, y]))) * 1.1 or 1.0
     ax.plot([0, top], [0, top], color="grey", ls=":", lw=1, label="delivered = offered")
+    if capacity_fps is not None and not np.isfinite(float(capacity_fps)):
+        capacity_fps = None  # no bound (the profiles add no time): no line to draw
     if capacity_fps:
         ax.axhline(float(capacity_fps), color="tab:red", ls="--", lw=1.2,
                    label=f"capacity bound {float(capacity_fps):.1f} fps")

@@ -16,12 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from harness import strategies
-from harness.capacity import device_profile, profile_names, stage_ms
+from harness.capacity import device_profile, has_cost_model, no_cost_reason, profile_names, stage_ms
 from harness.des import Params
 from harness.models import DEFAULT_MODEL, describe
 from node_app.profile import parse_profile
 
-DEFAULT_HOP_MS = 0.7  # node overhead per forward measured in docs/measurements.md
+NO_HOP = ("none: no hop in this run's traces (a task gateway's forwards do not count) and no "
+          "node overhead in bench/results.json; predicted WITHOUT per-hop overhead (every "
+          "forward costs 0 ms), so predicted latency is low by a few ms per hop and coverage "
+          "may be high near capacity")
 
 
 def predictable(strategy: str) -> bool:
@@ -29,15 +32,43 @@ def predictable(strategy: str) -> bool:
     return hasattr(strategies.get(strategy), "predict")
 
 
+def why_not(spec: dict[str, Any]) -> str | None:
+    """Why the model cannot predict this run, in words for the summary and the report;
+    None when it can."""
+    if spec.get("arrival", "constant") != "constant":
+        return (f"the model replays constant arrivals at one rate; this run's arrivals are "
+                f"{spec.get('arrival')} (random gaps), which it does not model")
+    if spec.get("rates"):
+        return ("the model replays one constant rate; this run steps through rates "
+                f"{spec.get('rates')}, which it does not model")
+    try:
+        if not predictable(str(spec.get("strategy"))):
+            return (f"no discrete-event model of strategy {spec.get('strategy')} "
+                    "(harness/strategies/)")
+    except ValueError:
+        return f"unknown strategy {spec.get('strategy')!r}"
+    try:
+        workers = _worker_profiles(spec)
+    except ValueError as e:
+        return str(e)
+    unknown = [p for p in workers if not _priced(spec, p)]
+    if unknown:
+        return no_cost_reason(unknown) or "a profile has no cost model"
+    return None
+
+
 def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: int,
             queue_size: int, x: int, l1_ms: float, l2_ms: float, switch_ms: float,
-            hop_ms: float = DEFAULT_HOP_MS, whole_ms: float | None = None,
-            switch_back_ms: float | None = None) -> dict[str, Any]:
+            hop_ms: float, whole_ms: float | None = None,
+            switch_back_ms: float | None = None,
+            parts_ms: tuple[tuple[float, ...], ...] = ()) -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
     l1_ms, l2_ms: the model's two pipeline stages (A's, B's); whole_ms: the whole model on
     one device (default l1_ms + l2_ms); switch_ms: A's switch to help, switch_back_ms its
-    switch back (default: the same). See harness/des.py `simulate` for what is counted.
+    switch back (default: the same); hop_ms: the per-hop overhead (no default: it is the
+    run's own, see harness/overhead.py); parts_ms: dp, mp, tasks: the job times of each
+    part node (harness/des.py `Params`). See harness/des.py `simulate` for what is counted.
     """
     try:
         module = strategies.get(strategy)
@@ -51,21 +82,30 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     measure_frames=measure_frames, queue_size=queue_size, x=x,
                     first_ms=l1_ms, second_ms=l2_ms,
                     whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
-                    switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms)
+                    switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms,
+                    parts_ms=tuple(tuple(p) for p in parts_ms))
     return module.predict(params)
 
 
-def predict_spec(spec: dict[str, Any], hop_ms: float = DEFAULT_HOP_MS) -> dict[str, Any]:
+def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
+                 hop_basis: str = "") -> dict[str, Any]:
     """`predict` for a spec.json-like dict, with service times from the device profile
-    and the model's layer table.
+    and the model's layer table; `{"skipped": why}` when the model cannot predict the run
+    (`why_not`). The result carries `hop_ms` and `hop_basis`: the per-hop overhead used
+    and where it came from; hop_ms None means none was known and the prediction was made
+    without one (0 ms), which `hop_basis` says.
 
     The profile is `profile` when set, else the first worker node's (`nodes` of a
     written spec.json), else the first entry of `profiles` other than `native`; a run on
-    mixed profiles is predicted as if every node had that one. The two switch costs come
-    from the profile the run recorded (else profiles.json) and the weights each switch
-    loads: the whole model to help, the first stage back.
+    mixed profiles is predicted as if every node had that one, except the part nodes of
+    dp, mp and tasks (replicas, slice nodes, helpers), which keep their own. The two switch
+    costs come from the profile the run recorded (else profiles.json) and the weights each
+    switch loads: the whole model to help, the first stage back.
     """
-    profile = _profile_of(spec)
+    reason = why_not(spec)
+    if reason:
+        return {"skipped": reason}
+    profile = _worker_profiles(spec)[0]
     model = str(spec.get("model") or DEFAULT_MODEL)
     info = describe(model)
     first, second = info.pipeline
@@ -76,19 +116,40 @@ def predict_spec(spec: dict[str, Any], hop_ms: float = DEFAULT_HOP_MS) -> dict[s
         warmup = int(round(float(spec.get("warmup_s", 0)) * rate))
     if measure is None:
         measure = int(round(float(spec["duration_s"]) * rate))
-    return predict(
+    module = strategies.get(str(spec["strategy"]))
+    parts_ms: tuple[tuple[float, ...], ...] = ()
+    if hasattr(module, "part_jobs_ms"):
+        k = int(spec.get("k") or 1)
+        parts_ms = module.part_jobs_ms(_part_profiles(spec, profile, k),
+                                       int(spec.get("tasks") or 1), model)
+    times = [stage_ms(profile, [first], model), stage_ms(profile, [second], model),
+             stage_ms(profile, [info.whole], model)]
+    if any(t is None for t in times) or parts_ms is None:  # why_not checked; belt and braces
+        return {"skipped": no_cost_reason([profile]) or "a profile has no cost model"}
+    l1, l2, whole = (float(t) for t in times)  # type: ignore[arg-type]
+    result = predict(
         strategy=str(spec["strategy"]), rate_fps=rate, warmup_frames=int(warmup),
         measure_frames=int(measure), queue_size=int(spec["queue_size"]), x=int(spec["x"]),
-        l1_ms=stage_ms(profile, [first], model), l2_ms=stage_ms(profile, [second], model),
-        whole_ms=stage_ms(profile, [info.whole], model),
+        l1_ms=l1, l2_ms=l2, whole_ms=whole,
         switch_ms=_switch_ms(spec, profile, info.weights_bytes([info.whole])),
-        switch_back_ms=_switch_ms(spec, profile, info.weights_bytes([first])), hop_ms=hop_ms,
+        switch_back_ms=_switch_ms(spec, profile, info.weights_bytes([first])),
+        hop_ms=0.0 if hop_ms is None else hop_ms, parts_ms=parts_ms,
     )
+    return result | {"hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
+
+
+def _priced(spec: dict[str, Any], profile: str) -> bool:
+    """Has `profile` a cost model, by what the run recorded (spec.json `profiles`: null =
+    none) or else by profiles.json?"""
+    recorded = spec.get("profiles")
+    if isinstance(recorded, dict) and profile in recorded and recorded[profile] is None:
+        return False
+    return has_cost_model(profile)
 
 
 def _switch_ms(spec: dict[str, Any], profile: str, weights_bytes: int) -> float:
     """A switch loading `weights_bytes`, priced by the profile the run recorded (its
-    spec.json `profiles`), else by profiles.json; 0 for native or unknown profiles."""
+    spec.json `profiles`), else by profiles.json; 0 for a profile without a switch cost."""
     recorded = spec.get("profiles")
     entry = recorded.get(profile) if isinstance(recorded, dict) else None
     try:
@@ -100,17 +161,32 @@ def _switch_ms(spec: dict[str, Any], profile: str, weights_bytes: int) -> float:
     return 0.0 if cost is None else cost
 
 
-def _profile_of(spec: dict[str, Any]) -> str:
-    if spec.get("profile"):
-        return str(spec["profile"])
-    for node in spec.get("nodes") or []:
-        if node.get("role") != "sink" and node.get("profile"):
-            return str(node["profile"])
+def _worker_profiles(spec: dict[str, Any]) -> list[str]:
+    """The profiles of the run's worker nodes, the one that stands for all first: `profile`
+    when it names one, else node A's (a written spec.json joins mixed profiles with `,`)."""
+    named = [p for p in str(spec.get("profile") or "").split(",") if p]
+    nodes = [str(n["profile"]) for n in spec.get("nodes") or []
+             if n.get("role") != "sink" and n.get("profile")]
+    if len(named) == 1:
+        return named + nodes
+    if nodes:
+        return nodes
+    if named:
+        return named
     profiles = spec.get("profiles")
     if isinstance(profiles, dict):
         names = [p for p in profiles if p != "native"]
         if names:
-            return names[0]
+            return names
     elif isinstance(profiles, list) and profiles:
-        return str(profiles[0])
+        return [str(p) for p in profiles]
     raise ValueError("spec names no device profile (`profile`, `nodes` or `profiles`)")
+
+
+def _part_profiles(spec: dict[str, Any], profile: str, k: int) -> list[str]:
+    """Profiles of the K part nodes (every worker after the entry node A, in plan order);
+    `profile` for each when the spec lists no nodes."""
+    nodes = [n for n in spec.get("nodes") or [] if n.get("role") not in ("sink", "A")]
+    if len(nodes) == k and all(n.get("profile") for n in nodes):
+        return [str(n["profile"]) for n in nodes]
+    return [profile] * k

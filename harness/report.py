@@ -131,7 +131,7 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("run id", s.get("run_id")), ("strategy", s.get("strategy")),
         ("profile", s.get("profile")), ("started", _when(s.get("started_at"))),
         ("offered fps", s.get("offered_fps")), ("achieved send fps", s.get("achieved_send_fps")),
-        ("delivered fps", s.get("delivered_fps")), ("capacity fps", s.get("capacity_fps")),
+        ("delivered fps", s.get("delivered_fps")), ("capacity fps", _capacity(s)),
         ("efficiency", s.get("efficiency")), ("sent", s.get("sent")),
         ("delivered", s.get("delivered")), ("coverage", s.get("coverage")),
         ("drops (total)", s.get("drops_total")), ("lost unaccounted", s.get("lost_unaccounted")),
@@ -154,7 +154,17 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         if p.get("hop_ms") is not None:
             rows.append(("model's per-hop overhead ms",
                          f"{_fmt(p['hop_ms'], 3)} ({p.get('hop_basis', '')})"))
+        elif p.get("hop_basis"):
+            rows.append(("model's per-hop overhead ms", p["hop_basis"]))
     return rows
+
+
+def _capacity(s: dict[str, Any]) -> Any:
+    """The capacity bound, or in words why there is no number (a profile without a cost
+    model: not known; a profile that adds no time: no bound). Never a bare dash for both."""
+    if s.get("capacity_fps") is not None:
+        return s["capacity_fps"]
+    return s.get("capacity_note") or s.get("capacity_fps")
 
 
 def _drop_rows(s: dict[str, Any]) -> Rows:
@@ -167,7 +177,8 @@ def _drop_rows(s: dict[str, Any]) -> Rows:
     return rows
 
 
-NODE_COLS = ("role", "received", "dropped", "rejected", "processed", "forwarded",
+NODE_COLS = ("role", "received", "dropped", "rejected", "processed", "tasks_processed",
+             "forwarded",
              "forward_failed", "service_ms_mean", "real_ms_mean", "utilisation",
              "queue_depth_mean", "queue_depth_max")
 
@@ -334,7 +345,8 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     delivered fps, latency p95 and drops per node."""
     sums = [_summary_of(i) for i in items]
     labels = [str(s.get("run_id")) for s in sums]
-    rows: Rows = [[name, *(_fmt(_get(s, key)) for s in sums)] for name, key in COMPARE_ROWS]
+    rows: Rows = [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
+                           for s in sums)] for name, key in COMPARE_ROWS]
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
     nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
     drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
@@ -368,11 +380,18 @@ def _side_by_side(points: pd.DataFrame) -> Rows:
     cols = ("k", "capacity_fps", "wire_bytes_per_frame", "l2_weights_bytes_per_device")
     pts = points.assign(**{c: points[c] if c in points else None for c in cols})
     return [
-        [str(r.strategy), _x(r.k), _fmt(r.delivered_fps, 2), _fmt(r.capacity_fps, 1),
+        [str(r.strategy), _x(r.k), _fmt(r.delivered_fps, 2),
+         _fmt(r.capacity_fps, 1) if not pd.isna(r.capacity_fps) else _note(r),
          _fmt(r.coverage, 4), _fmt(r.latency_p95_ms, 1), _whole(r.wire_bytes_per_frame),
          _whole(r.l2_weights_bytes_per_device)]
         for r in pts.sort_values(["strategy", "k"], na_position="first").itertuples()
     ]
+
+
+def _note(point: Any) -> str:
+    """A sweep point's capacity cell without a number: its note in words, else a dash."""
+    note = getattr(point, "capacity_note", None)
+    return str(note) if isinstance(note, str) and note else "–"
 
 
 def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[str, Any],

@@ -139,6 +139,8 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "x": spec.x if strategies.uses(spec.strategy, "x") else None,
         "k": spec.k if strategies.uses(spec.strategy, "k") else None,
         "capacity_fps": summary.get("capacity_fps"),
+        "capacity_note": summary.get("capacity_note"),
+        "predicted_hop_ms": pred.get("hop_ms"),
         "wire_bytes_per_frame": (summary.get("wire") or {}).get("bytes_per_frame"),
         "l2_weights_bytes_per_device": (summary.get("memory") or {}).get(
             "l2_weights_bytes_per_device_max"),
@@ -152,8 +154,18 @@ def _point(spec: RunSpec, summary: dict) -> dict:
 
 
 def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
-    """The discrete-event model on a dense X grid, for the dashed lines of the sweep plots."""
+    """The discrete-event model on a dense X grid, for the dashed lines of the sweep plots.
+
+    The per-hop overhead is the median of the points' own (each run's traces), else the
+    bench's; without either the curves are drawn without one. Strategies that vary with K
+    (dp, mp, tasks) get no line: their per-run prediction is in each point's summary."""
+    from harness.overhead import bench_hop_ms
     from harness.predict import predict_spec
+
+    hops = (points["predicted_hop_ms"].dropna() if "predicted_hop_ms" in points
+            else pd.Series(dtype=float))
+    hop = float(hops.median()) if len(hops) else bench_hop_ms()
+    basis = "median of the sweep's runs" if len(hops) else "bench/results.json"
 
     xs = points["x"].dropna() if not points.empty else pd.Series(dtype=float)
     top = int(xs.max()) if len(xs) else max(sweep.xs or [1])
@@ -163,13 +175,15 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
     profile = sweep.run.get("profile") or (measured.iloc[0] if len(measured) else "rpi3bplus")
     rows = []
     for strategy in sweep.strategies:
-        if not hasattr(strategies.get(strategy), "predict"):
-            continue  # no discrete-event model of this strategy
+        if not hasattr(strategies.get(strategy), "predict") or strategies.uses(strategy, "k"):
+            continue  # no discrete-event model of this strategy, or one per K
         for x in grid if strategies.uses(strategy, "x") else [None]:
             spec = sweep.make(strategy, x or 1)
             doc = {**spec.to_dict(), "warmup_frames": spec.warmup_frames,
                    "measure_frames": spec.measure_frames, "profile": profile}
-            pred = predict_spec(doc)
+            pred = predict_spec(doc, hop_ms=hop, hop_basis=basis)
+            if pred.get("skipped"):
+                continue  # e.g. a profile without a cost model: no curve to draw
             rows.append({"strategy": strategy, "x": x, "coverage": pred["coverage"],
                          "delivered_fps": pred["delivered_fps"]})
     return pd.DataFrame(rows)

@@ -259,3 +259,102 @@ def test_stopped_event_separates_a_dead_node_from_an_idle_one(tmp_path):
     b = run_dir / "traces" / "B.csv"
     b.write_text("\n".join(b.read_text().splitlines()[:-1]) + "\n")  # B killed: no `stopped`
     assert summarize(load_run(run_dir))["traces_ending_early"] == ["B"]
+
+
+# --- capacity bound not known (native) or absent (zero) ------------------------------------
+
+
+def test_unknown_capacity_is_said_in_words_not_taken_for_no_bound(tmp_path: Path) -> None:
+    """`native` has no cost model: spec.json capacity_fps null. The summary must say why,
+    and efficiency (delivered / min(offered, capacity)) is not known either."""
+    s = summarize(load_run(make_run(tmp_path, extra_spec={
+        "profile": "native", "capacity_fps": None, "profiles": {"native": None}})))
+    assert s["capacity_fps"] is None and s["efficiency"] is None
+    assert s["capacity_note"] == ("no capacity bound: profile native has no cost model; "
+                                  "calibrate it (issue 14) or use a device profile")
+
+
+def test_no_bound_from_a_zero_time_profile_keeps_efficiency(tmp_path: Path) -> None:
+    """`zero` adds no time: capacity inf (no bound), not unknown: efficiency against offered."""
+    s = summarize(load_run(make_run(tmp_path, extra_spec={"capacity_fps": float("inf")})))
+    assert s["capacity_fps"] is None
+    assert "profiles add no time" in s["capacity_note"]
+    assert s["efficiency"] == pytest.approx(0.8)
+
+
+def test_a_known_bound_has_no_note(base: dict) -> None:
+    assert base["capacity_fps"] == 16.0 and base["capacity_note"] is None
+
+
+# --- task sharing: helpers' work is task_started / task_finished ----------------------------
+
+BLOCKS = 4
+BLOCK_S = 0.010
+
+
+def make_tasks_run(root: Path, blocks_in_spec: bool = True) -> Path:
+    """client -> gateway A (L1, 5 ms) -> 4 tasks per frame; H0 computes blocks 0, 1 and H1
+    blocks 2, 3, 10 ms each, back to back; A forwards the assembled frame to the sink.
+    Same schedule as make_run (10 warm-up + 100 measure frames at 10 fps)."""
+    run_dir = root / "tasks"
+    (run_dir / "traces").mkdir(parents=True)
+    pull = {"pull": {"gateway": "198.18.0.11:12345", "blocks": BLOCKS}} if blocks_in_spec else {}
+    spec = {
+        "run_id": "tasks", "strategy": "tasks", "rate_fps": RATE, "duration_s": 10.0,
+        "warmup_s": 1.0, "profile": "rpi3bplus", "capacity_fps": 43.2, "started_at": T0,
+        "k": 2, "tasks": BLOCKS,
+        "nodes": [
+            {"name": "A", "role": "A", "stages": ["L1"],
+             "tasks": {"blocks": BLOCKS, "width": 2000}},
+            {"name": "H0", "role": "H0", "stages": ["L2"], **pull},
+            {"name": "H1", "role": "H1", "stages": ["L2"], **pull},
+            {"name": "sink", "role": "sink", "stages": []},
+        ],
+    }
+    (run_dir / "spec.json").write_text(json.dumps(spec))
+    client, a, helpers, sink = [], [], {"H0": [], "H1": []}, []
+    for pid in range(WARMUP + MEASURE):
+        intended = T0 + pid / RATE
+        sent = intended + 0.001
+        client.append([pid, "warmup" if pid < WARMUP else "measure", f"{intended:.6f}",
+                       f"{sent:.6f}", 200, "1", "0", 1, 1.5, "198.18.0.11:12345"])
+        a += [[sent + 0.001, pid, "A", "received", 1], [sent + 0.002, pid, "A", "started", 0],
+              [sent + 0.007, pid, "A", "finished", "1.0:5.0"]]
+        for h, first in (("H0", 0), ("H1", 2)):
+            t = sent + 0.008
+            for block in (first, first + 1):
+                a.append([t, pid, "A", "task_sent", f"{h}:{block}"])
+                helpers[h] += [[t + 0.0001, pid, h, "task_started", f"{block}/{BLOCKS}"],
+                               [t + 0.0001 + BLOCK_S, pid, h, "task_finished", "1.0:10.0"]]
+                a.append([t + 0.0002 + BLOCK_S, pid, "A", "task_done", f"{h}:{block}"])
+                t += BLOCK_S + 0.0005
+        done = sent + 0.008 + 2 * (BLOCK_S + 0.0005)
+        a.append([done + 0.001, pid, "A", "forwarded", "198.18.0.1:12345"])
+        sink.append([done + 0.002, pid, "sink", "received", ""])
+    _write(run_dir / "client.csv", "packet_id,phase,intended_t,sent_t,status,accepted,"
+           "overloaded,queue_depth,reply_ms,target", client)
+    for name, rows in (("A", a), ("sink", sink), *helpers.items()):
+        rows = [[f"{r[0]:.6f}", *r[1:]] for r in sorted(rows, key=lambda r: r[0])]
+        _write(run_dir / "traces" / f"{name}.csv", "t,packet_id,node,event,detail", rows)
+    return run_dir
+
+
+@pytest.mark.parametrize("blocks_in_spec", [True, False])
+def test_task_helpers_busy_time_and_work_are_counted(tmp_path: Path,
+                                                     blocks_in_spec: bool) -> None:
+    """Each helper computes 2 of 4 blocks of each of the 100 measure frames, 10 ms each:
+    200 tasks = 50 frames' worth, busy 2 s of the 10 s window. Without `pull.blocks` in
+    the spec, T comes from the `i/T` of task_started."""
+    run = load_run(make_tasks_run(tmp_path, blocks_in_spec))
+    s = summarize(run)
+    assert s["coverage"] == 1.0
+    for h in ("H0", "H1"):
+        node = s["nodes"][h]
+        assert node["tasks_processed"] == 200
+        assert node["processed"] == 50.0
+        assert node["utilisation"] == pytest.approx(0.2, abs=0.002)
+        assert node["service_ms_mean"] == 10.0
+        assert node["measured_service_ms_mean"] == pytest.approx(10.0, abs=0.01)
+    assert s["nodes"]["A"]["processed"] == 100 and s["nodes"]["A"]["tasks_processed"] == 0
+    util = utilisation_per_second(run)
+    assert util["H0"].iloc[1:9].to_numpy() == pytest.approx(0.2, abs=0.002)

@@ -89,7 +89,7 @@ def test_deterministic_and_fast():
     assert time.perf_counter() - t < 1.0
     assert run("cao2", x=50) == first
     t = time.perf_counter()
-    predict("cao2", 300.0, 1500, 180_000, 5, 50, L1, L2, S)
+    predict("cao2", 300.0, 1500, 180_000, 5, 50, L1, L2, S, HOP)
     assert time.perf_counter() - t < 5.0
 
 
@@ -99,22 +99,25 @@ def test_predict_spec_reads_the_profile_like_a_written_spec():
             "measure_frames": 900,
             "nodes": [{"role": "A", "profile": "rpi3bplus"}, {"role": "B", "profile": "rpi3bplus"},
                       {"role": "sink", "profile": "native"}]}
-    direct = predict("baseline", 30.0, 150, 900, 5, 10, L1, L2, 0.0)
-    assert predict_spec(spec) == direct
-    assert predict_spec({**spec, "profile": "rpi3bplus", "nodes": []}) == direct
+    direct = predict("baseline", 30.0, 150, 900, 5, 10, L1, L2, 0.0, HOP)
+    hop = {"hop_ms": HOP, "hop_basis": "test"}
+    assert predict_spec(spec, HOP, "test") == direct | hop
+    assert predict_spec({**spec, "profile": "rpi3bplus", "nodes": []}, HOP, "test") == direct | hop
 
 
 def test_predict_spec_prices_each_switch_by_what_it_loads():
     """To help, A loads L1+L2 (16.8 MB); back, L1 alone (0.8 MB): 850.8 and 50.4 ms."""
     spec = {"strategy": "cao1", "rate_fps": 30.0, "warmup_frames": 150, "measure_frames": 900,
             "x": 10, "queue_size": 5, "profile": "rpi3bplus"}
-    assert predict_spec(spec) == predict("cao1", 30.0, 150, 900, 5, 10, L1, L2, 850.8,
-                                         switch_back_ms=50.4)
+    hop = {"hop_ms": HOP, "hop_basis": "test"}
+    assert predict_spec(spec, HOP, "test") == predict("cao1", 30.0, 150, 900, 5, 10, L1, L2,
+                                                      850.8, HOP, switch_back_ms=50.4) | hop
     # A run's recorded profile wins over today's profiles.json (a fixed switch cost here).
     recorded = {"dense_ms": {}, "dense_fit": {"fixed_ms": 0, "ms_per_mac": 0},
                 "model_switch_ms": 123.0}
     spec["profiles"] = {"rpi3bplus": recorded}
-    assert predict_spec(spec) == predict("cao1", 30.0, 150, 900, 5, 10, L1, L2, 123.0)
+    assert predict_spec(spec, HOP, "test") == predict("cao1", 30.0, 150, 900, 5, 10, L1, L2,
+                                                      123.0, HOP) | hop
 
 
 def test_a_cheaper_switch_back_helps():
@@ -125,3 +128,162 @@ def test_a_cheaper_switch_back_helps():
 def test_rejects_unknown_strategy():
     with pytest.raises(ValueError, match="unknown strategy"):
         run("cao9")
+
+
+# --- profiles without a cost model (native): no bound, no prediction, said in words ------
+
+NATIVE_WHY = "profile native has no cost model; calibrate it (issue 14) or use a device profile"
+
+
+def _hosts(profile: str, n: int = 5):
+    from harness.inventory import Host
+
+    hosts = [Host(f"pi{i + 1}", f"198.18.0.{11 + i}", "", "", profile, True) for i in range(n)]
+    return hosts, Host("sink", "198.18.0.1", "", "", "native", False)
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "cao1", "cao2", "cao3", "dp", "mp", "tasks"])
+def test_native_has_no_capacity_bound_zero_has_none_needed(strategy):
+    """None (not known) is not inf (no bound) and not 0."""
+    from harness.spec import RunSpec
+    from harness.strategies import get
+
+    spec = RunSpec(strategy=strategy, rate_fps=30, k=2, tasks=4)
+    module = get(strategy)
+    assert module.plan(spec, *_hosts("native")).capacity_fps is None
+    assert module.plan(spec, *_hosts("zero")).capacity_fps == float("inf")
+    bound = module.plan(spec, *_hosts("rpi3bplus")).capacity_fps
+    assert bound is not None and 20 < bound <= 50
+
+
+def test_a_native_node_among_priced_ones_leaves_the_bound_unknown():
+    from harness.capacity import fps_min, fps_sum, layer_ms, node_fps
+    from harness.models import describe
+    from harness.strategies import dp
+
+    assert layer_ms("native", describe().stage_layers("L2")[0]) is None
+    assert node_fps("native", ["L2"]) is None and stage_ms("native", ["L1"]) is None
+    assert fps_min([25.0, None]) is None and fps_sum([25.0, None]) is None
+    assert dp.capacity_fps("rpi3bplus", ["rpi3bplus", "native"], "cao-dense") is None
+
+
+def test_no_prediction_for_native_says_why():
+    spec = {"strategy": "baseline", "rate_fps": 30.0, "warmup_frames": 150,
+            "measure_frames": 900, "x": 1, "queue_size": 5, "profile": "native"}
+    assert predict_spec(spec, HOP, "test") == {"skipped": NATIVE_WHY}
+    # spec.json records native as null; a mixed run with one native worker has none either
+    mixed = {**spec, "profile": "", "profiles": {"rpi3bplus": None, "native": None},
+             "nodes": [{"role": "A", "profile": "rpi3bplus"}, {"role": "B", "profile": "native"},
+                       {"role": "sink", "profile": "native"}]}
+    assert predict_spec(mixed, HOP, "test")["skipped"].startswith("profile ")
+
+
+@pytest.mark.parametrize("extra, words", [({"arrival": "poisson"}, "poisson"),
+                                          ({"rates": [10, 20]}, "steps through rates")])
+def test_poisson_and_stepped_runs_get_a_reason_not_a_prediction(extra, words):
+    from harness.predict import why_not
+
+    spec = {"strategy": "dp", "rate_fps": 30.0, "warmup_frames": 150, "measure_frames": 900,
+            "x": 1, "k": 2, "queue_size": 5, "profile": "rpi3bplus", **extra}
+    assert words in why_not(spec)
+    assert predict_spec(spec, HOP, "test") == {"skipped": why_not(spec)}
+
+
+# --- the per-hop overhead: the run's own, else the bench's, else none (stated) -------------
+
+
+def test_hop_comes_from_the_traces_then_the_bench_never_a_constant(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from harness.overhead import hop_ms
+
+    rows = [(1.000, 1, "A", "finished"), (1.0009, 1, "A", "forwarded"),
+            (2.000, 2, "A", "finished"), (2.0011, 2, "A", "forwarded"),
+            # a task gateway: finished -> forwarded spans the helpers' tasks, not a hop
+            (3.000, 3, "G", "finished"), (3.000, 3, "G", "task_sent"),
+            (3.050, 3, "G", "forwarded")]
+    events = pd.DataFrame(rows, columns=["t", "packet_id", "node", "event"])
+    bench = tmp_path / "results.json"
+    assert hop_ms(events, bench) == (1.0, "median forwarded - finished in this run's traces")
+    nothing = events[events["event"] == "finished"]
+    hop, basis = hop_ms(nothing, bench)
+    assert hop is None and basis.startswith("none")
+    bench.write_text(json.dumps({"node_overhead_zero_profile": {
+        "rate_fps": 20, "pi1": {"p50_ms": 0.88}, "pi2": {"p50_ms": 0.93}, "goal_ms": 1.0}}))
+    hop, basis = hop_ms(nothing, bench)
+    assert hop == pytest.approx(0.905) and "make bench" in basis
+
+
+def test_a_prediction_without_hop_says_so():
+    spec = {"strategy": "baseline", "rate_fps": 10.0, "warmup_frames": 50,
+            "measure_frames": 300, "x": 1, "queue_size": 5, "profile": "rpi3bplus"}
+    p = predict_spec(spec)
+    assert p["hop_ms"] is None and "WITHOUT per-hop overhead" in p["hop_basis"]
+    assert p["latency_ms"]["p50"] == pytest.approx(L1 + L2)
+    with pytest.raises(TypeError):
+        predict("baseline", 10.0, 50, 300, 5, 1, L1, L2, 0.0)  # type: ignore[call-arg]
+
+
+# --- dp, mp, tasks through the discrete-event engine ---------------------------------------
+
+BLOCK = stage_ms("rpi3bplus", ["L2_s0of4"])  # a 2000 x 500 dense layer: 11.58 ms
+
+
+def _spec(strategy: str, k: int, rate: float = 30.0, **extra) -> dict:
+    return {"strategy": strategy, "rate_fps": rate, "warmup_frames": int(5 * rate),
+            "measure_frames": int(60 * rate), "x": 1, "k": k, "tasks": 4, "queue_size": 5,
+            "profile": "rpi3bplus", **extra}
+
+
+def test_dp_with_one_replica_is_the_baseline():
+    dp1 = predict_spec(_spec("dp", 1), HOP, "t")
+    base = predict_spec(_spec("baseline", 1), HOP, "t")
+    assert {k: v for k, v in dp1.items() if k != "drops"} == {
+        k: v for k, v in base.items() if k != "drops"}
+    assert dp1["drops"] == {"B0": base["drops"]["B"]}
+
+
+def test_dp_two_replicas_carry_30_fps_at_pipeline_latency():
+    p = predict_spec(_spec("dp", 2), HOP, "t")
+    assert p["coverage"] == 1.0 and p["drops"] == {}
+    assert p["latency_ms"]["p50"] == pytest.approx(L1 + L2 + 2 * HOP)
+
+
+def test_dp_routes_fewer_frames_to_a_slow_replica():
+    """Least backlog, not round robin: with a half-speed replica, K = 2 carries more than
+    round robin could (2 x 12.5 fps) and drops nothing at 30 fps (25 + 12.5 = 37.5)."""
+    nodes = [{"role": "A", "profile": "rpi3bplus"}, {"role": "B0", "profile": "rpi3bplus"},
+             {"role": "B1", "profile": "rpi3bplus_half_speed"}, {"role": "sink"}]
+    p = predict_spec(_spec("dp", 2, profile="", nodes=nodes), HOP, "t")
+    assert p["coverage"] == 1.0
+
+
+def test_mp_latency_is_the_slice_plus_the_fanout():
+    for k in (2, 4):
+        slice_ms = stage_ms("rpi3bplus", [f"L2_s0of{k}"])
+        p = predict_spec(_spec("mp", k), HOP, "t")
+        assert p["coverage"] == 1.0
+        assert p["latency_ms"]["p50"] == pytest.approx(L1 + k * HOP + slice_ms + HOP)
+    over = predict_spec(_spec("mp", 1), HOP, "t")  # one slice = all of L2: the baseline
+    assert over["coverage"] == predict_spec(_spec("baseline", 1), HOP, "t")["coverage"]
+
+
+def test_tasks_latency_and_throughput_by_hand():
+    # K = 4 helpers, idle: each takes one block at once; pull + block + result, then a hop.
+    p = predict_spec(_spec("tasks", 4), HOP, "t")
+    assert p["coverage"] == 1.0
+    assert p["latency_ms"]["p50"] == pytest.approx(L1 + BLOCK + 2 * HOP + HOP)
+    # K = 1 saturated: one helper does all 4 blocks of a frame, each costing two round trips.
+    one = predict_spec(_spec("tasks", 1), HOP, "t")
+    assert one["delivered_fps"] == pytest.approx(1000.0 / (4 * (BLOCK + 2 * HOP)), rel=0.01)
+    assert set(one["drops"]) == {"A"}  # an overloaded pool shows up as A's queue dropping
+
+
+def test_tasks_with_a_half_speed_helper_keeps_up_at_25_fps():
+    """The lab measurement in docs/measurements.md: pi2 + half-speed pi3, T = 4, 25 fps."""
+    nodes = [{"role": "A", "profile": "rpi3bplus"}, {"role": "H0", "profile": "rpi3bplus"},
+             {"role": "H1", "profile": "rpi3bplus_half_speed"}, {"role": "sink"}]
+    p = predict_spec(_spec("tasks", 2, rate=25.0, profile="", nodes=nodes), HOP, "t")
+    assert p["coverage"] == 1.0

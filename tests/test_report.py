@@ -114,3 +114,34 @@ def test_report_imports_neither_sweep_nor_experiment() -> None:
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not imported & {"harness.sweep", "harness.experiment"}
+
+
+def test_native_run_says_why_there_is_no_bound_and_no_prediction(tmp_path: Path) -> None:
+    """A real-Pi run (`native`) has no cost model: the report says so in words where the
+    capacity and the prediction would be, and shows no 'differs from the model' banner."""
+    from harness.predict import predict_spec
+
+    native = {"profile": "native", "capacity_fps": None, "profiles": {"native": None},
+              "x": 1, "queue_size": 5, "warmup_frames": 10, "measure_frames": 100}
+    run_dir = make_run(tmp_path, extra_spec=native)
+    run = load_run(run_dir)
+    summary = summarize(run)
+    summary["predicted"] = predict_spec(run.spec, 1.0, "test")
+    html = write_run_report(run_dir, summary, tmp_path / "r1.html").read_text(encoding="utf-8")
+    why = "profile native has no cost model; calibrate it (issue 14) or use a device profile"
+    assert f"capacity fps</th><td>no capacity bound: {why}" in html
+    assert f"prediction (discrete-event model)</th><td>none: {why}" in html
+    assert 'class="banner"' not in html
+
+
+def test_task_helpers_show_their_work_in_the_report(tmp_path: Path) -> None:
+    from test_analysis import make_tasks_run
+
+    run_dir = make_tasks_run(tmp_path)
+    html = write_run_report(run_dir, None, tmp_path / "t.html").read_text(encoding="utf-8")
+    row = re.search(r"<tr><td[^>]*>H0</td>(.*?)</tr>", html, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+    # role, received, dropped, rejected, processed, tasks_processed, ..., utilisation
+    assert cells[4] == "50" and cells[5] == "200"
+    assert "0.2" in cells

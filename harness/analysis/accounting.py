@@ -70,7 +70,9 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
     counts = np.bincount(d.ev_node[meas] * n_ev + d.ev_event[meas],
                          minlength=n_nodes * n_ev).reshape(n_nodes, n_ev) if n_nodes else None
     detail = run.events["detail"].to_numpy(object)
-    fin = meas & (d.ev_event == code_of(d.events_cat, "finished"))
+    # A task helper's work is task_finished rows (one per block, `<real_ms>:<profile_ms>`).
+    fin = meas & np.isin(d.ev_event, [code_of(d.events_cat, "finished"),
+                                      code_of(d.events_cat, "task_finished")])
     real, prof = _split_finished(detail[fin])
     fin_node = d.ev_node[fin]
     rec = meas & (d.ev_event == code_of(d.events_cat, "received"))
@@ -102,13 +104,19 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             util = rounded((b[1] - b[0]) / length, 4)
         elif code >= 0 and length > 0 and name not in d.sink_nodes:
             util = 0.0
+        tasks_done = count("task_finished")
+        processed: float = count("finished")
+        blocks = _blocks_of(run, d, info, code)
+        if tasks_done:  # a task helper: frames-equivalent of the blocks it computed
+            processed = rounded(processed + tasks_done / blocks, 3) if blocks else processed
         out[name] = {
             "role": info.get("role"),
             "stages": info.get("stages"),
             "received": count("received"),
             "dropped": count("dropped"),
             "rejected": count("rejected"),
-            "processed": count("finished"),
+            "processed": processed,
+            "tasks_processed": tasks_done,
             "forwarded": count("forwarded"),
             "forward_failed": count("forward_failed"),
             "service_ms_mean": rounded(np.nanmean(p)) if len(p) and not np.isnan(p).all() else None,
@@ -121,6 +129,21 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             "queue_depth_max": int(dep.max()) if len(dep) else None,
         }
     return out
+
+
+def _blocks_of(run: Run, d: Derived, info: dict[str, Any], code: int) -> int | None:
+    """T, the blocks per frame a task helper computes: its spec node's `pull.blocks`, else
+    the `i/T` of its task_started rows; None when neither says."""
+    pull = info.get("pull")
+    if isinstance(pull, dict) and isinstance(pull.get("blocks"), int) and pull["blocks"] > 0:
+        return int(pull["blocks"])
+    m = (d.ev_node == code) & (d.ev_event == code_of(d.events_cat, "task_started"))
+    idx = np.flatnonzero(m)[:1]
+    if not len(idx):
+        return None
+    text = str(run.events["detail"].to_numpy(object)[idx[0]])
+    t = text.split("/", 1)[1] if "/" in text else ""
+    return int(t) if t.isdigit() and int(t) > 0 else None
 
 
 def trace_ends(run: Run, d: Derived) -> tuple[dict[str, float | None], list[str], list[str]]:

@@ -93,7 +93,7 @@ class Derived:
     nodes_cat: list[str]
     events_cat: list[str]
     arrival: np.ndarray  # per measure ID: first sink arrival, NaN if not delivered
-    busy: dict[str, tuple[np.ndarray, np.ndarray]]  # node -> (starts, ends)
+    busy: dict[str, tuple[np.ndarray, np.ndarray]]  # node -> (starts, ends); tasks included
 
 
 def code_of(cats: list[str], name: str) -> int:
@@ -182,6 +182,17 @@ def derive(run: Run) -> Derived:
 
     busy = _pair_busy(ev_t, ev_node, ev_event, ev_pid, code_of(events_cat, "started"),
                       code_of(events_cat, "finished"), nodes_cat)
+    # Task helpers (task sharing) trace their work as task_started / task_finished, one
+    # pair per block; a helper has one worker, so its pairs alternate like a stage's.
+    tasks = _pair_busy(ev_t, ev_node, ev_event, ev_pid, code_of(events_cat, "task_started"),
+                       code_of(events_cat, "task_finished"), nodes_cat)
+    for name, (s, e) in tasks.items():
+        if name in busy:
+            s0, e0 = busy[name]
+            order = np.argsort(np.concatenate([s0, s]), kind="stable")
+            busy[name] = (np.concatenate([s0, s])[order], np.concatenate([e0, e])[order])
+        else:
+            busy[name] = (s, e)
     d = Derived(ids, intended, sent_t, status, start, end, nodes, sink_nodes, ev_t, ev_node,
                  ev_event, ev_pos, nodes_cat, events_cat, arrival, busy)
     run._cache["derived"] = d

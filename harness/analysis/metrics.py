@@ -10,6 +10,7 @@ coverage. The field-by-field schema is in docs/results.md.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,41 @@ def min_run_check(spec: dict[str, Any], length_s: float, frames: int) -> tuple[d
     return info, "; ".join(reasons)
 
 
+NO_BOUND_ZERO = "no capacity bound: the profiles add no time (none is needed)"
+
+
+def capacity_of(spec: dict[str, Any]) -> tuple[float | None, str | None]:
+    """The run's capacity bound and, when there is no number, why, in words.
+
+    spec.json `capacity_fps` is a number, inf (the profiles add no time: there is no
+    bound) or null (a profile has no cost model, e.g. `native` on real Pis: the bound is
+    not known; `capacity_note` says which). summary.json cannot hold inf, so both kinds of
+    "no number" become null there and `capacity_note` tells them apart."""
+    if "capacity_fps" not in spec:
+        return None, None  # a spec written before capacity bounds (or a synthetic one)
+    capacity = spec["capacity_fps"]
+    if capacity is None:
+        why = spec.get("capacity_note")
+        if not why:
+            profiles = spec.get("profiles")
+            unknown = sorted(p for p, e in profiles.items()
+                             if e is None and _worker_uses(spec, p)) if isinstance(
+                profiles, dict) else []
+            why = (f"profile {', '.join(unknown)} has no cost model; calibrate it (issue 14) "
+                   "or use a device profile") if unknown else "a profile has no cost model"
+        return None, f"no capacity bound: {why}"
+    capacity = float(capacity)
+    if math.isinf(capacity):
+        return capacity, NO_BOUND_ZERO
+    return capacity, None
+
+
+def _worker_uses(spec: dict[str, Any], profile: str) -> bool:
+    workers = [n.get("profile") for n in spec.get("nodes") or []
+               if n.get("role") != "sink" and n.get("profile")]
+    return profile in (workers or str(spec.get("profile") or "").split(","))
+
+
 def summarize(run: Run) -> dict[str, Any]:
     """The summary.json dict of a run (schema: docs/results.md)."""
     d = derive(run)
@@ -136,9 +172,12 @@ def summarize(run: Run) -> dict[str, Any]:
     offered = float(spec.get("rate_fps") or 0.0)
     if spec.get("rates"):  # equal-length steps: the mean offered rate of the measured part
         offered = float(np.mean([float(r) for r in spec["rates"]]))
-    capacity = spec.get("capacity_fps")
-    bound = min(offered, float(capacity)) if capacity else offered
-    efficiency = delivered_fps / bound if bound and bound > 0 else float("nan")
+    capacity, capacity_note = capacity_of(spec)
+    if capacity is None and capacity_note:
+        efficiency = float("nan")  # delivered / min(offered, capacity): capacity not known
+    else:
+        bound = min(offered, float(capacity)) if capacity else offered
+        efficiency = delivered_fps / bound if bound and bound > 0 else float("nan")
     ends, early, missing = trace_ends(run, d)
     warmup = int((run.client["phase"].astype(str) == "warmup").sum()) if len(run.client) else 0
 
@@ -153,6 +192,7 @@ def summarize(run: Run) -> dict[str, Any]:
         "achieved_send_fps": rounded(achieved),
         "delivered_fps": rounded(delivered_fps),
         "capacity_fps": rounded(capacity) if capacity is not None else None,
+        "capacity_note": capacity_note,
         "efficiency": rounded(efficiency, 4),
         "sent": sent,
         "delivered": delivered,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.capacity import node_fps
+from harness.capacity import fps_min, node_fps
 from harness.des import Node, Params, simulate, start
 from harness.inventory import Host
 from harness.models import describe
@@ -33,8 +33,8 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
         NodePlan(b, "B", [second], [sink.endpoint]),
         NodePlan(sink, "sink", []),
     ]
-    capacity = min(node_fps(a.profile, [first], spec.model),
-                   node_fps(b.profile, [second], spec.model))
+    capacity = fps_min([node_fps(a.profile, [first], spec.model),
+                        node_fps(b.profile, [second], spec.model)])
     return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
                 input_size=info.input_size)
 

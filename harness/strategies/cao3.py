@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.capacity import node_fps
+from harness.capacity import fps_min, node_fps
 from harness.des import Node, Params, simulate, start
 from harness.inventory import Host
 from harness.models import describe
@@ -36,8 +36,9 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
         NodePlan(b, "B", [info.whole], [sink.endpoint]),
         NodePlan(sink, "sink", []),
     ]
-    capacity = 2 * min(node_fps(a.profile, [info.whole], spec.model),
-                       node_fps(b.profile, [info.whole], spec.model))
+    slowest = fps_min([node_fps(a.profile, [info.whole], spec.model),
+                       node_fps(b.profile, [info.whole], spec.model)])
+    capacity = None if slowest is None else 2 * slowest
     return Plan(nodes=nodes, targets=[a.endpoint, b.endpoint], capacity_fps=capacity,
                 input_size=info.input_size)
 

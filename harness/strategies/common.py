@@ -18,15 +18,18 @@ if TYPE_CHECKING:
     from harness.spec import RunSpec
 
 
-def help_capacity_fps(a_profile: str, b_profile: str, model: str) -> float:
-    """Upper bound on frames/s when A may compute whole frames itself (cao1's docstring)."""
+def help_capacity_fps(a_profile: str, b_profile: str, model: str) -> float | None:
+    """Upper bound on frames/s when A may compute whole frames itself (cao1's docstring);
+    None when a profile has no cost model (native), inf when one adds no time (zero)."""
     info = describe(model)
     first, second = info.pipeline
-    t_l1 = stage_ms(a_profile, [first], model) / 1000.0
-    t_full = stage_ms(a_profile, [info.whole], model) / 1000.0
-    t_l2 = stage_ms(b_profile, [second], model) / 1000.0
+    times = [stage_ms(a_profile, [first], model), stage_ms(a_profile, [info.whole], model),
+             stage_ms(b_profile, [second], model)]
+    if any(t is None for t in times):
+        return None
+    t_l1, t_full, t_l2 = (t / 1000.0 for t in times)  # type: ignore[operator]
     if t_l1 <= 0 or t_full <= 0 or t_l2 <= 0:
-        return float("inf")  # a profile that adds no time (native, zero) gives no bound
+        return float("inf")  # a profile that adds no time (zero) gives no bound
     b = min(1.0 / t_l2, 1.0 / t_l1)
     a = (1.0 - b * t_l1) / t_full
     return b + a

@@ -13,9 +13,10 @@ Pi 3 profiles: 25, 50, 100 fps for K = 1, 2, 4.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from harness.capacity import node_fps
+from harness.capacity import fps_min, fps_sum, node_fps, stage_ms
+from harness.des import Node, Params, RouterNode, parts, simulate, start
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
@@ -33,10 +34,11 @@ def hosts_needed(spec: RunSpec) -> int:
     return 1 + spec.k
 
 
-def capacity_fps(a_profile: str, replica_profiles: list[str], model: str) -> float:
+def capacity_fps(a_profile: str, replica_profiles: list[str], model: str) -> float | None:
+    """None when a profile has no cost model (native)."""
     info = describe(model)
-    return min(node_fps(a_profile, [info.pipeline[0]], model),
-               sum(node_fps(p, [info.split_stage], model) for p in replica_profiles))
+    return fps_min([node_fps(a_profile, [info.pipeline[0]], model),
+                    fps_sum(node_fps(p, [info.split_stage], model) for p in replica_profiles)])
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
@@ -50,3 +52,21 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     capacity = capacity_fps(a.profile, [r.profile for r in replicas], spec.model)
     return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
                 input_size=info.input_size)
+
+
+def predict(p: Params) -> dict[str, Any]:
+    """A (first stage) routes each frame to the replica with the least backlog; each
+    replica (its own L2 time, `p.parts_ms`) forwards to the sink."""
+    sim, sink, drops, common = start(p)
+    replicas = [Node(sim, f"B{i}", service_ms=ms[0], next_node=sink, **common)
+                for i, ms in enumerate(parts(p, "dp"))]
+    a = RouterNode(sim, "A", service_ms=p.first_ms, replicas=replicas, **common)
+    return simulate(sim, sink, [a], [a, *replicas], drops, p)
+
+
+def part_jobs_ms(profiles: list[str], tasks: int,
+                 model: str) -> tuple[tuple[float, ...], ...] | None:
+    """Each replica's job: its L2 time on its own profile (None: a profile has no cost)."""
+    stage = describe(model).split_stage
+    times = [stage_ms(p, [stage], model) for p in profiles]
+    return None if any(t is None for t in times) else tuple((t,) for t in times)  # type: ignore[misc]

@@ -21,9 +21,10 @@ profile's line through Cao's measurements, so 25, 47.5, 86.4 fps. The fixed cost
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from harness.capacity import node_fps
+from harness.capacity import fps_min, node_fps, stage_ms
+from harness.des import FanoutNode, MergeSink, Node, Params, parts, simulate, start
 from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe, module
@@ -52,11 +53,12 @@ def check(spec: RunSpec) -> None:
                         f"exported), got {spec.k}")
 
 
-def capacity_fps(a_profile: str, slice_profiles: list[str], model: str) -> float:
+def capacity_fps(a_profile: str, slice_profiles: list[str], model: str) -> float | None:
+    """None when a profile has no cost model (native)."""
     info = describe(model)
     k = len(slice_profiles)
     rates = [node_fps(p, [info.slice_stage(i, k)], model) for i, p in enumerate(slice_profiles)]
-    return min([node_fps(a_profile, [info.pipeline[0]], model), *rates])
+    return fps_min([node_fps(a_profile, [info.pipeline[0]], model), *rates])
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
@@ -71,3 +73,24 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     capacity = capacity_fps(a.profile, [m.profile for m in parts], spec.model)
     return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
                 input_size=info.input_size)
+
+
+def predict(p: Params) -> dict[str, Any]:
+    """A (first stage) sends every frame to all K slice nodes (their slice times,
+    `p.parts_ms`); the sink delivers a frame when its K-th slice arrives. A slice node
+    that drops a frame loses the whole frame."""
+    sim, _, drops, common = start(p)
+    slices = parts(p, "mp")
+    sink = MergeSink(len(slices))
+    nodes = [Node(sim, f"M{i}", service_ms=ms[0], next_node=sink, **common)
+             for i, ms in enumerate(slices)]
+    a = FanoutNode(sim, "A", service_ms=p.first_ms, parts=nodes, **common)
+    return simulate(sim, sink, [a], [a, *nodes], drops, p)
+
+
+def part_jobs_ms(profiles: list[str], tasks: int,
+                 model: str) -> tuple[tuple[float, ...], ...] | None:
+    """Slice node i's job: slice i of K on its own profile (None: a profile has no cost)."""
+    info, k = describe(model), len(profiles)
+    times = [stage_ms(p, [info.slice_stage(i, k)], model) for i, p in enumerate(profiles)]
+    return None if any(t is None for t in times) else tuple((t,) for t in times)  # type: ignore[misc]

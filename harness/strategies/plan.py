@@ -40,13 +40,14 @@ class Plan:
 
     nodes: every node including the sink, entry nodes first.
     targets: `address:port` the client sends to, in the order it cycles through them.
-    capacity_fps: upper bound on delivered frames/s given the profiles and nodes.
+    capacity_fps: upper bound on delivered frames/s given the profiles and nodes; inf when
+        the profiles add no time (no bound), None when one has no cost model (native: unknown).
     input_size: floats in one client frame.
     """
 
     nodes: list[NodePlan]
     targets: list[str]
-    capacity_fps: float
+    capacity_fps: float | None
     input_size: int = 100
 
     @property

@@ -23,9 +23,10 @@ Tasks per helper: A's /stats `tasks_by_helper`, in summary.json and the report.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from harness.capacity import layer_ms, node_fps
+from harness.capacity import fps_min, layer_ms, node_fps
+from harness.des import GatewayNode, Params, PullHelper, parts, simulate, start
 from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
@@ -44,18 +45,32 @@ def hosts_needed(spec: RunSpec) -> int:
     return 1 + spec.k
 
 
-def helper_frame_ms(profile: str, blocks: int, model: str) -> float:
-    """One helper's time for all T blocks of one frame (fixed cost paid per block)."""
+def block_ms(profile: str, blocks: int, model: str) -> list[float] | None:
+    """One helper's time for each of the T blocks (a dense n_in x width/T layer each);
+    None when the profile has no cost model (native)."""
     info = describe(model)
-    return sum(layer_ms(profile, info.block(i, blocks)) for i in range(blocks))
+    times = [layer_ms(profile, info.block(i, blocks)) for i in range(blocks)]
+    return None if any(t is None for t in times) else times  # type: ignore[return-value]
 
 
-def capacity_fps(a_profile: str, helper_profiles: list[str], blocks: int, model: str) -> float:
+def helper_frame_ms(profile: str, blocks: int, model: str) -> float | None:
+    """One helper's time for all T blocks of one frame (fixed cost paid per block)."""
+    times = block_ms(profile, blocks, model)
+    return None if times is None else sum(times, 0.0)
+
+
+def capacity_fps(a_profile: str, helper_profiles: list[str], blocks: int,
+                 model: str) -> float | None:
+    """None when a profile has no cost model (native); inf when the helpers add no time."""
     times = [helper_frame_ms(p, blocks, model) for p in helper_profiles]
-    if any(t <= 0 for t in times):
-        return float("inf")  # a profile that adds no time gives no bound
     first = describe(model).pipeline[0]
-    return min(node_fps(a_profile, [first], model), sum(1000.0 / t for t in times))
+    if any(t is None for t in times):
+        return None
+    if any(t <= 0 for t in times):  # type: ignore[operator]
+        helpers = float("inf")  # a profile that adds no time gives no bound
+    else:
+        helpers = sum(1000.0 / t for t in times)  # type: ignore[operator]
+    return fps_min([node_fps(a_profile, [first], model), helpers])
 
 
 def check(spec: RunSpec) -> None:
@@ -82,3 +97,24 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     capacity = capacity_fps(a.profile, [h.profile for h in helpers], t, spec.model)
     return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
                 input_size=info.input_size)
+
+
+def predict(p: Params) -> dict[str, Any]:
+    """Gateway A (first stage, then T tasks per frame, at most queue_size frames on the
+    board) and K pulling helpers (their T block times, `p.parts_ms`); a task costs a helper
+    its block time plus two round trips (pull, result)."""
+    sim, sink, drops, common = start(p)
+    helpers_ms = parts(p, "tasks")
+    blocks = len(helpers_ms[0])
+    a = GatewayNode(sim, "A", service_ms=p.first_ms, blocks=blocks, sink=sink, **common)
+    helpers = [PullHelper(sim, f"H{i}", a, ms, p.hop_ms) for i, ms in enumerate(helpers_ms)]
+    for h in helpers:
+        h.pull(0.0)  # idle from the start: waiting in a long poll
+    return simulate(sim, sink, [a], [a, *helpers], drops, p)
+
+
+def part_jobs_ms(profiles: list[str], tasks: int,
+                 model: str) -> tuple[tuple[float, ...], ...] | None:
+    """Each helper's T block times on its own profile (None: a profile has no cost)."""
+    times = [block_ms(p, tasks, model) for p in profiles]
+    return None if any(t is None for t in times) else tuple(tuple(t) for t in times)  # type: ignore[arg-type]
