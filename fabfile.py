@@ -50,11 +50,15 @@ def lab_down(c):
 
 @task(
     help={
-        "strategy": "0/baseline, 1, 2, 3 (Cao), dp, mp, tasks (see docs/strategies.md)",
+        "strategy": "0/baseline, 1, 2, 3 (Cao), dp, mp, tasks, ftp (see docs/strategies.md)",
         "model": f"model to run: {', '.join(models.names())} (default {models.DEFAULT_MODEL}; "
                  "harness/models/)",
         "k": "devices sharing L2 in dp (replicas), mp (slices), tasks (helpers) (default 2)",
         "tasks": "neuron-block tasks per frame, strategy tasks (default 4)",
+        "devices": "edge devices of ftp (same as --k; default 2)",
+        "grid": "ftp: tile grid NxM over the fused output (default 3x3)",
+        "fused": "ftp: fused layers from the model's first (default 0 = all 16 of yolov2-16)",
+        "sched": "ftp: tile scheduling, wsh (work sharing; wst, wst-s not built yet)",
         "rate": "offered input rate, frames/s (default 30)",
         "rates": "rate steps in one run, comma-separated (--rates=10,20,30 --step=20)",
         "step": "length of each rate step, s (default 20)",
@@ -81,7 +85,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                hosts="", inventory="inventory/lab.yml", profile="", rates="", step="20",
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
-               model=models.DEFAULT_MODEL):
+               model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh"):
     """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
@@ -93,8 +97,8 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                        inventory=inventory, profile=profile, rates=rates, step_s=step,
                        arrival=arrival, arrival_seed=arrival_seed,
                        min_duration_s=min_duration, min_frames=min_frames, client=client,
-                       lag_threshold_ms=lag_threshold, k=k, tasks=tasks, faults=fault,
-                       model=model)
+                       lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
+                       faults=fault, model=model, grid=grid, fused=fused, sched=sched)
         from harness.experiment import run_experiment
 
         run_experiment(spec)

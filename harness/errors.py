@@ -30,4 +30,5 @@ CLI_FLAGS = {
     "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",
     "client": "--client", "lag_threshold_ms": "--lag-threshold",
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
+    "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
 }

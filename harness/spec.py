@@ -19,6 +19,9 @@ from node_app.validate import MAX_PACKET_ID
 
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
 
+SCHEDULERS = ("wsh", "wst", "wst-s")  # DeepThings' work sharing, stealing, stealing + reuse
+NOT_BUILT = ("wst", "wst-s")
+
 
 @dataclass
 class RunSpec:
@@ -52,6 +55,9 @@ class RunSpec:
     tasks: T, neuron-block tasks the split stage is cut into per frame (strategy tasks);
         1 .. its neurons (checked by the strategy's plan).
     model: the model to run (harness/models; `cao-dense`, Cao's two dense layers).
+    grid: FTP's tile grid over the fused output, `NxM` (strategy ftp).
+    fused: FTP's fused layers from the start of the model's fused stage (0 = all of them).
+    sched: FTP's tile scheduling: `wsh` (work sharing; `wst`, `wst-s` are not built yet).
     faults: faults to inject during the run (harness/faults.py), e.g. `kill:pi2@20s`.
     """
 
@@ -78,6 +84,35 @@ class RunSpec:
     tasks: int = 4
     faults: list[str] = field(default_factory=list)
     model: str = models.DEFAULT_MODEL
+    grid: str = "3x3"
+    fused: int = 0
+    sched: str = "wsh"
+
+    @property
+    def grid_nm(self) -> tuple[int, int]:
+        n, _x, m = self.grid.partition("x")
+        return int(n), int(m)
+
+    def _check_ftp(self) -> None:
+        """grid `NxM` (N, M >= 1), fused >= 0, sched known: the model-dependent limits are
+        the ftp strategy's check()."""
+        text = str(self.grid).strip().lower()
+        n, sep, m = text.partition("x")
+        if not sep or not (n.isascii() and n.isdigit() and m.isascii() and m.isdigit()) \
+                or int(n) < 1 or int(m) < 1:
+            raise SpecError("grid", f"must be NxM with N, M >= 1 (e.g. 3x3), got {self.grid!r}")
+        self.grid = f"{int(n)}x{int(m)}"
+        self.fused = _integer("fused", self.fused)
+        if self.fused < 0:
+            raise SpecError("fused", f"must be >= 0 (0: every layer of the fused stage), got "
+                            f"{self.fused}")
+        self.sched = str(self.sched).strip().lower()
+        if self.sched not in SCHEDULERS:
+            raise SpecError("sched", f"must be one of {', '.join(SCHEDULERS)}, got "
+                            f"{self.sched!r}")
+        if self.sched in NOT_BUILT:
+            raise SpecError("sched", f"{self.sched} (work stealing) is not built yet; use wsh "
+                            "(work sharing). docs/strategies.md, FTP")
 
     def __post_init__(self) -> None:
         if isinstance(self.faults, str):
@@ -111,6 +146,7 @@ class RunSpec:
         if self.seed < 0:
             raise SpecError("seed", f"must be an integer >= 0, got {self.seed}")
         self._check_frame_count()
+        self._check_ftp()
         check = getattr(strategies.get(self.strategy), "check", None)
         if check is not None:
             check(self)  # what only the strategy knows (mp: K needs exported slices)

@@ -67,3 +67,32 @@ def test_ftp_gateway_refuses_a_grid_finer_than_the_fused_output(tmp_path, yolo_s
     stages, info, _xs, _ref = yolo_stages
     with pytest.raises(ValueError, match="exceeds the fused output"):
         start_ftp(tmp_path, stages, info, start, 1, (11, 11), 16)
+
+
+@pytest.mark.parametrize(("model", "grid", "k", "fps"), [
+    ("yolov2-16", "3x3", 2, 2 * 1000 / 5509.46), ("yolov2-16-608", "5x5", 6, 0.1316),
+    ("yolov2-16-608", "1x1", 6, 6 * 1000 / 20404.2)])
+def test_ftp_plan_gives_valid_run_files_and_the_tile_bound(model, grid, k, fps, tmp_path):
+    """node_app accepts what the harness writes; the bound is K devices doing every tile of
+    a frame, each tile priced on its own regions (overlap paid for)."""
+    from harness import resources, strategies
+    from harness.experiment import _run_file
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+    from node_app.config import RunConfig
+
+    spec = RunSpec(strategy="ftp", model=model, grid=grid, k=k)
+    module = strategies.get("ftp")
+    hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", "rpi3bplus", True)
+             for i in range(1, 2 + k)]
+    plan = module.plan(spec, hosts, Host("sink", "198.18.0.1", "", "", "native", False))
+    assert [n.role for n in plan.nodes] == ["G", *(f"D{i}" for i in range(k)), "sink"]
+    for n in plan.workers:
+        run = RunConfig.from_dict(_run_file(spec, plan, n))
+        assert (run.tasks or run.pull).tiles.grid == spec.grid_nm
+    assert plan.capacity_fps == pytest.approx(fps, rel=1e-3)
+    doc = {"targets": plan.targets, "model": model,
+           "nodes": [{"name": n.host.name, "role": n.role, "stages": n.stages,
+                      "address": n.host.address, "next_hops": n.next_hops, **n.extra}
+                     for n in plan.nodes]}
+    resources.summarize(tmp_path, doc)  # a conv model's plan is summarized, not a crash

@@ -45,6 +45,11 @@ def hosts_needed(spec: RunSpec) -> int:
     return 1 + spec.k
 
 
+def check(spec: RunSpec) -> None:
+    """The model has a fused stage, the grid fits its output, --fused fits its depth."""
+    geometry(spec)
+
+
 def geometry(spec: RunSpec) -> tuple[int, int, int]:
     """(N, M, fused) checked against the model: errors name the option."""
     info = describe(spec.model)
