@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SYSTEM_PACKAGES := openssh-server python3-numpy cloud-init iproute2 git
 
-.PHONY: demo test test-stress test-unit test-lab bench soak lint system-deps venv lab-up provision lab-down clean
+.PHONY: demo test test-node-pythons test-stress test-unit test-lab bench soak lint system-deps venv lab-up provision lab-down clean
 
 # System packages the lab and the nodes need. The lab hosts share this machine's /usr, so
 # node_app runs on Debian's python3 + python3-numpy, like on an Ubuntu Pi.
@@ -41,8 +41,9 @@ demo: provision
 	$(BIN)/fab report --runs=$$(ls -td $${TESTBED_RESULTS_DIR:-.}/runs/2*/ | head -3 | xargs -n1 basename | tac | paste -sd,)
 	@echo "open reports/index.html; the lab stays up for more runs (fab lab-down removes it)"
 
-# The whole suite. pytest exits 5 when it collected nothing: that must fail, never pass.
-test: system-deps venv
+# The whole suite, after node_app's tests on the Pis' Pythons (test-node-pythons).
+# pytest exits 5 when it collected nothing: that must fail, never pass.
+test: system-deps venv test-node-pythons
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -54,6 +55,37 @@ test-stress: system-deps venv
 	@timeout $(STRESS_MAX_S) $(PYTHON) -c 'while True: pass' & busy=$$!; \
 	echo "test-stress: busy loop (pid $$busy) holds one core"; \
 	$(MAKE) --no-print-directory test; rc=$$?; kill $$busy 2>/dev/null; exit $$rc
+
+# node_app's own tests on a Pi's Python and numpy (noxfile.py, docs/testing.md): Ubuntu 22.04 =
+# Python 3.10 + numpy 1.21.6, 24.04 = Python 3.12 + numpy 1.26.4. The interpreters are looked
+# for in pyenv's versions, then on PATH; NODE_PYTHON_3_10=/path/python3.10 (and _3_12) name
+# them. Both sessions run at once (their tests mostly wait on sockets), each logged to
+# .nox/<session>.log and printed when both are done; nox keeps its virtualenvs in .nox/.
+PYENV_ROOT ?= $(HOME)/.pyenv
+node_python = $(firstword $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python$(1)) \
+                          $(shell command -v python$(1) 2>/dev/null))
+NODE_PYTHON_3_10 ?= $(call node_python,3.10)
+NODE_PYTHON_3_12 ?= $(call node_python,3.12)
+test-node-pythons: venv
+	@missing=""; \
+	[ -x "$(NODE_PYTHON_3_10)" ] || missing="$$missing 3.10"; \
+	[ -x "$(NODE_PYTHON_3_12)" ] || missing="$$missing 3.12"; \
+	if [ -n "$$missing" ]; then \
+	  echo "test-node-pythons: Python$$missing not found (looked in $(PYENV_ROOT)/versions/*/bin and PATH)."; \
+	  echo "  These are the Pis' Pythons (Ubuntu 22.04: 3.10, 24.04: 3.12). Get them with pyenv"; \
+	  echo "  (https://github.com/pyenv/pyenv; pyenv install 3.10 3.12), or name existing ones:"; \
+	  echo "  make test-node-pythons NODE_PYTHON_3_10=/path/to/python3.10 NODE_PYTHON_3_12=/path/to/python3.12"; \
+	  exit 1; \
+	fi
+	@mkdir -p .nox; \
+	export NODE_PYTHON_3_10="$(NODE_PYTHON_3_10)" NODE_PYTHON_3_12="$(NODE_PYTHON_3_12)"; \
+	echo "test-node-pythons: node-3.10 ($$NODE_PYTHON_3_10) and node-3.12 ($$NODE_PYTHON_3_12)"; \
+	$(BIN)/nox -s node-3.10 > .nox/node-3.10.log 2>&1 & p10=$$!; \
+	$(BIN)/nox -s node-3.12 > .nox/node-3.12.log 2>&1 & p12=$$!; \
+	wait $$p10; r10=$$?; wait $$p12; r12=$$?; \
+	cat .nox/node-3.10.log .nox/node-3.12.log; \
+	echo "test-node-pythons: node-3.10 exit $$r10, node-3.12 exit $$r12"; \
+	[ $$r10 -eq 0 ] && [ $$r12 -eq 0 ]
 
 test-unit: venv
 	$(BIN)/python -m pytest -m "not lab" $(PYTEST_ARGS)

@@ -112,3 +112,105 @@ def test_readme_says_what_to_copy(flash_dir):
     text = (flash_dir / "pi3" / "README.md").read_text()
     assert "user-data" in text and "network-config" in text and "system-boot" in text
     assert "192.168.1.13" in text
+
+
+# WiFi from an Ansible Vault -------------------------------------------------------------
+
+WIFI_SSID = "Testbed Lab: 2.4 GHz"
+WIFI_PASSPHRASE = "vaulted#Passphrase: 7f3c9e"  # YAML-special characters on purpose
+VAULT_PASSWORD = "vault-password-for-the-test"
+
+
+@pytest.fixture(scope="module")
+def wifi_run(tmp_path_factory) -> tuple[Path, str]:
+    """The example inventory with its group `pis` given WiFi in a vault-encrypted group_vars
+    file (as docs/provisioning.md says), pi2 asking DHCP on wlan0; rendered with
+    --vault-password-file. Returns the output folder and the playbook's output."""
+    tmp = tmp_path_factory.mktemp("flash-wifi")
+    key = tmp / "id_test.pub"
+    key.write_text(PUBKEY + "\n")
+    inventory = tmp / "inventory"
+    (inventory / "group_vars" / "pis").mkdir(parents=True)
+    (inventory / "host_vars").mkdir()
+    shutil.copy(REPO / "inventory" / "pis.example.yml", inventory / "pis.yml")
+    (inventory / "host_vars" / "pi2.yml").write_text("flash_wifi_dhcp4: true\n")
+    password_file = tmp / "vault-password"
+    password_file.write_text(VAULT_PASSWORD + "\n")
+    vault = inventory / "group_vars" / "pis" / "vault.yml"
+    vault.write_text(yaml.safe_dump({"flash_wifi_ssid": WIFI_SSID,
+                                     "flash_wifi_passphrase": WIFI_PASSPHRASE,
+                                     "flash_wifi_country": "de"}))
+    vault_cmd = Path(_ansible_playbook()).with_name("ansible-vault")
+    res = subprocess.run([str(vault_cmd), "encrypt", "--vault-password-file", str(password_file),
+                          str(vault)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;")
+    assert WIFI_PASSPHRASE not in vault.read_text() and WIFI_SSID not in vault.read_text()
+    out = tmp / "out"
+    cmd = [_ansible_playbook(), "-i", str(inventory / "pis.yml"), "playbooks/flash.yml",
+           "--vault-password-file", str(password_file), "--diff", "-v",
+           "-e", f"flash_out_dir={out}", "-e", f"flash_ssh_pubkey_file={key}"]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out, res.stdout + res.stderr
+
+
+def _validate_network_config(path: Path) -> str:
+    """What the role runs: `cloud-init schema --schema-type network-config`, or on older
+    cloud-init its v2 parser through the role's check script. Returns its output."""
+    if _schema_supports_network_config():
+        cmd = [CLOUD_INIT, "schema", "-c", str(path), "--schema-type", "network-config"]
+    else:
+        python = Path(CLOUD_INIT).read_text(errors="replace").splitlines()[0].removeprefix("#!")
+        cmd = [python.strip(), str(REPO / "playbooks/roles/flash/files/check_network_config.py"),
+               str(path)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+def test_wifi_from_the_vault_is_in_network_config_and_valid(wifi_run):
+    out, _ = wifi_run
+    static = {"dhcp4": False, "addresses": ["192.168.1.11/24"],
+              "routes": [{"to": "0.0.0.0/0", "via": "192.168.1.1"}],
+              "nameservers": {"addresses": ["192.168.1.1"]}}
+    pi1 = yaml.safe_load((out / "pi1" / "network-config").read_text())
+    # static address on wlan0, eth0 by DHCP (a cable still works)
+    assert pi1["ethernets"] == {"eth0": {"dhcp4": True, "optional": True}}
+    assert pi1["wifis"] == {"wlan0": {**static, "regulatory-domain": "DE",
+                                      "access-points": {WIFI_SSID: {"password": WIFI_PASSPHRASE}}}}
+    pi2 = yaml.safe_load((out / "pi2" / "network-config").read_text())
+    # wlan0 by DHCP, eth0 keeps the static address
+    assert pi2["ethernets"]["eth0"] == {**static, "addresses": ["192.168.1.12/24"],
+                                        "optional": True}
+    assert pi2["wifis"]["wlan0"]["dhcp4"] is True
+    assert pi2["wifis"]["wlan0"]["access-points"] == {WIFI_SSID: {"password": WIFI_PASSPHRASE}}
+    for host in EXPECTED:
+        path = out / host / "network-config"
+        assert path.stat().st_mode & 0o077 == 0  # the passphrase is in it: owner only
+        output = _validate_network_config(path)
+        assert WIFI_PASSPHRASE not in output
+
+
+def test_wifi_passphrase_is_only_in_network_config(wifi_run):
+    out, playbook_output = wifi_run
+    holders = sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                     if p.is_file() and WIFI_PASSPHRASE.encode() in p.read_bytes())
+    assert holders == [f"{host}/network-config" for host in sorted(EXPECTED)]
+    assert WIFI_PASSPHRASE not in playbook_output  # not with -v, not with --diff
+    readme = (out / "pi1" / "README.md").read_text()
+    assert "wlan0" in readme and "regulatory domain DE" in readme
+    assert WIFI_SSID not in readme
+
+
+def test_wifi_check_rejects_a_bad_regulatory_domain(tmp_path, flash_dir):
+    """The check the role runs on older cloud-init is not a rubber stamp."""
+    if _schema_supports_network_config():
+        pytest.skip("this cloud-init validates network-config itself")
+    data = yaml.safe_load((flash_dir / "pi1" / "network-config").read_text())
+    data["wifis"] = {"wlan0": {"dhcp4": True, "regulatory-domain": "Germany",
+                               "access-points": {"x": {"password": "12345678"}}}}
+    bad = tmp_path / "network-config"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(AssertionError, match="regulatory-domain"):
+        _validate_network_config(bad)

@@ -435,6 +435,7 @@ def test_fuzz_live_node(tmp_path: Path, start) -> None:
     good_frame_still_served(node, 5000)
 
 
+@pytest.mark.controller
 def test_peers_are_the_plans_edges_inverted() -> None:
     """Plan.peers_of: entry nodes hear from the client, others from their senders."""
     from harness import strategies

@@ -338,6 +338,7 @@ def test_tasks_half_speed_helper_gets_half_the_tasks(tmp_path: Path, big_stages:
 # harness: plans, run files, capacity and resources -----------------------------------------
 
 
+@pytest.mark.controller
 @pytest.mark.parametrize("strategy", ["dp", "mp", "tasks"])
 @pytest.mark.parametrize("k", [1, 2, 4])
 def test_harness_plans_give_valid_run_files(strategy: str, k: int, tmp_path: Path) -> None:

@@ -396,6 +396,7 @@ def test_a_switch_waits_for_its_own_load(tmp_path: Path, stage_dir: Path, start)
         assert float(row["t"]) - t0 >= ms / 1000 - 0.002  # waited it out
 
 
+@pytest.mark.controller
 def test_harness_plans_give_valid_run_files_and_capacity_bounds() -> None:
     from harness.experiment import _run_file
     from harness.inventory import Host
