@@ -103,18 +103,20 @@ class NodeConfig:
     stages_dir: str
     trace_dir: str
     run_file: str
-    strict_peers: bool = False
+    strict_peers: bool = True
 
     FIELDS = ("node", "bind", "port", "token", "profile", "stages_dir", "trace_dir", "run_file")
     # strict_peers: POST /message and /task/* only from run.json `peers` (else 403
-    # not_a_peer); set by the Ansible role (node_app_strict_peers). Off by default so a node
-    # started by hand, or the controller's sink, takes data from anyone.
+    # not_a_peer). On unless node.json says `"strict_peers": false`: on a real LAN anyone
+    # could otherwise claim packet ids first or return task results. The harness writes
+    # `peers` for every node and the sink; a node started by hand either lists its senders
+    # in run.json `peers` or turns this off explicitly.
     OPTIONAL = ("strict_peers",)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "node.json") -> NodeConfig:
         _check_keys(data, cls.FIELDS, where, cls.OPTIONAL)
-        strict = data.get("strict_peers", False)
+        strict = data.get("strict_peers", True)
         if not isinstance(strict, bool):
             raise ConfigError(
                 f"{where}: field 'strict_peers' must be true or false, got {strict!r}")

@@ -108,6 +108,7 @@ class NodeServer(ThreadingHTTPServer):
             f"listen={self.server_name}:{self.port} profile={core.profile.name} ({timing}) "
             f"stages={list(self.run_cfg.stages)} next_hops={list(self.run_cfg.next_hops)} "
             f"queue_size={self.run_cfg.queue_size}{self.role.describe()} "
+            f"peers={sorted(self.peers) if self.node.strict_peers else 'any'} "
             f"weights_bytes={core.pipeline.weights_bytes}"
         )
 

@@ -76,6 +76,8 @@ def write_configs(
                 "queue_size": queue_size,
                 "max_body_bytes": max_body_bytes,
                 "input_size": input_size,
+                # Every node here sends from loopback; strict_peers is on by default.
+                "peers": ["127.0.0.1"],
             }
         )
     )

@@ -293,11 +293,24 @@ def test_strict_peers_refuses_data_from_a_non_peer(tmp_path: Path, start) -> Non
     good_frame_still_served(node, 5)
 
 
-def test_without_strict_peers_anyone_may_send(tmp_path: Path, start) -> None:
-    node = start(node_files(tmp_path, run={"peers": ["127.0.0.1"]}))
+def test_strict_peers_is_on_unless_node_json_turns_it_off(tmp_path: Path, start) -> None:
+    """A node.json without `strict_peers` (as a node started by hand might have) refuses
+    data from outside run.json `peers`: anyone on a LAN could otherwise claim packet ids."""
+    default = start(node_files(tmp_path, run={"peers": ["127.0.0.1"]}))
+    assert "strict_peers" not in json.loads((tmp_path / "n1" / "node.json").read_text())
+    status, reply = from_address(default.port, "127.0.0.2", "POST", "/message", GOOD,
+                                 {"X-Packet-Id": "4"})
+    assert (status, reply["error"]) == (403, "not_a_peer")
+    assert "peers=['127.0.0.1']" in default.server.describe()
+
+
+def test_strict_peers_false_lets_anyone_send(tmp_path: Path, start) -> None:
+    node = start(node_files(tmp_path, run={"peers": ["127.0.0.1"]},
+                            node={"strict_peers": False}))
     status, reply = from_address(node.port, "127.0.0.2", "POST", "/message", GOOD,
                                  {"X-Packet-Id": "4"})
     assert status == 200 and reply["accepted"] is True
+    assert "peers=any" in node.server.describe()
 
 
 def test_access_fields_are_checked(tmp_path: Path) -> None:
