@@ -182,6 +182,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "node_app/0.1"
+    # A buffered wfile: end_headers() only fills the buffer and each reply is sent by one
+    # flush (headers and body together), as the stdlib advises with disable_nagle_algorithm.
+    wbufsize = 1 << 16
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging: the trace is the record, the log is for errors."""
@@ -205,6 +208,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.send_error(400, "HTTP/0.9 requests are not supported")
                     return
                 getattr(self, "do_" + self.command, self._unknown_method)()
+                self.wfile.flush()  # a reply not sent by _send_json (the /task/next ones)
         except TimeoutError:  # the request was not complete by its deadline
             self.close_connection = True
             if self.rfile.partial:
@@ -224,10 +228,10 @@ class Handler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        # Headers and body in one write: one TCP segment per small reply (none for HEAD).
-        self._headers_buffer.append(  # type: ignore[attr-defined]
-            b"\r\n" + (b"" if self.command == "HEAD" else data))
-        self.flush_headers()
+        self.end_headers()  # into the buffered wfile (wbufsize): nothing sent yet
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()  # headers and body in one write: one TCP segment per small reply
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """JSON instead of HTML for errors raised by the stdlib parser (bad request line,
