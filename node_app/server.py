@@ -366,9 +366,18 @@ class Handler(BaseHTTPRequestHandler):
             self._drain()
             self._send_json(404, {"error": "not_found", "detail": "not a task gateway"})
             return
-        helper = self.headers.get("X-Node", "").strip() or "unknown"
+        helper = self.headers.get("X-Node", "").strip()
+        if not validate.NODE_NAME.match(helper):
+            self._drain()
+            self._task_refused(400, "bad_node", f"X-Node must match "
+                               f"{validate.NODE_NAME.pattern}, got {helper[:40]!r}")
+            return
         if path == "/task/next":
             self._drain()
+            if not board.admit_helper(helper):
+                self._task_refused(429, "too_many_helpers",
+                                   "this gateway serves no more helper names this run")
+                return
             task = None if srv.stopping.is_set() else board.next(helper)
             if task is None:
                 self.send_response(204)
@@ -388,18 +397,28 @@ class Handler(BaseHTTPRequestHandler):
         pid, bad_pid, _detail = validate.packet_id(self.headers.get("X-Packet-Id"))
         block = validate.parse_block(self.headers.get("X-Block"), board.blocks)
         if length is None or length > srv.run_cfg.max_body_bytes:
-            self.close_connection = True
-            self._send_json(400, {"error": "bad_body_size"}, close=True)
+            self._task_refused(400, "bad_body_size", "Content-Length", close=True)
             return
         body = self.rfile.read(length) if length else b""
         if block is None or bad_pid:
-            self._send_json(400, {"error": "bad_task", "detail": "X-Packet-Id / X-Block"})
+            self._task_refused(400, "bad_task", "X-Packet-Id / X-Block")
             return
         error = board.result(helper, pid, block, body)
-        if error is not None:
-            self._send_json(400, {"error": error})
+        if error == "not_leased":
+            self._task_refused(409, error, f"block {block} of packet {pid} is not "
+                               f"leased to {helper}")
+        elif error is not None:
+            self._task_refused(400, error, f"block {block} of packet {pid}")
         else:
             self._send_json(200, {"ok": True})
+
+    def _task_refused(self, code: int, reason: str, detail: str, close: bool = False) -> None:
+        """A refused /task/* request: counted in /stats `rejected`, traced, JSON reason.
+        Traced with packet id -1: a refused task or result is not a lost frame (the block is
+        still leased, or goes back on the queue), and the analysis counts a `rejected` row
+        with a packet id as that frame's drop."""
+        self.server.reject(-1, reason)
+        self._send_json(code, {"error": reason, "detail": detail}, close=close)
 
 
 def build_server(

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _SMALL_INT = re.compile(r"^[0-9]{1,9}$")
+# A task helper's X-Node: a node name (node.json `node`), short, safe in a trace row.
+NODE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Packet ids are sequence numbers (the client counts from 0). The duplicate bitmap covers ids up
 # to this bound, so its memory is bounded too: 2**24 ids = 2 MiB per slice, 155 h at 30 fps.
 MAX_PACKET_ID = (1 << 24) - 1
