@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import test_node_app
-from test_node_app import write_configs  # tests/ is on sys.path (pytest rootdir)
+from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
+    request,
+    wait_for,
+    write_configs,
+    write_stage,
+)
 
 from node_app.server import build_server
 
@@ -70,3 +78,93 @@ def test_sink_keeps_outputs_safely_while_handler_threads_add_and_it_closes(
     assert len(role.kept) == keep
     with np.load(tmp_path / "outputs.npz") as saved:
         assert keep // 2 <= len(saved.files) <= keep
+
+
+# A task helper and a gateway that misbehaves ----------------------------------------------
+
+N_IN, WIDTH, BLOCKS = 4, 4, 2
+TASK = np.arange(N_IN, dtype="<f4").tobytes()
+
+
+def task_reply(pid: bytes, block: bytes = b"0/2", body: bytes = TASK, status: bytes = b"200 OK",
+               length: bytes | None = None) -> bytes:
+    """A raw /task/next reply: the fake gateway writes these bytes as they are."""
+    n = str(len(body)).encode() if length is None else length
+    return (b"HTTP/1.1 " + status + b"\r\nContent-Length: " + n + b"\r\nX-Packet-Id: " + pid
+            + b"\r\nX-Block: " + block + b"\r\n\r\n" + body)
+
+
+class FakeGateway(ThreadingHTTPServer):
+    """/task/next answers with the queued raw replies, then 204 (after a short long-poll);
+    /task/result is recorded."""
+
+    daemon_threads = True
+
+    def __init__(self, replies: list[bytes]) -> None:
+        super().__init__(("127.0.0.1", 0), _FakeGatewayHandler)
+        self.replies = deque(replies)
+        self.results: list[tuple[str, str, bytes]] = []
+
+
+class _FakeGatewayHandler(BaseHTTPRequestHandler):
+    server: FakeGateway
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/task/result":
+            self.server.results.append((self.headers["X-Packet-Id"], self.headers["X-Block"],
+                                        body))
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"ok\": true}")
+            return
+        try:
+            raw = self.server.replies.popleft()
+        except IndexError:
+            time.sleep(0.05)
+            raw = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+        self.wfile.write(raw)
+        if not raw.startswith(b"HTTP/1.1 2"):
+            self.close_connection = True
+
+
+def test_task_helper_survives_any_gateway_reply_and_counts_it(tmp_path: Path, start) -> None:
+    """Malformed replies must not kill the helper's worker: each is counted in /stats
+    pull_errors and the helper keeps pulling until a good task comes, which it computes."""
+    rng = np.random.default_rng(0)
+    kernel, bias = rng.standard_normal((N_IN, WIDTH)), rng.standard_normal(WIDTH)
+    write_stage(tmp_path / "L2.npz", [(kernel, bias, "linear")])
+    bad = [
+        task_reply("\u00b2".encode("latin-1")),  # "²": str.isdigit() but int() raises
+        task_reply("\u0661".encode()),  # "١" as UTF-8 bytes (latin-1 on the helper's side)
+        task_reply(b"1", block=b"2/2"),  # block out of range
+        task_reply(b"1", body=TASK[:-4]),  # one float short
+        task_reply(b"1", length=b"999999999"),  # a body far over a task's size
+        task_reply(b"1", status=b"500 Internal Server Error", body=b"{}"),
+        b"HTTP/1.1 banana\r\n\r\n",  # not HTTP at all
+    ]
+    gw = FakeGateway([*bad, task_reply(b"7", block=b"1/2")])
+    threading.Thread(target=gw.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    try:
+        node_file = write_configs(tmp_path, "h0", stages=["L2"], next_hops=[], input_size=N_IN)
+        run_file = Path(json.loads(node_file.read_text())["run_file"])
+        run_file.write_text(json.dumps({
+            **json.loads(run_file.read_text()),
+            "pull": {"gateway": f"127.0.0.1:{gw.server_address[1]}", "blocks": BLOCKS}}))
+        helper = start(node_file)
+        assert wait_for(lambda: gw.results, 20), request(helper.port, "GET", "/stats")[1]
+        pid, block, body = gw.results[0]
+        assert (pid, block) == ("7", "1/2")
+        want = (np.arange(N_IN) @ kernel[:, 2:] + bias[2:]).astype("<f4")
+        np.testing.assert_allclose(np.frombuffer(body, "<f4"), want, rtol=1e-5)
+        st = request(helper.port, "GET", "/stats")[1]
+        assert st["tasks_done"] == 1
+        assert st["pull_errors"] == {"bad_task": 4, "too_large": 1, "bad_status": 1,
+                                     "connection": 1}, st["pull_errors"]
+        assert helper.server._worker is not None and helper.server._worker.is_alive()
+    finally:
+        gw.shutdown()
+        gw.server_close()
