@@ -165,6 +165,14 @@ class SeenIds:
             self._bits[byte] |= bit
             return True
 
+    def __contains__(self, packet_id: object) -> bool:
+        """Whether slice 0 of `packet_id` was recorded (for SeenIds(1): the id itself)."""
+        if not isinstance(packet_id, int) or packet_id < 0:
+            return False
+        key = packet_id * self.slices
+        with self._lock:
+            return key >> 3 < len(self._bits) and bool(self._bits[key >> 3] & (1 << (key & 7)))
+
     @property
     def nbytes(self) -> int:
         return len(self._bits)

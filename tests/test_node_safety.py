@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import test_node_app
 from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
+    events,
     request,
     wait_for,
     write_configs,
     write_stage,
 )
 
+from node_app.roles import merge
 from node_app.server import build_server
 
 start = test_node_app.start  # the fixture that starts NodeServers in threads
@@ -78,6 +80,39 @@ def test_sink_keeps_outputs_safely_while_handler_threads_add_and_it_closes(
     assert len(role.kept) == keep
     with np.load(tmp_path / "outputs.npz") as saved:
         assert keep // 2 <= len(saved.files) <= keep
+
+
+
+def test_merging_sink_holds_a_bounded_number_of_open_frames(tmp_path: Path, start,
+                                                           monkeypatch) -> None:
+    """Packet ids are peer input: one slice each of many frames must not grow the merge
+    table without bound. The oldest open frame is evicted (dropped, missing_slice, counted);
+    its late slices are refused; every lost frame is traced exactly once."""
+    monkeypatch.setattr(merge, "MAX_PARTIAL", 8, raising=False)
+    node_file = write_configs(tmp_path, "sink", stages=[], next_hops=[], input_size=8)
+    run_file = Path(json.loads(node_file.read_text())["run_file"])
+    run_file.write_text(json.dumps({**json.loads(run_file.read_text()), "slices": 2}))
+    sink = start(node_file)
+    half = np.ones(4, "<f4").tobytes()
+
+    def slice_(pid: int, i: int) -> dict:
+        status, reply = request(sink.port, "POST", "/message", half,
+                                {"X-Packet-Id": str(pid), "X-Slice": f"{i}/2"})
+        assert status == 200, reply
+        return reply
+
+    for pid in range(20):
+        assert slice_(pid, 0)["accepted"] is True
+    assert len(sink.server.role.merger._parts) == 8
+    st = request(sink.port, "GET", "/stats")[1]
+    assert (st["partials_evicted"], st["dropped"]) == (12, {"missing_slice": 12})
+    assert slice_(0, 1)["accepted"] is False  # its frame was evicted
+    assert slice_(19, 1)["accepted"] is True  # an open frame still completes
+    assert request(sink.port, "GET", "/stats")[1]["received"] == 1
+    sink.stop()
+    lost = [int(r["packet_id"]) for r in events(sink.trace_path, "dropped")]
+    assert sorted(lost) == list(range(19))
+    assert [int(r["packet_id"]) for r in events(sink.trace_path, "received")] == [19]
 
 
 # A task helper and a gateway that misbehaves ----------------------------------------------
