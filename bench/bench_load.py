@@ -76,7 +76,7 @@ class LocalNode:
         }))
         self.config = self.dir / "node.json"
         self.config.write_text(json.dumps({
-            "node": name, "bind": "127.0.0.1", "port": self.port, "token": "bench",
+            "node": name, "bind": "127.0.0.1", "port": self.port,
             "profile": profile, "stages_dir": str(self.dir),
             "trace_dir": str(self.dir / "traces"), "run_file": str(run_file),
         }))

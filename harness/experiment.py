@@ -80,7 +80,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
 
     client_address = client.address if client else inventory.controller_address
-    sink = Sink(inventory.controller_address, spec.run_id, run_dir, inventory.token,
+    sink = Sink(inventory.controller_address, spec.run_id, run_dir,
                 input_size=describe(spec.model).output_size, extra=plan.sink.extra,
                 peers=plan.peers_of(plan.sink, client_address))
     workers = [n for n in plan.workers]

@@ -24,14 +24,12 @@ class Sink:
 
     KEEP_OUTPUTS = 50  # frames whose output the controller checks against the model
 
-    def __init__(self, address: str, run_id: str, run_dir: Path, token: str,
-                 input_size: int = 2000, extra: dict | None = None,
-                 peers: list[str] | None = None) -> None:
+    def __init__(self, address: str, run_id: str, run_dir: Path, input_size: int = 2000,
+                 extra: dict | None = None, peers: list[str] | None = None) -> None:
         self.address = address
         self.run_id = run_id
         self.dir = run_dir / "sink"
         self.trace_dir = self.dir / "traces"
-        self.token = token
         self.input_size = input_size
         self.extra = dict(extra or {})  # further run.json fields, e.g. mp's `slices: K`
         # Who may send frames here (Plan.peers_of): the sink runs strict_peers like every node.
@@ -44,8 +42,8 @@ class Sink:
         return f"{self.address}:{NODE_PORT}"
 
     def write_configs(self) -> Path:
-        """run.json and node.json (mode 0600: it holds the token) in the sink's folder; the
-        node.json path. strict_peers is on: frames only from `peers`."""
+        """run.json and node.json (mode 0600, as Ansible writes a node's) in the sink's
+        folder; the node.json path. strict_peers is on: frames only from `peers`."""
         self.trace_dir.mkdir(parents=True, exist_ok=True)
         run_file = self.dir / "run.json"
         run_file.write_text(json.dumps({
@@ -56,7 +54,7 @@ class Sink:
         }))
         config = self.dir / "node.json"
         write_private(config, json.dumps({
-            "node": "sink", "bind": self.address, "port": NODE_PORT, "token": self.token,
+            "node": "sink", "bind": self.address, "port": NODE_PORT,
             "profile": "native", "stages_dir": str(self.dir), "trace_dir": str(self.trace_dir),
             "run_file": str(run_file), "strict_peers": True,
         }))

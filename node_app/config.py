@@ -98,20 +98,22 @@ class NodeConfig:
     node: str
     bind: str
     port: int
-    token: str
     profile: str
     stages_dir: str
     trace_dir: str
     run_file: str
     strict_peers: bool = True
 
-    FIELDS = ("node", "bind", "port", "token", "profile", "stages_dir", "trace_dir", "run_file")
+    FIELDS = ("node", "bind", "port", "profile", "stages_dir", "trace_dir", "run_file")
     # strict_peers: POST /message and /task/* only from run.json `peers` (else 403
     # not_a_peer). On unless node.json says `"strict_peers": false`: on a real LAN anyone
     # could otherwise claim packet ids first or return task results. The harness writes
     # `peers` for every node and the sink; a node started by hand either lists its senders
     # in run.json `peers` or turns this off explicitly.
-    OPTIONAL = ("strict_peers",)
+    # token: accepted and ignored. It guarded the HTTP control endpoints, which went in
+    # issue 18 (nothing called them: node_app-ctl stops a node with SIGTERM); provisioning
+    # still writes it until its token plumbing is removed too.
+    OPTIONAL = ("strict_peers", "token")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "node.json") -> NodeConfig:
@@ -124,7 +126,6 @@ class NodeConfig:
             node=_str(data, "node", where, safe=True),
             bind=_str(data, "bind", where),
             port=_int(data, "port", where, 0, 65535),
-            token=_str(data, "token", where),
             profile=_str(data, "profile", where),
             stages_dir=_str(data, "stages_dir", where),
             trace_dir=_str(data, "trace_dir", where),

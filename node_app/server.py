@@ -10,7 +10,6 @@ is node_app/node.py. Nothing here depends on the strategy.
 
 from __future__ import annotations
 
-import hmac
 import json
 import queue
 import socketserver
@@ -39,8 +38,6 @@ _ROUTES = {
     "/message": "POST",
     "/health": "GET",
     "/stats": "GET",
-    "/control/flush": "POST",
-    "/control/stop": "POST",
     "/task/next": "POST",  # task sharing: gateway only (node_app/roles/task_gateway.py)
     "/task/result": "POST",
 }
@@ -302,14 +299,6 @@ class Handler(BaseHTTPRequestHandler):
             self._message()
         elif path in ("/task/next", "/task/result"):
             self._task(path)
-        elif path is not None:
-            self._drain()
-            if self._token_ok():
-                if path == "/control/flush":
-                    self._send_json(200, {"ok": True, "flushed": self.server.trace.flush()})
-                else:
-                    self._send_json(200, {"ok": True, "stopping": True}, close=True)
-                    self.server.request_stop()
 
     def _peer_ok(self) -> bool:
         """strict_peers: data only from the run's upstream addresses (run.json `peers`)."""
@@ -319,17 +308,6 @@ class Handler(BaseHTTPRequestHandler):
             return True
         srv.reject(-1, "not_a_peer")
         self._send_json(403, {"error": "not_a_peer", "detail": peer}, close=True)
-        return False
-
-    def _token_ok(self) -> bool:
-        got = self.headers.get("X-Token", "").encode("utf-8", "replace")
-        if hmac.compare_digest(got, self.server.node.token.encode()):
-            return True
-        host, port = self.client_address[:2]
-        print(f"node_app: bad token from {host}:{port} on {self.path[:100]!r}",
-              file=sys.stderr, flush=True)
-        self.server.reject(-1, "bad_token")
-        self._send_json(401, {"error": "bad_token"})
         return False
 
     def _message(self) -> None:

@@ -25,7 +25,7 @@ from node_app.config import NodeConfig, RunConfig
 
 def test_sink_node_json_is_private_and_the_sink_takes_frames_only_from_its_peers(
         tmp_path: Path) -> None:
-    sink = Sink("198.18.0.1", "r1", tmp_path, "t" * 32, input_size=8,
+    sink = Sink("198.18.0.1", "r1", tmp_path, input_size=8,
                 peers=["198.18.0.12", "198.18.0.11"])
     (tmp_path / "sink").mkdir()
     stale = tmp_path / "sink" / "node.json"
@@ -34,7 +34,7 @@ def test_sink_node_json_is_private_and_the_sink_takes_frames_only_from_its_peers
     config = sink.write_configs()
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
     node = NodeConfig.load(config)
-    assert node.strict_peers is True and node.token == "t" * 32
+    assert node.strict_peers is True
     run = RunConfig.load(node.run_file)
     assert run.is_sink and run.peers == ("198.18.0.12", "198.18.0.11")
     assert json.loads(Path(node.run_file).read_text())["keep_outputs"] == Sink.KEEP_OUTPUTS
