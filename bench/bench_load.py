@@ -72,10 +72,11 @@ class LocalNode:
         run_file.write_text(json.dumps({
             "run_id": run_id, "stages": [s[0] for s in stages], "next_hops": [],
             "queue_size": queue_size, "max_body_bytes": 1 << 20, "input_size": input_size,
+            "peers": ["127.0.0.1"],  # strict_peers is on by default, as on a real node
         }))
         self.config = self.dir / "node.json"
         self.config.write_text(json.dumps({
-            "node": name, "bind": "127.0.0.1", "port": self.port, "token": "bench",
+            "node": name, "bind": "127.0.0.1", "port": self.port,
             "profile": profile, "stages_dir": str(self.dir),
             "trace_dir": str(self.dir / "traces"), "run_file": str(run_file),
         }))

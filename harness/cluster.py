@@ -8,6 +8,8 @@ In the lab the hosts are network namespaces with their own sshd.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +22,36 @@ from harness.spec import SpecError
 RUN_FILE = "/etc/node_app/run.json"
 TRACE_DIR = "/var/lib/node_app/traces"
 CTL = "/usr/local/bin/node_app-ctl"
+RUN_STAGING = "/tmp/node_app-run.XXXXXXXXXX"  # mktemp template: the run file on its way
+
+
+def mktemp_command(template: str, directory: bool = False) -> str:
+    """`mktemp` on the remote host: a new, unpredictable path, a 0600 file or a 0700 folder
+    owned by the SSH user (a fixed /tmp name could be claimed first by any local user)."""
+    return "mktemp " + ("-d " if directory else "") + shlex.quote(template)
+
+
+def checked_mktemp(stdout: str, template: str) -> str:
+    """The path mktemp printed, if it has the template's shape (it goes into shell commands)."""
+    path = stdout.strip()
+    prefix = template.rstrip("X")
+    if len(path) != len(template) or not path.startswith(prefix) or not re.fullmatch(
+            r"[A-Za-z0-9]+", path[len(prefix):]):
+        raise RuntimeError(f"mktemp printed {path[:200]!r}, not a path like {template}")
+    return path
+
+
+def remote_mktemp(c: Connection, template: str, directory: bool = False) -> str:
+    """Create a private temporary file (or folder) on `c`'s host; its path."""
+    res = c.run(mktemp_command(template, directory), hide=True, timeout=20)
+    return checked_mktemp(res.stdout, template)
+
+
+def install_run_file_command(staged: str, sudo: str) -> str:
+    """Install the staged run file, always remove the staged copy, then restart node_app."""
+    q = shlex.quote(staged)
+    return (f"{sudo}install -m 0644 {q} {RUN_FILE}; rc=$?; rm -f {q}; "
+            f"[ $rc -eq 0 ] && {sudo}{CTL} restart")
 
 
 def connect(host: Host, timeout_s: float = 5.0) -> Connection:
@@ -79,11 +111,9 @@ def start_nodes(run_files: dict[Host, dict]) -> None:
         with connect(host) as c, tempfile.NamedTemporaryFile("w", suffix=".json") as tmp:
             json.dump(run_files[host], tmp, indent=2)
             tmp.flush()
-            staged = f"/tmp/node_app-run-{host.name}.json"
+            staged = remote_mktemp(c, RUN_STAGING)
             c.put(tmp.name, staged)
-            sudo = _sudo(host)
-            c.run(f"{sudo}install -m 0644 {staged} {RUN_FILE} && rm -f {staged} && "
-                  f"{sudo}{CTL} restart", hide=True, timeout=30)
+            c.run(install_run_file_command(staged, _sudo(host)), hide=True, timeout=30)
 
     failures = {
         name: r for name, r in _parallel(start, list(run_files)).items() if isinstance(r, Exception)

@@ -80,8 +80,10 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     spec_doc = _spec_document(spec, plan, inventory.path)
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
 
-    sink = Sink(inventory.controller_address, spec.run_id, run_dir, inventory.token,
-                input_size=describe(spec.model).output_size, extra=plan.sink.extra)
+    client_address = client.address if client else inventory.controller_address
+    sink = Sink(inventory.controller_address, spec.run_id, run_dir,
+                input_size=describe(spec.model).output_size, extra=plan.sink.extra,
+                peers=plan.peers_of(plan.sink, client_address))
     workers = [n for n in plan.workers]
     injector = FaultInjector([parse_fault(f) for f in spec.faults],
                              {n.host.name: n.host for n in workers}, run_dir / "faults.json")
@@ -93,7 +95,6 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     clocks_started = False
     sink.start()
     try:
-        client_address = client.address if client else inventory.controller_address
         start_nodes({n.host: _run_file(spec, plan, n, client_address) for n in workers})
         clock_log.measure("start")
         clocks_started = True

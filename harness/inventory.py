@@ -59,7 +59,6 @@ class Inventory:
     path: str
     hosts: dict[str, Host]
     controller_address: str
-    token: str
 
     def pick(self, names: list[str]) -> list[Host]:
         missing = [n for n in names if n not in self.hosts]
@@ -100,17 +99,7 @@ def load_inventory(path: str) -> Inventory:
     # so that cluster-group vars count too (docs/provisioning.md).
     first = names[0]
     controller = str(ansible.get(first, "controller_address", DEFAULT_CONTROLLER))
-    return Inventory(str(inv_path), hosts, controller, _token(ansible, first))
-
-
-def _token(ansible: _AnsibleVars, name: str) -> str:
-    """The node control token as the node_app role picks it: `node_token`, else the
-    contents of `node_token_file` (default <repo>/.lab/token), else "" (no lab yet)."""
-    token = ansible.get(name, "node_token", "")
-    if token not in (None, ""):
-        return str(token).strip()
-    token_file = Path(_path(ansible.get(name, "node_token_file", str(REPO / ".lab" / "token"))))
-    return token_file.read_text().strip() if token_file.is_file() else ""
+    return Inventory(str(inv_path), hosts, controller)
 
 
 def _path(value: Any) -> str:

@@ -157,26 +157,39 @@ REMOTE_REPO = os.environ.get("DNN_CLIENT_REPO", str(REPO))
 REMOTE_PYTHON = os.environ.get("DNN_CLIENT_PYTHON", str(Path(REMOTE_REPO) / ".venv/bin/python"))
 
 
+REMOTE_WORKDIR = "/tmp/dnn-load.XXXXXXXXXX"  # mktemp -d template on the client host
+
+
+def remote_locust_line(remote: str, target: str, total_s: float) -> str:
+    """The shell line that runs Locust in the remote work dir `remote` (from mktemp -d),
+    recording its pid for Ctrl-C and its output in locust.log there."""
+    q = shlex.quote(remote)
+    cmd = locust_command(REMOTE_PYTHON, REMOTE_REPO, f"{remote}/load.json", target,
+                         total_s + 30)
+    return (f"cd {shlex.quote(REMOTE_REPO)} && echo $$ > {q}/locust.pid && "
+            f"exec env PYTHONPATH={shlex.quote(REMOTE_REPO)} "
+            + " ".join(shlex.quote(c) for c in cmd) + f" > {q}/locust.log 2>&1")
+
+
 def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir: Path,
                progress=None, out=sys.stdout) -> int:
     """Run Locust on an inventory host over Fabric, then fetch client.csv and the log.
 
-    The remote work dir is /tmp/dnn-load-<run-id> on the host; nothing there is assumed to
-    be shared with the controller (a real Pi shares nothing), so files go both ways by SFTP.
+    The remote work dir is a new `mktemp -d` folder (0700) on the host, /tmp/dnn-load.XXXX;
+    nothing there is assumed to be shared with the controller (a real Pi shares nothing), so
+    files go both ways by SFTP.
     Intended and sink times then come from two clocks: fine in the lab (one kernel), on
     real Pis the clocks must be synchronised (NTP/PTP) or latency carries their offset.
     """
-    from harness.cluster import connect
+    from harness.cluster import connect, remote_mktemp
 
-    remote = f"/tmp/dnn-load-{spec.run_id}"
+    with connect(host, timeout_s=10) as c:
+        remote = remote_mktemp(c, REMOTE_WORKDIR, directory=True)
     config = load_config(spec, targets, input_size, f"{remote}/client.csv")
     total_s = build(**config["schedule"]).total_s
     (run_dir / "load.json").write_text(json.dumps(config, indent=2))
-    cmd = locust_command(REMOTE_PYTHON, REMOTE_REPO, f"{remote}/load.json", targets[0],
-                         total_s + 30)
-    line = (f"cd {shlex.quote(REMOTE_REPO)} && echo $$ > {remote}/locust.pid && "
-            f"exec env PYTHONPATH={shlex.quote(REMOTE_REPO)} "
-            + " ".join(shlex.quote(c) for c in cmd) + f" > {remote}/locust.log 2>&1")
+    line = remote_locust_line(remote, targets[0], total_s)
+    q = shlex.quote(remote)
     result: dict = {}
 
     def work() -> None:
@@ -186,7 +199,6 @@ def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir
             result["code"] = res.exited
 
     with connect(host, timeout_s=10) as c:
-        c.run(f"rm -rf {remote} && mkdir -p {remote}", hide=True, timeout=20)
         c.put(str(run_dir / "load.json"), f"{remote}/load.json")
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
@@ -194,7 +206,7 @@ def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir
         _watch(lambda: None if worker.is_alive() else 0, progress, total_s, out)
     except KeyboardInterrupt:
         with connect(host, timeout_s=10) as c:
-            c.run(f"kill $(cat {remote}/locust.pid)", hide=True, warn=True, timeout=20)
+            c.run(f"kill $(cat {q}/locust.pid)", hide=True, warn=True, timeout=20)
         worker.join(timeout=15)
         raise
     finally:
@@ -204,5 +216,5 @@ def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir
                     c.get(f"{remote}/{name}", str(run_dir / name))
                 except OSError as exc:
                     out.write(f"warning: could not fetch {name} from {host.name}: {exc}\n")
-            c.run(f"rm -rf {remote}", hide=True, warn=True, timeout=20)
+            c.run(f"rm -rf {q}", hide=True, warn=True, timeout=20)
     return int(result.get("code", 2))

@@ -24,19 +24,6 @@ def get_json(endpoint: str, path: str, timeout_s: float = 1.0) -> dict:
         conn.close()
 
 
-def post_control(endpoint: str, action: str, token: str, timeout_s: float = 2.0) -> dict:
-    """POST /control/<action> with the lab token."""
-    host, port = endpoint.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout_s)
-    try:
-        conn.request("POST", f"/control/{action}", body=b"", headers={"X-Token": token})
-        resp = conn.getresponse()
-        body = resp.read()
-        return {"status": resp.status, **(json.loads(body) if body else {})}
-    finally:
-        conn.close()
-
-
 def try_stats(endpoint: str) -> dict | None:
     """Stats of a node, or None when it does not answer (it may be down)."""
     try:

@@ -1,6 +1,6 @@
 """`python3 -m node_app --config /etc/node_app/node.json [--run RUN_JSON]`.
 
-Exit codes: 0 after a clean stop (SIGTERM, SIGINT or POST /control/stop), 2 for a bad config,
+Exit codes: 0 after a clean stop (SIGTERM or SIGINT), 2 for a bad config,
 stage file or profile, 1 if the port cannot be bound.
 """
 

@@ -98,29 +98,33 @@ class NodeConfig:
     node: str
     bind: str
     port: int
-    token: str
     profile: str
     stages_dir: str
     trace_dir: str
     run_file: str
-    strict_peers: bool = False
+    strict_peers: bool = True
     clock_offset_s: float = 0.0
 
-    FIELDS = ("node", "bind", "port", "token", "profile", "stages_dir", "trace_dir", "run_file")
+    FIELDS = ("node", "bind", "port", "profile", "stages_dir", "trace_dir", "run_file")
     # strict_peers: POST /message and /task/* only from run.json `peers` (else 403
-    # not_a_peer); set by the Ansible role (node_app_strict_peers). Off by default so a node
-    # started by hand, or the controller's sink, takes data from anyone.
+    # not_a_peer). On unless node.json says `"strict_peers": false`: on a real LAN anyone
+    # could otherwise claim packet ids first or return task results. The harness writes
+    # `peers` for every node and the sink; a node started by hand either lists its senders
+    # in run.json `peers` or turns this off explicitly.
+    # token: accepted and ignored. It guarded the HTTP control endpoints, which went in
+    # issue 18 (nothing called them: node_app-ctl stops a node with SIGTERM); provisioning
+    # still writes it until its token plumbing is removed too.
     # clock_offset_s: a test/emulation knob, never for production: seconds added to the
     # node's trace clock (every trace row and the GET /clock answer), so a test can give one
     # host a clock that disagrees with the controller's and check that the harness measures
     # and corrects it (harness/clocks.py). Ansible: node_app_clock_offset_s; default 0.
-    OPTIONAL = ("strict_peers", "clock_offset_s")
+    OPTIONAL = ("strict_peers", "token", "clock_offset_s")
     MAX_CLOCK_OFFSET_S = 86400.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "node.json") -> NodeConfig:
         _check_keys(data, cls.FIELDS, where, cls.OPTIONAL)
-        strict = data.get("strict_peers", False)
+        strict = data.get("strict_peers", True)
         if not isinstance(strict, bool):
             raise ConfigError(
                 f"{where}: field 'strict_peers' must be true or false, got {strict!r}")
@@ -134,7 +138,6 @@ class NodeConfig:
             node=_str(data, "node", where, safe=True),
             bind=_str(data, "bind", where),
             port=_int(data, "port", where, 0, 65535),
-            token=_str(data, "token", where),
             profile=_str(data, "profile", where),
             stages_dir=_str(data, "stages_dir", where),
             trace_dir=_str(data, "trace_dir", where),

@@ -10,7 +10,6 @@ is node_app/node.py. Nothing here depends on the strategy.
 
 from __future__ import annotations
 
-import hmac
 import json
 import queue
 import socketserver
@@ -40,8 +39,6 @@ _ROUTES = {
     "/health": "GET",
     "/stats": "GET",
     "/clock": "GET",  # the trace clock, for the controller's NTP-style exchange (no token)
-    "/control/flush": "POST",
-    "/control/stop": "POST",
     "/task/next": "POST",  # task sharing: gateway only (node_app/roles/task_gateway.py)
     "/task/result": "POST",
 }
@@ -109,6 +106,7 @@ class NodeServer(ThreadingHTTPServer):
             f"listen={self.server_name}:{self.port} profile={core.profile.name} ({timing}) "
             f"stages={list(self.run_cfg.stages)} next_hops={list(self.run_cfg.next_hops)} "
             f"queue_size={self.run_cfg.queue_size}{self.role.describe()} "
+            f"peers={sorted(self.peers) if self.node.strict_peers else 'any'} "
             f"weights_bytes={core.pipeline.weights_bytes}"
         )
 
@@ -182,6 +180,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "node_app/0.1"
+    # A buffered wfile: end_headers() only fills the buffer and each reply is sent by one
+    # flush (headers and body together), as the stdlib advises with disable_nagle_algorithm.
+    wbufsize = 1 << 16
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging: the trace is the record, the log is for errors."""
@@ -205,6 +206,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.send_error(400, "HTTP/0.9 requests are not supported")
                     return
                 getattr(self, "do_" + self.command, self._unknown_method)()
+                self.wfile.flush()  # a reply not sent by _send_json (the /task/next ones)
         except TimeoutError:  # the request was not complete by its deadline
             self.close_connection = True
             if self.rfile.partial:
@@ -224,10 +226,10 @@ class Handler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        # Headers and body in one write: one TCP segment per small reply (none for HEAD).
-        self._headers_buffer.append(  # type: ignore[attr-defined]
-            b"\r\n" + (b"" if self.command == "HEAD" else data))
-        self.flush_headers()
+        self.end_headers()  # into the buffered wfile (wbufsize): nothing sent yet
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()  # headers and body in one write: one TCP segment per small reply
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """JSON instead of HTML for errors raised by the stdlib parser (bad request line,
@@ -300,14 +302,6 @@ class Handler(BaseHTTPRequestHandler):
             self._message()
         elif path in ("/task/next", "/task/result"):
             self._task(path)
-        elif path is not None:
-            self._drain()
-            if self._token_ok():
-                if path == "/control/flush":
-                    self._send_json(200, {"ok": True, "flushed": self.server.trace.flush()})
-                else:
-                    self._send_json(200, {"ok": True, "stopping": True}, close=True)
-                    self.server.request_stop()
 
     def _peer_ok(self) -> bool:
         """strict_peers: data only from the run's upstream addresses (run.json `peers`)."""
@@ -317,17 +311,6 @@ class Handler(BaseHTTPRequestHandler):
             return True
         srv.reject(-1, "not_a_peer")
         self._send_json(403, {"error": "not_a_peer", "detail": peer}, close=True)
-        return False
-
-    def _token_ok(self) -> bool:
-        got = self.headers.get("X-Token", "").encode("utf-8", "replace")
-        if hmac.compare_digest(got, self.server.node.token.encode()):
-            return True
-        host, port = self.client_address[:2]
-        print(f"node_app: bad token from {host}:{port} on {self.path[:100]!r}",
-              file=sys.stderr, flush=True)
-        self.server.reject(-1, "bad_token")
-        self._send_json(401, {"error": "bad_token"})
         return False
 
     def _message(self) -> None:
@@ -364,9 +347,18 @@ class Handler(BaseHTTPRequestHandler):
             self._drain()
             self._send_json(404, {"error": "not_found", "detail": "not a task gateway"})
             return
-        helper = self.headers.get("X-Node", "").strip() or "unknown"
+        helper = self.headers.get("X-Node", "").strip()
+        if not validate.NODE_NAME.match(helper):
+            self._drain()
+            self._task_refused(400, "bad_node", f"X-Node must match "
+                               f"{validate.NODE_NAME.pattern}, got {helper[:40]!r}")
+            return
         if path == "/task/next":
             self._drain()
+            if not board.admit_helper(helper):
+                self._task_refused(429, "too_many_helpers",
+                                   "this gateway serves no more helper names this run")
+                return
             task = None if srv.stopping.is_set() else board.next(helper)
             if task is None:
                 self.send_response(204)
@@ -386,18 +378,28 @@ class Handler(BaseHTTPRequestHandler):
         pid, bad_pid, _detail = validate.packet_id(self.headers.get("X-Packet-Id"))
         block = validate.parse_block(self.headers.get("X-Block"), board.blocks)
         if length is None or length > srv.run_cfg.max_body_bytes:
-            self.close_connection = True
-            self._send_json(400, {"error": "bad_body_size"}, close=True)
+            self._task_refused(400, "bad_body_size", "Content-Length", close=True)
             return
         body = self.rfile.read(length) if length else b""
         if block is None or bad_pid:
-            self._send_json(400, {"error": "bad_task", "detail": "X-Packet-Id / X-Block"})
+            self._task_refused(400, "bad_task", "X-Packet-Id / X-Block")
             return
         error = board.result(helper, pid, block, body)
-        if error is not None:
-            self._send_json(400, {"error": error})
+        if error == "not_leased":
+            self._task_refused(409, error, f"block {block} of packet {pid} is not "
+                               f"leased to {helper}")
+        elif error is not None:
+            self._task_refused(400, error, f"block {block} of packet {pid}")
         else:
             self._send_json(200, {"ok": True})
+
+    def _task_refused(self, code: int, reason: str, detail: str, close: bool = False) -> None:
+        """A refused /task/* request: counted in /stats `rejected`, traced, JSON reason.
+        Traced with packet id -1: a refused task or result is not a lost frame (the block is
+        still leased, or goes back on the queue), and the analysis counts a `rejected` row
+        with a packet id as that frame's drop."""
+        self.server.reject(-1, reason)
+        self._send_json(code, {"error": reason, "detail": detail}, close=close)
 
 
 def build_server(

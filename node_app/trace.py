@@ -33,7 +33,7 @@ class TraceWriter:
         self.clock_offset_s = float(clock_offset_s)
         self.node = _csv_field(node)
         self._lock = threading.Lock()
-        self._io_lock = threading.Lock()  # serialises flushes (flusher vs /control/flush)
+        self._io_lock = threading.Lock()  # serialises flushes (flusher vs close)
         self._buf: list[str] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a", encoding="utf-8", newline="")

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _SMALL_INT = re.compile(r"^[0-9]{1,9}$")
+# A task helper's X-Node: a node name (node.json `node`), short, safe in a trace row.
+NODE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Packet ids are sequence numbers (the client counts from 0). The duplicate bitmap covers ids up
 # to this bound, so its memory is bounded too: 2**24 ids = 2 MiB per slice, 155 h at 30 fps.
 MAX_PACKET_ID = (1 << 24) - 1
@@ -162,6 +164,14 @@ class SeenIds:
                 return False
             self._bits[byte] |= bit
             return True
+
+    def __contains__(self, packet_id: object) -> bool:
+        """Whether slice 0 of `packet_id` was recorded (for SeenIds(1): the id itself)."""
+        if not isinstance(packet_id, int) or packet_id < 0:
+            return False
+        key = packet_id * self.slices
+        with self._lock:
+            return key >> 3 < len(self._bits) and bool(self._bits[key >> 3] & (1 << (key & 7)))
 
     @property
     def nbytes(self) -> int:

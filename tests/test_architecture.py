@@ -168,8 +168,10 @@ def test_a_new_strategy_is_one_module(toy_strategy, stage_dir, tmp_path):
         (node_dir / "run.json").write_text(json.dumps(run))
         (node_dir / "node.json").write_text(json.dumps({
             "node": node.host.name, "bind": node.host.address, "port": 12345,
-            "token": "t" * 16, "profile": node.host.profile, "stages_dir": str(stage_dir),
-            "trace_dir": str(node_dir), "run_file": str(node_dir / "run.json")}))
+            "profile": node.host.profile, "stages_dir": str(stage_dir),
+            "trace_dir": str(node_dir), "run_file": str(node_dir / "run.json"),
+            # All on one loopback: requests come from 127.0.0.1, not the hosts' addresses.
+            "strict_peers": False}))
         server = build_server(node_dir / "node.json")
         thread = threading.Thread(target=server.run, kwargs={"log": False}, daemon=True)
         thread.start()

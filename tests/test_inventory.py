@@ -48,21 +48,13 @@ def _write(root: Path, hosts: str = HOSTS_YML, group_vars: str = GROUP_VARS) -> 
 
 def test_nested_templates_resolve_through_ansible(tmp_path: Path) -> None:
     inv_file = _write(tmp_path)
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "token").write_text("s3cret\n")
     inv = load_inventory(str(inv_file))
     assert list(inv.hosts) == ["n1", "n2"]
     n1, n2 = inv.pick(["n1", "n2"])
     assert n1 == Host("n1", "10.0.0.1", "pi", str(tmp_path / "x" / "ssh" / "id"), "rpi3bplus", True)
     assert n2.profile == "zero" and n2.key_file == n1.key_file
     assert type(n1.key_file) is str and type(n1.address) is str
-    assert inv.token == "s3cret"
     assert inv.controller_address == "198.18.0.1"
-
-
-def test_node_token_wins_over_the_token_file(tmp_path: Path) -> None:
-    inv = load_inventory(str(_write(tmp_path, group_vars=GROUP_VARS + "node_token: abc\n")))
-    assert inv.token == "abc"
 
 
 def test_false_strings_are_false_as_in_the_roles(tmp_path: Path) -> None:

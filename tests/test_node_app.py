@@ -76,6 +76,8 @@ def write_configs(
                 "queue_size": queue_size,
                 "max_body_bytes": max_body_bytes,
                 "input_size": input_size,
+                # Every node here sends from loopback; strict_peers is on by default.
+                "peers": ["127.0.0.1"],
             }
         )
     )
@@ -86,7 +88,6 @@ def write_configs(
                 "node": name,
                 "bind": "127.0.0.1",
                 "port": port,
-                "token": TOKEN,
                 "profile": profile,
                 "stages_dir": str(stages_dir or tmp),
                 "trace_dir": str(node_dir / "traces"),
@@ -437,13 +438,14 @@ def test_finished_records_profile_time_and_the_node_waits_it_out(
     assert stats["service_ms"] >= 39.0
 
 
-def test_control_needs_token_and_unknown_routes_are_json(tmp_path: Path, start) -> None:
+def test_unknown_routes_are_json_and_there_are_no_control_endpoints(tmp_path: Path,
+                                                                     start) -> None:
+    """POST /control/stop and /control/flush went in issue 18 (node_app-ctl stops a node
+    with SIGTERM); with the token that once guarded them they are unknown paths."""
     node = start(write_configs(tmp_path, "sink", stages=[], next_hops=[], input_size=4))
-    assert request(node.port, "POST", "/control/flush", b"", {"X-Token": "wrong"}) == (
-        401,
-        {"error": "bad_token"},
-    )
-    assert request(node.port, "POST", "/control/stop", b"")[0] == 401
+    assert request(node.port, "POST", "/control/flush", b"", {"X-Token": TOKEN}) == (
+        404, {"error": "not_found", "detail": "/control/flush"})
+    assert request(node.port, "POST", "/control/stop", b"", {"X-Token": TOKEN})[0] == 404
     assert request(node.port, "GET", "/nope")[0] == 404
     assert request(node.port, "GET", "/message")[0] == 405
     assert request(node.port, "DELETE", "/stats")[0] == 405
@@ -451,12 +453,11 @@ def test_control_needs_token_and_unknown_routes_are_json(tmp_path: Path, start) 
     assert (status, health) == (200, {"ok": True, "node": "sink", "run_id": "r1"})
     # Unknown paths and methods are rejections too (issue 7): counted with their reason.
     assert request(node.port, "GET", "/stats")[1]["rejected"] == {
-        "bad_token": 2, "not_found": 1, "method_not_allowed": 2}
-    status, reply = request(node.port, "POST", "/control/flush", b"", {"X-Token": TOKEN})
-    assert status == 200 and reply["ok"] is True
-    assert [r["detail"] for r in events(node.trace_path, "rejected")] == ["bad_token"] * 2 + [
-        "not_found", "method_not_allowed", "method_not_allowed"]
+        "not_found": 3, "method_not_allowed": 2}
     assert node.thread.is_alive()
+    node.stop()
+    assert [r["detail"] for r in events(node.trace_path, "rejected")] == ["not_found"] * 3 + [
+        "method_not_allowed", "method_not_allowed"]
 
 
 def test_trace_is_flushed_while_running_and_complete_after_stop(tmp_path: Path, start) -> None:
@@ -464,15 +465,12 @@ def test_trace_is_flushed_while_running_and_complete_after_stop(tmp_path: Path, 
     node = start(write_configs(tmp_path, "n1", stages=["S1"], next_hops=[], input_size=16))
     for pid in range(3):
         send_frame(node.port, pid, np.ones(16))
-    # No /control/flush and the node still running: the flusher thread alone gets rows to disk.
+    # The node still running: the flusher thread alone gets rows to disk.
     assert wait_for(lambda: len(events(node.trace_path, "finished")) == 3)
 
     for pid in range(3, 6):
         send_frame(node.port, pid, np.ones(16))
-    status, reply = request(node.port, "POST", "/control/stop", b"", {"X-Token": TOKEN})
-    assert (status, reply) == (200, {"ok": True, "stopping": True})
-    node.thread.join(timeout=5)
-    assert not node.thread.is_alive()
+    node.stop()  # as SIGTERM does (test_sigterm_leaves_complete_trace)
 
     assert node.trace_path.read_text().splitlines()[0] == "t,packet_id,node,event,detail"
     rows = read_trace(node.trace_path)

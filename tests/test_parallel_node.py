@@ -8,6 +8,7 @@ helper pulls about half as many tasks as a full-speed one.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from pathlib import Path
@@ -30,6 +31,7 @@ from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
 )
 
 from node_app.config import ConfigError, RunConfig
+from node_app.roles import task_gateway
 from node_app.routing import LeastQueueRouter
 from node_app.server import NodeServer
 from node_app.stage import block_bounds
@@ -374,3 +376,61 @@ def test_harness_plans_give_valid_run_files(strategy: str, k: int, tmp_path: Pat
     l2 = (2000 * 2000 + 2000) * 4
     assert per_device == (l2 // k if strategy == "mp" else l2)
     assert ("tasks_per_helper" in out) == (strategy == "tasks")
+
+
+def pull(port: int, helper: str) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("POST", "/task/next", b"", {"X-Node": helper})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_task_result_only_from_the_lease_holder(tmp_path: Path, stage_dir: Path,
+                                                 start) -> None:
+    """Another helper's result for a leased block is refused (409, counted) and leaves the
+    lease alone: the holder's result is still taken."""
+    sink, gw, _ = start_tasks(tmp_path, stage_dir, start, 0, 2, [])
+    x = inputs(1)[0]
+    assert send_frame(gw.port, 0, x)[0] == 200
+    status, headers, _data = pull(gw.port, "h1")
+    assert status == 200 and headers["x-packet-id"] == "0"
+    block = int(headers["x-block"].split("/")[0])
+    lo, hi = block_bounds(block, 2, 8)
+    body = np.zeros(hi - lo, "<f4").tobytes()  # the right size is all the gateway checks
+    hdr = {"X-Packet-Id": "0", "X-Block": f"{block}/2"}
+    status, reply = request(gw.port, "POST", "/task/result", body,
+                            {**hdr, "X-Node": "intruder"})
+    assert (status, reply["error"]) == (409, "not_leased")
+    status, reply = request(gw.port, "POST", "/task/result", body, {**hdr, "X-Node": "h1"})
+    assert (status, reply) == (200, {"ok": True})
+    status, reply = request(gw.port, "POST", "/task/result", body, {**hdr, "X-Node": "h1"})
+    assert (status, reply["error"]) == (400, "unknown_task")
+    st = request(gw.port, "GET", "/stats")[1]
+    assert st["rejected"] == {"not_leased": 1, "unknown_task": 1}
+    assert st["tasks_by_helper"] == {"h1": 1}
+    gw.stop()
+    # Traced, but not as packet 0's loss: the frame itself was delivered.
+    assert [(r["packet_id"], r["detail"]) for r in events(gw.trace_path, "rejected")] == [
+        ("-1", "not_leased"), ("-1", "unknown_task")]
+
+
+def test_gateway_serves_a_bounded_set_of_helper_names(tmp_path: Path, stage_dir: Path,
+                                                      start, monkeypatch) -> None:
+    """X-Node is client input: a name must be a node name, and a gateway serves at most
+    MAX_HELPERS of them (tasks_by_helper cannot grow without bound); refusals counted."""
+    monkeypatch.setattr(task_gateway, "MAX_HELPERS", 2)
+    sink, gw, _ = start_tasks(tmp_path, stage_dir, start, 0, 4, [])
+    assert send_frame(gw.port, 0, inputs(1)[0])[0] == 200
+    assert pull(gw.port, "h1")[0] == 200
+    assert pull(gw.port, "h2")[0] == 200
+    status, _h, data = pull(gw.port, "h3")
+    assert status == 429 and json.loads(data)["error"] == "too_many_helpers"
+    assert pull(gw.port, "h1")[0] == 200  # a known name still pulls
+    for bad in ("", "a b", "x" * 65, "h1,evil"):
+        status, _h, data = pull(gw.port, bad)
+        assert status == 400 and json.loads(data)["error"] == "bad_node", bad
+    assert request(gw.port, "GET", "/stats")[1]["rejected"] == {"too_many_helpers": 1,
+                                                                "bad_node": 4}

@@ -8,6 +8,7 @@ can check the distributed result against the model.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +26,10 @@ class Sink(Role):
 
     def __init__(self, node: Node):
         super().__init__(node)
-        self.kept: dict[int, bytes] = {}
+        self.kept: dict[int, bytes] = {}  # at most run.json keep_outputs frames
+        # Handler threads add to `kept` while close() may be writing it: one lock for both,
+        # so the count never passes keep_outputs and close() never sees it change.
+        self._kept_lock = threading.Lock()
 
     def admit(self, packet_id: int, body: bytes) -> dict[str, Any]:
         node = self.node
@@ -34,16 +38,20 @@ class Sink(Role):
             st.received += 1
             st.accepted += 1
         node.trace.write(packet_id, "received", "")
-        if len(self.kept) < node.run.keep_outputs:
-            self.kept.setdefault(packet_id, body)
+        if node.run.keep_outputs:
+            with self._kept_lock:
+                if len(self.kept) < node.run.keep_outputs:
+                    self.kept.setdefault(packet_id, body)
         return {"accepted": True, "overloaded": False, "queue_depth": 0, "service_ms": 0.0}
 
     def close(self) -> None:
-        if self.kept:
-            self._write_outputs()
+        with self._kept_lock:
+            kept = dict(self.kept)
+        if kept:
+            self._write_outputs(kept)
 
-    def _write_outputs(self) -> None:
-        arrays = {str(pid): np.frombuffer(body, dtype="<f4") for pid, body in self.kept.items()}
+    def _write_outputs(self, kept: dict[int, bytes]) -> None:
+        arrays = {str(pid): np.frombuffer(body, dtype="<f4") for pid, body in kept.items()}
         tmp = self.node.run.outputs_file + ".tmp.npz"
         np.savez(tmp, **arrays)
         Path(tmp).replace(self.node.run.outputs_file)

@@ -16,6 +16,13 @@ gateway's own queue filling and dropping (`queue_full`), as in every other strat
 handed out and not returned within LEASE_S (a helper died) goes back on the queue. Frames
 still incomplete at stop are traced `dropped` with reason `tasks_incomplete`.
 
+Trust: a result is taken only from the helper that holds the lease of that (packet, block)
+(else `not_leased`, 409), so nobody else can overwrite a block or free another helper's
+lease. Helpers are named by `X-Node` (node_app/validate.py NODE_NAME, else `bad_node`); the
+gateway serves at most MAX_HELPERS distinct names per run (a further name gets
+`too_many_helpers`, 429), which bounds `tasks_by_helper`. All three are counted in /stats
+`rejected` (node_app/server.py).
+
 Helper (run.json `pull`): node_app/roles/task_helper.py. Trace on the gateway: `task_sent` /
 `task_done` (detail `<helper>:<i>`).
 """
@@ -39,6 +46,7 @@ from node_app.stage import block_bounds
 
 LONG_POLL_S = 1.0
 LEASE_S = 5.0
+MAX_HELPERS = 64  # distinct X-Node names one gateway serves in a run (a cluster is < 10 Pis)
 
 
 @dataclass
@@ -62,6 +70,7 @@ class TaskBoard:
         self.frames: dict[int, _Frame] = {}
         self.leased: dict[tuple[int, int], tuple[str, float]] = {}
         self.by_helper: dict[str, int] = {}
+        self.helpers: set[str] = set()  # names that pulled; at most MAX_HELPERS
         self.out: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
         self.sender = threading.Thread(target=self._send, name="task-sender", daemon=True)
         self.sender.start()
@@ -82,6 +91,15 @@ class TaskBoard:
             self.cond.notify_all()
 
     # request side --------------------------------------------------------------------------
+
+    def admit_helper(self, helper: str) -> bool:
+        """May `helper` pull? Known names always, new ones while fewer than MAX_HELPERS."""
+        with self.cond:
+            if helper not in self.helpers:
+                if len(self.helpers) >= MAX_HELPERS:
+                    return False
+                self.helpers.add(helper)
+            return True
 
     def next(self, helper: str, wait_s: float = LONG_POLL_S) -> tuple[int, int, bytes] | None:
         """The next task for `helper` (packet id, block, input bytes), or None after wait_s."""
@@ -114,14 +132,18 @@ class TaskBoard:
         return None
 
     def result(self, helper: str, packet_id: int, block: int, body: bytes) -> str | None:
-        """Store one block's outputs; an error reason, or None when accepted."""
+        """Store one block's outputs; an error reason (`bad_body_size`, `unknown_task`,
+        `not_leased`: another helper holds the lease, or nobody), or None when accepted."""
         if len(body) != self._result_bytes(block):
             return "bad_body_size"
         with self.cond:
-            self.leased.pop((packet_id, block), None)
             frame = self.frames.get(packet_id)
             if frame is None or block not in frame.left:
                 return "unknown_task"
+            lease = self.leased.get((packet_id, block))
+            if lease is None or lease[0] != helper:
+                return "not_leased"
+            del self.leased[(packet_id, block)]
             self._place(frame.out, block, body)
             frame.left.discard(block)
             frame.by[block] = helper

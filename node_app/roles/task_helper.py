@@ -4,6 +4,12 @@ Instead of serving a queue, the helper's worker loops: pull a task from the gate
 idle, compute the block with its single dense layer's columns block_bounds(i, T, width)
 (node_app/stage.py), wait out its own profile's time for a dense n_in x (hi - lo) layer, send
 the result. Trace: `task_started` (detail `i/T`), `task_finished` (`<real_ms>:<profile_ms>`).
+
+The gateway is a peer like any other: whatever it replies, the worker keeps pulling. A reply
+that is not a task (status other than 200/204, a bad X-Packet-Id or X-Block, a body of the
+wrong size, one larger than a task) is counted in /stats `pull_errors` by reason
+(`bad_status`, `bad_task`, `too_large`; `connection` for a gateway that is down or cut the
+connection), the connection is dropped and the helper asks again after RETRY_S.
 """
 
 from __future__ import annotations
@@ -20,9 +26,18 @@ from node_app.profile import sleep_until
 from node_app.role import Role
 from node_app.roles.task_gateway import LONG_POLL_S
 from node_app.stage import ACTIVATIONS, DenseLayer, block_bounds
-from node_app.validate import parse_block
+from node_app.validate import packet_id, parse_block
 
 RETRY_S = 0.2
+MAX_REPLY_BYTES = 1 << 16  # the JSON reply to /task/result; a task's own size is known
+
+
+class BadReply(Exception):
+    """The gateway's reply is not what the protocol allows; `reason` goes to pull_errors."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
 
 
 class TaskHelper(Role):
@@ -35,6 +50,7 @@ class TaskHelper(Role):
         self.cfg = cfg
         self.host, self.port = parse_hostport(cfg.gateway)
         self.tasks_done = 0
+        self.pull_errors: dict[str, int] = {}  # keys: the fixed reasons of the docstring
         self._conn: http.client.HTTPConnection | None = None
         self.setup()
 
@@ -52,6 +68,7 @@ class TaskHelper(Role):
         prof = node.profile
         self.block_ms = [prof.frame_ms([(n_in, hi - lo)]) for lo, hi in self.bounds]
         self.n_in = n_in
+        self.max_task_bytes = n_in * 4  # the largest task body the gateway may send
 
     def work(self) -> None:
         """Pull instead of serving the queue (frames posted to a helper just wait there)."""
@@ -59,15 +76,21 @@ class TaskHelper(Role):
         while not node.stopping.is_set():
             try:
                 task = self._next()
-            except (OSError, http.client.HTTPException):
-                self._close()
-                node.stopping.wait(RETRY_S)  # gateway not up yet, or gone
+            except BadReply as e:
+                self._failed(e.reason, e)
+                continue
+            except (OSError, http.client.HTTPException) as e:
+                self._failed("connection", e)  # gateway not up yet, or gone
+                continue
+            except Exception as e:  # noqa: BLE001 - no reply may kill the worker
+                self._failed("bad_task", e)
                 continue
             if task is not None:
                 node.guarded(task[0], self._do, *task)
 
     def stats(self) -> dict[str, Any]:
-        return {"tasks_done": self.tasks_done}
+        with self.node.stats.lock:
+            return {"tasks_done": self.tasks_done, "pull_errors": dict(self.pull_errors)}
 
     def describe(self) -> str:
         return f" task helper of {self.cfg.gateway} blocks={self.cfg.blocks}"
@@ -77,31 +100,50 @@ class TaskHelper(Role):
 
     # internals ----------------------------------------------------------------------------
 
-    def _request(self, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[
-        int, dict[str, str], bytes
-    ]:
+    def _failed(self, reason: str, error: BaseException) -> None:
+        """Count a pull that brought no task, drop the connection, wait before the next."""
+        with self.node.stats.lock:
+            self.pull_errors[reason] = self.pull_errors.get(reason, 0) + 1
+        self._close()
+        self.node.stopping.wait(RETRY_S)
+
+    def _request(self, path: str, headers: dict[str, str], body: bytes = b"",
+                 max_bytes: int = MAX_REPLY_BYTES) -> tuple[int, dict[str, str], bytes]:
+        """One POST to the gateway; a reply body over max_bytes is not read (BadReply)."""
         if self._conn is None:
             self._conn = http.client.HTTPConnection(
                 self.host, self.port, timeout=LONG_POLL_S + 5.0
             )
         headers = {"X-Node": self.node.config.node, "Content-Type": "application/octet-stream",
                    **headers}
-        self._conn.request("POST", path, body=body, headers=headers)
-        resp = self._conn.getresponse()
-        data = resp.read()
+        try:
+            self._conn.request("POST", path, body=body, headers=headers)
+            resp = self._conn.getresponse()
+            if resp.length is not None and resp.length > max_bytes:
+                raise BadReply("too_large", f"{path}: Content-Length {resp.length}")
+            data = resp.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise BadReply("too_large", f"{path}: more than {max_bytes} bytes")
+        except BaseException:
+            self._close()  # a half-read reply leaves the connection unusable
+            raise
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
     def _next(self) -> tuple[int, int, bytes] | None:
-        status, headers, data = self._request("/task/next", {})
-        if status != 200:
-            if status != 204:
-                self.node.stopping.wait(RETRY_S)
+        status, headers, data = self._request(
+            "/task/next", {}, max_bytes=max(self.max_task_bytes, MAX_REPLY_BYTES))
+        if status == 204:
             return None
+        if status != 200:
+            raise BadReply("bad_status", f"/task/next: HTTP {status}")
         block = parse_block(headers.get("x-block"), self.cfg.blocks)
-        pid_text = headers.get("x-packet-id", "")
-        if block is None or not pid_text.isdigit() or len(data) != self.input_bytes(block):
-            raise http.client.HTTPException(f"malformed task: {headers}")
-        return int(pid_text), block, data
+        # validate.packet_id takes ASCII digits only: str.isdigit() also passes "²", which
+        # int() refuses, and "١", which int() reads as 1.
+        pid, bad_pid, _detail = packet_id(headers.get("x-packet-id"))
+        if block is None or bad_pid or len(data) != self.input_bytes(block):
+            raise BadReply("bad_task", f"X-Packet-Id {headers.get('x-packet-id', '')[:20]!r} "
+                           f"X-Block {headers.get('x-block', '')[:20]!r} {len(data)} bytes")
+        return pid, block, data
 
     # what a task is: a neuron block here, a tile in node_app/roles/tile_helper.py ----------
 

@@ -33,6 +33,7 @@ class TileHelper(TaskHelper):
         self.steps = [walk_back(self.fused, t) for t in self.tiles]
         c_in = self.fused[0].in_shape[2]
         self.in_bytes = [s[0][0].rows * s[0][0].cols * c_in * 4 for s in self.steps]
+        self.max_task_bytes = max(self.in_bytes)
         prof = self.node.profile
         self.block_ms = []
         for tile, steps in zip(self.tiles, self.steps, strict=True):
