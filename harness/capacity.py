@@ -79,7 +79,12 @@ def stage_ms(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> flo
 def node_fps(profile: str, stages: list[str], model: str = DEFAULT_MODEL) -> float | None:
     """Frames per second one node can serve: inf when the profile adds no time (`zero`:
     no bound), None when the profile has no cost model (`native`: not known)."""
-    ms = stage_ms(profile, stages, model)
+    return fps_of(stage_ms(profile, stages, model))
+
+
+def fps_of(ms: float | None) -> float | None:
+    """Frames per second of a node taking `ms` per frame: inf for 0 (the profile adds no
+    time), None when the time is not known."""
     if ms is None:
         return None
     return 1000.0 / ms if ms > 0 else float("inf")

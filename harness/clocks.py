@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from node_app.config import parse_hostport
+
 SAMPLES = 8  # exchanges per host and occasion; the minimum-round-trip one is kept
 SSH_SAMPLES = 4
 
@@ -52,8 +54,8 @@ def exchange(endpoint: str, n: int = SAMPLES, timeout_s: float = 1.0,
              clock: Callable[[], float] = time.time) -> dict:
     """N exchanges with a node's GET /clock over one keep-alive connection (the TCP
     handshake is not in any sample); raises OSError/ValueError when the node does not answer."""
-    host, port = endpoint.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout_s)
+    host, port = parse_hostport(endpoint)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
     samples: list[Sample] = []
     try:
         conn.connect()

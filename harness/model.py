@@ -267,13 +267,14 @@ def run_stage(npz_path, x) -> np.ndarray:
     output per frame.
     """
     stage = load_stage(npz_path)
-    batch = np.asarray(x, dtype=np.float32).reshape(-1, stage.n_in)
-    if not stage.input_shape:  # dense: one matrix product for the whole batch
-        out = stage(batch)
-    else:
-        out = np.stack([np.asarray(stage(frame)).reshape(-1) for frame in batch])
-    out = np.asarray(out, dtype=np.float32)
-    return out[0] if np.asarray(x).ndim == 1 and np.asarray(x).size == stage.n_in else out
+    given = np.asarray(x, dtype=np.float32)
+    batch = given.reshape(-1, stage.n_in)
+    if stage.input_shape:  # a conv stage runs one frame at a time
+        out = np.stack([np.asarray(stage(frame), dtype=np.float32).reshape(-1)
+                        for frame in batch])
+    else:  # dense: one matrix product for the whole batch
+        out = np.asarray(stage(batch), dtype=np.float32)
+    return out[0] if given.ndim == 1 and given.size == stage.n_in else out
 
 
 # --------------------------------------------------------------------------- CLI

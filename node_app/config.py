@@ -49,11 +49,12 @@ def _check_keys(
         )
 
 
-def _check_object(data: Any, fields: tuple[str, ...], where: str) -> None:
-    """A nested run.json section: a JSON object with exactly these fields."""
+def _check_object(data: Any, fields: tuple[str, ...], where: str,
+                  optional: tuple[str, ...] = ()) -> None:
+    """A nested run.json section: a JSON object with these fields (and maybe `optional`)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be an object, got {data!r}")
-    _check_keys(data, fields, where)
+    _check_keys(data, fields, where, optional)
 
 
 def _str(data: dict[str, Any], key: str, where: str, *, safe: bool = False) -> str:
@@ -269,10 +270,16 @@ class TilesConfig:
         return cls(grid=(g[0], g[1]), fused=_int(data, "fused", where, 1))
 
 
-def _tiles(data: dict[str, Any], where: str) -> TilesConfig | None:
+def _tiles(data: dict[str, Any], where: str, blocks: int) -> TilesConfig | None:
+    """The optional `tiles` of a `tasks` or `pull` section; its grid must have `blocks`
+    tiles (a task is a tile)."""
     if data.get("tiles") is None:
         return None
-    return TilesConfig.from_dict(data["tiles"], f"{where}: field 'tiles'")
+    tiles = TilesConfig.from_dict(data["tiles"], f"{where}: field 'tiles'")
+    if tiles.count != blocks:
+        raise ConfigError(f"{where}: field 'blocks' ({blocks}) must equal the tiles of "
+                          f"'tiles'.grid ({tiles.grid[0]} x {tiles.grid[1]})")
+    return tiles
 
 
 @dataclass(frozen=True)
@@ -291,14 +298,10 @@ class PullConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> PullConfig:
-        _check_object({k: v for k, v in data.items() if k != "tiles"}
-                      if isinstance(data, dict) else data, cls.FIELDS, where)
-        tiles = _tiles(data, where)
+        _check_object(data, cls.FIELDS, where, optional=("tiles",))
         blocks = _int(data, "blocks", where, 1)
-        if tiles is not None and tiles.count != blocks:
-            raise ConfigError(f"{where}: field 'blocks' ({blocks}) must equal the tiles of "
-                              f"'tiles'.grid ({tiles.grid[0]} x {tiles.grid[1]})")
-        return cls(gateway=_hop(data["gateway"], where, "gateway"), blocks=blocks, tiles=tiles)
+        return cls(gateway=_hop(data["gateway"], where, "gateway"), blocks=blocks,
+                   tiles=_tiles(data, where, blocks))
 
 
 @dataclass(frozen=True)
@@ -315,15 +318,10 @@ class TasksConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TasksConfig:
-        _check_object({k: v for k, v in data.items() if k != "tiles"}
-                      if isinstance(data, dict) else data, cls.FIELDS, where)
+        _check_object(data, cls.FIELDS, where, optional=("tiles",))
         width = _int(data, "width", where, 1)
-        tiles = _tiles(data, where)
         blocks = _int(data, "blocks", where, 1, width)
-        if tiles is not None and tiles.count != blocks:
-            raise ConfigError(f"{where}: field 'blocks' ({blocks}) must equal the tiles of "
-                              f"'tiles'.grid ({tiles.grid[0]} x {tiles.grid[1]})")
-        return cls(blocks=blocks, width=width, tiles=tiles)
+        return cls(blocks=blocks, width=width, tiles=_tiles(data, where, blocks))
 
 
 @dataclass(frozen=True)

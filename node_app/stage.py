@@ -21,7 +21,7 @@ import numpy as np
 from node_app.activations import ACTIVATIONS
 from node_app.conv import ConvLayer, PoolLayer
 from node_app.profile import Cost
-from node_app.tiles import Region
+from node_app.tiles import Region, walk_back
 
 
 class StageError(ValueError):
@@ -60,6 +60,14 @@ def map_cost(layer: Any, out: Region) -> Cost:
     if layer.kind == "conv":
         return Cost("conv", macs=layer.macs(out))
     return Cost("pool", elements=out.rows * out.cols * layer.size ** 2 * layer.in_shape[2])
+
+
+def stack_costs(layers: Sequence[Any], out: Region) -> list[Cost]:
+    """The cost of each layer of a fused stack that computes output region `out` (an FTP
+    tile): each layer priced on the region of its own output the walk back needs, so the
+    overlap a tile recomputes is paid for."""
+    regions = [region for region, _pads in walk_back(layers, out)[1:]] + [out]
+    return [map_cost(layer, r) for layer, r in zip(layers, regions, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from harness import model as hm
 from harness.models import describe
 from node_app.conv import ConvLayer, PoolLayer, run_region
 from node_app.profile import Profile, ProfileError, load_profile
-from node_app.stage import Pipeline, StageError, load_stage, map_cost
+from node_app.stage import Pipeline, StageError, load_stage, map_cost, stack_costs
 from node_app.tiles import Region, biased_rows, bounds, checkerboard, grid, walk_back
 
 MODEL = "yolov2-16"
@@ -116,12 +116,8 @@ def test_biased_rows_follow_speed_and_add_up():
 
 def tile_costs(profile, layers, n):
     """Profiled ms of each tile's stack of an n x n grid."""
-    out = []
-    for tile in grid(layers[-1].out_shape[:2], n, n):
-        regions = [r for r, _p in walk_back(layers, tile)[1:]] + [tile]
-        out.append(profile.frame_ms([map_cost(la, o) for la, o in zip(layers, regions,
-                                                                      strict=True)]))
-    return out
+    return [profile.frame_ms(stack_costs(layers, tile))
+            for tile in grid(layers[-1].out_shape[:2], n, n)]
 
 
 def shapes_only(side):

@@ -23,14 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.capacity import device_profile
+from harness.capacity import device_profile, fps_min, fps_of, fps_sum
 from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
 from harness.models.layers import Layer
 from harness.strategies.plan import NodePlan, Plan
-from node_app.stage import map_cost
-from node_app.tiles import Region, grid, walk_back
+from node_app.stage import stack_costs
+from node_app.tiles import Region, grid
 
 if TYPE_CHECKING:
     from harness.spec import RunSpec
@@ -71,10 +71,12 @@ def geometry(spec: RunSpec) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class _Shape:
-    """A conv or pool layer of the model's table as node_app's walk and prices see it."""
+    """A conv or pool layer of the model's table as node_app's walk and prices see it
+    (node_app.tiles.Geometry, and what node_app.stage.map_cost reads)."""
 
     kind: str
     in_shape: tuple[int, ...]
+    out_hw: tuple[int, int]
     c_out: int
     size: int
     same: bool
@@ -86,7 +88,7 @@ class _Shape:
     @classmethod
     def of(cls, layer: Layer) -> _Shape:
         key = "pool_size" if layer.kind == "pool" else "kernel_size"
-        return cls(layer.kind, layer.input_shape, layer.output_shape[-1],
+        return cls(layer.kind, layer.input_shape, layer.output_shape[:2], layer.output_shape[-1],
                    int(layer.config[key][0]), layer.config.get("padding") == "same"
                    and layer.kind == "conv")
 
@@ -94,49 +96,35 @@ class _Shape:
         return out.rows * out.cols * self.size ** 2 * self.in_shape[2] * self.c_out
 
 
+def _shapes(spec: RunSpec) -> tuple[list[_Shape], list[_Shape]]:
+    """The fused layers and the ones after them, as shapes."""
+    _n, _m, fused = geometry(spec)
+    shapes = [_Shape.of(la) for la in describe(spec.model).fused_layers]
+    return shapes[:fused], shapes[fused:]
+
+
 def tile_ms(profile: str, spec: RunSpec) -> list[float] | None:
     """Profiled ms of each tile's stack on `profile`, priced by node_app's own geometry and
-    cost code; None when the profile has no cost model (native)."""
-    n, m, fused = geometry(spec)
-    shapes = [_Shape.of(la) for la in describe(spec.model).fused_layers[:fused]]
+    cost code (what a device waits out); None when the profile has no cost model (native)."""
+    fused, _rest = _shapes(spec)
     prof = device_profile(profile)
     if prof.native:
         return None
-    out = []
-    for tile in grid(_out_hw(shapes[-1]), n, m):
-        regions = [r for r, _p in walk_back(shapes, tile)[1:]] + [tile]
-        out.append(sum(prof.cost_ms(map_cost(sh, r))
-                       for sh, r in zip(shapes, regions, strict=True)))
-    return out
-
-
-def _out_hw(shape: _Shape) -> tuple[int, int]:
-    h, w = shape.in_hw
-    if shape.kind == "pool":
-        return h // shape.size, w // shape.size
-    return (h, w) if shape.same else (h - shape.size + 1, w - shape.size + 1)
+    return [prof.frame_ms(stack_costs(fused, tile)) or 0.0
+            for tile in grid(fused[-1].out_hw, *spec.grid_nm)]
 
 
 def capacity_fps(spec: RunSpec, gateway: Host, devices: list[Host]) -> float | None:
     """min(the gateway's rate for the layers after the fused ones, the devices' combined
     rate for all tiles of a frame); None when a profile has no cost model."""
-    rates = []
-    for d in devices:
-        tiles = tile_ms(d.profile, spec)
-        if tiles is None:
-            return None
-        rates.append(1000.0 / sum(tiles) if sum(tiles) > 0 else float("inf"))
-    _n, _m, fused = geometry(spec)
-    rest = describe(spec.model).fused_layers[fused:]
-    total = sum(rates)
-    if rest:
-        prof = device_profile(gateway.profile)
-        if prof.native:
-            return None
-        ms = sum(prof.cost_ms(map_cost(_Shape.of(la), Region.whole(la.output_shape[:2])))
-                 for la in rest)
-        total = min(total, 1000.0 / ms if ms > 0 else float("inf"))
-    return total
+    rates = [fps_of(None if (t := tile_ms(d.profile, spec)) is None else sum(t))
+             for d in devices]
+    _fused, rest = _shapes(spec)
+    if not rest:
+        return fps_sum(rates)
+    rest_ms = device_profile(gateway.profile).frame_ms(
+        stack_costs(rest, Region.whole(rest[-1].out_hw)))
+    return fps_min([fps_sum(rates), fps_of(rest_ms)])
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:

@@ -219,11 +219,13 @@ class TaskBoard:
 class TaskGateway(Role):
     """Run own stages (L1) on each queued frame, then put its L2 blocks on the task board."""
 
+    board_class: type[TaskBoard] = TaskBoard  # what a task is (FTP: tile_gateway.TileBoard)
+
     def __init__(self, node: Node):
         super().__init__(node)
         cfg = node.run.tasks
         assert cfg is not None, "TaskGateway needs run.json 'tasks'"
-        self.board = TaskBoard(node, cfg, node.forwarders[0], node.run.queue_size)
+        self.board = self.board_class(node, cfg, node.forwarders[0], node.run.queue_size)
 
     def process(self, packet_id: int, body: bytes) -> None:
         node = self.node

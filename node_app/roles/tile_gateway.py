@@ -16,25 +16,54 @@ layers").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from node_app.config import TilesConfig
 from node_app.conv import ConvLayer, PoolLayer
 from node_app.node import Node
 from node_app.roles.task_gateway import TaskBoard, TaskGateway, _Frame
 from node_app.stage import Pipeline, Stage
-from node_app.tiles import Region, grid, walk_back
+from node_app.tiles import Pads, Region, grid, walk_back
+
+MapLayer = ConvLayer | PoolLayer
 
 
-def map_layers(node: Node) -> list[ConvLayer | PoolLayer]:
-    """The conv and pool layers of the node's one stage, or ValueError naming the problem."""
-    stages = node.pipeline.stages
-    layers = [la for st in stages for la in st.layers]
-    if len(stages) != 1 or not all(isinstance(la, (ConvLayer, PoolLayer)) for la in layers):
-        raise ValueError("run.json 'tiles': the node needs one stage of conv and pool layers, "
-                         f"got stages {[st.name for st in stages]}")
-    return layers  # type: ignore[return-value]
+@dataclass(frozen=True)
+class TileStacks:
+    """The node's one stage cut as run.json `tiles` says: the fused layers, the grid's
+    tiles over their output, each tile's walk back (input region and pads per layer), and
+    the layers after the fused ones. Gateway and device build it the same way."""
+
+    fused: list[MapLayer]
+    rest: list[MapLayer]
+    tiles: list[Region]
+    steps: list[list[tuple[Region, Pads]]]
+
+    @classmethod
+    def of(cls, node: Node, cfg: TilesConfig) -> TileStacks:
+        """Raises ValueError naming the run.json problem."""
+        stages = node.pipeline.stages
+        layers = [la for st in stages for la in st.layers]
+        if len(stages) != 1 or not all(isinstance(la, (ConvLayer, PoolLayer)) for la in layers):
+            raise ValueError("run.json 'tiles': the node needs one stage of conv and pool "
+                             f"layers, got stages {[st.name for st in stages]}")
+        if cfg.fused > len(layers):
+            raise ValueError(f"run.json 'tiles': fused {cfg.fused} > the stage's "
+                             f"{len(layers)} layers")
+        fused = layers[: cfg.fused]
+        out = fused[-1].out_shape
+        if cfg.grid[0] > out[0] or cfg.grid[1] > out[1]:
+            raise ValueError(f"run.json 'tiles': grid {cfg.grid} exceeds the fused output "
+                             f"{out[0]} x {out[1]}")
+        tiles = grid(out[:2], *cfg.grid)
+        return cls(fused, layers[cfg.fused:], tiles,  # type: ignore[arg-type]
+                   [walk_back(fused, t) for t in tiles])
+
+    def input_region(self, tile: int) -> Region:
+        return self.steps[tile][0][0]
 
 
 class TileBoard(TaskBoard):
@@ -42,40 +71,29 @@ class TileBoard(TaskBoard):
 
     def __init__(self, node: Node, *args: Any) -> None:
         super().__init__(node, *args)
-        tiles = self.cfg.tiles
-        assert tiles is not None
-        layers = map_layers(node)
-        if tiles.fused > len(layers):
-            raise ValueError(f"run.json 'tiles': fused {tiles.fused} > the stage's "
-                             f"{len(layers)} layers")
-        self.fused = layers[: tiles.fused]
-        self.in_shape = self.fused[0].in_shape
-        out = self.fused[-1].out_shape
-        if tiles.grid[0] > out[0] or tiles.grid[1] > out[1]:
-            raise ValueError(f"run.json 'tiles': grid {tiles.grid} exceeds the fused output "
-                             f"{out[0]} x {out[1]}")
-        self.out_shape = out
-        self.tiles = grid(out[:2], *tiles.grid)
-        self.inputs = [walk_back(self.fused, t)[0][0] for t in self.tiles]
-        rest = layers[tiles.fused:]
+        assert self.cfg.tiles is not None
+        self.stacks = TileStacks.of(node, self.cfg.tiles)
+        self.in_shape = self.stacks.fused[0].in_shape
+        self.out_shape = self.stacks.fused[-1].out_shape
+        rest = self.stacks.rest
         self.rest = (Pipeline((Stage("rest", tuple(rest), rest[0].in_shape),)) if rest
                      else None)
         self.rest_ms = node.profile.frame_ms(self.rest.costs) if self.rest else None
 
     def _frame(self, x: np.ndarray) -> _Frame:
         return _Frame(x.reshape(self.in_shape), np.zeros(self.out_shape, "<f4"),
-                      set(range(len(self.tiles))))
+                      set(range(len(self.stacks.tiles))))
 
     def _task_input(self, frame: _Frame, block: int) -> bytes:
-        r = self.inputs[block]
+        r = self.stacks.input_region(block)
         return np.ascontiguousarray(frame.x[r.r1:r.r2, r.c1:r.c2], dtype="<f4").tobytes()
 
     def _result_bytes(self, block: int) -> int:
-        t: Region = self.tiles[block]
+        t = self.stacks.tiles[block]
         return t.rows * t.cols * self.out_shape[2] * 4
 
     def _place(self, out: np.ndarray, block: int, body: bytes) -> None:
-        t = self.tiles[block]
+        t = self.stacks.tiles[block]
         out[t.r1:t.r2, t.c1:t.c2] = np.frombuffer(body, "<f4").reshape(t.rows, t.cols, -1)
 
     def finish(self, packet_id: int, out: bytes) -> bytes:
@@ -88,14 +106,11 @@ class TileBoard(TaskBoard):
 class TileGateway(TaskGateway):
     """Cut each queued frame into its tiles' input regions; merge; run the rest; forward."""
 
-    def __init__(self, node: Node):  # noqa: D107 - a TaskGateway with a TileBoard
-        cfg = node.run.tasks
-        assert cfg is not None and cfg.tiles is not None, "TileGateway needs 'tasks'.tiles"
-        self.node = node
-        self.board = TileBoard(node, cfg, node.forwarders[0], node.run.queue_size)
+    board_class = TileBoard
+    board: TileBoard
 
     def process(self, packet_id: int, body: bytes) -> None:
-        self.node.trace.write(packet_id, "tiles_queued", str(len(self.board.tiles)))
+        self.node.trace.write(packet_id, "tiles_queued", str(len(self.board.stacks.tiles)))
         self.board.put(packet_id, np.frombuffer(body, dtype="<f4"))
 
     def describe(self) -> str:

@@ -15,39 +15,28 @@ import numpy as np
 
 from node_app.conv import run_region
 from node_app.roles.task_helper import TaskHelper
-from node_app.roles.tile_gateway import map_layers
-from node_app.stage import map_cost
-from node_app.tiles import grid, walk_back
+from node_app.roles.tile_gateway import TileStacks
+from node_app.stage import stack_costs
 
 
 class TileHelper(TaskHelper):
     def setup(self) -> None:
-        tiles = self.cfg.tiles
-        assert tiles is not None
-        layers = map_layers(self.node)
-        if tiles.fused > len(layers):
-            raise ValueError(f"run.json 'pull': fused {tiles.fused} > the stage's "
-                             f"{len(layers)} layers")
-        self.fused = layers[: tiles.fused]
-        self.tiles = grid(self.fused[-1].out_shape[:2], *tiles.grid)
-        self.steps = [walk_back(self.fused, t) for t in self.tiles]
-        c_in = self.fused[0].in_shape[2]
-        self.in_bytes = [s[0][0].rows * s[0][0].cols * c_in * 4 for s in self.steps]
+        assert self.cfg.tiles is not None
+        self.stacks = st = TileStacks.of(self.node, self.cfg.tiles)
+        c_in = st.fused[0].in_shape[2]
+        self.in_bytes = [st.input_region(i).rows * st.input_region(i).cols * c_in * 4
+                         for i in range(len(st.tiles))]
         self.max_task_bytes = max(self.in_bytes)
-        prof = self.node.profile
-        self.block_ms = []
-        for tile, steps in zip(self.tiles, self.steps, strict=True):
-            outs = [region for region, _pads in steps[1:]] + [tile]
-            self.block_ms.append(prof.frame_ms(
-                [map_cost(la, o) for la, o in zip(self.fused, outs, strict=True)]))
+        self.block_ms = [self.node.profile.frame_ms(stack_costs(st.fused, t)) for t in st.tiles]
 
     def input_bytes(self, block: int) -> int:
         return self.in_bytes[block]
 
     def compute(self, block: int, data: bytes) -> np.ndarray:
-        first = self.steps[block][0][0]
+        first = self.stacks.input_region(block)
         x = np.frombuffer(data, dtype="<f4").reshape(first.rows, first.cols, -1)
-        return np.asarray(run_region(self.fused, x, self.tiles[block]), dtype="<f4")
+        return np.asarray(run_region(self.stacks.fused, x, self.stacks.tiles[block]),
+                          dtype="<f4")
 
     def describe(self) -> str:
         t = self.cfg.tiles
