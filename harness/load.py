@@ -113,15 +113,17 @@ def run_load(config: dict, run_dir: Path, progress=None, out=sys.stdout,
 
 
 def _watch(done, progress, total_s: float, out) -> None:
-    """Until done() returns non-None: a progress line once a second (tty) or every 5 s."""
+    """Until done() returns non-None: a progress line once a second (tty) or every 5 s.
+    done() is checked ten times a second, so a run does not wait out a progress tick."""
     started = time.monotonic()
     tty = out.isatty()
-    last_print = 0.0
+    last_print = last_tick = 0.0
     while done() is None:
-        time.sleep(1.0)
-        if progress is None:
-            continue
+        time.sleep(0.1)
         elapsed = time.monotonic() - started
+        if progress is None or elapsed - last_tick < 1.0:
+            continue
+        last_tick = elapsed
         line = progress(elapsed, total_s + 1)
         if tty:
             out.write("\r" + line)

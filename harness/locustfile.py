@@ -27,6 +27,7 @@ from typing import Any
 import gevent
 import gevent.pool
 from locust import FastHttpUser, constant, events, task
+from locust.exception import StopUser
 
 from harness.frames import frame_bytes
 from harness.schedule import build
@@ -128,8 +129,10 @@ class Camera(FastHttpUser):
             pool.spawn(self._send, plan, pid, due, warm[pid])  # waits when the cap is hit
         pool.join()
         plan.write()
+        # End the test now: the quit runs once this user has stopped, so it does not wait
+        # out --stop-timeout for a task that has nothing left to do.
         gevent.spawn(self.environment.runner.quit)
-        gevent.sleep(3600)  # the runner stops this greenlet
+        raise StopUser()
 
     def _send(self, plan: Plan, pid: int, intended: float, warmup: bool) -> None:
         target = plan.targets[pid % len(plan.targets)]
