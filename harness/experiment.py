@@ -106,7 +106,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
                           out=out, client=client)
         if code not in (0, 1):
             say(f"warning: locust exited with {code}; see {run_dir / 'locust.log'}")
-        _drain([n.host.endpoint for n in workers], sink.endpoint)
+        _drain([n.host.endpoint for n in workers], sink.endpoint, plan.capacity_fps, say)
         # Counters only the nodes know (weights_bytes, bytes_out, tasks per helper).
         resources.save_node_stats(run_dir, {n.host.name: try_stats(n.host.endpoint)
                                             for n in workers})
@@ -258,17 +258,43 @@ def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
     } | ({"help": node.help} if node.help else {}) | node.extra
 
 
-def _drain(workers: list[str], sink: str, timeout_s: float = 10.0) -> None:
-    """Wait until frames still in the pipeline reach the sink (or are dropped)."""
-    deadline = time.monotonic() + timeout_s
-    last = -1
-    while time.monotonic() < deadline:
-        queued = sum((try_stats(ep) or {}).get("queue_depth", 0) for ep in workers)
+def frames_in_pipeline(stats: dict) -> int:
+    """Frames a node still holds: queued, being worked on (`busy`), or held by its role
+    outside the queue (`frames_held`: a task board's frames while their tiles or bands are
+    out on the devices)."""
+    return (int(stats.get("queue_depth", 0)) + int(stats.get("busy", 0))
+            + int(stats.get("frames_held", 0)))
+
+
+def _drain(workers: list[str], sink: str, capacity_fps: float | None = None,
+           say=print, cap_s: float = 300.0) -> None:
+    """After the last send, wait until no node holds a frame (each reached the sink or was
+    dropped), so stopping the nodes loses nothing still in progress.
+
+    Gives up when nothing moved for `stall_s` (10 s, or three frame times of a slow
+    strategy: yolov2-16-608 takes 20 s a frame) or after cap_s in all; a frame then still
+    held is traced dropped at stop (`shutdown`, `tasks_incomplete`).
+    """
+    frame_s = 1.0 / capacity_fps if capacity_fps and capacity_fps != float("inf") else 0.0
+    stall_s = max(10.0, 3.0 * frame_s)
+    started = last_move = last_say = time.monotonic()
+    last: tuple[int, int] | None = None
+    while True:
+        held = sum(frames_in_pipeline(try_stats(ep) or {}) for ep in workers)
         delivered = (try_stats(sink) or {}).get("received", 0)
-        if queued == 0 and delivered == last:
+        now = time.monotonic()
+        if held == 0 and (held, delivered) == last:
             return
-        last = delivered
-        time.sleep(0.3)
+        if (held, delivered) != last:
+            last, last_move = (held, delivered), now
+        if now - last_move > stall_s or now - started > cap_s:
+            say(f"warning: stopping with {held} frame(s) still in the pipeline (nothing moved "
+                f"for {now - last_move:.0f} s)")
+            return
+        if held and now - last_say >= 5.0:
+            say(f"draining: {held} frame(s) still in the pipeline")
+            last_say = now
+        time.sleep(0.2)
 
 
 def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:

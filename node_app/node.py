@@ -117,6 +117,7 @@ class Node:
                 "forwarded": st.forwarded,
                 "forward_failed": st.forward_failed,
                 "queue_depth": self.queue.qsize(),
+                "busy": st.busy,
                 "service_ms": round(st.service_ms, 3),
                 "uptime_s": round(time.monotonic() - st.started, 3),
                 "switches": st.switches,
@@ -133,7 +134,13 @@ class Node:
         the loop of every thread that works through frames (the worker, a gateway's
         sender)."""
         while (item := q.get()) is not None:
-            self.guarded(item[0], fn, *item)
+            with self.stats.lock:
+                self.stats.busy += 1
+            try:
+                self.guarded(item[0], fn, *item)
+            finally:
+                with self.stats.lock:
+                    self.stats.busy -= 1
 
     def guarded(self, packet_id: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run fn(*args) for one frame; an exception is traced, never kills the worker."""

@@ -29,6 +29,7 @@ class Stats:
         self.switches = 0  # model switches completed (helping nodes only)
         self.helping = False
         self.bytes_out = 0  # payload bytes this node sent (frames, slices, tasks, results)
+        self.busy = 0  # frames a serve loop is working on now (out of the queue, not yet done)
 
     def count(self, table: dict[str, int], reason: str) -> None:
         with self.lock:

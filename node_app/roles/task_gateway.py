@@ -186,6 +186,11 @@ class TaskBoard:
         with self.cond:
             return dict(self.by_helper)
 
+    def frames_held(self) -> int:
+        """Frames on the board (tasks out or waiting) or assembled and not yet sent."""
+        with self.cond:
+            return len(self.frames) + self.out.qsize()
+
     def _requeue_expired(self) -> None:
         now = time.monotonic()
         for key, (_helper, t) in list(self.leased.items()):
@@ -232,7 +237,8 @@ class TaskGateway(Role):
         self.board.put(packet_id, node.compute(packet_id, body, node.pipeline, node.profile_ms))
 
     def stats(self) -> dict[str, Any]:
-        return {"tasks_by_helper": self.board.tasks_by_helper()}
+        return {"tasks_by_helper": self.board.tasks_by_helper(),
+                "frames_held": self.board.frames_held()}
 
     def describe(self) -> str:
         cfg = self.board.cfg
