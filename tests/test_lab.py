@@ -1,12 +1,13 @@
 """The emulated lab (playbooks/lab.yml): real SSH, per-host install roots, confinement,
-idempotence and a clean teardown. Needs root; brings the lab up once for the module."""
+idempotence and a clean teardown. Needs root; each test finds the lab up (brought up if it
+is not), and the module takes it down at its end."""
 
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -72,13 +73,37 @@ def lab_leftovers():
     return netns, links
 
 
+def sshd_answers(address: str) -> bool:
+    """An SSH server greets on address:22 (what lab.yml's last task waits for)."""
+    try:
+        with socket.create_connection((address, 22), timeout=2) as sock:
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def lab_is_up() -> bool:
+    """Every lab namespace exists and every host's sshd greets."""
+    netns, _ = lab_leftovers()
+    if sorted(netns) != sorted(f"dnnlab-{h}" for h in HOSTS):
+        return False
+    return all(sshd_answers(address) for address in HOSTS.values())
+
+
 @pytest.fixture(scope="module")
-def lab():
-    t0 = time.monotonic()
-    proc = run_lab()
-    up_s = time.monotonic() - t0
-    yield {"up_s": up_s, "first": proc.stdout}
+def lab_module():
+    """Takes the lab down when the module ends, whatever its tests left."""
+    yield
     run_lab("-e", "lab_state=absent", check=False)
+
+
+@pytest.fixture
+def lab(lab_module):
+    """The lab, up: brought up by playbooks/lab.yml unless it already is (a test that
+    takes it down leaves it down; the next test's fixture brings it back)."""
+    if not lab_is_up():
+        run_lab()
+    assert lab_is_up(), "playbooks/lab.yml ran but the lab hosts do not answer over SSH"
 
 
 def test_ssh_reaches_each_host_with_its_own_hostname(lab):
@@ -171,21 +196,17 @@ def test_link_shaping_both_directions(lab):
 
 
 def test_down_leaves_nothing_and_is_idempotent(lab):
-    # Independent of order: it brings the lab up itself (idempotent if it is up), takes it
-    # down, and brings it back up for whatever test runs next (the module fixture takes it
-    # down at the end). No test relies on running last.
-    run_lab()
+    # Independent of order: the fixture brought the lab up; this test takes it down and
+    # leaves it down (the next test's fixture brings it back, the module's takes it down).
     assert lab_leftovers() != ([], []), "the lab should be up before the teardown"
-    try:
-        ssh("pi1", "sleep 300 </dev/null >/dev/null 2>&1 &")  # a process the teardown must kill
-        run_lab("-e", "lab_state=absent")
-        assert lab_leftovers() == ([], [])
-        if Path("/etc/netns").exists():
-            assert not list(Path("/etc/netns").glob("dnnlab-*"))
-        assert not (ROOT / ".lab" / "hosts").exists()
-        sshd_pids = subprocess.run(["pgrep", "-f", str(ROOT / ".lab" / "hosts")],
-                                   capture_output=True, text=True).stdout.split()
-        assert sshd_pids == []
-        assert recap(run_lab("-e", "lab_state=absent").stdout)["changed"] == 0
-    finally:
-        run_lab()  # the state the module's other tests expect
+    ssh("pi1", "sleep 300 </dev/null >/dev/null 2>&1 &")  # a process the teardown must kill
+    run_lab("-e", "lab_state=absent")
+    assert lab_leftovers() == ([], [])
+    if Path("/etc/netns").exists():
+        assert not list(Path("/etc/netns").glob("dnnlab-*"))
+    assert not (ROOT / ".lab" / "hosts").exists()
+    sshd_pids = subprocess.run(["pgrep", "-f", str(ROOT / ".lab" / "hosts")],
+                               capture_output=True, text=True).stdout.split()
+    assert sshd_pids == []
+    assert recap(run_lab("-e", "lab_state=absent").stdout)["changed"] == 0
+
