@@ -153,3 +153,44 @@ def test_no_run_on_disk_no_curve_rather_than_a_guess(tmp_path, monkeypatch):
                             "predicted_hop_ms": HOP}])
     assert predicted_curves(sweep, points).empty
 
+
+
+# --- the mixed lab: six hosts of five kinds (inventory/lab-mixed.yml) ----------------------
+
+MIXED = str(REPO / "inventory" / "lab-mixed.yml")
+
+
+def _mixed(names: list[str]) -> list[Host]:
+    return load_inventory(MIXED).pick(names)
+
+
+def test_dp_bound_on_mixed_replicas_sums_each_replicas_own_rate():
+    """dp K = 4 behind pi1 (Pi 3 B+, L1 at 250 fps): pi2, pi3 (Pi 4 B), pi4 (Zero 2 W),
+    pi5 (Pi 5), each serving L2 at its own profile's rate; the bound is their sum."""
+    hosts = _mixed(["pi1", "pi2", "pi3", "pi4", "pi5"])
+    assert [h.profile for h in hosts] == ["rpi3bplus", "rpi4b", "rpi4b", "rpizero2w", "rpi5"]
+    l2 = {p: stage_ms(p, ["L2"]) for p in ("rpi4b", "rpizero2w", "rpi5")}
+    assert l2 == {"rpi4b": pytest.approx(20.789), "rpizero2w": pytest.approx(56.0),
+                  "rpi5": pytest.approx(7.857, rel=1e-3)}
+    replicas = 1000 / l2["rpi4b"] * 2 + 1000 / l2["rpizero2w"] + 1000 / l2["rpi5"]
+    assert replicas == pytest.approx(241.3, abs=0.1)  # under A's 250: the replicas bound
+    spec = RunSpec(strategy="dp", k=4, rate_fps=150.0, inventory=MIXED)
+    plan = strategies.get("dp").plan(spec, hosts, SINK)
+    assert plan.capacity_fps == pytest.approx(replicas)
+    # Round robin over the same four would be bound by the slowest: 4 x 17.9 = 71.4 fps.
+    assert plan.capacity_fps > 3 * 4 * 1000 / l2["rpizero2w"]
+    # With pi6 (a Pi 3 B+) as a fifth replica the sum passes 250: A's L1 is the bound.
+    five = strategies.get("dp").plan(RunSpec(strategy="dp", k=5, inventory=MIXED),
+                                     _mixed([f"pi{i}" for i in range(1, 7)]), SINK)
+    assert five.capacity_fps == pytest.approx(1000 / stage_ms("rpi3bplus", ["L1"]))
+
+
+def test_dp_on_the_mixed_lab_is_predicted_with_each_replicas_own_speed():
+    """150 fps over replicas worth 241 fps: the least-backlog router keeps every frame;
+    as if all were A's Pi 3 B+ (4 x 25 = 100 fps) a third would be dropped."""
+    doc = _doc("dp", _mixed(["pi1", "pi2", "pi3", "pi4", "pi5"]), rate=150.0, k=4)
+    assert doc["profile"] == "rpi3bplus,rpi4b,rpi5,rpizero2w"
+    got = predict_spec(doc, HOP, "t")
+    assert got["coverage"] == 1.0 and got["drops"] == {}
+    same = {**doc, "nodes": [{**n, "profile": "rpi3bplus"} for n in doc["nodes"]]}
+    assert predict_spec(same, HOP, "t")["coverage"] < 0.75
