@@ -32,8 +32,9 @@ class BandHelper(TaskHelper):
         self.me = bands_cfg.devices.index(name)
         self.in_bytes = [r.rows * r.cols * b.layer_of(i).in_shape[2] * 4
                          for i, r in enumerate(b.inputs)]
-        self.max_task_bytes = max(n for i, n in enumerate(self.in_bytes)
-                                  if b.device_of(i) == self.me)
+        self.max_task_bytes = max((n for i, n in enumerate(self.in_bytes)
+                                   if b.device_of(i) == self.me and not b.bands[i].empty),
+                                  default=0)  # a device too slow for any row gets no task
         self.block_ms = [None if band.empty else
                          self.node.profile.frame_ms(stack_costs([b.layer_of(i)], band))
                          for i, band in enumerate(b.bands)]
