@@ -51,7 +51,7 @@ class RunSpec:
     lag_threshold_ms: a run whose send lag (actual - intended send) p99 exceeds this is
         flagged: the load generator, not the system under test, was the limit.
     k: devices sharing the model's split stage in dp (replicas), mp (slices) and tasks
-        (helpers); >= 1.
+        (helpers), or its conv stack in ftp (tiles) and bodp (row bands); >= 1.
     tasks: T, neuron-block tasks the split stage is cut into per frame (strategy tasks);
         1 .. its neurons (checked by the strategy's plan).
     model: the model to run (harness/models; `cao-dense`, Cao's two dense layers).

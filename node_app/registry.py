@@ -13,6 +13,8 @@ from __future__ import annotations
 from node_app.config import RunConfig
 from node_app.node import Node
 from node_app.role import Role
+from node_app.roles.band_gateway import BandGateway
+from node_app.roles.band_helper import BandHelper
 from node_app.roles.fanout import Fanout, SliceStage
 from node_app.roles.helping import Helper
 from node_app.roles.merge import MergeSink
@@ -30,6 +32,8 @@ def choose(run: RunConfig) -> type[Role]:
     if run.is_sink:
         return MergeSink if run.slices else Sink
     if run.pull is not None:
+        if run.pull.bands is not None:
+            return BandHelper
         return TileHelper if run.pull.tiles is not None else TaskHelper
     if run.help is not None:
         return Helper
@@ -38,6 +42,8 @@ def choose(run: RunConfig) -> type[Role]:
     if run.route == "all":
         return Fanout
     if run.tasks is not None:
+        if run.tasks.bands is not None:
+            return BandGateway
         return TileGateway if run.tasks.tiles is not None else TaskGateway
     if run.slice is not None:
         return SliceStage

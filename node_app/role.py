@@ -38,7 +38,8 @@ class TaskSource(Protocol):
     @property
     def blocks(self) -> int: ...
 
-    def admit_helper(self, helper: str) -> bool: ...
+    def admit_helper(self, helper: str) -> str | None:
+        """None when `helper` may pull, else the refusal's reason."""
 
     def next(self, helper: str) -> tuple[int, int, bytes] | None: ...
 

@@ -355,9 +355,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/task/next":
             self._drain()
-            if not board.admit_helper(helper):
-                self._task_refused(429, "too_many_helpers",
+            refused = board.admit_helper(helper)
+            if refused == "too_many_helpers":
+                self._task_refused(429, refused,
                                    "this gateway serves no more helper names this run")
+                return
+            if refused is not None:
+                self._task_refused(403, refused, f"{helper} may not pull from this gateway")
                 return
             task = None if srv.stopping.is_set() else board.next(helper)
             if task is None:

@@ -20,14 +20,13 @@ tiles of a 3 x 3 grid are 1.5 x the frame, of 5 x 5 2.2 x (tests/test_conv.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.capacity import device_profile, fps_min, fps_of, fps_sum
 from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
-from harness.models.layers import Layer
+from harness.strategies.common import MapShape, map_shapes
 from harness.strategies.plan import NodePlan, Plan
 from node_app.stage import stack_costs
 from node_app.tiles import Region, grid
@@ -69,37 +68,10 @@ def geometry(spec: RunSpec) -> tuple[int, int, int]:
     return n, m, fused
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """A conv or pool layer of the model's table as node_app's walk and prices see it
-    (node_app.tiles.Geometry, and what node_app.stage.map_cost reads)."""
-
-    kind: str
-    in_shape: tuple[int, ...]
-    out_hw: tuple[int, int]
-    c_out: int
-    size: int
-    same: bool
-
-    @property
-    def in_hw(self) -> tuple[int, int]:
-        return self.in_shape[0], self.in_shape[1]
-
-    @classmethod
-    def of(cls, layer: Layer) -> _Shape:
-        key = "pool_size" if layer.kind == "pool" else "kernel_size"
-        return cls(layer.kind, layer.input_shape, layer.output_shape[:2], layer.output_shape[-1],
-                   int(layer.config[key][0]), layer.config.get("padding") == "same"
-                   and layer.kind == "conv")
-
-    def macs(self, out: Region) -> int:
-        return out.rows * out.cols * self.size ** 2 * self.in_shape[2] * self.c_out
-
-
-def _shapes(spec: RunSpec) -> tuple[list[_Shape], list[_Shape]]:
+def _shapes(spec: RunSpec) -> tuple[list[MapShape], list[MapShape]]:
     """The fused layers and the ones after them, as shapes."""
     _n, _m, fused = geometry(spec)
-    shapes = [_Shape.of(la) for la in describe(spec.model).fused_layers]
+    shapes = map_shapes(spec.model)
     return shapes[:fused], shapes[fused:]
 
 
