@@ -188,3 +188,47 @@ def test_wsh_and_wst_tiles_configs_pick_their_roles():
     dev["pull"]["tiles"] = {**tiles, "sched": "wst-s"}
     with pytest.raises(ConfigError, match="'sched' must be one of wsh, wst"):
         RunConfig.from_dict(dev)
+
+
+def test_wst_plan_targets_the_source_and_lets_devices_steal_from_each_other():
+    """ftp.plan under --sched=wst: the client sends to D0, G is its own host, every device
+    may reach every other (strict peers), node_app picks the stealing roles from the run
+    files the harness writes, and the bound is the same tile rate as under sharing."""
+    from harness import strategies
+    from harness.experiment import _run_file
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+    from node_app.config import RunConfig
+    from node_app.registry import choose
+
+    hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", "rpi3bplus", True)
+             for i in range(1, 5)]
+    sink = Host("sink", "198.18.0.1", "", "", "native", False)
+    module = strategies.get("ftp")
+    plans = {s: module.plan(RunSpec(strategy="ftp", model="yolov2-16", grid="3x3", k=3,
+                                    sched=s), hosts, sink) for s in ("wsh", "wst")}
+    plan = plans["wst"]
+    assert [n.role for n in plan.nodes] == ["D0", "D1", "D2", "G", "sink"]
+    assert plan.targets == [hosts[1].endpoint]  # D0, not the gateway (pi1)
+    assert plan.capacity_fps == pytest.approx(plans["wsh"].capacity_fps)
+    spec = RunSpec(strategy="ftp", model="yolov2-16", grid="3x3", k=3, sched="wst")
+    client = "198.18.0.2"
+    roles, peers = {}, {}
+    for n in plan.workers:
+        run = RunConfig.from_dict(_run_file(spec, plan, n, client))
+        roles[n.role] = choose(run).__name__
+        peers[n.role] = set(run.peers)
+    assert roles == {"D0": "StealDevice", "D1": "StealDevice", "D2": "StealDevice",
+                     "G": "StealGateway"}
+    devices = {h.address for h in hosts[1:4]}
+    assert peers["G"] == devices
+    assert peers["D0"] == {client} | devices - {hosts[1].address}
+    assert peers["D1"] == devices - {hosts[2].address}
+
+
+def test_the_spec_takes_wst_and_still_refuses_wst_s_by_name():
+    from harness.spec import RunSpec, SpecError
+
+    assert RunSpec(strategy="ftp", model="yolov2-16", sched="WST").sched == "wst"
+    with pytest.raises(SpecError, match="wst-s .*not built yet"):
+        RunSpec(strategy="ftp", model="yolov2-16", sched="wst-s")
