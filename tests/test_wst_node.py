@@ -77,6 +77,7 @@ def test_wst_merged_output_equals_keras(tmp_path, yolo_stages, start, grid, fuse
     assert done[0]["tiles_given"] == sum(d["tiles_stolen"] for d in done[1:])
     assert sum(g["tiles_stolen_by"].values()) == done[0]["tiles_given"]
     assert all(d["pull_errors"] == {} for d in done), [d["pull_errors"] for d in done]
+    gw.server.trace.flush()
     assert events(tmp_path / "gw" / "traces" / "r1.csv", "dropped") == []
 
 
@@ -97,6 +98,8 @@ def test_an_idle_device_steals_tiles_from_the_source(tmp_path, yolo_stages, star
     assert s0["tiles_given"] == s1["tiles_stolen"] and s0["tiles_own"] >= 1, s0
     assert g["tiles_stolen_by"] == {"d1": s1["tiles_stolen"]}, g
     assert g["tasks_by_helper"]["d1"] == s1["tiles_stolen"], g
+    for d in (d0, d1):
+        d.server.trace.flush()  # the flusher writes every FLUSH_INTERVAL_S; read it all now
     stole = events(tmp_path / "d1" / "traces" / "r1.csv", "stole")
     given = events(tmp_path / "d0" / "traces" / "r1.csv", "tile_stolen")
     assert sorted(r["detail"] for r in stole) == sorted(
