@@ -244,14 +244,23 @@ class SliceConfig:
         return cls(index=_int(data, "index", where, 0, of - 1), of=of)
 
 
+TILE_SCHEDULERS = ("wsh", "wst")  # DeepThings' work sharing, work stealing (no data reuse)
+
+
 @dataclass(frozen=True)
 class TilesConfig:
     """run.json `tiles` inside `tasks` or `pull` (FTP, DeepThings): a task is one tile of an
     N x M grid over the output of the first `fused` layers of the node's (single) stage,
-    computed from its own input region (node_app/tiles.py), not a neuron block."""
+    computed from its own input region (node_app/tiles.py), not a neuron block.
+
+    sched: `wsh` (default: the gateway cuts frames, devices pull tiles from it) or `wst`
+    (a device cuts the frames it receives, idle devices steal tiles from it; the gateway
+    keeps the victim registry and merges: node_app/roles/steal_gateway.py, steal_device.py).
+    """
 
     grid: tuple[int, int]
     fused: int
+    sched: str = "wsh"
 
     FIELDS = ("grid", "fused")
 
@@ -261,13 +270,17 @@ class TilesConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TilesConfig:
-        _check_object(data, cls.FIELDS, where)
+        _check_object(data, cls.FIELDS, where, optional=("sched",))
         g = data["grid"]
         if (not isinstance(g, list) or len(g) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                            for v in g)):
             raise ConfigError(f"{where}: field 'grid' must be [N, M] with N, M >= 1, got {g!r}")
-        return cls(grid=(g[0], g[1]), fused=_int(data, "fused", where, 1))
+        sched = data.get("sched", "wsh")
+        if sched not in TILE_SCHEDULERS:
+            raise ConfigError(f"{where}: field 'sched' must be one of "
+                              f"{', '.join(TILE_SCHEDULERS)}, got {sched!r}")
+        return cls(grid=(g[0], g[1]), fused=_int(data, "fused", where, 1), sched=sched)
 
 
 @dataclass(frozen=True)

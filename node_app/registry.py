@@ -21,6 +21,8 @@ from node_app.roles.merge import MergeSink
 from node_app.roles.router import Router
 from node_app.roles.sink import Sink
 from node_app.roles.stage import Stage
+from node_app.roles.steal_device import StealDevice
+from node_app.roles.steal_gateway import StealGateway
 from node_app.roles.task_gateway import TaskGateway
 from node_app.roles.task_helper import TaskHelper
 from node_app.roles.tile_gateway import TileGateway
@@ -34,7 +36,9 @@ def choose(run: RunConfig) -> type[Role]:
     if run.pull is not None:
         if run.pull.bands is not None:
             return BandHelper
-        return TileHelper if run.pull.tiles is not None else TaskHelper
+        if run.pull.tiles is None:
+            return TaskHelper
+        return StealDevice if run.pull.tiles.sched == "wst" else TileHelper
     if run.help is not None:
         return Helper
     if run.route == "least_queue":
@@ -44,7 +48,9 @@ def choose(run: RunConfig) -> type[Role]:
     if run.tasks is not None:
         if run.tasks.bands is not None:
             return BandGateway
-        return TileGateway if run.tasks.tiles is not None else TaskGateway
+        if run.tasks.tiles is None:
+            return TaskGateway
+        return StealGateway if run.tasks.tiles.sched == "wst" else TileGateway
     if run.slice is not None:
         return SliceStage
     return Stage
