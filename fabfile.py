@@ -50,15 +50,15 @@ def lab_down(c):
 
 @task(
     help={
-        "strategy": "0/baseline, 1, 2, 3 (Cao), dp, mp, tasks, ftp (see docs/strategies.md)",
+        "strategy": "0/baseline, 1, 2, 3 (Cao), dp, mp, tasks, ftp, bodp (docs/strategies.md)",
         "model": f"model to run: {', '.join(models.names())} (default {models.DEFAULT_MODEL}; "
                  "harness/models/)",
         "k": "devices sharing L2 in dp (replicas), mp (slices), tasks (helpers) (default 2)",
         "tasks": "neuron-block tasks per frame, strategy tasks (default 4)",
-        "devices": "edge devices of ftp (same as --k; default 2)",
+        "devices": "edge devices of ftp and bodp (same as --k; default 2)",
         "grid": "ftp: tile grid NxM over the fused output (default 3x3)",
         "fused": "ftp: fused layers from the model's first (default 0 = all 16 of yolov2-16)",
-        "sched": "ftp: tile scheduling, wsh (work sharing; wst, wst-s not built yet)",
+        "sched": "ftp: tile scheduling, wsh (work sharing) or wst (work stealing; wst-s: not yet)",
         "rate": "offered input rate, frames/s (default 30)",
         "rates": "rate steps in one run, comma-separated (--rates=10,20,30 --step=20)",
         "step": "length of each rate step, s (default 20)",

@@ -44,8 +44,11 @@ import numpy as np
 class Params:
     """Everything a strategy's prediction depends on (times in ms).
 
-    first_ms, second_ms: the model's two pipeline stages on one device (A's, B's).
-    whole_ms: the whole model on one device (Cao's strategies 1-3).
+    first_ms, second_ms: the model's two pipeline stages, each on its own node's device
+        (first on A's, second on B's: a mixed run prices each node by its own profile).
+    whole_ms: the whole model on A's device (Cao's strategies 1-3).
+    b_whole_ms: the whole model on B's device (strategy 3's second replica); None: as
+        whole_ms (the same device).
     switch_ms: A's switch to help (loading the whole model; Cao's strategies 1, 2).
     switch_back_ms: A's switch back to its own stage (a smaller load).
     hop_ms: node overhead per forward (HTTP round trip to the next hop).
@@ -66,10 +69,15 @@ class Params:
     hop_ms: float
     switch_back_ms: float | None = None  # None: as switch_ms
     parts_ms: tuple[tuple[float, ...], ...] = ()
+    b_whole_ms: float | None = None  # None: as whole_ms
 
     @property
     def back_ms(self) -> float:
         return self.switch_ms if self.switch_back_ms is None else self.switch_back_ms
+
+    @property
+    def whole_b_ms(self) -> float:
+        return self.whole_ms if self.b_whole_ms is None else self.b_whole_ms
 
     def check(self) -> None:
         if self.rate_fps <= 0 or self.measure_frames < 1 or self.warmup_frames < 0:

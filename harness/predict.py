@@ -61,11 +61,13 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
             queue_size: int, x: int, l1_ms: float, l2_ms: float, switch_ms: float,
             hop_ms: float, whole_ms: float | None = None,
             switch_back_ms: float | None = None,
-            parts_ms: tuple[tuple[float, ...], ...] = ()) -> dict[str, Any]:
+            parts_ms: tuple[tuple[float, ...], ...] = (),
+            b_whole_ms: float | None = None) -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
-    l1_ms, l2_ms: the model's two pipeline stages (A's, B's); whole_ms: the whole model on
-    one device (default l1_ms + l2_ms); switch_ms: A's switch to help, switch_back_ms its
+    l1_ms, l2_ms: the model's two pipeline stages (A's on A's device, B's on B's);
+    whole_ms: the whole model on A's device (default l1_ms + l2_ms), b_whole_ms on B's
+    (strategy 3; default whole_ms); switch_ms: A's switch to help, switch_back_ms its
     switch back (default: the same); hop_ms: the per-hop overhead (no default: it is the
     run's own, see harness/overhead.py); parts_ms: dp, mp, tasks: the job times of each
     part node (harness/des.py `Params`). See harness/des.py `simulate` for what is counted.
@@ -83,7 +85,7 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     first_ms=l1_ms, second_ms=l2_ms,
                     whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
                     switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms,
-                    parts_ms=tuple(tuple(p) for p in parts_ms))
+                    parts_ms=tuple(tuple(p) for p in parts_ms), b_whole_ms=b_whole_ms)
     return module.predict(params)
 
 
@@ -95,17 +97,20 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     and where it came from; hop_ms None means none was known and the prediction was made
     without one (0 ms), which `hop_basis` says.
 
-    The profile is `profile` when set, else the first worker node's (`nodes` of a
-    written spec.json), else the first entry of `profiles` other than `native`; a run on
-    mixed profiles is predicted as if every node had that one, except the part nodes of
-    dp, mp and tasks (replicas, slice nodes, helpers), which keep their own. The two switch
-    costs come from the profile the run recorded (else profiles.json) and the weights each
-    switch loads: the whole model to help, the first stage back.
+    Every node is priced by its own device profile (`nodes` of a written spec.json): the
+    first stage, the whole model and both switches by the entry node A's, the second stage
+    (and strategy 3's second replica) by B's, and the part nodes of dp, mp and tasks
+    (replicas, slice nodes, helpers) by theirs. A spec without `nodes` names one profile
+    for every node (`profile`, else the one entry of `profiles` other than `native`). The
+    two switch costs come from the profile the run recorded (else profiles.json) and the
+    weights each switch loads: the whole model to help, the first stage back.
     """
     reason = why_not(spec)
     if reason:
         return {"skipped": reason}
-    profile = _worker_profiles(spec)[0]
+    workers = _worker_profiles(spec)
+    profile = workers[0]  # node A's: the entry node
+    b_profile = _role_profile(spec, "B") or profile
     model = str(spec.get("model") or DEFAULT_MODEL)
     info = describe(model)
     first, second = info.pipeline
@@ -122,15 +127,15 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         k = int(spec.get("k") or 1)
         parts_ms = module.part_jobs_ms(_part_profiles(spec, profile, k),
                                        int(spec.get("tasks") or 1), model)
-    times = [stage_ms(profile, [first], model), stage_ms(profile, [second], model),
-             stage_ms(profile, [info.whole], model)]
+    times = [stage_ms(profile, [first], model), stage_ms(b_profile, [second], model),
+             stage_ms(profile, [info.whole], model), stage_ms(b_profile, [info.whole], model)]
     if any(t is None for t in times) or parts_ms is None:  # why_not checked; belt and braces
-        return {"skipped": no_cost_reason([profile]) or "a profile has no cost model"}
-    l1, l2, whole = (float(t) for t in times)  # type: ignore[arg-type]
+        return {"skipped": no_cost_reason(workers) or "a profile has no cost model"}
+    l1, l2, whole, b_whole = (float(t) for t in times)  # type: ignore[arg-type]
     result = predict(
         strategy=str(spec["strategy"]), rate_fps=rate, warmup_frames=int(warmup),
         measure_frames=int(measure), queue_size=int(spec["queue_size"]), x=int(spec["x"]),
-        l1_ms=l1, l2_ms=l2, whole_ms=whole,
+        l1_ms=l1, l2_ms=l2, whole_ms=whole, b_whole_ms=b_whole,
         switch_ms=_switch_ms(spec, profile, info.weights_bytes([info.whole])),
         switch_back_ms=_switch_ms(spec, profile, info.weights_bytes([first])),
         hop_ms=0.0 if hop_ms is None else hop_ms, parts_ms=parts_ms,
@@ -162,25 +167,43 @@ def _switch_ms(spec: dict[str, Any], profile: str, weights_bytes: int) -> float:
 
 
 def _worker_profiles(spec: dict[str, Any]) -> list[str]:
-    """The profiles of the run's worker nodes, the one that stands for all first: `profile`
-    when it names one, else node A's (a written spec.json joins mixed profiles with `,`)."""
-    named = [p for p in str(spec.get("profile") or "").split(",") if p]
+    """The profiles of the run's worker nodes, entry node A's first: the spec's `nodes`
+    (what ran, one profile per host), else `profile` when it names one device for every
+    node, else the one entry of `profiles` other than `native`.
+
+    A written spec.json's `profile` joins a mixed run's profiles with `,` (a label for the
+    ledger and the report, not a profile name); without `nodes` it cannot say which node
+    ran which, so such a spec gets no prediction rather than a guessed one."""
     nodes = [str(n["profile"]) for n in spec.get("nodes") or []
              if n.get("role") != "sink" and n.get("profile")]
-    if len(named) == 1:
-        return named + nodes
     if nodes:
         return nodes
+    named = [p for p in str(spec.get("profile") or "").split(",") if p]
+    if len(named) > 1:
+        raise ValueError(_unplaced(named))
     if named:
         return named
     profiles = spec.get("profiles")
-    if isinstance(profiles, dict):
-        names = [p for p in profiles if p != "native"]
-        if names:
-            return names
-    elif isinstance(profiles, list) and profiles:
-        return [str(p) for p in profiles]
+    names = ([p for p in profiles if p != "native"] if isinstance(profiles, dict) else
+             [str(p) for p in profiles] if isinstance(profiles, list) else [])
+    if len(names) > 1:
+        raise ValueError(_unplaced(names))
+    if names:
+        return names
     raise ValueError("spec names no device profile (`profile`, `nodes` or `profiles`)")
+
+
+def _unplaced(names: list[str]) -> str:
+    return (f"the run mixes profiles {', '.join(names)} but its spec lists no nodes, so "
+            "which node ran which profile is not known")
+
+
+def _role_profile(spec: dict[str, Any], role: str) -> str | None:
+    """The profile of the node in `role` (`nodes` of a written spec.json); None if none."""
+    for n in spec.get("nodes") or []:
+        if n.get("role") == role and n.get("profile"):
+            return str(n["profile"])
+    return None
 
 
 def _part_profiles(spec: dict[str, Any], profile: str, k: int) -> list[str]:

@@ -177,7 +177,7 @@ def _drop_rows(s: dict[str, Any]) -> Rows:
     return rows
 
 
-NODE_COLS = ("role", "received", "dropped", "rejected", "processed", "tasks_processed",
+NODE_COLS = ("role", "profile", "received", "dropped", "rejected", "processed", "tasks_processed",
              "forwarded",
              "forward_failed", "service_ms_mean", "real_ms_mean", "utilisation",
              "queue_depth_mean", "queue_depth_max")

@@ -20,7 +20,7 @@ from node_app.validate import MAX_PACKET_ID
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
 
 SCHEDULERS = ("wsh", "wst", "wst-s")  # DeepThings' work sharing, stealing, stealing + reuse
-NOT_BUILT = ("wst", "wst-s")
+NOT_BUILT = ("wst-s",)
 
 
 @dataclass
@@ -51,13 +51,14 @@ class RunSpec:
     lag_threshold_ms: a run whose send lag (actual - intended send) p99 exceeds this is
         flagged: the load generator, not the system under test, was the limit.
     k: devices sharing the model's split stage in dp (replicas), mp (slices) and tasks
-        (helpers); >= 1.
+        (helpers), or its conv stack in ftp (tiles) and bodp (row bands); >= 1.
     tasks: T, neuron-block tasks the split stage is cut into per frame (strategy tasks);
         1 .. its neurons (checked by the strategy's plan).
     model: the model to run (harness/models; `cao-dense`, Cao's two dense layers).
     grid: FTP's tile grid over the fused output, `NxM` (strategy ftp).
     fused: FTP's fused layers from the start of the model's fused stage (0 = all of them).
-    sched: FTP's tile scheduling: `wsh` (work sharing; `wst`, `wst-s` are not built yet).
+    sched: FTP's tile scheduling: `wsh` (work sharing) or `wst` (work stealing); `wst-s`
+        (stealing with data reuse) is not built yet.
     faults: faults to inject during the run (harness/faults.py), e.g. `kill:pi2@20s`.
     """
 
@@ -111,8 +112,9 @@ class RunSpec:
             raise SpecError("sched", f"must be one of {', '.join(SCHEDULERS)}, got "
                             f"{self.sched!r}")
         if self.sched in NOT_BUILT:
-            raise SpecError("sched", f"{self.sched} (work stealing) is not built yet; use wsh "
-                            "(work sharing). docs/strategies.md, FTP")
+            raise SpecError("sched", f"{self.sched} (work stealing with data reuse) is not "
+                            "built yet; use wst (work stealing) or wsh (work sharing). "
+                            "docs/strategies.md, FTP")
 
     def __post_init__(self) -> None:
         if isinstance(self.faults, str):

@@ -18,6 +18,7 @@ import pandas as pd
 
 from harness import ledger, strategies
 from harness.analysis import crossing_x
+from harness.paths import runs_dir
 from harness.spec import RunSpec, SpecError, _integer, resolve_strategy
 
 MAX_EXTENDED_X = 3200  # the search for X* doubles X up to here, then gives up
@@ -80,7 +81,7 @@ class SweepSpec:
 def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
     """Run every point, extend X if strategy 2 has not crossed the baseline, write the report."""
     from harness.experiment import run_experiment
-    from harness.paths import ledger_path, reports_dir, runs_dir
+    from harness.paths import ledger_path, reports_dir
     from harness.report import write_index, write_sweep
 
     specs = sweep.specs()
@@ -158,7 +159,9 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
 
     The per-hop overhead is the median of the points' own (each run's traces), else the
     bench's; without either the curves are drawn without one. Strategies that vary with K
-    (dp, mp, tasks) get no line: their per-run prediction is in each point's summary."""
+    (dp, mp, tasks) get no line: their per-run prediction is in each point's summary.
+    Each node is priced by its own profile as in the sweep's runs of that strategy (their
+    spec.json `nodes`), so a sweep over a mixed inventory is predicted as it ran."""
     from harness.overhead import bench_hop_ms
     from harness.predict import predict_spec
 
@@ -181,12 +184,30 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
             spec = sweep.make(strategy, x or 1)
             doc = {**spec.to_dict(), "warmup_frames": spec.warmup_frames,
                    "measure_frames": spec.measure_frames, "profile": profile}
+            nodes = _nodes_of(points, strategy)
+            if nodes:
+                doc["nodes"] = nodes
             pred = predict_spec(doc, hop_ms=hop, hop_basis=basis)
             if pred.get("skipped"):
                 continue  # e.g. a profile without a cost model: no curve to draw
             rows.append({"strategy": strategy, "x": x, "coverage": pred["coverage"],
                          "delivered_fps": pred["delivered_fps"]})
     return pd.DataFrame(rows)
+
+
+def _nodes_of(points: pd.DataFrame, strategy: str) -> list[dict] | None:
+    """The plan's nodes, each with its host's profile, of one of the sweep's runs of this
+    strategy (runs/<id>/spec.json); None when none of them is on disk."""
+    if points.empty or "run_id" not in points or "strategy" not in points:
+        return None
+    for run_id in points.loc[points["strategy"] == strategy, "run_id"]:
+        try:
+            nodes = json.loads((runs_dir() / str(run_id) / "spec.json").read_text()).get("nodes")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if nodes:
+            return list(nodes)
+    return None
 
 
 def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:

@@ -244,14 +244,23 @@ class SliceConfig:
         return cls(index=_int(data, "index", where, 0, of - 1), of=of)
 
 
+TILE_SCHEDULERS = ("wsh", "wst")  # DeepThings' work sharing, work stealing (no data reuse)
+
+
 @dataclass(frozen=True)
 class TilesConfig:
     """run.json `tiles` inside `tasks` or `pull` (FTP, DeepThings): a task is one tile of an
     N x M grid over the output of the first `fused` layers of the node's (single) stage,
-    computed from its own input region (node_app/tiles.py), not a neuron block."""
+    computed from its own input region (node_app/tiles.py), not a neuron block.
+
+    sched: `wsh` (default: the gateway cuts frames, devices pull tiles from it) or `wst`
+    (a device cuts the frames it receives, idle devices steal tiles from it; the gateway
+    keeps the victim registry and merges: node_app/roles/steal_gateway.py, steal_device.py).
+    """
 
     grid: tuple[int, int]
     fused: int
+    sched: str = "wsh"
 
     FIELDS = ("grid", "fused")
 
@@ -261,13 +270,46 @@ class TilesConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TilesConfig:
-        _check_object(data, cls.FIELDS, where)
+        _check_object(data, cls.FIELDS, where, optional=("sched",))
         g = data["grid"]
         if (not isinstance(g, list) or len(g) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                            for v in g)):
             raise ConfigError(f"{where}: field 'grid' must be [N, M] with N, M >= 1, got {g!r}")
-        return cls(grid=(g[0], g[1]), fused=_int(data, "fused", where, 1))
+        sched = data.get("sched", "wsh")
+        if sched not in TILE_SCHEDULERS:
+            raise ConfigError(f"{where}: field 'sched' must be one of "
+                              f"{', '.join(TILE_SCHEDULERS)}, got {sched!r}")
+        return cls(grid=(g[0], g[1]), fused=_int(data, "fused", where, 1), sched=sched)
+
+
+@dataclass(frozen=True)
+class BandsConfig:
+    """run.json `bands` inside `tasks` or `pull` (BODP, MoDNN): the layers of the node's
+    (single) stage run one at a time, each layer's output rows cut into one band per device
+    in proportion to its speed (node_app/tiles.py biased_rows). `devices` names the devices
+    (node.json `node`, the X-Node they pull with) in band order, `speeds` their relative
+    speeds; band k of every layer is leased to devices[k] only (MoDNN assigns statically).
+    A task is one band of one layer: block = layer * K + k, so `blocks` is layers x K."""
+
+    devices: tuple[str, ...]
+    speeds: tuple[float, ...]
+
+    FIELDS = ("devices", "speeds")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> BandsConfig:
+        _check_object(data, cls.FIELDS, where)
+        devices = _names(data, "devices", where)
+        if len(set(devices)) != len(devices):
+            raise ConfigError(f"{where}: field 'devices' names a device twice: {list(devices)}")
+        speeds = data["speeds"]
+        if (not isinstance(speeds, list) or len(speeds) != len(devices)
+                or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                           and 0 < v < float("inf") for v in speeds)):  # also refuses NaN
+            raise ConfigError(f"{where}: field 'speeds' must be a list of {len(devices)} "
+                              f"positive numbers (one per device), got {speeds!r}")
+        return cls(devices=devices, speeds=tuple(float(v) for v in speeds))
 
 
 def _tiles(data: dict[str, Any], where: str, blocks: int) -> TilesConfig | None:
@@ -275,11 +317,26 @@ def _tiles(data: dict[str, Any], where: str, blocks: int) -> TilesConfig | None:
     tiles (a task is a tile)."""
     if data.get("tiles") is None:
         return None
+    if data.get("bands") is not None:
+        raise ConfigError(f"{where}: fields 'tiles' and 'bands' cannot be combined (a task "
+                          "is a tile of FTP or a band of BODP)")
     tiles = TilesConfig.from_dict(data["tiles"], f"{where}: field 'tiles'")
     if tiles.count != blocks:
         raise ConfigError(f"{where}: field 'blocks' ({blocks}) must equal the tiles of "
                           f"'tiles'.grid ({tiles.grid[0]} x {tiles.grid[1]})")
     return tiles
+
+
+def _bands(data: dict[str, Any], where: str, blocks: int) -> BandsConfig | None:
+    """The optional `bands` of a `tasks` or `pull` section; `blocks` must be a multiple of
+    its devices (layers x devices; the role checks the layers against its stage)."""
+    if data.get("bands") is None:
+        return None
+    bands = BandsConfig.from_dict(data["bands"], f"{where}: field 'bands'")
+    if blocks % len(bands.devices):
+        raise ConfigError(f"{where}: field 'blocks' ({blocks}) must be the stage's layers x "
+                          f"the {len(bands.devices)} devices of 'bands'")
+    return bands
 
 
 @dataclass(frozen=True)
@@ -293,35 +350,39 @@ class PullConfig:
     gateway: str
     blocks: int
     tiles: TilesConfig | None = None
+    bands: BandsConfig | None = None
 
     FIELDS = ("gateway", "blocks")
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> PullConfig:
-        _check_object(data, cls.FIELDS, where, optional=("tiles",))
+        _check_object(data, cls.FIELDS, where, optional=("tiles", "bands"))
         blocks = _int(data, "blocks", where, 1)
         return cls(gateway=_hop(data["gateway"], where, "gateway"), blocks=blocks,
-                   tiles=_tiles(data, where, blocks))
+                   tiles=_tiles(data, where, blocks), bands=_bands(data, where, blocks))
 
 
 @dataclass(frozen=True)
 class TasksConfig:
     """run.json `tasks` (task sharing, gateway side): cut each frame's output into `blocks`
     neuron-block tasks that helpers pull; `width` is the assembled output size (L2's).
-    With `tiles` (FTP), the tasks are the tiles of a grid instead (TilesConfig)."""
+    With `tiles` (FTP), the tasks are the tiles of a grid instead (TilesConfig); with
+    `bands` (BODP), the row bands of each layer in turn (BandsConfig)."""
 
     blocks: int
     width: int
     tiles: TilesConfig | None = None
+    bands: BandsConfig | None = None
 
     FIELDS = ("blocks", "width")
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TasksConfig:
-        _check_object(data, cls.FIELDS, where, optional=("tiles",))
+        _check_object(data, cls.FIELDS, where, optional=("tiles", "bands"))
         width = _int(data, "width", where, 1)
         blocks = _int(data, "blocks", where, 1, width)
-        return cls(blocks=blocks, width=width, tiles=_tiles(data, where, blocks))
+        return cls(blocks=blocks, width=width, tiles=_tiles(data, where, blocks),
+                   bands=_bands(data, where, blocks))
 
 
 @dataclass(frozen=True)
@@ -358,7 +419,8 @@ class RunConfig:
     # slice: model-parallel slice node, forwards with `X-Slice: i/K` (SliceConfig).
     # slices: a sink that merges K slices per frame (`slice_received` until all K arrived).
     # tasks / pull: task sharing, gateway / helper side (node_app/roles/task_gateway.py,
-    #   task_helper.py).
+    #   task_helper.py; with `tiles` FTP, tile_gateway.py / tile_helper.py; with `bands`
+    #   BODP, band_gateway.py / band_helper.py).
     # peers: IP addresses allowed to POST data here when node.json `strict_peers` is on (the
     #   harness writes the client's address for entry nodes and each upstream node's).
     # read_timeout_s: a request must be complete this long after its first byte, else 408

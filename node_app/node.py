@@ -48,6 +48,9 @@ class Node:
         self.queue: queue.Queue[Frame | None] = queue.Queue(run.queue_size)
         self.forwarders = [Forwarder(hop) for hop in run.next_hops]
         self.stopping = threading.Event()
+        # The port the server listens on: node.json's until the bind, then the bound one
+        # (port 0 in tests); a work-stealing source tells its gateway where thieves reach it.
+        self.port = config.port
 
     def open_trace(self) -> None:
         """Open `<trace_dir>/<run_id>.csv`; only after bind, so a failed start leaves none."""

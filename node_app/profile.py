@@ -65,6 +65,7 @@ class Profile:
     model_switch_ms: float | None = None  # a fixed switch cost, instead of the two above
     conv_ms_per_gflop: float | None = None  # conv and pool; None: no conv cost known
     conv_fixed_ms: float = 0.0  # per conv or pool layer (or region of one)
+    ram_mb: int | None = None  # the device's RAM (MB = 2^20 bytes); None: not stated
 
     def dense_layer_ms(self, n_in: int, n_out: int) -> float:
         """Measured time if the shape was measured, else the line through the measurements."""
@@ -138,6 +139,10 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
     if read is not None and not _number(read, f"{where}: profile '{name}' storage_read_mb_s"):
         raise ProfileError(f"{where}: profile '{name}' storage_read_mb_s must be > 0 "
                            "(leave it out for storage that costs no time)")
+    ram = entry.get("ram_mb")
+    if ram is not None and (isinstance(ram, bool) or not isinstance(ram, int) or ram <= 0):
+        raise ProfileError(f"{where}: profile '{name}' ram_mb must be a positive integer "
+                           f"(MB of RAM), got {ram!r}")
     conv = entry.get("conv_fit")
     if conv is not None and not isinstance(conv, dict):
         raise ProfileError(f"{where}: profile '{name}' conv_fit must be an object")
@@ -148,6 +153,7 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
         conv_fixed_ms=0.0 if conv is None else _number(
             conv.get("fixed_ms", 0.0), f"{where}: profile '{name}' conv_fit.fixed_ms"),
         read_mb_s=None if read is None else float(read),
+        ram_mb=ram,
         build_ms=_number(entry.get("model_build_ms", 0.0),
                          f"{where}: profile '{name}' model_build_ms"),
         model_switch_ms=(None if switch is None else

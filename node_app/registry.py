@@ -13,12 +13,16 @@ from __future__ import annotations
 from node_app.config import RunConfig
 from node_app.node import Node
 from node_app.role import Role
+from node_app.roles.band_gateway import BandGateway
+from node_app.roles.band_helper import BandHelper
 from node_app.roles.fanout import Fanout, SliceStage
 from node_app.roles.helping import Helper
 from node_app.roles.merge import MergeSink
 from node_app.roles.router import Router
 from node_app.roles.sink import Sink
 from node_app.roles.stage import Stage
+from node_app.roles.steal_device import StealDevice
+from node_app.roles.steal_gateway import StealGateway
 from node_app.roles.task_gateway import TaskGateway
 from node_app.roles.task_helper import TaskHelper
 from node_app.roles.tile_gateway import TileGateway
@@ -30,7 +34,11 @@ def choose(run: RunConfig) -> type[Role]:
     if run.is_sink:
         return MergeSink if run.slices else Sink
     if run.pull is not None:
-        return TileHelper if run.pull.tiles is not None else TaskHelper
+        if run.pull.bands is not None:
+            return BandHelper
+        if run.pull.tiles is None:
+            return TaskHelper
+        return StealDevice if run.pull.tiles.sched == "wst" else TileHelper
     if run.help is not None:
         return Helper
     if run.route == "least_queue":
@@ -38,7 +46,11 @@ def choose(run: RunConfig) -> type[Role]:
     if run.route == "all":
         return Fanout
     if run.tasks is not None:
-        return TileGateway if run.tasks.tiles is not None else TaskGateway
+        if run.tasks.bands is not None:
+            return BandGateway
+        if run.tasks.tiles is None:
+            return TaskGateway
+        return StealGateway if run.tasks.tiles.sched == "wst" else TileGateway
     if run.slice is not None:
         return SliceStage
     return Stage

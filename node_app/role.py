@@ -19,6 +19,8 @@ Hooks, with the defaults of a plain pipeline stage:
 - `stats()`: this role's extra GET /stats fields; never called under `stats.lock`.
 - `describe()`: this role's part of the startup line (leading space, or "").
 - `tasks()`: the task board behind POST /task/next and /task/result, or None (404).
+- `steal()`: what answers POST /steal/* (FTP work stealing: the gateway's victim registry,
+  a device's local tile queue), or None (404).
 - `close()`: release what the role holds, after the worker stopped, before the trace closes.
 
 Class attributes: `worker` (False: no worker thread, e.g. a sink), `is_sink` (the startup
@@ -27,6 +29,8 @@ line says "(sink)"), `slices` (K > 0: /message bodies are X-Slice slices, node_a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from node_app.node import Node
@@ -38,11 +42,32 @@ class TaskSource(Protocol):
     @property
     def blocks(self) -> int: ...
 
-    def admit_helper(self, helper: str) -> bool: ...
+    def admit_helper(self, helper: str) -> str | None:
+        """None when `helper` may pull, else the refusal's reason."""
 
     def next(self, helper: str) -> tuple[int, int, bytes] | None: ...
 
     def result(self, helper: str, packet_id: int, block: int, body: bytes) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A /steal/* answer the server sends as it is: a JSON object (`obj`; for a status >=
+    400 it names the refusal in `error`, which the server counts and traces), or raw
+    float32 bytes with their headers (a stolen tile), or neither (204)."""
+
+    code: int
+    obj: dict[str, Any] | None = None
+    data: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class StealService(Protocol):
+    """FTP work stealing as the HTTP routes /steal/* use it (node_app/roles/steal_gateway.py,
+    steal_device.py). `node` is the request's checked X-Node, `peer` its source address."""
+
+    def steal_request(self, path: str, node: str, peer: str,
+                      headers: Mapping[str, str]) -> Reply: ...
 
 
 class Role:
@@ -76,6 +101,9 @@ class Role:
         return ""
 
     def tasks(self) -> TaskSource | None:
+        return None
+
+    def steal(self) -> StealService | None:
         return None
 
     def close(self) -> None:

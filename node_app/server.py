@@ -30,7 +30,12 @@ from node_app.stage import Pipeline, load_pipeline
 from node_app.stats import Stats, rss_kb
 from node_app.trace import TraceWriter
 
-_DATA_PATHS = ("/message", "/task/next", "/task/result")  # strict_peers applies to these
+# FTP work stealing (node_app/roles/steal_gateway.py, steal_device.py): the gateway's victim
+# registry and leases, and a device's local tile queue that thieves steal from.
+_STEAL_PATHS = ("/steal/register", "/steal/cancel", "/steal/victim", "/steal/lease",
+                "/steal/tile")
+# strict_peers applies to these
+_DATA_PATHS = ("/message", "/task/next", "/task/result", *_STEAL_PATHS)
 # Reasons for statuses the stdlib parser raises (bad request line, header limits, ...).
 _ERRORS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "read_timeout",
            414: "uri_too_long", 431: "headers_too_large", 505: "http_version_not_supported"}
@@ -41,6 +46,7 @@ _ROUTES = {
     "/clock": "GET",  # the trace clock, for the controller's NTP-style exchange (no token)
     "/task/next": "POST",  # task sharing: gateway only (node_app/roles/task_gateway.py)
     "/task/result": "POST",
+    **dict.fromkeys(_STEAL_PATHS, "POST"),
 }
 _MAX_DRAIN = 1 << 20  # larger bodies on non-/message routes are not read: connection closed
 
@@ -71,6 +77,7 @@ class NodeServer(ThreadingHTTPServer):
         self._stop_requested = threading.Lock()
         self._worker: threading.Thread | None = None
         super().__init__(address or (node.bind, node.port), Handler)
+        self.core.port = self.port
         # Only after bind succeeded: a failed start must not leave an empty trace behind.
         self.core.open_trace()
 
@@ -302,6 +309,8 @@ class Handler(BaseHTTPRequestHandler):
             self._message()
         elif path in ("/task/next", "/task/result"):
             self._task(path)
+        elif path in _STEAL_PATHS:
+            self._steal(path)
 
     def _peer_ok(self) -> bool:
         """strict_peers: data only from the run's upstream addresses (run.json `peers`)."""
@@ -355,9 +364,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/task/next":
             self._drain()
-            if not board.admit_helper(helper):
-                self._task_refused(429, "too_many_helpers",
+            refused = board.admit_helper(helper)
+            if refused == "too_many_helpers":
+                self._task_refused(429, refused,
                                    "this gateway serves no more helper names this run")
+                return
+            if refused is not None:
+                self._task_refused(403, refused, f"{helper} may not pull from this gateway")
                 return
             task = None if srv.stopping.is_set() else board.next(helper)
             if task is None:
@@ -392,6 +405,41 @@ class Handler(BaseHTTPRequestHandler):
             self._task_refused(400, error, f"block {block} of packet {pid}")
         else:
             self._send_json(200, {"ok": True})
+
+    def _steal(self, path: str) -> None:
+        """FTP work stealing (node_app/role.py StealService): requests without a body,
+        named by X-Node; the role's Reply is sent as it is, refusals counted and traced."""
+        srv = self.server
+        service = srv.role.steal()
+        self._drain()
+        if service is None:
+            self._send_json(404, {"error": "not_found", "detail": "not a work-stealing node"})
+            return
+        name = self.headers.get("X-Node", "").strip()
+        if not validate.NODE_NAME.match(name):
+            self._task_refused(400, "bad_node", f"X-Node must match "
+                               f"{validate.NODE_NAME.pattern}, got {name[:40]!r}")
+            return
+        if srv.stopping.is_set():
+            self._send_json(503, {"error": "stopping"}, close=True)
+            return
+        peer = validate.normalise_ip(self.client_address[0])
+        reply = service.steal_request(path, name, peer, self.headers)
+        if reply.code >= 400:
+            obj = reply.obj or {}
+            self._task_refused(reply.code, str(obj.get("error", f"http_{reply.code}")),
+                               str(obj.get("detail", "")))
+        elif reply.obj is not None:
+            self._send_json(reply.code, reply.obj)
+        else:
+            self.send_response(reply.code)
+            if reply.data:
+                self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(reply.data)))
+            for key, value in reply.headers:
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(reply.data)
 
     def _task_refused(self, code: int, reason: str, detail: str, close: bool = False) -> None:
         """A refused /task/* request: counted in /stats `rejected`, traced, JSON reason.

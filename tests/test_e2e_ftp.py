@@ -1,8 +1,12 @@
-"""DeepThings' FTP on the emulated lab: a gateway and two devices, real HTTP between them.
+"""DeepThings' FTP and MoDNN's BODP on the emulated lab: a gateway and two devices, real HTTP
+between them.
 
 One short run of yolov2-16 (160 x 160, 1444 ms a frame on rpi3bplus) with a 2x2 grid at
 0.5 fps, under the 0.64 fps the two devices can do: every frame must arrive, equal to the
-model's output, with its four tiles shared by both devices.
+model's output, with its four tiles shared by both devices (work sharing), or, under work
+stealing, queued at the source D0 and partly stolen by D1. The same for BODP at 0.5 fps,
+under its 1.35 fps bound: each of every frame's 16 layers cut into two equal row bands,
+one per device.
 """
 
 from __future__ import annotations
@@ -25,3 +29,37 @@ def test_ftp_delivers_the_models_output_with_tiles_on_both_devices(provisioned_l
     tiles = summary["tasks_per_helper"]
     assert sum(tiles.values()) == 4 * frames, tiles
     assert min(tiles.values()) >= frames, tiles  # both devices pull: neither idles
+
+
+def test_ftp_work_stealing_delivers_the_models_output_with_tiles_stolen(provisioned_lab):
+    """--sched=wst: the client sends to D0, which cuts each frame into its 2x2 tiles and
+    works on them; D1 asks G for a victim and steals from D0. Same load as above (0.5 fps,
+    under the 0.64 fps bound); each steal adds a lookup and a lease round trip, well inside
+    the 2 s between frames."""
+    fab("experiment", "--strategy=ftp", "--model=yolov2-16", "--devices=2", "--grid=2x2",
+        "--sched=wst", "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")
+    spec, summary = latest_run()
+    assert spec["strategy"] == "ftp" and spec["sched"] == "wst"
+    d0 = next(n for n in spec["nodes"] if n["role"] == "D0")
+    assert [t.rpartition(":")[0] for t in spec["targets"]] == [d0["address"]]
+    frames = summary["sent"]
+    assert summary["coverage"] == 1.0, summary
+    assert summary["output_check"]["checked"] >= 5
+    assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
+    tiles = summary["tasks_per_helper"]
+    assert sum(tiles.values()) == 4 * frames, tiles
+    assert min(tiles.values()) >= 1, tiles  # D1 stole: both devices computed tiles
+
+
+def test_bodp_delivers_the_models_output_with_every_layer_on_both_devices(provisioned_lab):
+    fab("experiment", "--strategy=bodp", "--model=yolov2-16", "--devices=2",
+        "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")
+    spec, summary = latest_run()
+    assert spec["strategy"] == "bodp" and spec["k"] == 2
+    frames = summary["sent"]
+    assert summary["coverage"] == 1.0, summary
+    assert summary["output_check"]["checked"] >= 5
+    assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
+    bands = summary["tasks_per_helper"]
+    # Equal devices, equal speeds: each takes its own band of all 16 layers of every frame.
+    assert sorted(bands.values()) == [16 * frames, 16 * frames], bands

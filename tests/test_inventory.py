@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.capacity import profile_names
 from harness.errors import SpecError
 from harness.inventory import REPO, Host, load_inventory
 
@@ -64,7 +65,15 @@ def test_false_strings_are_false_as_in_the_roles(tmp_path: Path) -> None:
     assert [h.emulated for h in inv.hosts.values()] == [False, False]
 
 
-@pytest.mark.parametrize("name", ["lab.yml", "lab-hetero.yml"])
+# Hosts whose device_profile differs from the lab's default (rpi3bplus), per lab inventory.
+LAB_PROFILES = {
+    "lab.yml": {},
+    "lab-hetero.yml": {"pi3": "rpi3bplus_half_speed"},
+    "lab-mixed.yml": {"pi2": "rpi4b", "pi3": "rpi4b", "pi4": "rpizero2w", "pi5": "rpi5"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAB_PROFILES))
 def test_repo_lab_inventory_resolves_to_paths_under_the_repo(name: str) -> None:
     inv = load_inventory(f"inventory/{name}")
     assert list(inv.hosts) == [f"pi{i}" for i in range(1, 7)]
@@ -75,7 +84,8 @@ def test_repo_lab_inventory_resolves_to_paths_under_the_repo(name: str) -> None:
         assert host.user == "root" and host.emulated
         assert host.address.startswith("198.18.0.")
     profiles = {h.name: h.profile for h in inv.hosts.values()}
-    assert profiles["pi3"] == ("rpi3bplus_half_speed" if name == "lab-hetero.yml" else "rpi3bplus")
+    assert profiles == {f"pi{i}": "rpi3bplus" for i in range(1, 7)} | LAB_PROFILES[name]
+    assert set(profiles.values()) <= set(profile_names())  # every one is in profiles.json
 
 
 def test_real_pi_example_inventory() -> None:

@@ -560,7 +560,8 @@ def test_profiles_follow_cao_measurements() -> None:
     for shape in [(100, 2000), (2000, 2000), (2000, 500), (1000, 1000)]:
         assert half.frame_ms([shape]) == pytest.approx(2 * rpi.frame_ms([shape]))
     assert half.switch_ms(16_816_000) == pytest.approx(2 * rpi.switch_ms(16_816_000))
-    with pytest.raises(ProfileError, match="native, rpi3bplus, rpi3bplus_half_speed, zero"):
+    with pytest.raises(ProfileError, match="native, rpi3b, rpi3bplus, rpi3bplus_half_speed, "
+                                           "rpi4b, rpi5, rpizero2w, zero"):
         load_profile("rpi4")
 
 

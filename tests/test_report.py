@@ -142,6 +142,6 @@ def test_task_helpers_show_their_work_in_the_report(tmp_path: Path) -> None:
     row = re.search(r"<tr><td[^>]*>H0</td>(.*?)</tr>", html, re.S)
     assert row is not None
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
-    # role, received, dropped, rejected, processed, tasks_processed, ..., utilisation
-    assert cells[4] == "50" and cells[5] == "200"
+    # role, profile, received, dropped, rejected, processed, tasks_processed, ..., utilisation
+    assert cells[5] == "50" and cells[6] == "200"
     assert "0.2" in cells

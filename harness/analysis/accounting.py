@@ -111,6 +111,7 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             processed = rounded(processed + tasks_done / blocks, 3) if blocks else processed
         out[name] = {
             "role": info.get("role"),
+            "profile": info.get("profile"),
             "stages": info.get("stages"),
             "received": count("received"),
             "dropped": count("dropped"),

@@ -44,8 +44,9 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
 
 
 def predict(p: Params) -> dict[str, Any]:
-    """Two independent whole-model nodes; the client alternates, frame 0 to A."""
+    """Two independent whole-model nodes, each at its own device's speed; the client
+    alternates, frame 0 to A."""
     sim, sink, drops, common = start(p)
     a = Node(sim, "A", service_ms=p.whole_ms, next_node=sink, **common)
-    b = Node(sim, "B", service_ms=p.whole_ms, next_node=sink, **common)
+    b = Node(sim, "B", service_ms=p.whole_b_ms, next_node=sink, **common)
     return simulate(sim, sink, [a, b], [a, b], drops, p)

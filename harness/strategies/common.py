@@ -1,18 +1,23 @@
 """What several strategy modules share, so that they never import each other.
 
 Cao's strategies 1 and 2 differ only in node A's policy: the plan, the capacity bound and
-the discrete-event wiring are here, once.
+the discrete-event wiring are here, once. FTP and BODP both price regions of the model's
+fused conv stack with node_app's own geometry and costs: its layers as MapShape are here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.capacity import stage_ms
 from harness.des import HelperNode, Node, Params, simulate, start
+from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
+from harness.models.layers import Layer
 from harness.strategies.plan import NodePlan, Plan
+from node_app.tiles import Region
 
 if TYPE_CHECKING:
     from harness.spec import RunSpec
@@ -66,3 +71,40 @@ def help_predict(p: Params, feed_b: bool) -> dict[str, Any]:
                    switch_back_ms=p.back_ms, x=p.x, sink=sink,
                    feed_b=feed_b, **common)
     return simulate(sim, sink, [a], [a, b], drops, p)
+
+
+@dataclass(frozen=True)
+class MapShape:
+    """A conv or pool layer of the model's table as node_app's walk and prices see it
+    (node_app.tiles.Geometry, and what node_app.stage.map_cost reads)."""
+
+    kind: str
+    in_shape: tuple[int, ...]
+    out_hw: tuple[int, int]
+    c_out: int
+    size: int
+    same: bool
+
+    @property
+    def in_hw(self) -> tuple[int, int]:
+        return self.in_shape[0], self.in_shape[1]
+
+    @classmethod
+    def of(cls, layer: Layer) -> MapShape:
+        key = "pool_size" if layer.kind == "pool" else "kernel_size"
+        return cls(layer.kind, layer.input_shape, layer.output_shape[:2], layer.output_shape[-1],
+                   int(layer.config[key][0]), layer.config.get("padding") == "same"
+                   and layer.kind == "conv")
+
+    def macs(self, out: Region) -> int:
+        return out.rows * out.cols * self.size ** 2 * self.in_shape[2] * self.c_out
+
+
+def map_shapes(model: str) -> list[MapShape]:
+    """The layers of the model's fused stage (FTP's tiles, BODP's bands) as shapes; a model
+    without one is a SpecError on `model`."""
+    try:
+        layers = describe(model).fused_layers
+    except KeyError as exc:
+        raise SpecError("model", str(exc.args[0])) from None
+    return [MapShape.of(layer) for layer in layers]

@@ -1,33 +1,40 @@
-"""DeepThings' Fused Tile Partitioning (seed 002), work sharing: tiles as pulled tasks.
+"""DeepThings' Fused Tile Partitioning (seed 002): tiles as tasks, shared or stolen.
 
-client -> G (gateway: cuts each frame into the N x M tiles of the output of the first
-`fused` layers of the model's fused stage, each with its own input region, overlap
-included) <- D0..D(K-1) pull tiles when idle, run the fused stack on the region, return the
-tile; G merges, runs the layers after the fused ones (none with the default --fused, all 16
-of YOLOv2's first layers) and sends the frame to the sink. node_app/roles/tile_gateway.py
-and tile_helper.py; the geometry is node_app/tiles.py.
+`--sched=wsh` (work sharing): client -> G (gateway: cuts each frame into the N x M tiles of
+the output of the first `fused` layers of the model's fused stage, each with its own input
+region, overlap included) <- D0..D(K-1) pull tiles when idle, run the fused stack on the
+region, return the tile; G merges, runs the layers after the fused ones (none with the
+default --fused, all 16 of YOLOv2's first layers) and sends the frame to the sink.
+node_app/roles/tile_gateway.py and tile_helper.py; the geometry is node_app/tiles.py.
 
-`--sched=wsh` (work sharing: one queue at the gateway, idle devices pull) is built; work
-stealing (`wst`, `wst-s` with data reuse) is not yet: the spec refuses it by name.
+`--sched=wst` (work stealing, no data reuse): client -> D0 (the data source: cuts its frames
+into the same tiles, queues them locally and works on them); D1..D(K-1) ask G for a victim
+and steal tiles from D0 peer to peer; every device sends its tiles' results to G, which
+merges, runs the rest and forwards as above. G is a separate host, as in wsh. Every device
+may steal from every other (`steals_from`, for `peers`): G names the victim at run time.
+node_app/roles/steal_gateway.py and steal_device.py. `wst-s` (data reuse) is not built: the
+spec refuses it by name.
 
-capacity_fps: min(G's rate for the layers after the fused ones, the devices' combined tile
-rate): a device doing every tile of a frame needs the sum of the tiles' profiled times,
-each tile priced on its own region per layer (overlap is paid for), so K devices give
-sum over devices of 1000 / (sum of tile ms). On rpi3bplus with yolov2-16 (160 x 160), a
-frame is 1444 ms whole, its 3 x 3 tiles 5502 ms in all (overlap x 3.8); at 608 x 608 the
-tiles of a 3 x 3 grid are 1.5 x the frame, of 5 x 5 2.2 x (tests/test_conv.py).
+capacity_fps, both schedulers: min(G's rate for the layers after the fused ones, the
+devices' combined tile rate): a device doing every tile of a frame needs the sum of the
+tiles' profiled times, each tile priced on its own region per layer (overlap is paid for),
+so K devices give sum over devices of 1000 / (sum of tile ms). Under stealing the source
+also receives the frames and cuts them, and each steal costs a victim lookup and a lease
+round trip; the bound leaves those out (it is the tile work only). On rpi3bplus with
+yolov2-16 (160 x 160), a frame is 1444 ms whole, its 3 x 3 tiles 5502 ms in all (overlap x
+3.8); at 608 x 608 the tiles of a 3 x 3 grid are 1.5 x the frame, of 5 x 5 2.2 x
+(tests/test_conv.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.capacity import device_profile, fps_min, fps_of, fps_sum
 from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
-from harness.models.layers import Layer
+from harness.strategies.common import MapShape, map_shapes
 from harness.strategies.plan import NodePlan, Plan
 from node_app.stage import stack_costs
 from node_app.tiles import Region, grid
@@ -69,37 +76,10 @@ def geometry(spec: RunSpec) -> tuple[int, int, int]:
     return n, m, fused
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """A conv or pool layer of the model's table as node_app's walk and prices see it
-    (node_app.tiles.Geometry, and what node_app.stage.map_cost reads)."""
-
-    kind: str
-    in_shape: tuple[int, ...]
-    out_hw: tuple[int, int]
-    c_out: int
-    size: int
-    same: bool
-
-    @property
-    def in_hw(self) -> tuple[int, int]:
-        return self.in_shape[0], self.in_shape[1]
-
-    @classmethod
-    def of(cls, layer: Layer) -> _Shape:
-        key = "pool_size" if layer.kind == "pool" else "kernel_size"
-        return cls(layer.kind, layer.input_shape, layer.output_shape[:2], layer.output_shape[-1],
-                   int(layer.config[key][0]), layer.config.get("padding") == "same"
-                   and layer.kind == "conv")
-
-    def macs(self, out: Region) -> int:
-        return out.rows * out.cols * self.size ** 2 * self.in_shape[2] * self.c_out
-
-
-def _shapes(spec: RunSpec) -> tuple[list[_Shape], list[_Shape]]:
+def _shapes(spec: RunSpec) -> tuple[list[MapShape], list[MapShape]]:
     """The fused layers and the ones after them, as shapes."""
     _n, _m, fused = geometry(spec)
-    shapes = [_Shape.of(la) for la in describe(spec.model).fused_layers]
+    shapes = map_shapes(spec.model)
     return shapes[:fused], shapes[fused:]
 
 
@@ -132,13 +112,20 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     n, m, fused = geometry(spec)
     tiles = {"grid": [n, m], "fused": fused}
     g, devices = hosts[0], hosts[1 : 1 + spec.k]
+    stealing = spec.sched == "wst"
+    if stealing:
+        tiles["sched"] = "wst"
     stage = info.fused_stage
-    nodes = [NodePlan(g, "G", [stage], [sink.endpoint],
-                      extra={"tasks": {"blocks": n * m, "width": info.output_size,
-                                       "tiles": tiles}})]
-    nodes += [NodePlan(d, f"D{i}", [stage], [],
-                       extra={"pull": {"gateway": g.endpoint, "blocks": n * m, "tiles": tiles}})
-              for i, d in enumerate(devices)]
+    gateway = NodePlan(g, "G", [stage], [sink.endpoint],
+                       extra={"tasks": {"blocks": n * m, "width": info.output_size,
+                                        "tiles": tiles}})
+    edge = [NodePlan(d, f"D{i}", [stage], [],
+                     extra={"pull": {"gateway": g.endpoint, "blocks": n * m, "tiles": tiles}},
+                     steals_from=[o.endpoint for o in devices if o is not d] if stealing else [])
+            for i, d in enumerate(devices)]
+    # Entry nodes first, upstream first (Plan.nodes): under work stealing the source D0
+    # and the other devices feed G; under sharing G feeds them.
+    nodes = [*edge, gateway] if stealing else [gateway, *edge]
     nodes.append(NodePlan(sink, "sink", []))
-    return Plan(nodes=nodes, targets=[g.endpoint], capacity_fps=capacity_fps(spec, g, devices),
-                input_size=info.input_size)
+    return Plan(nodes=nodes, targets=[devices[0].endpoint if stealing else g.endpoint],
+                capacity_fps=capacity_fps(spec, g, devices), input_size=info.input_size)

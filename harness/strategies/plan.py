@@ -18,6 +18,8 @@ class NodePlan:
     help: run.json `help` object (Cao's strategies 1 and 2: node A helps B), or None.
     extra: further run.json fields of the dp/mp/tasks roles (`route`, `slice`, `slices`,
         `tasks`, `pull`; docs/architecture.md), merged into the node's run.json.
+    steals_from: endpoints this node may steal work from peer to peer (FTP work stealing:
+        the gateway names the victim at run time, so every other device), for `peers` only.
     """
 
     host: Host
@@ -26,12 +28,14 @@ class NodePlan:
     next_hops: list[str] = field(default_factory=list)
     help: dict | None = None
     extra: dict = field(default_factory=dict)
+    steals_from: list[str] = field(default_factory=list)
 
     def sends_to(self) -> list[str]:
         """Every endpoint this node sends data to: next hops, Cao's direct hop to the sink,
-        the gateway a task helper pulls from."""
+        the gateway a task helper pulls from, the devices it may steal tiles from."""
         return [*self.next_hops, *filter(None, [(self.help or {}).get("direct_hop"),
-                                                (self.extra.get("pull") or {}).get("gateway")])]
+                                                (self.extra.get("pull") or {}).get("gateway")]),
+                *self.steals_from]
 
 
 @dataclass

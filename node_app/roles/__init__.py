@@ -3,7 +3,10 @@
 stage: pipeline stage (baseline, and node B of Cao's strategies); helping: Cao's strategies
 1 and 2 at node A; router: data parallelism's entry; fanout: model parallelism's entry and
 its slice nodes; merge: the merging sink; sink: the plain sink; task_gateway / task_helper:
-task sharing. Roles import node_app.role / node_app.node and core modules, never the server
-or the registry; a role may build on a sibling (merge -> sink, fanout -> stage, task_helper
--> task_gateway's LONG_POLL_S), never the other way round, so node_app stays acyclic.
+task sharing; tile_gateway / tile_helper: FTP work sharing; steal_gateway / steal_device: FTP
+work stealing; band_gateway / band_helper: MoDNN's BODP (all on the task board). Roles import
+node_app.role / node_app.node and core modules, never the server or the registry; a role may
+build on a sibling (merge -> sink, fanout -> stage, task_helper -> task_gateway's
+LONG_POLL_S, band_helper -> band_gateway's Bands), never the other way round, so node_app
+stays acyclic.
 """

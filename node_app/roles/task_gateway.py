@@ -20,8 +20,9 @@ Trust: a result is taken only from the helper that holds the lease of that (pack
 (else `not_leased`, 409), so nobody else can overwrite a block or free another helper's
 lease. Helpers are named by `X-Node` (node_app/validate.py NODE_NAME, else `bad_node`); the
 gateway serves at most MAX_HELPERS distinct names per run (a further name gets
-`too_many_helpers`, 429), which bounds `tasks_by_helper`. All three are counted in /stats
-`rejected` (node_app/server.py).
+`too_many_helpers`, 429), which bounds `tasks_by_helper`; a board may refuse other names
+too (BODP: `not_a_band_device`, 403). All are counted in /stats `rejected`
+(node_app/server.py).
 
 Helper (run.json `pull`): node_app/roles/task_helper.py. Trace on the gateway: `task_sent` /
 `task_done` (detail `<helper>:<i>`).
@@ -92,14 +93,15 @@ class TaskBoard:
 
     # request side --------------------------------------------------------------------------
 
-    def admit_helper(self, helper: str) -> bool:
-        """May `helper` pull? Known names always, new ones while fewer than MAX_HELPERS."""
+    def admit_helper(self, helper: str) -> str | None:
+        """May `helper` pull? None (yes) for known names always, and for new ones while fewer
+        than MAX_HELPERS; else the refusal's reason (`too_many_helpers`)."""
         with self.cond:
             if helper not in self.helpers:
                 if len(self.helpers) >= MAX_HELPERS:
-                    return False
+                    return "too_many_helpers"
                 self.helpers.add(helper)
-            return True
+            return None
 
     def next(self, helper: str, wait_s: float = LONG_POLL_S) -> tuple[int, int, bytes] | None:
         """The next task for `helper` (packet id, block, input bytes), or None after wait_s."""
@@ -151,6 +153,9 @@ class TaskBoard:
             self.node.trace.write(packet_id, "task_done", f"{helper}:{block}")
             if frame.left:
                 return None
+            if self._advance(packet_id, frame):
+                self.cond.notify_all()  # the frame's next round of tasks is queued
+                return None
             del self.frames[packet_id]
             self.cond.notify_all()  # room for the worker's next frame
         self.out.put((packet_id, frame.out.tobytes()))
@@ -176,6 +181,12 @@ class TaskBoard:
     def _place(self, out: np.ndarray, block: int, body: bytes) -> None:
         lo, hi = block_bounds(block, self.cfg.blocks, self.cfg.width)
         out[lo:hi] = np.frombuffer(body, dtype="<f4")
+
+    def _advance(self, packet_id: int, frame: _Frame) -> bool:
+        """All of a frame's open tasks are in: queue its next round and say True, or say
+        False when the frame is done. Called with self.cond held. Blocks and tiles come in
+        one round; BODP's bands in one per layer (node_app/roles/band_gateway.py)."""
+        return False
 
     def finish(self, packet_id: int, out: bytes) -> bytes:
         """An assembled frame before it is forwarded (a tile board runs the layers after

@@ -40,6 +40,40 @@ class BadReply(Exception):
         self.reason = reason
 
 
+class Link:
+    """One kept-alive HTTP/1.1 connection to a peer for POSTs named by X-Node; one user at a
+    time (a helper's worker; a victim's steal handlers share theirs under a lock). A reply
+    body over max_bytes is not read (BadReply `too_large`), and any failure drops the
+    connection: a half-read reply leaves it unusable."""
+
+    def __init__(self, host: str, port: int, name: str, timeout_s: float):
+        self.host, self.port, self.name, self.timeout_s = host, port, name, timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+
+    def post(self, path: str, headers: dict[str, str], body: bytes = b"",
+             max_bytes: int = MAX_REPLY_BYTES) -> tuple[int, dict[str, str], bytes]:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+        headers = {"X-Node": self.name, "Content-Type": "application/octet-stream", **headers}
+        try:
+            self._conn.request("POST", path, body=body, headers=headers)
+            resp = self._conn.getresponse()
+            if resp.length is not None and resp.length > max_bytes:
+                raise BadReply("too_large", f"{path}: Content-Length {resp.length}")
+            data = resp.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise BadReply("too_large", f"{path}: more than {max_bytes} bytes")
+        except BaseException:
+            self.close()
+            raise
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class TaskHelper(Role):
     """A helper's worker loop: pull a task when idle, compute its block, return the result."""
 
@@ -51,7 +85,7 @@ class TaskHelper(Role):
         self.host, self.port = parse_hostport(cfg.gateway)
         self.tasks_done = 0
         self.pull_errors: dict[str, int] = {}  # keys: the fixed reasons of the docstring
-        self._conn: http.client.HTTPConnection | None = None
+        self.link = Link(self.host, self.port, node.config.node, LONG_POLL_S + 5.0)
         self.setup()
 
     def setup(self) -> None:
@@ -109,25 +143,8 @@ class TaskHelper(Role):
 
     def _request(self, path: str, headers: dict[str, str], body: bytes = b"",
                  max_bytes: int = MAX_REPLY_BYTES) -> tuple[int, dict[str, str], bytes]:
-        """One POST to the gateway; a reply body over max_bytes is not read (BadReply)."""
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(
-                self.host, self.port, timeout=LONG_POLL_S + 5.0
-            )
-        headers = {"X-Node": self.node.config.node, "Content-Type": "application/octet-stream",
-                   **headers}
-        try:
-            self._conn.request("POST", path, body=body, headers=headers)
-            resp = self._conn.getresponse()
-            if resp.length is not None and resp.length > max_bytes:
-                raise BadReply("too_large", f"{path}: Content-Length {resp.length}")
-            data = resp.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                raise BadReply("too_large", f"{path}: more than {max_bytes} bytes")
-        except BaseException:
-            self._close()  # a half-read reply leaves the connection unusable
-            raise
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        """One POST to the gateway (Link.post)."""
+        return self.link.post(path, headers, body, max_bytes)
 
     def _next(self) -> tuple[int, int, bytes] | None:
         status, headers, data = self._request(
@@ -136,6 +153,10 @@ class TaskHelper(Role):
             return None
         if status != 200:
             raise BadReply("bad_status", f"/task/next: HTTP {status}")
+        return self.parse_task(headers, data)
+
+    def parse_task(self, headers: dict[str, str], data: bytes) -> tuple[int, int, bytes]:
+        """(packet id, block, input) of a task reply (lower-case headers), else BadReply."""
         block = parse_block(headers.get("x-block"), self.cfg.blocks)
         # validate.packet_id takes ASCII digits only: str.isdigit() also passes "²", which
         # int() refuses, and "١", which int() reads as 1.
@@ -181,6 +202,4 @@ class TaskHelper(Role):
             node.trace.write(packet_id, "forward_failed", f"http_{status}")
 
     def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.link.close()
