@@ -55,6 +55,16 @@ class Params:
     parts_ms: dp, mp and tasks: per part node (replica, slice node, helper, in plan order)
         the times of its jobs: dp `(L2 ms,)`, mp `(its slice's ms,)`, tasks the T block
         times on that helper's profile; so heterogeneous nodes are modelled as they are.
+        ftp and bodp: per device, its time for each task of a frame (FTP: tile i; BODP:
+        block l * K + k, its own band of layer l, 0 for the others' blocks).
+    rounds: a gateway board's rounds of tasks per frame, each a tuple of task numbers; the
+        next round is queued only when the last task of the one before is back (BODP: one
+        round per layer, its non-empty bands: the layer barrier). Empty: one round of
+        every task (tasks, FTP).
+    owners: task -> the one device that may take it (BODP's static assignment); empty: any.
+    rest_ms: the gateway's own work on an assembled frame before it forwards it (FTP: the
+        layers after the fused ones, on the gateway's profile); its sender does this and
+        the forward one frame at a time.
     """
 
     rate_fps: float
@@ -70,6 +80,9 @@ class Params:
     switch_back_ms: float | None = None  # None: as switch_ms
     parts_ms: tuple[tuple[float, ...], ...] = ()
     b_whole_ms: float | None = None  # None: as whole_ms
+    rounds: tuple[tuple[int, ...], ...] = ()
+    owners: tuple[int, ...] = ()
+    rest_ms: float = 0.0
 
     @property
     def back_ms(self) -> float:
@@ -84,6 +97,17 @@ class Params:
             raise ValueError("need rate_fps > 0, measure_frames >= 1 and warmup_frames >= 0")
         if self.queue_size < 1 or self.x < 1:
             raise ValueError("queue_size and x must be >= 1")
+
+
+@dataclass(frozen=True)
+class BoardJobs:
+    """What a gateway board's strategy (ftp, bodp) adds to `Params`: the devices' task
+    times, the rounds, the owners, the gateway's rest (see `Params`)."""
+
+    parts_ms: tuple[tuple[float, ...], ...]
+    rounds: tuple[tuple[int, ...], ...] = ()
+    owners: tuple[int, ...] = ()
+    rest_ms: float = 0.0
 
 
 class Sim:
@@ -295,18 +319,27 @@ class MergeSink(Sink):
 
 
 class GatewayNode(Node):
-    """The task gateway (run.json `tasks`): runs its stage on a frame, then puts its T
+    """The task gateway (run.json `tasks`): runs its stage on a frame, then puts the frame's
     tasks on the board; with `queue_size` frames on the board its worker waits (busy)
-    until one completes. Idle helpers pull tasks in order; when all T results of a frame
-    are back, the sender thread forwards the assembled frame to the sink (one hop)."""
+    until one completes. Idle helpers pull tasks in order (only their own under `owners`);
+    a frame's tasks come in `rounds` (default: one round of all `blocks`), the next round
+    queued when the last task of the one before is back. When the last round is in, the
+    sender thread does `finish_ms` of work (FTP's layers after the fused ones) and forwards
+    the frame to the sink (one hop), one frame at a time."""
 
-    def __init__(self, *args: Any, blocks: int, sink: Sink, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, blocks: int, sink: Sink,
+                 rounds: Sequence[Sequence[int]] = (), owners: Sequence[int] = (),
+                 finish_ms: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, next_node=sink, **kwargs)
         self.blocks, self.sink = blocks, sink
+        self.rounds = [list(r) for r in rounds if r] or [list(range(blocks))]
+        self.owners, self.finish_ms = list(owners), finish_ms
         self.todo: deque[tuple[int, int]] = deque()
-        self.left: dict[int, int] = {}  # frame -> results still out
+        self.left: dict[int, int] = {}  # frame -> results of its current round still out
+        self.round: dict[int, int] = {}  # frame -> its current round
         self.held: int | None = None  # a frame waiting for room on the board
         self.idle: deque[PullHelper] = deque()
+        self.sender_free = 0.0  # when the sender thread is done with what it has
 
     def next_job(self) -> tuple[float, Callable[[float], None]] | None:
         if not self.queue:
@@ -318,14 +351,21 @@ class GatewayNode(Node):
         if len(self.left) >= self.queue_size:
             self.held, self.busy = frame, True  # the worker waits in put()
             return
-        self.left[frame] = self.blocks
-        self.todo.extend((frame, i) for i in range(self.blocks))
-        while self.idle and self.todo:
-            self.idle.popleft().pull(t)
+        self._queue_round(frame, 0, t)
+
+    def _queue_round(self, frame: int, r: int, t: float) -> None:
+        self.round[frame], self.left[frame] = r, len(self.rounds[r])
+        self.todo.extend((frame, b) for b in self.rounds[r])
+        idle, self.idle = self.idle, deque()
+        for helper in idle:  # each asks once; one that finds nothing of its own waits again
+            helper.pull(t)
 
     def take(self, helper: PullHelper) -> tuple[int, int] | None:
-        if self.todo:
-            return self.todo.popleft()
+        for i, (_frame, block) in enumerate(self.todo):
+            if not self.owners or self.owners[block] == helper.index:
+                task = self.todo[i]
+                del self.todo[i]
+                return task
         self.idle.append(helper)
         return None
 
@@ -333,8 +373,13 @@ class GatewayNode(Node):
         self.left[frame] -= 1
         if self.left[frame]:
             return
-        del self.left[frame]
-        self.sim.at(t + self.hop_ms, lambda t2: self.sink.admit(frame, t2))
+        nxt = self.round[frame] + 1
+        if nxt < len(self.rounds):
+            self._queue_round(frame, nxt, t)
+            return
+        del self.left[frame], self.round[frame]
+        self.sender_free = max(self.sender_free, t) + self.finish_ms + self.hop_ms
+        self.sim.at(self.sender_free, lambda t2: self.sink.admit(frame, t2))
         if self.held is not None:
             held, self.held = self.held, None
             self.busy = False
@@ -343,14 +388,15 @@ class GatewayNode(Node):
 
 
 class PullHelper:
-    """A task helper (run.json `pull`): when idle it pulls the next task, computes the
-    block in its own profile's time and returns the result; a task costs the block's time
-    plus two HTTP round trips (the pull that brings it, the post that returns it)."""
+    """A task helper (run.json `pull`): when idle it pulls the next task (one its gateway
+    lets device `index` take), computes it in its own profile's time and returns the
+    result; a task costs its time plus two HTTP round trips (the pull that brings it, the
+    post that returns it)."""
 
     def __init__(self, sim: Sim, name: str, gateway: GatewayNode, block_ms: Sequence[float],
-                 hop_ms: float) -> None:
+                 hop_ms: float, index: int = 0) -> None:
         self.sim, self.name, self.gateway = sim, name, gateway
-        self.block_ms, self.hop_ms = list(block_ms), hop_ms
+        self.block_ms, self.hop_ms, self.index = list(block_ms), hop_ms, index
         self.switches = 0
         self.tasks = 0
 
@@ -365,6 +411,22 @@ class PullHelper:
         self.tasks += 1
         self.gateway.result(frame, t)
         self.pull(t)
+
+
+def board(p: Params, what: str) -> tuple[Sim, Sink, dict[int, str], GatewayNode,
+                                         list[PullHelper]]:
+    """A gateway G whose board serves `p.parts_ms`'s devices D0..D(K-1) (ftp, bodp): its
+    worker only queues a frame's tasks (cutting tiles and bands is copies, not priced),
+    its sender runs `p.rest_ms` before each forward; the devices start idle."""
+    sim, sink, drops, common = start(p)
+    devices = parts(p, what)
+    g = GatewayNode(sim, "G", service_ms=p.first_ms, blocks=len(devices[0]), sink=sink,
+                    rounds=p.rounds, owners=p.owners, finish_ms=p.rest_ms, **common)
+    helpers = [PullHelper(sim, f"D{i}", g, ms, p.hop_ms, index=i)
+               for i, ms in enumerate(devices)]
+    for h in helpers:
+        h.pull(0.0)
+    return sim, sink, drops, g, helpers
 
 
 def parts(p: Params, what: str) -> tuple[tuple[float, ...], ...]:

@@ -47,6 +47,9 @@ def why_not(spec: dict[str, Any]) -> str | None:
                     "(harness/strategies/)")
     except ValueError:
         return f"unknown strategy {spec.get('strategy')!r}"
+    unpredictable = getattr(strategies.get(str(spec.get("strategy"))), "unpredictable", None)
+    if unpredictable is not None and (reason := unpredictable(spec)):
+        return str(reason)
     try:
         workers = _worker_profiles(spec)
     except ValueError as e:
@@ -112,8 +115,6 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     profile = workers[0]  # node A's: the entry node
     b_profile = _role_profile(spec, "B") or profile
     model = str(spec.get("model") or DEFAULT_MODEL)
-    info = describe(model)
-    first, second = info.pipeline
     warmup = spec.get("warmup_frames")
     measure = spec.get("measure_frames")
     rate = float(spec["rate_fps"])
@@ -122,6 +123,10 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     if measure is None:
         measure = int(round(float(spec["duration_s"]) * rate))
     module = strategies.get(str(spec["strategy"]))
+    if hasattr(module, "board_jobs"):
+        return _predict_board(spec, module, rate, int(warmup), int(measure), hop_ms, hop_basis)
+    info = describe(model)
+    first, second = info.pipeline
     parts_ms: tuple[tuple[float, ...], ...] = ()
     if hasattr(module, "part_jobs_ms"):
         k = int(spec.get("k") or 1)
@@ -141,6 +146,34 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         hop_ms=0.0 if hop_ms is None else hop_ms, parts_ms=parts_ms,
     )
     return result | {"hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
+
+
+def _predict_board(spec: dict[str, Any], module: Any, rate: float, warmup: int, measure: int,
+                   hop_ms: float | None, hop_basis: str) -> dict[str, Any]:
+    """ftp and bodp: a gateway G and K devices D0..D(K-1), each priced by its own profile
+    (the spec's `nodes` by role, else the one profile of the run), the tasks and rounds
+    from the strategy module's `board_jobs` on the run's own grid, fused depth and model."""
+    from harness.spec import RunSpec
+
+    workers = _worker_profiles(spec)
+    gateway = _role_profile(spec, "G") or workers[0]
+    devices = [str(n["profile"]) for n in spec.get("nodes") or []
+               if str(n.get("role", "")).startswith("D") and n.get("profile")]
+    k = len(devices) or int(spec.get("k") or 1)
+    devices = devices or [workers[0]] * k
+    run = RunSpec(strategy=str(spec["strategy"]), model=str(spec.get("model") or DEFAULT_MODEL),
+                  k=k, grid=str(spec.get("grid") or "3x3"), fused=int(spec.get("fused") or 0),
+                  sched=str(spec.get("sched") or "wsh"), queue_size=int(spec["queue_size"]))
+    jobs = module.board_jobs(run, gateway, devices)
+    if jobs is None:  # why_not checked; belt and braces
+        return {"skipped": no_cost_reason([gateway, *devices]) or "a profile has no cost model"}
+    params = Params(rate_fps=rate, warmup_frames=warmup, measure_frames=measure,
+                    queue_size=int(spec["queue_size"]), x=1, first_ms=0.0, second_ms=0.0,
+                    whole_ms=0.0, switch_ms=0.0, hop_ms=0.0 if hop_ms is None else hop_ms,
+                    parts_ms=jobs.parts_ms, rounds=jobs.rounds, owners=jobs.owners,
+                    rest_ms=jobs.rest_ms)
+    return module.predict(params) | {
+        "hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
 
 
 def _priced(spec: dict[str, Any], profile: str) -> bool:

@@ -43,6 +43,7 @@ from harness.analysis import (
     utilisation_per_second,
     warnings_of,
 )
+from harness.seeds import deepthings
 
 Cell = str | Markup
 Rows = list[list[Cell]]
@@ -330,6 +331,9 @@ COMPARE_ROWS = (
     ("latency max ms", "latency_ms.max"), ("warm-up frames", "warmup_frames"),
     ("bytes per frame on the wire", "wire.bytes_per_frame"),
     ("L2 weight bytes per device (max)", "memory.l2_weights_bytes_per_device_max"),
+    ("peak layer buffers per device (max, measured)", "memory.peak_layer_bytes_per_device_max"),
+    ("peak layer footprint per device (max, measured)",
+     "memory.peak_footprint_bytes_per_device_max"),
 )
 
 
@@ -340,10 +344,26 @@ def _get(s: dict[str, Any], dotted: str) -> Any:
     return v
 
 
+def _spec_of(item: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """The run's spec.json (k, grid, sched: what a summary does not repeat); {} for a dict."""
+    if isinstance(item, dict):
+        return {}
+    try:
+        return json.loads((Path(item) / "spec.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+ROW_LABELS = ("DeepThings' comparison", "ours", "DeepThings reported", "the seed's words")
+
+
 def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str | Path) -> Path:
     """Runs side by side: a table with one column per run, and bar charts of coverage,
-    delivered fps, latency p95 and drops per node."""
+    delivered fps, latency p95 and drops per node. Among ftp/bodp runs, a table of our
+    ratios beside DeepThings' reported ones (harness/seeds/deepthings.py)."""
     sums = [_summary_of(i) for i in items]
+    runs = [{**_spec_of(i), **s} for i, s in zip(items, sums, strict=True)]
+    seed_rows: Rows = deepthings.rows(runs) if deepthings.applies(runs) else []
     labels = [str(s.get("run_id")) for s in sums]
     rows: Rows = [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
                            for s in sums)] for name, key in COMPARE_ROWS]
@@ -362,6 +382,7 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     }
     return _render("comparison.html", out_html, title="Comparison: " + ", ".join(labels),
                    labels=labels, warnings=[_reasons(s) for s in sums], rows=rows,
+                   seed_rows=seed_rows, seed_labels=list(ROW_LABELS), seed=deepthings.SEED,
                    plots={k: Markup(v) for k, v in figures.items()})
 
 

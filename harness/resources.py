@@ -1,8 +1,9 @@
-"""What a run costs besides time: weight memory per device, bytes on the wire, tasks per helper.
+"""What a run costs besides time: memory per device, bytes on the wire, tasks per helper.
 
 These are the columns that tell the strategies apart where fps does not: mp exists to cut
 per-device memory (~K-fold), and mp and tasks pay for it in traffic. The nodes count what
-only they know (/stats `weights_bytes`, `bytes_out`, the gateway's `tasks_by_helper`); the
+only they know (/stats `weights_bytes`, `memory`: the buffers each layer allocated while
+computing, `bytes_out`, the gateway's `tasks_by_helper`); the
 harness fetches /stats once after the drain (`node_stats.json` in the run directory) and
 also works the planned numbers out of the run's plan (spec.json `nodes`), so a run whose
 stats could not be fetched still shows what it should have cost.
@@ -100,9 +101,14 @@ def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
             continue
         name = str(n.get("name"))
         measured = (stats.get(name) or {}).get("weights_bytes")
+        buffers = (stats.get(name) or {}).get("memory") or {}
         memory[name] = {"role": n.get("role"), "stages": n.get("stages"),
                         "weights_bytes": measured,
-                        "planned_weights_bytes": info.weights_bytes(n.get("stages") or [])}
+                        "planned_weights_bytes": info.weights_bytes(n.get("stages") or []),
+                        "peak_layer_bytes": buffers.get("peak_layer_bytes"),
+                        "peak_footprint_bytes": buffers.get("peak_footprint_bytes"),
+                        "per_layer_bytes": [p.get("buffer_bytes")
+                                            for p in buffers.get("per_layer") or []]}
     # Devices holding the split stage (whole, or a slice): what dp, mp and tasks spread.
     # The summary key keeps its old name, `l2_...`: the split stage of Cao's model is L2.
     split = {info.split_stage, *info.slices()}
@@ -115,9 +121,15 @@ def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     measured_wire = None
     if frames and stats and all(isinstance(b, int) for b in out_bytes):
         measured_wire = round((frames * input_bytes + sum(out_bytes)) / frames, 1)
+    # Buffers measured while computing (node_app/memory.py), the largest over the nodes
+    # that computed layers: DeepThings' per-device footprint (the devices under ftp/bodp).
+    peaks = [m["peak_layer_bytes"] for m in memory.values() if m["peak_layer_bytes"]]
+    feet = [m["peak_footprint_bytes"] for m in memory.values() if m["peak_footprint_bytes"]]
     result: dict[str, Any] = {
         "memory": {"nodes": memory,
-                   "l2_weights_bytes_per_device_max": max(per_device) if per_device else None},
+                   "l2_weights_bytes_per_device_max": max(per_device) if per_device else None,
+                   "peak_layer_bytes_per_device_max": max(peaks) if peaks else None,
+                   "peak_footprint_bytes_per_device_max": max(feet) if feet else None},
         "wire": {"bytes_per_frame": measured_wire,
                  "planned_bytes_per_frame": planned_wire_bytes(spec),
                  "frames_sent": frames,

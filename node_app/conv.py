@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from node_app.activations import ACTIVATIONS
+from node_app.memory import MemoryMeter
 from node_app.tiles import Pads, Region, input_region, walk_back
 
 
@@ -55,10 +56,14 @@ class ConvLayer:
         k, c_in, c_out = self.size, self.kernel.shape[2], self.kernel.shape[3]
         return out.rows * out.cols * k * k * int(c_in) * int(c_out)
 
-    def forward(self, x: np.ndarray, pads: Pads) -> np.ndarray:
+    def forward(self, x: np.ndarray, pads: Pads, made: list[np.ndarray] | None = None
+                ) -> np.ndarray:
+        """`made`: if given, gets every array this call makes (node_app/memory.py)."""
+        keep = made.append if made is not None else _discard
         k = self.size
         if any((pads.top, pads.bottom, pads.left, pads.right)):
             x = np.pad(x, ((pads.top, pads.bottom), (pads.left, pads.right), (0, 0)))
+            keep(x)
         c_in, c_out = self.kernel.shape[2], self.kernel.shape[3]
         if k == 1:
             cols = x.reshape(-1, c_in)
@@ -68,13 +73,17 @@ class ConvLayer:
             # (rows, cols, C, k, k) -> (rows, cols, k, k, C): the kernel's own order
             view = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(0, 1))
             cols = view.transpose(0, 1, 3, 4, 2).reshape(rows_out * cols_out, k * k * c_in)
+        keep(cols)
         y = cols @ self.kernel.reshape(k * k * c_in, c_out) + self.bias
-        return ACTIVATIONS[self.activation](y).reshape(rows_out, cols_out, c_out)
+        keep(y)
+        out = ACTIVATIONS[self.activation](y).reshape(rows_out, cols_out, c_out)
+        keep(out)
+        return out
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, made: list[np.ndarray] | None = None) -> np.ndarray:
         out = Region.whole(self.out_shape[:2])
         _region, pads = input_region(self, out)
-        return self.forward(x, pads)
+        return self.forward(x, pads, made)
 
 
 @dataclass(frozen=True)
@@ -97,26 +106,41 @@ class PoolLayer:
     def out_shape(self) -> tuple[int, int, int]:
         return self.in_hw[0] // self.size, self.in_hw[1] // self.size, self.channels
 
-    def forward(self, x: np.ndarray, pads: Pads) -> np.ndarray:
+    def forward(self, x: np.ndarray, pads: Pads, made: list[np.ndarray] | None = None
+                ) -> np.ndarray:
         s = self.size
         h, w = x.shape[0] // s, x.shape[1] // s
-        x = x[: h * s, : w * s]
-        return x.reshape(h, s, w, s, x.shape[2]).max(axis=(1, 3))
+        x = x[: h * s, : w * s].reshape(h, s, w, s, x.shape[2])
+        out = x.max(axis=(1, 3))
+        if made is not None:
+            made += [x, out]
+        return out
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x, Pads())
+    def __call__(self, x: np.ndarray, made: list[np.ndarray] | None = None) -> np.ndarray:
+        return self.forward(x, Pads(), made)
 
 
-def run_region(layers: Sequence[ConvLayer | PoolLayer], x: np.ndarray, out: Region
-               ) -> np.ndarray:
+def _discard(_a: np.ndarray) -> None:
+    """What a layer does with its arrays when nobody measures them."""
+
+
+def run_region(layers: Sequence[ConvLayer | PoolLayer], x: np.ndarray, out: Region,
+               meter: MemoryMeter | None = None) -> np.ndarray:
     """Output region `out` of a fused stack of layers, from the input region that
     node_app.tiles.walk_back gives for it (an FTP tile's stack, or a BODP band of one layer);
-    raises ValueError when `x` is not that region's shape."""
+    raises ValueError when `x` is not that region's shape. `meter` records each layer's
+    buffers (node_app/memory.py)."""
     steps = walk_back(layers, out)
     first, _pads = steps[0]
     want = (first.rows, first.cols, layers[0].in_shape[2])
     if x.shape != want:
         raise ValueError(f"region input has shape {x.shape}, region {first} needs {want}")
     for layer, (_region, pads) in zip(layers, steps, strict=True):
-        x = layer.forward(x, pads)
+        if meter is None:
+            x = layer.forward(x, pads)
+            continue
+        made: list[np.ndarray] = []
+        y = layer.forward(x, pads, made)
+        meter.layer(layer, x, made)
+        x = y
     return x

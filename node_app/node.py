@@ -24,6 +24,7 @@ import numpy as np
 
 from node_app.config import NodeConfig, RunConfig
 from node_app.forwarder import Forwarder
+from node_app.memory import MemoryMeter
 from node_app.profile import Profile, sleep_until
 from node_app.stage import Pipeline, load_pipeline
 from node_app.stats import Stats
@@ -45,6 +46,7 @@ class Node:
         self.pipeline = pipeline
         self.profile_ms = profile.frame_ms(pipeline.costs)  # None: native, no waiting
         self.stats = Stats(self.profile_ms or 0.0)
+        self.memory = MemoryMeter()  # per-layer buffers while computing, /stats `memory`
         self.queue: queue.Queue[Frame | None] = queue.Queue(run.queue_size)
         self.forwarders = [Forwarder(hop) for hop in run.next_hops]
         self.stopping = threading.Event()
@@ -108,6 +110,9 @@ class Node:
     def snapshot(self) -> dict[str, Any]:
         """The /stats fields every node has (role fields and rss_kb are added by the server)."""
         st = self.stats
+        memory = self.memory.snapshot(  # its own lock, never nested in stats.lock
+            [la for stage in self.pipeline.stages for la in stage.layers],
+            self.pipeline.weights_bytes)
         with st.lock:
             return {
                 "node": self.config.node,
@@ -127,7 +132,7 @@ class Node:
                 "helping": st.helping,
                 "weights_bytes": self.pipeline.weights_bytes,
                 "bytes_out": st.bytes_out,
-            }
+            } | {"memory": memory}
 
     # worker side -------------------------------------------------------------------------
 
@@ -177,7 +182,7 @@ class Node:
         """Run the stages on one frame and wait out the profile time (trace started/finished)."""
         self.trace.write(packet_id, "started", str(self.queue.qsize()))
         t0 = time.perf_counter()
-        out = pipeline(np.frombuffer(body, dtype="<f4"))
+        out = pipeline(np.frombuffer(body, dtype="<f4"), self.memory)
         real_ms = (time.perf_counter() - t0) * 1000.0
         if profile_ms is not None:
             sleep_until(t0 + profile_ms / 1000.0)

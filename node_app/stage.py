@@ -20,6 +20,7 @@ import numpy as np
 
 from node_app.activations import ACTIVATIONS
 from node_app.conv import ConvLayer, PoolLayer
+from node_app.memory import MemoryMeter
 from node_app.profile import Cost
 from node_app.tiles import Region, walk_back
 
@@ -45,8 +46,12 @@ class DenseLayer:
     def cost(self) -> Cost:
         return Cost.dense(*self.shape)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ACTIVATIONS[self.activation](x @ self.kernel + self.bias)
+    def __call__(self, x: np.ndarray, made: list[np.ndarray] | None = None) -> np.ndarray:
+        y = x @ self.kernel + self.bias
+        out = ACTIVATIONS[self.activation](y)
+        if made is not None:
+            made += [y, out]
+        return out
 
 
 AnyLayer = DenseLayer | ConvLayer | PoolLayer
@@ -91,11 +96,18 @@ class Stage:
                 else map_cost(layer, Region.whole(layer.out_shape[:2]))
                 for layer in self.layers]
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, meter: MemoryMeter | None = None) -> np.ndarray:
+        """One frame through the layers; `meter` records each layer's buffers."""
         if self.input_shape:
             x = x.reshape(self.input_shape)
         for layer in self.layers:
-            x = layer(x)
+            if meter is None:
+                x = layer(x)
+                continue
+            made: list[np.ndarray] = []
+            y = layer(x, made)
+            meter.layer(layer, x, made)
+            x = y
         return x
 
 
@@ -202,9 +214,9 @@ class Pipeline:
         """Bytes of the loaded weight arrays (kernels + biases): the node's model memory."""
         return sum(layer.weights_bytes for stage in self.stages for layer in stage.layers)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, meter: MemoryMeter | None = None) -> np.ndarray:
         for stage in self.stages:
-            x = stage(x)
+            x = stage(x, meter)
         return np.asarray(x, dtype=np.float32)
 
 

@@ -287,3 +287,116 @@ def test_tasks_with_a_half_speed_helper_keeps_up_at_25_fps():
              {"role": "H1", "profile": "rpi3bplus_half_speed"}, {"role": "sink"}]
     p = predict_spec(_spec("tasks", 2, rate=25.0, profile="", nodes=nodes), HOP, "t")
     assert p["coverage"] == 1.0
+
+
+# --- ftp (work sharing) and bodp: a gateway's board, devices pulling tiles or bands ---------
+
+
+def _board_spec(strategy: str, k: int, rate: float, **extra) -> dict:
+    return {"strategy": strategy, "rate_fps": rate, "warmup_frames": 5, "measure_frames": 60,
+            "x": 1, "k": k, "queue_size": 5, "profile": "rpi3bplus", "model": "yolov2-16",
+            **extra}
+
+
+def _ftp_tiles(grid: str, k: int) -> list[float]:
+    from harness.spec import RunSpec
+    from harness.strategies import ftp
+
+    spec = RunSpec(strategy="ftp", model="yolov2-16", k=k, grid=grid)
+    tiles = ftp.tile_ms("rpi3bplus", spec)
+    assert tiles is not None and ftp.rest_ms("rpi3bplus", spec) == 0.0  # fused = all 16
+    return tiles
+
+
+def _list_schedule(jobs: list[float], k: int) -> float:
+    """Tiles in grid order, each to the device that is free first: the makespan."""
+    free = [0.0] * k
+    for job in jobs:
+        i = free.index(min(free))
+        free[i] += job
+    return max(free)
+
+
+@pytest.mark.parametrize("grid, k", [("1x1", 1), ("3x3", 1), ("3x3", 2), ("3x3", 4),
+                                     ("3x3", 9), ("5x5", 4), ("5x5", 6)])
+def test_ftp_one_frame_is_the_list_schedule_of_its_tiles(grid, k):
+    """At a low rate a frame has the devices to itself: its K devices pull its tiles in
+    order, each tile costing its profiled stack plus two round trips, then G forwards."""
+    tiles = _ftp_tiles(grid, k)
+    p = predict_spec(_board_spec("ftp", k, 0.02, grid=grid), HOP, "t")
+    expected = _list_schedule([t + 2 * HOP for t in tiles], k) + HOP
+    assert p["coverage"] == 1.0 and p["drops"] == {}
+    assert p["latency_ms"]["p50"] == pytest.approx(expected, abs=1e-3)
+    if k == 1:
+        assert expected == pytest.approx(sum(tiles) + (2 * len(tiles) + 1) * HOP)
+    if k >= len(tiles):
+        assert expected == pytest.approx(max(tiles) + 3 * HOP)
+
+
+@pytest.mark.parametrize("grid, k", [("3x3", 2), ("5x5", 4)])
+def test_ftp_coverage_is_whole_under_the_bound_and_short_above_it(grid, k):
+    """K equal devices busy all the time do K frames per (all tiles + 2 round trips each)."""
+    tiles = _ftp_tiles(grid, k)
+    bound = k * 1000.0 / (sum(tiles) + 2 * len(tiles) * HOP)
+    under = predict_spec(_board_spec("ftp", k, 0.8 * bound, grid=grid), HOP, "t")
+    over = predict_spec(_board_spec("ftp", k, 1.5 * bound, grid=grid, measure_frames=300),
+                        HOP, "t")
+    assert under["coverage"] == 1.0
+    # 1 / 1.5 of the frames, plus the few queued and on the board when the sending stops
+    assert 0.6 < over["coverage"] < 0.72 and set(over["drops"]) == {"G"}
+    assert over["delivered_fps"] == pytest.approx(bound, rel=0.1)
+
+
+def _bodp_bands(k: int) -> tuple[list[list[float]], list[list[bool]]]:
+    from harness.strategies import bodp
+
+    profiles = ["rpi3bplus"] * k
+    table = bodp.band_ms(profiles, "yolov2-16")
+    assert table is not None
+    return table, bodp.live_bands(profiles, "yolov2-16")
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 6])
+def test_bodp_one_frame_is_the_sum_over_layers_of_the_slowest_band(k):
+    table, live = _bodp_bands(k)
+    expected = sum(max(ms for ms, on in zip(row, lv, strict=True) if on) + 2 * HOP
+                   for row, lv in zip(table, live, strict=True)) + HOP
+    p = predict_spec(_board_spec("bodp", k, 0.05), HOP, "t")
+    assert p["coverage"] == 1.0
+    assert p["latency_ms"]["p50"] == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_bodp_coverage_is_whole_under_the_bound_and_short_above_it(k):
+    """Frames in flight fill the barriers: the bound is the busiest device's bands (each
+    with its two round trips) per frame, not the barrier latency."""
+    table, live = _bodp_bands(k)
+    busiest = max(sum(row[d] + 2 * HOP for row, lv in zip(table, live, strict=True) if lv[d])
+                  for d in range(k))
+    bound = 1000.0 / busiest
+    under = predict_spec(_board_spec("bodp", k, 0.8 * bound), HOP, "t")
+    over = predict_spec(_board_spec("bodp", k, 1.5 * bound, measure_frames=300), HOP, "t")
+    assert under["coverage"] == 1.0
+    assert 0.6 < over["coverage"] < 0.72 and set(over["drops"]) == {"G"}
+    assert over["delivered_fps"] == pytest.approx(bound, rel=0.1)
+
+
+def test_ftp_and_bodp_are_predicted_wst_says_why_not():
+    from harness.predict import why_not
+
+    assert why_not(_board_spec("ftp", 2, 0.1)) is None
+    assert why_not(_board_spec("bodp", 2, 0.1)) is None
+    assert "wsh" in why_not(_board_spec("ftp", 2, 0.1, sched="wst"))
+    native = _board_spec("bodp", 2, 0.1, profile="native")
+    assert predict_spec(native, HOP, "t") == {"skipped": NATIVE_WHY}
+
+
+def test_ftp_prices_each_device_and_the_gateway_by_its_own_profile():
+    """A half-speed device takes fewer tiles, so two mixed devices beat one fast device
+    and lose to two fast ones."""
+    nodes = [{"role": "G", "profile": "rpi3bplus"}, {"role": "D0", "profile": "rpi3bplus"},
+             {"role": "D1", "profile": "rpi3bplus_half_speed"}, {"role": "sink"}]
+    mixed = predict_spec(_board_spec("ftp", 2, 0.02, profile="", nodes=nodes), HOP, "t")
+    fast = predict_spec(_board_spec("ftp", 2, 0.02), HOP, "t")
+    one = predict_spec(_board_spec("ftp", 1, 0.02), HOP, "t")
+    assert fast["latency_ms"]["p50"] < mixed["latency_ms"]["p50"] < one["latency_ms"]["p50"]

@@ -145,3 +145,40 @@ def test_task_helpers_show_their_work_in_the_report(tmp_path: Path) -> None:
     # role, profile, received, dropped, rejected, processed, tasks_processed, ..., utilisation
     assert cells[5] == "50" and cells[6] == "200"
     assert "0.2" in cells
+
+
+def test_ftp_comparison_has_deepthings_reported_beside_ours(tmp_path: Path) -> None:
+    """Runs written as the experiment writes them (traces, node_stats.json, summary.json);
+    the comparison shows the seed's numbers, in its words, beside our ratio."""
+    from harness import resources
+    from harness.seeds.deepthings import REPORTED
+
+    dirs = []
+    for run_id, spec, peak in [("one", {"strategy": "ftp", "k": 1, "grid": "1x1"}, 1000),
+                               ("ftp3", {"strategy": "ftp", "k": 2, "grid": "3x3"}, 400),
+                               ("bodp4", {"strategy": "bodp", "k": 4}, 450)]:
+        run_dir = make_run(tmp_path, run_id, extra_spec=spec)
+        memory = {"weights_bytes": 100, "peak_layer_bytes": peak - 50,
+                  "peak_footprint_bytes": peak, "per_layer": []}
+        resources.save_node_stats(run_dir, {"A": {"weights_bytes": 0, "bytes_out": 0},
+                                            "B": {"weights_bytes": 100, "bytes_out": 0,
+                                                  "memory": memory}})
+        run = load_run(run_dir)
+        summary = summarize(run)
+        summary.update(resources.summarize(run_dir, run.spec))  # as harness/experiment.py
+        write_summary(run_dir, summary)
+        dirs.append(run_dir)
+    html = write_comparison(dirs, tmp_path / "compare.html").read_text()
+    assert "DeepThings reported" in html
+    for r in REPORTED:
+        assert f"<td class=\"\">{r.reported}</td>" in html
+    assert "-58 %" in html and "-68 %" in html and "-61 %" in html and "3.5x" in html
+    assert "6.8 s vs 8.1 s" in html and "0.29 vs 0.12 FPS" in html and "3.1x" in html
+    assert "-27 %" in html and "-52 %" in html
+    assert "-60 % (k 2)" in html  # FTP 3x3: 400 against the single device's 1000
+    assert "-55 % (k 4)" in html  # 4-way BODP
+    assert "no ftp run with grid 5x5 with measured memory" in html
+    assert "not measured: --sources is not built" in html
+    # not for runs of other strategies
+    base = write_comparison([make_run(tmp_path, "b0")], tmp_path / "b.html").read_text()
+    assert "DeepThings reported" not in base

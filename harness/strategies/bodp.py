@@ -31,13 +31,20 @@ the barrier's at queue_size 1 (1000 / L: a frame at a time). L is also a frame's
 before communication: 3.59 s at 608, K = 6, against 20.4 s on one device (DeepThings
 measured MoDNN at 8.1 s: the layer-by-layer exchange over WiFi is what BODP pays for).
 G's own work (cutting and merging bands) is copies and is not priced.
+
+Prediction (harness/des.py): G's board with one round per layer (that layer's non-empty
+bands, block l * K + k owned by device k alone), up to queue_size frames in flight, each
+band costing its `band_ms` plus two round trips (the pull, the result), one hop to the
+sink. One frame alone therefore takes the sum over layers of (the slowest band + two
+round trips), plus the hop; frames in flight fill the barrier's idle time as above.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.capacity import device_profile, fps_min, fps_of
+from harness.des import BoardJobs, Params, board, simulate
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.common import MapShape, map_shapes
@@ -98,6 +105,14 @@ def band_ms(profiles: list[str], model: str) -> list[list[float]] | None:
     return table
 
 
+def live_bands(profiles: list[str], model: str) -> list[list[bool]]:
+    """[l][k]: has device k's band of layer l any rows? (node_app's Bands.live: an empty
+    band is not queued, so it costs no round trips either.)"""
+    speeds = device_speeds(profiles, model)
+    return [[r1 != r2 for r1, r2 in biased_rows(shape.out_hw[0], speeds)]
+            for shape in map_shapes(model)]
+
+
 def capacity_fps(spec: RunSpec, devices: list[Host]) -> float | None:
     """min(min over devices of 1000 / (its bands' ms summed over layers), queue_size frames
     per frame latency through the layer barriers); None when a profile has no cost model."""
@@ -126,3 +141,26 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     nodes.append(NodePlan(sink, "sink", []))
     return Plan(nodes=nodes, targets=[g.endpoint], capacity_fps=capacity_fps(spec, devices),
                 input_size=info.input_size)
+
+
+def board_jobs(spec: RunSpec, gateway: str, devices: list[str]) -> BoardJobs | None:
+    """Tasks b = l * K + k, device k's the band times of its own blocks; one round per layer
+    of its non-empty bands; None when a profile has no cost model."""
+    table = band_ms(devices, spec.model)
+    if table is None:
+        return None
+    live = live_bands(devices, spec.model)
+    k = len(devices)
+    return BoardJobs(
+        parts_ms=tuple(tuple(row[d] if j == d else 0.0 for row in table for j in range(k))
+                       for d in range(k)),
+        rounds=tuple(tuple(layer * k + d for d in range(k) if live[layer][d])
+                     for layer in range(len(table))),
+        owners=tuple(b % k for b in range(len(table) * k)))
+
+
+def predict(p: Params) -> dict[str, Any]:
+    """G (one round of bands per layer, each band its device's own, at most queue_size
+    frames on the board) and K pulling devices (their band times, `p.parts_ms`)."""
+    sim, sink, drops, g, devices = board(p, "bodp")
+    return simulate(sim, sink, [g], [g, *devices], drops, p)

@@ -24,13 +24,21 @@ round trip; the bound leaves those out (it is the tile work only). On rpi3bplus 
 yolov2-16 (160 x 160), a frame is 1444 ms whole, its 3 x 3 tiles 5502 ms in all (overlap x
 3.8); at 608 x 608 the tiles of a 3 x 3 grid are 1.5 x the frame, of 5 x 5 2.2 x
 (tests/test_conv.py).
+
+Prediction (harness/des.py, `wsh` only): G's board with every tile of a frame in one
+round, the K devices pulling them in order (each tile costs its `tile_ms` on the device's
+profile plus two round trips: the pull, the result), G's sender running the layers after
+the fused ones (`rest_ms`, G's profile) and forwarding. One frame alone therefore takes
+the list schedule of its tiles over the K devices, plus the rest and one hop. `wst` is not
+modelled (victim lookups, peer-to-peer leases, the source's own queue): `unpredictable`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.capacity import device_profile, fps_min, fps_of, fps_sum
+from harness.des import BoardJobs, Params, board, simulate
 from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
@@ -129,3 +137,43 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     nodes.append(NodePlan(sink, "sink", []))
     return Plan(nodes=nodes, targets=[devices[0].endpoint if stealing else g.endpoint],
                 capacity_fps=capacity_fps(spec, g, devices), input_size=info.input_size)
+
+
+def rest_ms(profile: str, spec: RunSpec) -> float | None:
+    """The layers after the fused ones on `profile` (0 when there are none; None when the
+    profile has no cost model)."""
+    _fused, rest = _shapes(spec)
+    prof = device_profile(profile)
+    if prof.native:
+        return None
+    if not rest:
+        return 0.0
+    return prof.frame_ms(stack_costs(rest, Region.whole(rest[-1].out_hw))) or 0.0
+
+
+def unpredictable(spec: dict[str, Any]) -> str | None:
+    """Why the discrete-event model cannot predict this ftp run; None when it can (wsh)."""
+    sched = str(spec.get("sched") or "wsh")
+    if sched != "wsh":
+        return (f"the model predicts FTP's work sharing (wsh) only; this run's {sched} "
+                "(victim lookups at the gateway, peer-to-peer steals from the source's "
+                "queue) is not modelled")
+    return None
+
+
+def board_jobs(spec: RunSpec, gateway: str, devices: list[str]) -> BoardJobs | None:
+    """Each device's tile times, one round of all tiles, G's rest; None when a profile has
+    no cost model."""
+    tiles = [tile_ms(p, spec) for p in devices]
+    rest = rest_ms(gateway, spec)
+    if rest is None or any(t is None for t in tiles):
+        return None
+    return BoardJobs(parts_ms=tuple(tuple(t) for t in tiles),  # type: ignore[arg-type]
+                     rest_ms=rest)
+
+
+def predict(p: Params) -> dict[str, Any]:
+    """G (queues a frame's tiles, at most queue_size frames on the board; its sender runs
+    the rest and forwards) and K pulling devices (their tile times, `p.parts_ms`)."""
+    sim, sink, drops, g, devices = board(p, "ftp")
+    return simulate(sim, sink, [g], [g, *devices], drops, p)

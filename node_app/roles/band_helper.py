@@ -47,8 +47,8 @@ class BandHelper(TaskHelper):
     def compute(self, block: int, data: bytes) -> np.ndarray:
         first = self.bands.inputs[block]
         x = np.frombuffer(data, dtype="<f4").reshape(first.rows, first.cols, -1)
-        return np.asarray(run_region([self.bands.layer_of(block)], x, self.bands.bands[block]),
-                          dtype="<f4")
+        return np.asarray(run_region([self.bands.layer_of(block)], x, self.bands.bands[block],
+                                     self.node.memory), dtype="<f4")
 
     def describe(self) -> str:
         return (f" BODP device {self.me} of {len(self.bands.devices)} of {self.cfg.gateway} "

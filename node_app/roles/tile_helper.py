@@ -35,8 +35,8 @@ class TileHelper(TaskHelper):
     def compute(self, block: int, data: bytes) -> np.ndarray:
         first = self.stacks.input_region(block)
         x = np.frombuffer(data, dtype="<f4").reshape(first.rows, first.cols, -1)
-        return np.asarray(run_region(self.stacks.fused, x, self.stacks.tiles[block]),
-                          dtype="<f4")
+        return np.asarray(run_region(self.stacks.fused, x, self.stacks.tiles[block],
+                                     self.node.memory), dtype="<f4")
 
     def describe(self) -> str:
         t = self.cfg.tiles

@@ -1,0 +1,153 @@
+"""DeepThings' reported numbers (seed 002: ../shared/seeds/002_c74a58487069c681.txt), each
+with the seed's own wording, and our ratio for each from a set of runs.
+
+The seed's numbers are copied exactly as the seed states them (`reported`) with the line
+they come from (`wording`); `ours` works the same ratio out of our runs' summaries, or
+says in words which run is missing or what is not built. DeepThings ran YOLOv2's first 16
+layers at 608 x 608 on up to 6 Raspberry Pi 3B over WiFi; our runs say their own model,
+profile and network, so a ratio beside the seed's is a direction to check, not a match.
+
+Runs are matched by their spec (strategy, k, grid, sched): the single-device reference
+for memory and speedup is an ftp run with grid 1x1 and k 1 (one device, the whole frame,
+the unpartitioned model), the `fab experiment --strategy=ftp --grid=1x1 --devices=1` run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Run = dict[str, Any]  # a summary.json merged with its run's spec.json
+
+SEED = "seed 002 (DeepThings, Zhao, Mirzazad, Gerstlauer)"
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One number DeepThings reports: what it compares, the number as the seed writes it,
+    the seed's line, and how to work ours out of a set of runs."""
+
+    what: str
+    reported: str
+    wording: str
+    ours: Callable[[Sequence[Run]], str]
+
+
+def _find(runs: Sequence[Run], strategy: str, k: int | None = None, grid: str | None = None,
+          sched: str | None = None) -> Run | None:
+    for r in runs:
+        if r.get("strategy") != strategy:
+            continue
+        if k is not None and int(r.get("k") or 0) != k:
+            continue
+        if grid is not None and str(r.get("grid")) != grid:
+            continue
+        if sched is not None and str(r.get("sched") or "wsh") != sched:
+            continue
+        return r
+    return None
+
+
+def _get(run: Run | None, dotted: str) -> float | None:
+    v: Any = run
+    for part in dotted.split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def _single(runs: Sequence[Run]) -> Run | None:
+    return _find(runs, "ftp", k=1, grid="1x1")
+
+
+MEMORY = "memory.peak_footprint_bytes_per_device_max"
+NO_SINGLE = "no single-device run (ftp --grid=1x1 --devices=1) to compare with"
+
+
+def _memory_cut(strategy: str, k: int | None, grid: str | None) -> Callable[[Sequence[Run]], str]:
+    def ours(runs: Sequence[Run]) -> str:
+        whole = _get(_single(runs), MEMORY)
+        run = _find(runs, strategy, k=k, grid=grid)
+        part = _get(run, MEMORY)
+        if whole is None:
+            return NO_SINGLE
+        if part is None:
+            return f"no {strategy} run{f' with grid {grid}' if grid else ''}" \
+                   f"{f' with k {k}' if k else ''} with measured memory"
+        return f"{(part / whole - 1) * 100:+.0f} % (k {run.get('k') if run else '?'})"
+    return ours
+
+
+def _speedup(strategy: str, k: int) -> Callable[[Sequence[Run]], str]:
+    def ours(runs: Sequence[Run]) -> str:
+        one = _get(_single(runs), "latency_ms.p50")
+        run = _find(runs, strategy, k=k)
+        lat = _get(run, "latency_ms.p50")
+        if one is None:
+            return NO_SINGLE
+        if lat is None:
+            return f"no {strategy} run with k {k}"
+        label = f"{strategy} {run.get('sched') or ''}".strip() if run else strategy
+        return f"{one / lat:.1f}x ({label}, {lat / 1000:.2f} s)"
+    return ours
+
+
+def _latencies(runs: Sequence[Run]) -> str:
+    ftp, bodp = _find(runs, "ftp", k=6), _find(runs, "bodp", k=6)
+    parts = [f"{name} {_get(r, 'latency_ms.p50') / 1000:.2f} s"  # type: ignore[operator]
+             for name, r in (("ftp", ftp), ("bodp", bodp))
+             if _get(r, "latency_ms.p50") is not None]
+    return " vs ".join(parts) if parts else "no ftp or bodp run with k 6"
+
+
+def _wire(runs: Sequence[Run]) -> str:
+    wsh = _get(_find(runs, "ftp", sched="wsh"), "wire.bytes_per_frame")
+    wst = _get(_find(runs, "ftp", sched="wst"), "wire.bytes_per_frame")
+    if wsh is None or wst is None:
+        return "not measured: wst-s is not built; needs an ftp wsh and an ftp wst run"
+    return f"{(wst / wsh - 1) * 100:+.0f} % (wst, not wst-s: wst-s is not built)"
+
+
+def _not_built(what: str) -> Callable[[Sequence[Run]], str]:
+    return lambda _runs: f"not measured: {what} is not built"
+
+
+REPORTED: tuple[Reported, ...] = (
+    Reported("max memory per device, FTP 3x3", "-58 %",
+             "Maximum memory usage reduction: 61% in 4-way BODP, 58% and 68% for FTP 3x3 and "
+             "5x5", _memory_cut("ftp", None, "3x3")),
+    Reported("max memory per device, FTP 5x5", "-68 %",
+             "Maximum memory usage reduction: 61% in 4-way BODP, 58% and 68% for FTP 3x3 and "
+             "5x5", _memory_cut("ftp", None, "5x5")),
+    Reported("max memory per device, 4-way BODP", "-61 %",
+             "Maximum memory usage reduction: 61% in 4-way BODP, 58% and 68% for FTP 3x3 and "
+             "5x5", _memory_cut("bodp", 4, None)),
+    Reported("speedup, FTP at 6 devices", "3.5x",
+             "6.8s with 3.5x speedup in FTP-WST-S, 6-device network", _speedup("ftp", 6)),
+    Reported("speedup, BODP (MoDNN) at 6 devices", "2.1x",
+             "8.1s with 2.1x speedup MoDNN, 6-device network", _speedup("bodp", 6)),
+    Reported("single-source latency at 6 devices, FTP vs BODP", "6.8 s vs 8.1 s",
+             "6.8s with 3.5x speedup in FTP-WST-S, 6-device network; 8.1s with 2.1x speedup "
+             "MoDNN, 6-device network", _latencies),
+    Reported("latency saving from data reuse (WST-S vs WST)", "-27 %",
+             "Data-reuse aware scheduling reduces 27% latency", _not_built("wst-s")),
+    Reported("communication, WST-S vs WSH", "-52 %",
+             "Work stealing with scheduling (WST-S): An average of 52% reduction comparing "
+             "with WSH", _wire),
+    Reported("throughput with 6 data sources, FTP vs BODP", "0.29 vs 0.12 FPS",
+             "Throughput: MoDNN: 0.12 FPS with 6 data sources; FTP-WST-S: 0.29 FPS with 6 "
+             "data sources", _not_built("--sources")),
+    Reported("max latency from 1 to 6 data sources, FTP", "3.1x",
+             "Maximum latency: FTP-WST-S: 3.1x with data source(s) increasing from 1 to 6",
+             _not_built("--sources")),
+)
+
+
+def applies(runs: Sequence[Run]) -> bool:
+    """Has this set of runs any ftp or bodp run (the runs DeepThings' numbers are about)?"""
+    return any(r.get("strategy") in ("ftp", "bodp") for r in runs)
+
+
+def rows(runs: Sequence[Run]) -> list[list[str]]:
+    """[what, ours, DeepThings reported, the seed's wording] per reported number."""
+    return [[r.what, r.ours(runs), r.reported, r.wording] for r in REPORTED]
