@@ -49,7 +49,8 @@ def address_names(spec: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _name_of(names: dict[str, str], endpoint: str) -> str | None:
+def name_of(names: dict[str, str], endpoint: str) -> str | None:
+    """The node at `endpoint` (`address:port` or bare address), by `address_names`."""
     return names.get(endpoint) or names.get(_host(endpoint))
 
 
@@ -154,7 +155,7 @@ def hop_samples(run: Run) -> list[HopSamples]:
         targets = meas["target"].astype(str).to_numpy(object)
         sent = meas["sent_t"].to_numpy(float)
         for target in pd.unique(targets):
-            name = _name_of(names, str(target))
+            name = name_of(names, str(target))
             if name is None:
                 continue
             m = (targets == target) & (pos >= 0)
@@ -170,7 +171,7 @@ def hop_samples(run: Run) -> list[HopSamples]:
         key = pd.DataFrame({"node": d.ev_node[idx], "hop": hops.codes})
         for (node_code, hop_code), rows in key.groupby(["node", "hop"], sort=True).groups.items():
             src = d.nodes_cat[int(node_code)]
-            dst = _name_of(names, str(hops.categories[int(hop_code)]))
+            dst = name_of(names, str(hops.categories[int(hop_code)]))
             if dst is None:
                 continue
             p = d.ev_pos[idx[np.asarray(rows)]]
