@@ -268,6 +268,8 @@ def ledger(db: str | Path | None = None, *, strategy: Any = None, rate: Any = No
             "spec": spec, "summary": summary,
         })
     table = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
+    for knob in ("x", "k"):  # whole numbers, <NA> where the strategy has no such knob
+        table[knob] = pd.array(table[knob].tolist(), dtype="Int64")
     keep = np.ones(len(table), dtype=bool)
     if strategy is not None:
         keep &= table["strategy"].isin([_strategy_name(s) for s in _many(strategy)]).to_numpy()
