@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +28,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from harness import plots
+from harness import plots, strategies
 from harness.analysis import (
     Run,
     crossing_x,
@@ -41,8 +42,12 @@ from harness.analysis import (
     step_table,
     summarize,
     utilisation_per_second,
+    verdict,
     warnings_of,
 )
+from harness.analysis.metrics import NO_BOUND_ZERO
+from harness.errors import SpecError
+from harness.models import DEFAULT_MODEL
 from harness.seeds import deepthings
 
 Cell = str | Markup
@@ -178,16 +183,120 @@ def _drop_rows(s: dict[str, Any]) -> Rows:
     return rows
 
 
-NODE_COLS = ("role", "profile", "received", "dropped", "rejected", "processed", "tasks_processed",
-             "forwarded",
-             "forward_failed", "service_ms_mean", "real_ms_mean", "utilisation",
-             "queue_depth_mean", "queue_depth_max")
+# The nodes table in two, so each fits the page (1400 px and narrower): what each node did
+# with the frames, then how long it took and how loaded it was. Headers are words, so they
+# wrap; (summary field, header).
+NODE_FRAME_COLS = (("role", "role"), ("profile", "profile"), ("received", "received"),
+                   ("dropped", "dropped"), ("rejected", "rejected"),
+                   ("processed", "processed"), ("tasks_processed", "tasks processed"),
+                   ("forwarded", "forwarded"), ("forward_failed", "forward failed"))
+NODE_TIME_COLS = (("service_ms_mean", "service ms (profile, mean)"),
+                  ("real_ms_mean", "numpy ms (mean)"),
+                  ("measured_service_ms_mean", "measured service ms (mean)"),
+                  ("measured_service_ms_p95", "measured service ms (p95)"),
+                  ("utilisation", "utilisation"), ("queue_depth_mean", "queue depth (mean)"),
+                  ("queue_depth_max", "queue depth (max)"))
 
 
-def _node_rows(s: dict[str, Any]) -> Rows:
-    ends = s.get("trace_ends") or {}
-    return [[str(n), *(_fmt(st.get(c)) for c in NODE_COLS), _when(ends.get(n))]
-            for n, st in (s.get("nodes") or {}).items()]
+def _trace_end(s: dict[str, Any], node: str) -> str:
+    """When a node's trace ends, in s after the measure window's end (a node that died shows
+    as a large negative number); '–' without rows."""
+    end = (s.get("trace_ends") or {}).get(node)
+    window_end = (s.get("window") or {}).get("end")
+    if end is None or window_end is None:
+        return "–"
+    return f"{round(end - window_end, 1) + 0.0:+.1f}"  # + 0.0: no "-0.0"
+
+
+def _node_tables(s: dict[str, Any]) -> dict[str, Any]:
+    nodes = s.get("nodes") or {}
+    return {
+        "node_frames_header": ["node", *(h for _, h in NODE_FRAME_COLS)],
+        "node_frames": [[str(n), *(_fmt(st.get(c)) for c, _ in NODE_FRAME_COLS)]
+                        for n, st in nodes.items()],
+        "node_times_header": ["node", *(h for _, h in NODE_TIME_COLS),
+                              "trace ends (s after the window)"],
+        "node_times": [[str(n), *(_fmt(st.get(c)) for c, _ in NODE_TIME_COLS),
+                        _trace_end(s, n)] for n, st in nodes.items()],
+    }
+
+
+# --------------------------------------------------------------------------- verdict card
+
+
+@dataclass
+class Tile:
+    """One number of the verdict card: `field` is the summary's (dotted) key it shows, so a
+    test can hold the card to the summary; `predicted` is the discrete-event model's."""
+
+    label: str
+    field: str
+    value: Any
+    text: str
+    note: str = ""
+    predicted: str = ""
+
+    @property
+    def raw(self) -> str:
+        return json.dumps(self.value)
+
+
+def _capacity_tile(s: dict[str, Any]) -> Tile:
+    cap, note = s.get("capacity_fps"), s.get("capacity_note") or ""
+    if cap is not None:
+        return Tile("capacity bound fps", "capacity_fps", cap, _fmt(cap),
+                    "what the devices can do at most")
+    return Tile("capacity bound fps", "capacity_fps", None,
+                "no bound" if note == NO_BOUND_ZERO else "not known", note)
+
+
+def verdict_card(s: dict[str, Any]) -> dict[str, Any]:
+    """The one-line answer on top of a run's report: delivered against offered and the
+    capacity bound, coverage, latency p50/p99, valid or why not, and the discrete-event
+    model's prediction beside each number it predicts."""
+    lat = s.get("latency_ms") or {}
+    pred = s.get("predicted") or {}
+    plat = pred.get("latency_ms") or {}
+    word, reasons = verdict(s)
+
+    def predicted(v: Any, nd: int = 3) -> str:
+        return f"predicted {_fmt(v, nd)}" if v is not None and pred else ""
+
+    sent, delivered = s.get("sent"), s.get("delivered")
+    tiles = [
+        Tile("delivered fps", "delivered_fps", s.get("delivered_fps"),
+             _fmt(s.get("delivered_fps")), f"efficiency {_fmt(s.get('efficiency'))}",
+             predicted(pred.get("delivered_fps"))),
+        Tile("offered fps", "offered_fps", s.get("offered_fps"), _fmt(s.get("offered_fps")),
+             f"sent at {_fmt(s.get('achieved_send_fps'))}"),
+        _capacity_tile(s),
+        Tile("coverage", "coverage", s.get("coverage"), _fmt(s.get("coverage"), 4),
+             f"{_fmt(delivered)} of {_fmt(sent)} frames", predicted(pred.get("coverage"), 4)),
+        Tile("latency p50 ms", "latency_ms.p50", lat.get("p50"), _fmt(lat.get("p50"), 1),
+             "from the intended send", predicted(plat.get("p50"), 1)),
+        Tile("latency p99 ms", "latency_ms.p99", lat.get("p99"), _fmt(lat.get("p99"), 1),
+             f"max {_fmt(lat.get('max'), 1)}", predicted(plat.get("p99"), 1)),
+    ]
+    if pred.get("skipped"):
+        model = f"no prediction: {pred['skipped']}"
+    elif pred:
+        model = ("predicted by the discrete-event model (harness/predict.py), "
+                 f"per-hop overhead {_fmt(pred.get('hop_ms'), 3)} ms"
+                 if pred.get("hop_ms") is not None else
+                 f"predicted by the discrete-event model: {pred.get('hop_basis', '')}")
+    else:
+        model = "no prediction in this summary"
+    why = (f"{len(reasons)} warning{'s' if len(reasons) > 1 else ''}, listed below"
+           if reasons else "no warnings")
+    answer = {"valid": "valid", "check": f"check before use ({why})",
+              "invalid": f"not valid ({why})"}[word]
+    bound = _capacity_tile(s)
+    sentence = (f"Delivered {_fmt(s.get('delivered_fps'))} of {_fmt(s.get('offered_fps'))} fps "
+                f"offered (capacity bound {bound.text}): coverage {_fmt(s.get('coverage'), 4)}, "
+                f"latency p50 {_fmt(lat.get('p50'), 1)} ms, p99 {_fmt(lat.get('p99'), 1)} ms; "
+                f"{answer}.")
+    return {"tiles": tiles, "verdict": word, "why": why, "model": model,
+            "sentence": sentence}
 
 
 def _resources(s: dict[str, Any]) -> dict[str, Any]:
@@ -263,8 +372,9 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
               f"{s.get('offered_fps')} fps",
         warnings=_reasons(s),
         summary_rows=_summary_rows(s),
+        card=verdict_card(s),
         drops=_drop_rows(s),
-        node_header=["node", *NODE_COLS, "trace ends"], nodes=_node_rows(s),
+        **_node_tables(s),
         **_resources(s),
         step_header=list(STEP_COLS), steps=step_rows,
         faults=_fault_rows(s),
@@ -321,6 +431,77 @@ def _summary_of(item: str | Path | dict[str, Any]) -> dict[str, Any]:
     return summarize(load_run(item))
 
 
+def _spec_of(item: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """The spec of a run dir (spec.json), or of a summary dict that carries one (`spec`);
+    {} when neither says (labels then use the summary's own fields)."""
+    if isinstance(item, dict):
+        return dict(item.get("spec") or {})
+    path = Path(item) / "spec.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _uses(strategy: Any, knob: str) -> bool:
+    """Does the strategy depend on `knob`? Unknown (older) strategy names keep the knob."""
+    try:
+        return strategies.uses(str(strategy), knob)
+    except (SpecError, KeyError):
+        return True
+
+
+def _rate(spec: dict[str, Any], s: dict[str, Any]) -> str | None:
+    if spec.get("rates"):
+        return "→".join(_fmt(float(r)) for r in spec["rates"]) + " fps"
+    rate = s.get("offered_fps", spec.get("rate_fps"))
+    return None if rate is None else f"{_fmt(float(rate))} fps"
+
+
+# What a run's label may name, in this order, and how: only the knobs that differ between the
+# compared runs appear, and X, K, T, grid, fused and sched only for strategies they shape.
+LABEL_KNOBS: tuple[tuple[str, Any], ...] = (
+    ("strategy", lambda sp, s: sp.get("strategy", s.get("strategy"))),
+    ("x", lambda sp, s: f"X={sp['x']}" if "x" in sp else None),
+    ("k", lambda sp, s: f"K={sp['k']}" if "k" in sp else None),
+    ("tasks", lambda sp, s: f"T={sp['tasks']}" if "tasks" in sp else None),
+    ("grid", lambda sp, s: f"grid {sp['grid']}" if "grid" in sp else None),
+    ("fused", lambda sp, s: f"fused {sp['fused']}" if "fused" in sp else None),
+    ("sched", lambda sp, s: sp.get("sched")),
+    ("rate", _rate),
+    ("profile", lambda sp, s: sp.get("profile", s.get("profile"))),
+    ("model", lambda sp, s: sp.get("model") or DEFAULT_MODEL),
+    ("arrival", lambda sp, s: sp.get("arrival", s.get("arrival"))),
+    ("queue_size", lambda sp, s: f"Q={sp['queue_size']}" if "queue_size" in sp else None),
+    ("duration", lambda sp, s: f"{_fmt(sp['duration_s'])} s" if "duration_s" in sp else None),
+)
+SHAPED = ("x", "k", "tasks", "grid", "fused", "sched")
+
+
+def run_labels(specs: Sequence[dict[str, Any]], sums: Sequence[dict[str, Any]]) -> list[str]:
+    """A short label per run saying what differs between them (`cao2 · X=50`, `30 fps`), so
+    a comparison's bars are named by what was varied rather than by run id. Runs that differ
+    in nothing (repeats) are told apart by `#1`, `#2` after what they share."""
+    values: list[list[str | None]] = []
+    for spec, s in zip(specs, sums, strict=True):
+        strategy = spec.get("strategy", s.get("strategy"))
+        row = []
+        for name, get in LABEL_KNOBS:
+            v = None if name in SHAPED and not _uses(strategy, name) else get(spec, s)
+            row.append(None if v is None else str(v))
+        values.append(row)
+    differ = [i for i in range(len(LABEL_KNOBS)) if len({r[i] for r in values}) > 1]
+    labels = [" · ".join(r[i] for i in differ if r[i] is not None) for r in values]
+    if not differ:  # repeats: name what they share (strategy and rate) and number them
+        labels = [" · ".join(x for x in (r[0], r[7]) if x) for r in values]
+    counts = {lab: labels.count(lab) for lab in labels}
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        if counts[lab] > 1:
+            seen[lab] = seen.get(lab, 0) + 1
+            lab = f"{lab} #{seen[lab]}".strip()
+        out.append(lab or "run")
+    return out
+
+
 COMPARE_ROWS = (
     ("strategy", "strategy"), ("offered fps", "offered_fps"),
     ("achieved send fps", "achieved_send_fps"), ("delivered fps", "delivered_fps"),
@@ -359,14 +540,16 @@ ROW_LABELS = ("DeepThings' comparison", "ours", "DeepThings reported", "the seed
 
 def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str | Path) -> Path:
     """Runs side by side: a table with one column per run, and bar charts of coverage,
-    delivered fps, latency p95 and drops per node. Among ftp/bodp runs, a table of our
-    ratios beside DeepThings' reported ones (harness/seeds/deepthings.py)."""
+    delivered fps, latency p95 and drops per node, each run named by what differs between
+    them (`run_labels`), its run id linked in the table's first row. Among ftp/bodp runs, a
+    table of our ratios beside DeepThings' reported ones (harness/seeds/deepthings.py)."""
     sums = [_summary_of(i) for i in items]
     runs = [{**_spec_of(i), **s} for i, s in zip(items, sums, strict=True)]
     seed_rows: Rows = deepthings.rows(runs) if deepthings.applies(runs) else []
-    labels = [str(s.get("run_id")) for s in sums]
-    rows: Rows = [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
-                           for s in sums)] for name, key in COMPARE_ROWS]
+    labels = run_labels([_spec_of(i) for i in items], sums)
+    rows: Rows = [["run", *(_link(s.get("run_id")) for s in sums)]]
+    rows += [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
+                      for s in sums)] for name, key in COMPARE_ROWS]
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
     nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
     drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]

@@ -117,10 +117,7 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
                 one(spec, f"cao2 X={x} (extension)")
 
     points = pd.DataFrame(rows)
-    sweep_file = runs_dir() / "sweeps" / f"{stamp}.json"
-    sweep_file.parent.mkdir(parents=True, exist_ok=True)
-    sweep_file.write_text(json.dumps({"sweep": stamp, "runs": points.to_dict("records"),
-                                      "run_template": sweep.run}, indent=2))
+    write_sweep_file(stamp, points, sweep.run)
     report = write_sweep(points, spread_from_ledger(ledger_path(), points), sweep.run,
                          reports_dir() / f"sweep-{stamp}.html", predicted_curves(sweep, points))
     write_index(ledger_path(), reports_dir() / "index.html")
@@ -131,6 +128,16 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
     out.write(f"\nsweep done in {(time.monotonic() - started) / 60:.1f} min: {len(points)} runs"
               f"{verdict}\nreport: {report}\n")
     return report
+
+
+def write_sweep_file(stamp: str, points: pd.DataFrame, run_template: dict) -> Path:
+    """runs/sweeps/<stamp>.json: the sweep's points (each with its run id), which is how
+    the ledger (harness.results.ledger) knows which runs a sweep made."""
+    sweep_file = runs_dir() / "sweeps" / f"{stamp}.json"
+    sweep_file.parent.mkdir(parents=True, exist_ok=True)
+    sweep_file.write_text(json.dumps({"sweep": stamp, "runs": points.to_dict("records"),
+                                      "run_template": run_template}, indent=2, default=str))
+    return sweep_file
 
 
 def _point(spec: RunSpec, summary: dict) -> dict:

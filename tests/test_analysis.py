@@ -41,6 +41,7 @@ def make_run(
     rejected_ids: tuple[int, ...] = (),
     b_dies_at: float | None = None,
     bool_words: bool = False,
+    b_drops: bool = True,
     extra_spec: dict | None = None,
 ) -> Path:
     """Write a run directory; see the module docstring for what it contains.
@@ -51,6 +52,7 @@ def make_run(
     rejected_ids: A answered 400 and traced `rejected bad_body_size`.
     b_dies_at: B and everything after it stop at this offset (s from T0); A then records
         `forward_failed connect_error` for the frames it could not hand to B.
+    b_drops: False = B drops nothing (every frame is delivered: a clean run).
     """
     run_dir = root / run_id
     (run_dir / "traces").mkdir(parents=True)
@@ -89,7 +91,7 @@ def make_run(
         a.append([sent + 0.013, pid, "A", "forwarded", "198.18.0.12:12345"])
         if pid in vanish_ids:
             continue
-        if pid in B_DROPS:
+        if b_drops and pid in B_DROPS:
             b.append([sent + 0.014, pid, "B", "dropped", "queue_full"])
             continue
         b += [[sent + 0.014, pid, "B", "received", 2], [sent + 0.015, pid, "B", "started", 1],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pytest
 from test_analysis import make_run  # tests/ is on sys.path (pytest rootdir)
 
 from harness.analysis import load_run, summarize, write_summary
@@ -139,12 +141,12 @@ def test_task_helpers_show_their_work_in_the_report(tmp_path: Path) -> None:
 
     run_dir = make_tasks_run(tmp_path)
     html = write_run_report(run_dir, None, tmp_path / "t.html").read_text(encoding="utf-8")
-    row = re.search(r"<tr><td[^>]*>H0</td>(.*?)</tr>", html, re.S)
-    assert row is not None
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
-    # role, profile, received, dropped, rejected, processed, tasks_processed, ..., utilisation
+    frames, times = re.findall(r"<tr><td[^>]*>H0</td>(.*?)</tr>", html, re.S)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", frames)
+    # role, profile, received, dropped, rejected, processed, tasks processed, ...
     assert cells[5] == "50" and cells[6] == "200"
-    assert "0.2" in cells
+    # service ms, numpy ms, measured mean, p95, utilisation, ...
+    assert re.findall(r"<td[^>]*>(.*?)</td>", times)[4] == "0.2"
 
 
 def test_ftp_comparison_has_deepthings_reported_beside_ours(tmp_path: Path) -> None:
@@ -182,3 +184,172 @@ def test_ftp_comparison_has_deepthings_reported_beside_ours(tmp_path: Path) -> N
     # not for runs of other strategies
     base = write_comparison([make_run(tmp_path, "b0")], tmp_path / "b.html").read_text()
     assert "DeepThings reported" not in base
+
+
+# --------------------------------------------------------------------------- issue 16
+
+CONTENT_PX = 1100  # base.html's max-width: a table narrower than this fits a 1400 px page
+CHAR_PX, CELL_PX = 9.5, 21  # a generous 16 px character; padding .6em each side + border
+
+
+def _min_table_px(table: str) -> float:
+    """The narrowest a table can be: per column its longest unbreakable word (a header wraps
+    at spaces; a left-aligned cell anywhere, so counted at 10 characters at most)."""
+    widest: dict[int, int] = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = re.findall(r'<t([hd]) class="([^"]*)">(.*?)</t[hd]>', row, re.S)
+        for i, (kind, cls, text) in enumerate(cells):
+            words = re.sub(r"<[^>]+>", "", text).split() or [""]
+            longest = max(len(w) for w in words)
+            if kind == "d" and "l" in cls.split():
+                longest = min(longest, 10)
+            widest[i] = max(widest.get(i, 0), longest)
+    return sum(CELL_PX + CHAR_PX * n for n in widest.values())
+
+
+def _finished(tmp_path: Path, monkeypatch, run_id: str, **kw) -> tuple[dict, str]:
+    """A run through the real tail of `fab experiment` (experiment.finish_run: summary with
+    the prediction, ledger row, report, index) under tmp_path's results root."""
+    from harness import experiment
+    from harness.paths import RESULTS_ENV
+
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    spec = {"queue_size": 5, "x": 10, "warmup_frames": 10, "measure_frames": 100,
+            **kw.pop("extra_spec", {})}
+    run_dir = make_run(tmp_path / "runs", run_id, extra_spec=spec, **kw)
+    summary = experiment.finish_run(run_dir, say=lambda _m: None)
+    return summary, (tmp_path / "reports" / f"{run_id}.html").read_text(encoding="utf-8")
+
+
+def _card(html: str) -> str:
+    return html[html.index('<section class="card'):html.index("</section>")]
+
+
+def _value(summary: dict, dotted: str):
+    v = summary
+    for part in dotted.split("."):
+        v = v[part]
+    return v
+
+
+def test_verdict_card_on_top_holds_the_summarys_numbers(tmp_path, monkeypatch) -> None:
+    from harness.analysis import verdict
+
+    summary, html = _finished(tmp_path, monkeypatch, "card", vanish_ids=(100,))
+    card = _card(html)
+    # On top: after the title, before the summary table, the details and every plot.
+    assert html.index('<section class="card') < html.index("<h2>Summary</h2>")
+    assert html.index("</section>") < html.index("<svg")
+    tiles = re.findall(r'<div class="v" data-field="([^"]+)" data-value="([^"]*)">([^<]*)</div>',
+                       card)
+    fields = {f: (json.loads(raw.replace("&#34;", '"')) if f != "verdict" else raw, text)
+              for f, raw, text in tiles}
+    assert set(fields) == {"delivered_fps", "offered_fps", "capacity_fps", "coverage",
+                           "latency_ms.p50", "latency_ms.p99", "verdict"}
+    for field, (raw, text) in fields.items():
+        if field == "verdict":
+            continue
+        assert raw == _value(summary, field), field
+        assert float(text) == pytest.approx(raw, abs=0.05), (field, text)
+    assert summary["delivered_fps"] == 7.9 and summary["coverage"] == 0.79  # 79 of 100
+    word, reasons = verdict(summary)
+    assert fields["verdict"][0] == word == "check" and len(reasons) == 2  # vanished, model
+    assert "lost_unaccounted" in card and 'class="banner"' in card  # why not, in the card
+    # Predicted beside measured, each the summary's own prediction.
+    pred = summary["predicted"]
+    assert f"predicted {pred['coverage']:g}" in card
+    assert f"predicted {pred['delivered_fps']:g}" in card
+    assert f"predicted {pred['latency_ms']['p50']:g}" in card
+    sentence = re.search(r'<p class="answer">(.*?)</p>', card).group(1)
+    assert sentence.startswith("Delivered 7.9 of 10 fps offered (capacity bound 16)")
+    assert "coverage 0.79" in sentence and "check before use (2 warnings" in sentence
+
+
+def test_verdict_card_says_invalid_and_why_no_bound(tmp_path, monkeypatch) -> None:
+    native = {"profile": "native", "capacity_fps": None, "profiles": {"native": None},
+              "min_frames": 1000}
+    summary, html = _finished(tmp_path, monkeypatch, "native", extra_spec=native)
+    card = _card(html)
+    assert 'data-field="verdict" data-value="invalid"' in card and "not valid" in card
+    assert "fewer than --min-frames 1000" in card  # the reason, in the card
+    assert 'data-field="capacity_fps" data-value="null">not known<' in card
+    assert summary["capacity_note"] in card
+    assert "no prediction: profile native has no cost model" in card
+
+
+def test_a_clean_run_is_valid(tmp_path, monkeypatch) -> None:
+    # 10 fps under a 16 fps bound, every frame through: valid, nothing to check.
+    summary, html = _finished(tmp_path, monkeypatch, "clean", b_drops=False)
+    assert summary["coverage"] == 1.0 and summary["warnings"] == []
+    card = _card(html)
+    assert 'data-value="valid"' in card and "no warnings" in card
+    assert 'class="banner"' not in card and card.startswith('<section class="card valid"')
+
+
+def test_node_tables_fit_the_page(tmp_path, monkeypatch) -> None:
+    """Every table of a run page fits the page's 1100 px column (so a 1400 px window): the
+    nodes table is split in two and its headers are words that wrap."""
+    from test_analysis import make_tasks_run
+
+    _, html = _finished(tmp_path, monkeypatch, "fit", extra_spec={
+        "profile": "rpi3bplus,rpi3bplus_half_speed"})
+    tasks_html = write_run_report(make_tasks_run(tmp_path / "t"), None,
+                                  tmp_path / "t.html").read_text(encoding="utf-8")
+    for page in (html, tasks_html):
+        tables = re.findall(r"<table>.*?</table>", page, re.S)
+        assert len(tables) >= 3  # summary, nodes (two), drops and memory where there are
+        for table in tables:
+            assert _min_table_px(table) <= CONTENT_PX, table[:300]
+        nodes = page.split("<h2>Nodes</h2>")[1].split("<h2>")[0]
+        assert nodes.count("<table>") == 2
+
+
+def test_the_width_estimate_catches_the_old_nodes_table() -> None:
+    """The check above can fail: the nodes table as it was (16 columns, snake_case headers
+    that do not wrap) is wider than the page column."""
+    header = ["node", "role", "profile", "received", "dropped", "rejected", "processed",
+              "tasks_processed", "forwarded", "forward_failed", "service_ms_mean",
+              "real_ms_mean", "utilisation", "queue_depth_mean", "queue_depth_max",
+              "trace ends"]
+    row = ["pi2", "B", "rpi3bplus", "1200", "300", "0", "900", "0", "900", "0", "40",
+           "2.5", "0.998", "4.2", "5", "2026-11-28 02:06:15 UTC"]
+    table = ("<table><tr>" + "".join(f'<th class="">{h}</th>' for h in header) + "</tr><tr>"
+             + "".join(f'<td class="">{c}</td>' for c in row) + "</tr></table>")
+    assert _min_table_px(table) > CONTENT_PX
+
+
+def _svg_text(html: str) -> str:
+    """The text drawn in a page's plots (svg.fonttype none: labels stay <text>)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", svg) for svg in re.findall(r"<svg.*?</svg>", html,
+                                                                         re.S))
+
+
+def test_comparison_labels_say_what_differs(tmp_path: Path) -> None:
+    from harness.report import run_labels
+
+    runs = [("b", {"strategy": "baseline"}), ("c2-5", {"strategy": "cao2", "x": 5}),
+            ("c2-50", {"strategy": "cao2", "x": 50})]
+    dirs = [make_run(tmp_path, rid, extra_spec={"x": 10, "k": 2, **kw}) for rid, kw in runs]
+    comp = write_comparison(dirs, tmp_path / "compare.html").read_text(encoding="utf-8")
+    # baseline has no X: its label does not invent one; the cao2 runs differ by X.
+    labels = ["baseline", "cao2 · X=5", "cao2 · X=50"]
+    header = re.search(r"<tr>(<th.*?)</tr>", comp, re.S).group(1)
+    assert re.findall(r"<th[^>]*>(.*?)</th>", header)[1:] == labels
+    drawn = _svg_text(comp)
+    for label in labels:
+        assert drawn.count(label) >= 4, label  # coverage, fps, p95, drops: one tick each
+    assert not any(rid in drawn for rid, _ in runs if rid != "b")
+    assert all(f'href="{rid}.html"' in comp for rid, _ in runs)  # the ids, linked once
+
+    # Only the rate and the profile differ: that is all the labels say.
+    specs = [{"strategy": "baseline", "rate_fps": r, "profile": p, "x": 10}
+             for r, p in ((10, "rpi3b"), (30, "rpi3b"), (30, "rpi4b"))]
+    sums = [{"offered_fps": float(sp["rate_fps"])} for sp in specs]
+    assert run_labels(specs, sums) == ["10 fps · rpi3b", "30 fps · rpi3b", "30 fps · rpi4b"]
+    # dp against K; mp at one K: K shows, strategy shows, X (unused by both) never.
+    specs = [{"strategy": s, "k": k, "x": 10} for s, k in (("dp", 2), ("dp", 4), ("mp", 4))]
+    assert run_labels(specs, [{}] * 3) == ["dp · K=2", "dp · K=4", "mp · K=4"]
+    # Repeats of one configuration: what they share, numbered.
+    same = [{"strategy": "cao1", "x": 10, "rate_fps": 30}] * 2
+    assert run_labels(same, [{"offered_fps": 30.0}] * 2) == ["cao1 · 30 fps #1",
+                                                              "cao1 · 30 fps #2"]

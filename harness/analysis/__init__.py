@@ -39,6 +39,7 @@ from harness.analysis.metrics import (
     send_lag_ms,
     step_table,
     summarize,
+    verdict,
     warnings_of,
     write_summary,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "step_table",
     "summarize",
     "utilisation_per_second",
+    "verdict",
     "warnings_of",
     "write_summary",
 ]

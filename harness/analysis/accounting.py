@@ -22,12 +22,14 @@ from harness.analysis.rounding import rounded
 EARLY_END_S = 2.0
 
 
-def drop_records(run: Run, d: Derived) -> tuple[dict[str, dict[str, int]], np.ndarray,
-                                                 np.ndarray, np.ndarray]:
-    """Drops of measure IDs by node and reason, plus a per-ID 'has a drop record' mask
-    and the (time, node) of every drop for the per-second series."""
-    has_drop = np.zeros(len(d.ids), dtype=bool)
-    drops: dict[str, dict[str, int]] = {}
+def drop_table(run: Run, d: Derived) -> pd.DataFrame:
+    """Every drop record of a measure ID, one row each, in the order they are counted:
+
+    `pos` (into `d.ids`), `t`, `node` (categorical: the trace nodes, then `client`),
+    `reason` (see docs/results.md) and `row` (the trace row in `run.events`, -1 for a client
+    failure). Trace rows are `dropped` / `forward_failed` / `rejected`; then the client's own
+    failures: no answer at all, or an HTTP error the node did not trace. The summary counts
+    these (drop_records); harness.results shows each frame's own."""
     codes = {e: code_of(d.events_cat, e) for e in DROP_EVENTS}
     m = np.isin(d.ev_event, list(codes.values())) & (d.ev_pos >= 0)
     idx = np.flatnonzero(m)
@@ -41,26 +43,40 @@ def drop_records(run: Run, d: Derived) -> tuple[dict[str, dict[str, int]], np.nd
             reasons[sel] = pre + pd.Series(reasons[sel], dtype=object)
     empty = reasons == ""
     reasons[empty] = "unknown"
-    table = pd.DataFrame({"node": d.ev_node[idx], "reason": reasons})
-    for (node, reason), n in table.groupby(["node", "reason"], sort=True).size().items():
-        drops.setdefault(d.nodes_cat[int(node)], {})[str(reason)] = int(n)
-    has_drop[d.ev_pos[idx]] = True
-    drop_t = d.ev_t[idx]
 
-    # Client-side failures: no answer at all, or an HTTP error the node did not trace.
     rejected_ids = np.zeros(len(d.ids), dtype=bool)
     rej = m & (d.ev_event == codes["rejected"])
     rejected_ids[d.ev_pos[rej]] = True
     client_err = (d.status != 200) & ~((d.status != 0) & rejected_ids)
-    if client_err.any():
-        st = d.status[client_err]
-        labels = np.where(st == 0, "client_error", np.char.add("http_", st.astype(str)))
-        for reason, n in zip(*np.unique(labels, return_counts=True), strict=True):
-            drops.setdefault("client", {})[str(reason)] = int(n)
-        has_drop |= client_err
-        t_err = np.where(np.isnan(d.sent_t), d.intended, d.sent_t)[client_err]
-        drop_t = np.concatenate([drop_t, t_err])
-    return drops, has_drop, drop_t, idx
+    st = d.status[client_err]
+    labels = np.where(st == 0, "client_error", np.char.add("http_", st.astype(str)))
+    t_err = np.where(np.isnan(d.sent_t), d.intended, d.sent_t)[client_err]
+
+    cats = d.nodes_cat + ([] if "client" in d.nodes_cat else ["client"])
+    node_codes = np.concatenate([d.ev_node[idx],
+                                 np.full(len(st), cats.index("client"), dtype=np.int64)])
+    return pd.DataFrame({
+        "pos": np.concatenate([d.ev_pos[idx], np.flatnonzero(client_err)]).astype(np.int64),
+        "t": np.concatenate([d.ev_t[idx], t_err]),
+        "node": pd.Categorical.from_codes(node_codes, categories=cats),
+        "reason": np.concatenate([reasons, labels.astype(object)]),
+        "row": np.concatenate([idx, np.full(len(st), -1, dtype=np.int64)]).astype(np.int64),
+    })
+
+
+def drop_records(run: Run, d: Derived) -> tuple[dict[str, dict[str, int]], np.ndarray,
+                                                 np.ndarray, np.ndarray]:
+    """Drops of measure IDs by node and reason, plus a per-ID 'has a drop record' mask,
+    the time of every drop (for the per-second series) and the trace rows among them."""
+    table = drop_table(run, d)
+    drops: dict[str, dict[str, int]] = {}
+    counts = table.groupby(["node", "reason"], sort=True, observed=True).size()
+    for (node, reason), n in counts.items():
+        drops.setdefault(str(node), {})[str(reason)] = int(n)
+    has_drop = np.zeros(len(d.ids), dtype=bool)
+    has_drop[table["pos"].to_numpy()] = True
+    rows = table["row"].to_numpy()
+    return drops, has_drop, table["t"].to_numpy(float), rows[rows >= 0]
 
 
 def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:

@@ -15,6 +15,7 @@ carries the sum of both hosts' uncertainty bounds (the controller's is 0).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,8 @@ def address_names(spec: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _name_of(names: dict[str, str], endpoint: str) -> str | None:
+def name_of(names: dict[str, str], endpoint: str) -> str | None:
+    """The node at `endpoint` (`address:port` or bare address), by `address_names`."""
     return names.get(endpoint) or names.get(_host(endpoint))
 
 
@@ -78,11 +80,34 @@ def _figures(ms: np.ndarray, unc: float | None, merging: bool) -> dict[str, Any]
     return row
 
 
-def hop_latencies(run: Run) -> dict[str, dict[str, Any]]:
-    """`"X->Y"` -> {n, p50_ms, p99_ms, min_ms, mean_ms, uncertainty_ms} over measure frames.
+@dataclass
+class HopSamples:
+    """One hop's intervals, a frame each: `pos` (into the measure IDs), `start` (the client's
+    `sent_t`, or the sender's `finished` / last `task_done`) and `end` (the receiver's
+    `received`), both on the controller's clock; frames that never reached `dst` are left
+    out (NaN). `hop_latencies` sums these up; harness.results lists them per frame."""
 
-    uncertainty_ms: None when the run has no clocks.json (stamps as recorded); else the sum of
-    both ends' bounds, a host without a measurement making it None too."""
+    src: str
+    dst: str
+    pos: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    uncertainty_ms: float | None
+    merging: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.src}->{self.dst}"
+
+    @property
+    def ms(self) -> np.ndarray:
+        return (self.end - self.start) * 1000.0
+
+
+def hop_samples(run: Run) -> list[HopSamples]:
+    """Every hop of the run with its per-frame intervals: `client->X` first (in the order the
+    client's targets first appear), then `X->Y` by sender and address (see the module
+    docstring for what each interval spans)."""
     d = derive(run)
     names = address_names(run.spec)
     clocks = run.clocks if run.corrected else {}
@@ -114,7 +139,15 @@ def hop_latencies(run: Run) -> dict[str, dict[str, Any]]:
             received[name] = _first_per_id(d, code, recv_code)
         return received[name]
 
-    out: dict[str, dict[str, Any]] = {}
+    def sample(src: str, dst: str, pos: np.ndarray, start: np.ndarray) -> HopSamples | None:
+        end = recv_of(dst)[pos]
+        ok = ~np.isnan(end - start)
+        if not ok.any():
+            return None
+        return HopSamples(src, dst, pos[ok], start[ok], end[ok], pair_unc(src, dst),
+                          dst in merging)
+
+    out: list[HopSamples] = []
     c = run.client
     if len(c) and "target" in c:  # client -> entry node
         meas = c[c["phase"].astype(str) == "measure"].drop_duplicates("packet_id")
@@ -122,13 +155,13 @@ def hop_latencies(run: Run) -> dict[str, dict[str, Any]]:
         targets = meas["target"].astype(str).to_numpy(object)
         sent = meas["sent_t"].to_numpy(float)
         for target in pd.unique(targets):
-            name = _name_of(names, str(target))
+            name = name_of(names, str(target))
             if name is None:
                 continue
             m = (targets == target) & (pos >= 0)
-            gap = (recv_of(name)[pos[m]] - sent[m]) * 1000.0
-            if (~np.isnan(gap)).any():
-                out[f"client->{name}"] = _figures(gap, pair_unc("client", name), name in merging)
+            hop = sample("client", name, pos[m], sent[m])
+            if hop is not None:
+                out.append(hop)
 
     fwd = (d.ev_event == code_of(d.events_cat, "forwarded")) & (d.ev_pos >= 0)
     if fwd.any():
@@ -138,15 +171,22 @@ def hop_latencies(run: Run) -> dict[str, dict[str, Any]]:
         key = pd.DataFrame({"node": d.ev_node[idx], "hop": hops.codes})
         for (node_code, hop_code), rows in key.groupby(["node", "hop"], sort=True).groups.items():
             src = d.nodes_cat[int(node_code)]
-            dst = _name_of(names, str(hops.categories[int(hop_code)]))
+            dst = name_of(names, str(hops.categories[int(hop_code)]))
             if dst is None:
                 continue
             p = d.ev_pos[idx[np.asarray(rows)]]
-            sent = _first_per_id(d, int(node_code), ready, latest=True)[p]
-            gap = (recv_of(dst)[p] - sent) * 1000.0
-            if (~np.isnan(gap)).any():
-                out[f"{src}->{dst}"] = _figures(gap, pair_unc(src, dst), dst in merging)
+            hop = sample(src, dst, p, _first_per_id(d, int(node_code), ready, latest=True)[p])
+            if hop is not None:
+                out.append(hop)
     return out
+
+
+def hop_latencies(run: Run) -> dict[str, dict[str, Any]]:
+    """`"X->Y"` -> {n, p50_ms, p99_ms, min_ms, mean_ms, uncertainty_ms} over measure frames.
+
+    uncertainty_ms: None when the run has no clocks.json (stamps as recorded); else the sum of
+    both ends' bounds, a host without a measurement making it None too."""
+    return {h.name: _figures(h.ms, h.uncertainty_ms, h.merging) for h in hop_samples(run)}
 
 
 def clock_warnings(summary: dict[str, Any]) -> list[str]:

@@ -273,6 +273,19 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
 
 
 
+def verdict(summary: dict[str, Any]) -> tuple[str, list[str]]:
+    """Can this run be used as it is? `valid` (no warnings), `invalid` (marked invalid or
+    interrupted, which includes a failed minimum-run rule: the numbers do not describe the
+    run that was asked for) or `check` (complete, but a warning says what to look at before
+    trusting it); with the reasons. The report's card and the ledger both say this, so it is
+    decided once, here. Summaries written before `warnings` was stored get them recomputed."""
+    reasons = summary.get("warnings")
+    reasons = list(reasons) if reasons is not None else warnings_of(summary)
+    if summary.get("invalid") or summary.get("interrupted"):
+        return "invalid", reasons
+    return ("check" if reasons else "valid"), reasons
+
+
 def write_summary(run_dir: str | Path, summary: dict[str, Any]) -> Path:
     """Write summary.json next to the run's traces."""
     path = Path(run_dir) / "summary.json"
