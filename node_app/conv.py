@@ -112,11 +112,20 @@ def run_region(layers: Sequence[ConvLayer | PoolLayer], x: np.ndarray, out: Regi
     """Output region `out` of a fused stack of layers, from the input region that
     node_app.tiles.walk_back gives for it (an FTP tile's stack, or a BODP band of one layer);
     raises ValueError when `x` is not that region's shape."""
+    return run_layers(layers, x, out)[-1]
+
+
+def run_layers(layers: Sequence[ConvLayer | PoolLayer], x: np.ndarray, out: Region
+               ) -> list[np.ndarray]:
+    """As run_region, but every layer's output (its walked-back region), first layer first:
+    FTP with data reuse hands parts of the intermediate ones to neighbouring tiles."""
     steps = walk_back(layers, out)
     first, _pads = steps[0]
     want = (first.rows, first.cols, layers[0].in_shape[2])
     if x.shape != want:
         raise ValueError(f"region input has shape {x.shape}, region {first} needs {want}")
+    outs = []
     for layer, (_region, pads) in zip(layers, steps, strict=True):
         x = layer.forward(x, pads)
-    return x
+        outs.append(x)
+    return outs
