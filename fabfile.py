@@ -58,7 +58,8 @@ def lab_down(c):
         "devices": "edge devices of ftp and bodp (same as --k; default 2)",
         "grid": "ftp: tile grid NxM over the fused output (default 3x3)",
         "fused": "ftp: fused layers from the model's first (default 0 = all 16 of yolov2-16)",
-        "sched": "ftp: tile scheduling, wsh (work sharing) or wst (work stealing; wst-s: not yet)",
+        "sched": "ftp: tile scheduling, wsh (work sharing), wst (work stealing) or wst-s (work "
+                 "stealing with data reuse: dependent tiles reuse their neighbours' overlap)",
         "rate": "offered input rate, frames/s (default 30)",
         "rates": "rate steps in one run, comma-separated (--rates=10,20,30 --step=20)",
         "step": "length of each rate step, s (default 20)",

@@ -20,7 +20,6 @@ from node_app.validate import MAX_PACKET_ID
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
 
 SCHEDULERS = ("wsh", "wst", "wst-s")  # DeepThings' work sharing, stealing, stealing + reuse
-NOT_BUILT = ("wst-s",)
 
 
 @dataclass
@@ -57,8 +56,8 @@ class RunSpec:
     model: the model to run (harness/models; `cao-dense`, Cao's two dense layers).
     grid: FTP's tile grid over the fused output, `NxM` (strategy ftp).
     fused: FTP's fused layers from the start of the model's fused stage (0 = all of them).
-    sched: FTP's tile scheduling: `wsh` (work sharing) or `wst` (work stealing); `wst-s`
-        (stealing with data reuse) is not built yet.
+    sched: FTP's tile scheduling: `wsh` (work sharing), `wst` (work stealing) or `wst-s`
+        (work stealing with DeepThings' data reuse between neighbouring tiles).
     faults: faults to inject during the run (harness/faults.py), e.g. `kill:pi2@20s`.
     """
 
@@ -111,10 +110,6 @@ class RunSpec:
         if self.sched not in SCHEDULERS:
             raise SpecError("sched", f"must be one of {', '.join(SCHEDULERS)}, got "
                             f"{self.sched!r}")
-        if self.sched in NOT_BUILT:
-            raise SpecError("sched", f"{self.sched} (work stealing with data reuse) is not "
-                            "built yet; use wst (work stealing) or wsh (work sharing). "
-                            "docs/strategies.md, FTP")
 
     def __post_init__(self) -> None:
         if isinstance(self.faults, str):

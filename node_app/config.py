@@ -244,7 +244,7 @@ class SliceConfig:
         return cls(index=_int(data, "index", where, 0, of - 1), of=of)
 
 
-TILE_SCHEDULERS = ("wsh", "wst")  # DeepThings' work sharing, work stealing (no data reuse)
+TILE_SCHEDULERS = ("wsh", "wst", "wst-s")  # DeepThings' work sharing, stealing, + data reuse
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,9 @@ class TilesConfig:
 
     sched: `wsh` (default: the gateway cuts frames, devices pull tiles from it) or `wst`
     (a device cuts the frames it receives, idle devices steal tiles from it; the gateway
-    keeps the victim registry and merges: node_app/roles/steal_gateway.py, steal_device.py).
+    keeps the victim registry and merges: node_app/roles/steal_gateway.py, steal_device.py)
+    or `wst-s` (as `wst`, tiles in checkerboard order, dependent tiles reuse the overlap
+    their neighbours computed, kept at the gateway: reuse_gateway.py, reuse_device.py).
     """
 
     grid: tuple[int, int]

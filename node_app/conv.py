@@ -129,18 +129,29 @@ def run_region(layers: Sequence[ConvLayer | PoolLayer], x: np.ndarray, out: Regi
     """Output region `out` of a fused stack of layers, from the input region that
     node_app.tiles.walk_back gives for it (an FTP tile's stack, or a BODP band of one layer);
     raises ValueError when `x` is not that region's shape. `meter` records each layer's
-    buffers (node_app/memory.py)."""
+    buffers (node_app/memory.py). Only the current layer's output is kept alive."""
+    return run_layers(layers, x, out, meter, keep=False)[-1]
+
+
+def run_layers(layers: Sequence[ConvLayer | PoolLayer], x: np.ndarray, out: Region,
+               meter: MemoryMeter | None = None, keep: bool = True) -> list[np.ndarray]:
+    """As run_region, but every layer's output (its walked-back region), first layer first:
+    FTP with data reuse hands parts of the intermediate ones to neighbouring tiles. With
+    keep=False only the last one is returned (and the others freed as it goes)."""
     steps = walk_back(layers, out)
     first, _pads = steps[0]
     want = (first.rows, first.cols, layers[0].in_shape[2])
     if x.shape != want:
         raise ValueError(f"region input has shape {x.shape}, region {first} needs {want}")
+    outs: list[np.ndarray] = []
     for layer, (_region, pads) in zip(layers, steps, strict=True):
         if meter is None:
-            x = layer.forward(x, pads)
-            continue
-        made: list[np.ndarray] = []
-        y = layer.forward(x, pads, made)
-        meter.layer(layer, x, made)
+            y = layer.forward(x, pads)
+        else:
+            made: list[np.ndarray] = []
+            y = layer.forward(x, pads, made)
+            meter.layer(layer, x, made)
         x = y
-    return x
+        if keep:
+            outs.append(x)
+    return outs if keep else [x]

@@ -18,6 +18,8 @@ from node_app.roles.band_helper import BandHelper
 from node_app.roles.fanout import Fanout, SliceStage
 from node_app.roles.helping import Helper
 from node_app.roles.merge import MergeSink
+from node_app.roles.reuse_device import ReuseDevice
+from node_app.roles.reuse_gateway import ReuseGateway
 from node_app.roles.router import Router
 from node_app.roles.sink import Sink
 from node_app.roles.stage import Stage
@@ -38,7 +40,8 @@ def choose(run: RunConfig) -> type[Role]:
             return BandHelper
         if run.pull.tiles is None:
             return TaskHelper
-        return StealDevice if run.pull.tiles.sched == "wst" else TileHelper
+        return {"wst": StealDevice, "wst-s": ReuseDevice}.get(run.pull.tiles.sched,
+                                                              TileHelper)
     if run.help is not None:
         return Helper
     if run.route == "least_queue":
@@ -50,7 +53,8 @@ def choose(run: RunConfig) -> type[Role]:
             return BandGateway
         if run.tasks.tiles is None:
             return TaskGateway
-        return StealGateway if run.tasks.tiles.sched == "wst" else TileGateway
+        return {"wst": StealGateway, "wst-s": ReuseGateway}.get(run.tasks.tiles.sched,
+                                                               TileGateway)
     if run.slice is not None:
         return SliceStage
     return Stage

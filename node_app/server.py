@@ -31,9 +31,10 @@ from node_app.stats import Stats, rss_kb
 from node_app.trace import TraceWriter
 
 # FTP work stealing (node_app/roles/steal_gateway.py, steal_device.py): the gateway's victim
-# registry and leases, and a device's local tile queue that thieves steal from.
+# registry and leases, and a device's local tile queue that thieves steal from; with data
+# reuse (reuse_gateway.py) a dependent tile's overlap data from the gateway.
 _STEAL_PATHS = ("/steal/register", "/steal/cancel", "/steal/victim", "/steal/lease",
-                "/steal/tile")
+                "/steal/tile", "/steal/reuse")
 # strict_peers applies to these
 _DATA_PATHS = ("/message", "/task/next", "/task/result", *_STEAL_PATHS)
 # Reasons for statuses the stdlib parser raises (bad request line, header limits, ...).

@@ -51,6 +51,25 @@ def test_ftp_work_stealing_delivers_the_models_output_with_tiles_stolen(provisio
     assert min(tiles.values()) >= 1, tiles  # D1 stole: both devices computed tiles
 
 
+def test_ftp_work_stealing_with_data_reuse_delivers_the_models_output(provisioned_lab):
+    """--sched=wst-s: as wst, with the 2x2 tiles queued in checkerboard order (0, 3 first);
+    tiles 1 and 2 reuse the overlap 0 and 3 sent G with their results, or are computed
+    whole when a neighbour is late. Same load as wst (0.5 fps): a frame is cheaper with
+    reuse, never dearer, so the same bound holds."""
+    fab("experiment", "--strategy=ftp", "--model=yolov2-16", "--devices=2", "--grid=2x2",
+        "--sched=wst-s", "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")
+    spec, summary = latest_run()
+    assert spec["strategy"] == "ftp" and spec["sched"] == "wst-s"
+    d0 = next(n for n in spec["nodes"] if n["role"] == "D0")
+    assert [t.rpartition(":")[0] for t in spec["targets"]] == [d0["address"]]
+    frames = summary["sent"]
+    assert summary["coverage"] == 1.0, summary
+    assert summary["output_check"]["checked"] >= 5
+    assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
+    tiles = summary["tasks_per_helper"]
+    assert sum(tiles.values()) == 4 * frames, tiles
+
+
 def test_bodp_delivers_the_models_output_with_every_layer_on_both_devices(provisioned_lab):
     fab("experiment", "--strategy=bodp", "--model=yolov2-16", "--devices=2",
         "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")

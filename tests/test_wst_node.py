@@ -188,7 +188,7 @@ def test_wsh_and_wst_tiles_configs_pick_their_roles():
     gw["tasks"]["tiles"] = dev["pull"]["tiles"] = wst
     names = [choose(RunConfig.from_dict(d)).__name__ for d in (gw, dev)]
     assert names == ["StealGateway", "StealDevice"]
-    dev["pull"]["tiles"] = {**tiles, "sched": "wst-s"}
+    dev["pull"]["tiles"] = {**tiles, "sched": "wst-x"}
     with pytest.raises(ConfigError, match="'sched' must be one of wsh, wst"):
         RunConfig.from_dict(dev)
 
@@ -229,9 +229,9 @@ def test_wst_plan_targets_the_source_and_lets_devices_steal_from_each_other():
     assert peers["D1"] == devices - {hosts[2].address}
 
 
-def test_the_spec_takes_wst_and_still_refuses_wst_s_by_name():
+def test_the_spec_takes_wst_and_refuses_an_unknown_scheduler_by_name():
     from harness.spec import RunSpec, SpecError
 
     assert RunSpec(strategy="ftp", model="yolov2-16", sched="WST").sched == "wst"
-    with pytest.raises(SpecError, match="wst-s .*not built yet"):
-        RunSpec(strategy="ftp", model="yolov2-16", sched="wst-s")
+    with pytest.raises(SpecError, match="must be one of wsh, wst, wst-s"):
+        RunSpec(strategy="ftp", model="yolov2-16", sched="wst-x")

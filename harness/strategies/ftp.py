@@ -12,8 +12,14 @@ into the same tiles, queues them locally and works on them); D1..D(K-1) ask G fo
 and steal tiles from D0 peer to peer; every device sends its tiles' results to G, which
 merges, runs the rest and forwards as above. G is a separate host, as in wsh. Every device
 may steal from every other (`steals_from`, for `peers`): G names the victim at run time.
-node_app/roles/steal_gateway.py and steal_device.py. `wst-s` (data reuse) is not built: the
-spec refuses it by name.
+node_app/roles/steal_gateway.py and steal_device.py.
+
+`--sched=wst-s` (work stealing with DeepThings' data reuse): the same nodes and links as
+`wst`; tiles are queued in checkerboard order, independent tiles send G the overlap of
+their intermediate layers with their results, dependent tiles fetch it from G and compute
+only the rest (node_app/reuse.py; reuse_gateway.py, reuse_device.py). The bound below is
+still the one without reuse (a dependent tile whose neighbours are late is computed whole),
+so it is a lower bound for `wst-s`.
 
 capacity_fps, both schedulers: min(G's rate for the layers after the fused ones, the
 devices' combined tile rate): a device doing every tile of a frame needs the sum of the
@@ -120,9 +126,9 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     n, m, fused = geometry(spec)
     tiles = {"grid": [n, m], "fused": fused}
     g, devices = hosts[0], hosts[1 : 1 + spec.k]
-    stealing = spec.sched == "wst"
+    stealing = spec.sched in ("wst", "wst-s")
     if stealing:
-        tiles["sched"] = "wst"
+        tiles["sched"] = spec.sched
     stage = info.fused_stage
     gateway = NodePlan(g, "G", [stage], [sink.endpoint],
                        extra={"tasks": {"blocks": n * m, "width": info.output_size,

@@ -56,10 +56,15 @@ class StealDevice(TileHelper):
     """A device's worker: own tiles, else a stolen one, else a short wait; and the victim's
     side of a steal (StealService, POST /steal/tile)."""
 
+    # Thieves take the back of the queue (the tiles the owner reaches last); with data reuse
+    # the front, as DeepThings' steal_client does, so everyone follows the checkerboard.
+    steal_front = False
+
     def setup(self) -> None:
         super().setup()
         tiles = self.cfg.tiles
-        assert tiles is not None and tiles.sched == "wst", "StealDevice needs tiles.sched wst"
+        assert tiles is not None and tiles.sched in ("wst", "wst-s"), \
+            "StealDevice needs tiles.sched wst or wst-s"
         self.in_shape = self.stacks.fused[0].in_shape
         self.local: deque[Task] = deque()
         self.lock = threading.Lock()  # the local queue, between the worker and thieves
@@ -124,7 +129,7 @@ class StealDevice(TileHelper):
         st = self.stacks
         x = np.frombuffer(body, dtype="<f4").reshape(self.in_shape)
         tasks = []
-        for i in range(len(st.tiles)):
+        for i in self.order():
             r = st.input_region(i)
             tasks.append((pid, i, np.ascontiguousarray(x[r.r1:r.r2, r.c1:r.c2]).tobytes()))
         headers = {"X-Packet-Id": str(pid), "X-Tiles": str(len(tasks)),
@@ -146,6 +151,10 @@ class StealDevice(TileHelper):
         self.registered = True
         self.node.trace.write(pid, "tiles_queued", str(len(tasks)))
         return True
+
+    def order(self) -> list[int]:
+        """The order a cut frame's tiles are queued in (row-major; checkerboard with reuse)."""
+        return list(range(len(self.stacks.tiles)))
 
     def _steal(self) -> Task | None:
         """Ask the gateway for a victim, take one tile from it; None when there is none."""
@@ -210,26 +219,37 @@ class StealDevice(TileHelper):
         blocks = self.cfg.blocks
         with self.lease_lock:
             with self.lock:
-                task = self.local.pop() if self.local else None
+                task = None if not self.local else (
+                    self.local.popleft() if self.steal_front else self.local.pop())
             if task is None:
                 return Reply(204)  # nothing left to steal
             pid, tile, data = task
             try:
-                status, _h, _d = self.lease_link.post("/steal/lease", {
+                status, _h, lease = self.lease_link.post("/steal/lease", {
                     "X-Packet-Id": str(pid), "X-Block": f"{tile}/{blocks}", "X-Thief": node})
             except (OSError, http.client.HTTPException, BadReply):
                 status = 0
             if status != 200:
                 with self.lock:
-                    self.local.append(task)  # still ours: the owner or the next thief takes it
+                    if self.steal_front:
+                        self.local.appendleft(task)
+                    else:
+                        self.local.append(task)  # still ours: the owner or a thief takes it
                 return Reply(503, {"error": "lease_failed",
                                    "detail": f"the gateway answered {status or 'nothing'}"})
+        data, extra = self.hand_over(tile, data, lease)
         with self.node.stats.lock:
             self.counts["tiles_given"] += 1
             self.node.stats.bytes_out += len(data)
         self.node.trace.write(pid, "tile_stolen", f"{node}:{tile}")
         return Reply(200, data=data, headers=(("X-Packet-Id", str(pid)),
-                                              ("X-Block", f"{tile}/{blocks}")))
+                                              ("X-Block", f"{tile}/{blocks}"), *extra))
+
+    def hand_over(self, tile: int, data: bytes, lease: bytes
+                  ) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+        """The tile's input as a thief gets it, and extra headers (`lease`: the gateway's
+        reply to the moved lease). Without reuse: the input region as cut."""
+        return data, ()
 
     # the rest ------------------------------------------------------------------------------
 

@@ -114,6 +114,10 @@ class StealBoard(TileBoard):
             self.node.trace.write(pid, "task_sent", f"{thief}:{tile}")
         return None
 
+    def lease_reply(self, pid: int, tile: int) -> dict[str, Any]:
+        """What a moved lease's 200 says (data reuse adds whether the tile's reuse is in)."""
+        return {"ok": True}
+
     # the thieves' side ---------------------------------------------------------------------
 
     def victim(self, thief: str) -> tuple[str, str] | None:
@@ -165,7 +169,7 @@ class StealBoard(TileBoard):
         if tile is None or not NODE_NAME.match(thief):
             return _refused("bad_task", "X-Block / X-Thief")
         error = self.lease(node, thief, pid, tile)  # /steal/lease
-        return Reply(200, {"ok": True}) if error is None else _refused(
+        return Reply(200, self.lease_reply(pid, tile)) if error is None else _refused(
             error, f"tile {tile} of packet {pid}: {node} -> {thief}")
 
     def stolen(self) -> dict[str, int]:

@@ -146,7 +146,7 @@ class TaskBoard:
             if lease is None or lease[0] != helper:
                 return "not_leased"
             del self.leased[(packet_id, block)]
-            self._place(frame.out, block, body)
+            self._store(frame, block, body)
             frame.left.discard(block)
             frame.by[block] = helper
             self.by_helper[helper] = self.by_helper.get(helper, 0) + 1
@@ -181,6 +181,11 @@ class TaskBoard:
     def _place(self, out: np.ndarray, block: int, body: bytes) -> None:
         lo, hi = block_bounds(block, self.cfg.blocks, self.cfg.width)
         out[lo:hi] = np.frombuffer(body, dtype="<f4")
+
+    def _store(self, frame: _Frame, block: int, body: bytes) -> None:
+        """Keep an accepted result (called with self.cond held): place it in the frame's
+        output; FTP with data reuse also keeps the overlap a tile hands its neighbours."""
+        self._place(frame.out, block, body)
 
     def _advance(self, packet_id: int, frame: _Frame) -> bool:
         """All of a frame's open tasks are in: queue its next round and say True, or say

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -178,18 +179,23 @@ class TaskHelper(Role):
         return np.asarray(ACTIVATIONS[self.layer.activation](x @ kernel + bias), dtype="<f4")
 
     def _do(self, packet_id: int, block: int, data: bytes) -> None:
+        self._run(packet_id, block, lambda: self.compute(block, data).tobytes(),
+                  self.block_ms[block])
+
+    def _run(self, packet_id: int, block: int, work: Callable[[], bytes],
+             profile_ms: float | None) -> None:
+        """Compute a task's result body with `work`, wait out `profile_ms` (the profile's
+        time for the work really done), send the result to the gateway."""
         node = self.node
         node.trace.write(packet_id, "task_started", f"{block}/{self.cfg.blocks}")
         t0 = time.perf_counter()
-        out = self.compute(block, data)
+        body = work()
         real_ms = (time.perf_counter() - t0) * 1000.0
-        profile_ms = self.block_ms[block]
         if profile_ms is not None:
             sleep_until(t0 + profile_ms / 1000.0)
         node.stats.observe_service((time.perf_counter() - t0) * 1000.0)
         claimed = real_ms if profile_ms is None else profile_ms
         node.trace.write(packet_id, "task_finished", f"{real_ms:.2f}:{claimed:.2f}")
-        body = out.tobytes()
         headers = {"X-Packet-Id": str(packet_id), "X-Block": f"{block}/{self.cfg.blocks}"}
         status, _h, _d = self._request("/task/result", headers, body)
         with node.stats.lock:
