@@ -26,15 +26,18 @@ def yolo_stages(tmp_path_factory):
     return paths["manifest"].parent, info, xs, hm.predict(np.stack(xs), model=MODEL)
 
 
-def start_ftp(tmp, stages, info, start, k, grid, fused, profiles=None):
+def start_ftp(tmp, stages, info, start, k, grid, fused=16, profiles=None, sched="wsh",
+              queue_size=4):
+    """A sink, an FTP gateway and k devices on loopback, all holding the whole stage;
+    `sched` as run.json `tiles.sched` (wsh, wst, wst-s)."""
     n, m = grid
-    tiles = {"grid": [n, m], "fused": fused}
+    tiles = {"grid": [n, m], "fused": fused, "sched": sched}
     sink = start(write_configs(tmp, "sink", stages=[], next_hops=[],
                                input_size=info.output_size, max_body_bytes=BIG), CapturingSink)
     gw = start(node(tmp, "gw", stages, {"tasks": {"blocks": n * m, "width": info.output_size,
                                                   "tiles": tiles}},
                     stages=[info.whole], next_hops=[hop(sink)], input_size=info.input_size,
-                    queue_size=4, max_body_bytes=BIG))
+                    queue_size=queue_size, max_body_bytes=BIG))
     devices = [start(node(tmp, f"d{i}", stages, {"pull": {"gateway": hop(gw), "blocks": n * m,
                                                           "tiles": tiles}},
                           stages=[info.whole], next_hops=[], input_size=info.input_size,

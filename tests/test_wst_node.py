@@ -11,29 +11,15 @@ import json
 import numpy as np
 import pytest
 import test_node_app
-from test_ftp_node import yolo_stages  # noqa: F401 - the module's fixture, shared
-from test_node_app import CapturingSink, events, request, send_frame, wait_for, write_configs
-from test_parallel_node import hop, node
+from test_ftp_node import start_ftp, yolo_stages  # noqa: F401 - the module's fixture, shared
+from test_node_app import events, request, send_frame, wait_for
 
 start = test_node_app.start  # the fixture that starts NodeServers in threads
 BIG = 1 << 23
 
 
 def start_wst(tmp, stages, info, start, k, grid, fused=16, profiles=None, queue_size=4):
-    n, m = grid
-    tiles = {"grid": [n, m], "fused": fused, "sched": "wst"}
-    sink = start(write_configs(tmp, "sink", stages=[], next_hops=[],
-                               input_size=info.output_size, max_body_bytes=BIG), CapturingSink)
-    gw = start(node(tmp, "gw", stages, {"tasks": {"blocks": n * m, "width": info.output_size,
-                                                  "tiles": tiles}},
-                    stages=[info.whole], next_hops=[hop(sink)], input_size=info.input_size,
-                    queue_size=queue_size, max_body_bytes=BIG))
-    devices = [start(node(tmp, f"d{i}", stages, {"pull": {"gateway": hop(gw), "blocks": n * m,
-                                                          "tiles": tiles}},
-                          stages=[info.whole], next_hops=[], input_size=info.input_size,
-                          profile=(profiles or ["zero"] * k)[i], max_body_bytes=BIG))
-               for i in range(k)]
-    return sink, gw, devices
+    return start_ftp(tmp, stages, info, start, k, grid, fused, profiles, "wst", queue_size)
 
 
 def stats(r):
