@@ -211,7 +211,12 @@ class HelpConfig:
         )
 
 
-ROUTES = ("least_queue", "all")
+ROUTES = ("least_queue", "all", "adaptive")
+# run.json `admission` (an entry that fans frames out: route all/adaptive, or tasks): `whole`
+# refuses a frame whole at the entry (dropped, reason `admission`) when a downstream node has
+# no room for it (node_app/feedback.py); `none` is the behaviour before issue 13.
+ADMISSIONS = ("whole", "none")
+DEFAULT_HEARTBEAT_MS = 20.0  # run.json heartbeat_ms: how often an entry polls GET /feedback
 
 
 def _hop(value: Any, where: str, key: str) -> str:
@@ -408,6 +413,9 @@ class RunConfig:
     pull: PullConfig | None = None
     peers: tuple[str, ...] = ()
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
+    admission: str = "none"
+    heartbeat_ms: float = DEFAULT_HEARTBEAT_MS
+    slow_factor: float = 0.0
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
@@ -427,8 +435,13 @@ class RunConfig:
     #   harness writes the client's address for entry nodes and each upstream node's).
     # read_timeout_s: a request must be complete this long after its first byte, else 408
     #   (and an idle keep-alive connection is closed after it); node_app/conn.py.
+    # admission: `whole` or `none` (ADMISSIONS); heartbeat_ms: the period of an admitting
+    #   or adaptive entry's GET /feedback polls of its next hops (node_app/feedback.py).
+    # slow_factor: F of the `slow` fault: on SIGUSR1 the node's profile times are multiplied
+    #   by F from then on (node_app/node.py Node.slow_down; harness/faults.py sends it).
     OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
-                "tasks", "pull", "peers", "read_timeout_s")
+                "tasks", "pull", "peers", "read_timeout_s", "admission", "heartbeat_ms",
+                "slow_factor")
 
     @property
     def is_sink(self) -> bool:
@@ -487,8 +500,12 @@ class RunConfig:
             else None,
             peers=tuple(data.get("peers") or ()),
             read_timeout_s=data.get("read_timeout_s", DEFAULT_READ_TIMEOUT_S),
+            admission=data.get("admission", "none"),
+            heartbeat_ms=data.get("heartbeat_ms", DEFAULT_HEARTBEAT_MS),
+            slow_factor=data.get("slow_factor", 0.0),
         )
         run._check_parallel(where)
+        run._check_feedback(where)
         run._check_access(data, where)
         if run.keep_outputs and not run.outputs_file:
             raise ConfigError(f"{where}: field 'keep_outputs' needs 'outputs_file'")
@@ -526,6 +543,23 @@ class RunConfig:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 3600:
             raise ConfigError(f"{where}: field 'read_timeout_s' must be a number of seconds in "
                               f"(0, 3600], got {t!r}")
+
+    def _check_feedback(self, where: str) -> None:
+        """admission only where a frame fans out from an entry; numbers that are numbers."""
+        if self.admission not in ADMISSIONS:
+            raise ConfigError(f"{where}: field 'admission' must be one of "
+                              f"{', '.join(ADMISSIONS)}, got {self.admission!r}")
+        if self.admission == "whole" and self.route not in ("all", "adaptive") \
+                and self.tasks is None:
+            raise ConfigError(f"{where}: field 'admission' 'whole' is for an entry that fans "
+                              f"frames out (route 'all' or 'adaptive', or 'tasks')")
+        for key, lo, hi in (("heartbeat_ms", 1.0, 10_000.0), ("slow_factor", 0.0, 1000.0)):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                raise ConfigError(f"{where}: field '{key}' must be a number in [{lo:g}, "
+                                  f"{hi:g}], got {v!r}")
+        if self.route == "adaptive" and not self.stages:
+            raise ConfigError(f"{where}: route 'adaptive' needs stages (the entry's own)")
 
     def _check_parallel(self, where: str) -> None:
         """The fields of docs/strategies.md's dp, mp and tasks: only sensible combinations."""

@@ -53,6 +53,9 @@ class Node:
         # The port the server listens on: node.json's until the bind, then the bound one
         # (port 0 in tests); a work-stealing source tells its gateway where thieves reach it.
         self.port = config.port
+        # The `slow` fault (run.json slow_factor, applied on SIGUSR1 by slow_down()): every
+        # profile time of compute() is multiplied by this from then on.
+        self.slowdown = 1.0
 
     def open_trace(self) -> None:
         """Open `<trace_dir>/<run_id>.csv`; only after bind, so a failed start leaves none."""
@@ -91,7 +94,44 @@ class Node:
             "overloaded": not accepted or self.queue.full(),
             "queue_depth": depth,
             "service_ms": round(service_ms, 3),
-        }
+        } | self.feedback(depth)
+
+    def feedback(self, depth: int | None = None) -> dict[str, Any]:
+        """What an upstream entry steers by (node_app/feedback.py), in every /message reply
+        and GET /feedback (the heartbeat): queue depth and size, the service EWMA overall and
+        per stage, frames taken off the queue so far, and this node's share of the work."""
+        st = self.stats
+        with st.lock:
+            return {
+                "queue_depth": self.queue.qsize() if depth is None else depth,
+                "queue_size": self.run.queue_size,
+                "service_ms": round(st.service_ms, 3),
+                "stage_ms": {k: round(v, 3) for k, v in st.stage_ms.items()},
+                "taken": st.taken,
+                "share": st.share,
+            }
+
+    def note_share(self, text: str | None) -> None:
+        """Record the share of the work an entry says it gives this node (X-Share: 0..1);
+        anything else is ignored: the share is a report, nothing here acts on it."""
+        if not text:
+            return
+        try:
+            share = float(text)
+        except ValueError:
+            return
+        if 0.0 <= share <= 1.0:
+            with self.stats.lock:
+                self.stats.share = share
+
+    def slow_down(self) -> None:
+        """The `slow` fault: multiply profile times by run.json slow_factor from now on
+        (SIGUSR1, node_app/__main__.py). Traced `slowed` with the factor; without a
+        slow_factor the signal is traced and changes nothing."""
+        factor = self.run.slow_factor
+        if factor > 0:
+            self.slowdown = factor
+        self.trace.write(-1, "slowed", f"x{factor:g}" if factor > 0 else "no_slow_factor")
 
     def drop(self, packet_id: int, reason: str) -> None:
         """Count and trace one frame as lost, with its reason."""
@@ -132,6 +172,10 @@ class Node:
                 "helping": st.helping,
                 "weights_bytes": self.pipeline.weights_bytes,
                 "bytes_out": st.bytes_out,
+                "taken": st.taken,
+                "stage_ms": {k: round(v, 3) for k, v in st.stage_ms.items()},
+                "share": st.share,
+                "slowdown": self.slowdown,
             } | {"memory": memory}
 
     # worker side -------------------------------------------------------------------------
@@ -141,9 +185,12 @@ class Node:
         """Call fn(packet_id, body) for each item of `q`, guarded, until a None arrives:
         the loop of every thread that works through frames (the worker, a gateway's
         sender)."""
+        own = q is self.queue
         while (item := q.get()) is not None:
             with self.stats.lock:
                 self.stats.busy += 1
+                if own:
+                    self.stats.taken += 1
             try:
                 self.guarded(item[0], fn, *item)
             finally:
@@ -184,11 +231,15 @@ class Node:
         t0 = time.perf_counter()
         out = pipeline(np.frombuffer(body, dtype="<f4"), self.memory)
         real_ms = (time.perf_counter() - t0) * 1000.0
+        slowdown = self.slowdown
         if profile_ms is not None:
+            profile_ms *= slowdown
             sleep_until(t0 + profile_ms / 1000.0)
+        elif slowdown > 1.0:  # native: stretch the real time
+            sleep_until(t0 + real_ms * slowdown / 1000.0)
         service_ms = (time.perf_counter() - t0) * 1000.0
         claimed_ms = real_ms if profile_ms is None else profile_ms
-        self.stats.observe_service(service_ms)
+        self.stats.observe_service(service_ms, "+".join(s.name for s in pipeline.stages))
         self.trace.write(packet_id, "finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
         return out
 
@@ -196,6 +247,12 @@ class Node:
         self, packet_id: int, data: bytes, fwd: Forwarder, headers: dict[str, str] | None = None
     ) -> dict[str, Any] | None:
         """Send one output to a hop (extra `headers`, e.g. X-Slice); the hop's reply or None."""
+        return self.send(packet_id, data, fwd, headers)[0]
+
+    def send(
+        self, packet_id: int, data: bytes, fwd: Forwarder, headers: dict[str, str] | None = None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """forward(), with the failure's reason: (reply, None) or (None, reason)."""
         reply, failure = fwd.send(packet_id, data, headers)
         with self.stats.lock:
             if failure is None:
@@ -207,7 +264,7 @@ class Node:
             self.trace.write(packet_id, "forwarded", fwd.hop)
         else:
             self.trace.write(packet_id, "forward_failed", failure)
-        return reply
+        return reply, failure
 
     def close_forwarders(self) -> None:
         for fwd in self.forwarders:

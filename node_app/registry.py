@@ -13,6 +13,7 @@ from __future__ import annotations
 from node_app.config import RunConfig
 from node_app.node import Node
 from node_app.role import Role
+from node_app.roles.adaptive import AdaptiveEntry
 from node_app.roles.band_gateway import BandGateway
 from node_app.roles.band_helper import BandHelper
 from node_app.roles.fanout import Fanout, SliceStage
@@ -48,6 +49,8 @@ def choose(run: RunConfig) -> type[Role]:
         return Router
     if run.route == "all":
         return Fanout
+    if run.route == "adaptive":
+        return AdaptiveEntry
     if run.tasks is not None:
         if run.tasks.bands is not None:
             return BandGateway

@@ -45,6 +45,7 @@ _ROUTES = {
     "/health": "GET",
     "/stats": "GET",
     "/clock": "GET",  # the trace clock, for the controller's NTP-style exchange (no token)
+    "/feedback": "GET",  # the heartbeat an upstream entry polls (node_app/feedback.py)
     "/task/next": "POST",  # task sharing: gateway only (node_app/roles/task_gateway.py)
     "/task/result": "POST",
     **dict.fromkeys(_STEAL_PATHS, "POST"),
@@ -283,6 +284,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True, "node": srv.node.node, "run_id": srv.run_cfg.run_id})
         elif path == "/stats":
             self._send_json(200, self.server.stats_snapshot())
+        elif path == "/feedback":
+            self._send_json(200, {"node": self.server.node.node} | self.server.core.feedback())
         elif path == "/clock":  # read as late as possible: the reply is what is timed
             self._send_json(200, {"node": self.server.node.node, "t": self.server.trace.clock()})
 
@@ -340,6 +343,7 @@ class Handler(BaseHTTPRequestHandler):
         if srv.stopping.is_set():
             self._send_json(503, {"error": "stopping"}, close=True)
             return
+        srv.core.note_share(self.headers.get("X-Share"))
         if v.slice_index is not None:
             reply, frame = srv.role.admit_slice(v.packet_id, v.slice_index, v.body)
             if frame is not None:

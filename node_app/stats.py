@@ -30,15 +30,26 @@ class Stats:
         self.helping = False
         self.bytes_out = 0  # payload bytes this node sent (frames, slices, tasks, results)
         self.busy = 0  # frames a serve loop is working on now (out of the queue, not yet done)
+        # Feedback (node_app/feedback.py): frames the worker took off the node's queue, so an
+        # upstream that knows what it sent knows what can still be waiting here; the service
+        # EWMA per stage (key: the stages run together, joined by "+"); the share of the
+        # work the upstream entry gives this node (its X-Share header; None: not told).
+        self.taken = 0
+        self.stage_ms: dict[str, float] = {}
+        self.share: float | None = None
 
     def count(self, table: dict[str, int], reason: str) -> None:
         with self.lock:
             table[reason] = table.get(reason, 0) + 1
 
-    def observe_service(self, ms: float) -> None:
+    def observe_service(self, ms: float, stage: str = "") -> None:
         with self.lock:
             self.service_ms = EWMA_ALPHA * ms + (1.0 - EWMA_ALPHA) * self.service_ms
             self.processed += 1
+            if stage:
+                old = self.stage_ms.get(stage)
+                self.stage_ms[stage] = ms if old is None else (
+                    EWMA_ALPHA * ms + (1.0 - EWMA_ALPHA) * old)
 
 
 def rss_kb() -> int:

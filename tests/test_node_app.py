@@ -272,7 +272,8 @@ def test_two_node_pipeline_delivers_numpy_result(tmp_path: Path, start) -> None:
     for pid, x in xs.items():
         status, reply = send_frame(node.port, pid, x, conn=conn)
         assert status == 200 and reply["accepted"] is True
-        assert set(reply) == {"accepted", "overloaded", "queue_depth", "service_ms"}
+        assert set(reply) == {"accepted", "overloaded", "queue_depth", "service_ms",
+                              "queue_size", "stage_ms", "taken", "share"}  # feedback, issue 13
     conn.close()
 
     assert wait_for(lambda: len(sink.server.frames) == len(xs))

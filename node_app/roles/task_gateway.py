@@ -12,7 +12,11 @@ know nothing about helper speeds.
 
 Bounds: at most `max_frames` (the gateway's queue_size) frames are in flight on the board;
 the worker waits for room, so when helpers cannot keep up the backlog shows up as the
-gateway's own queue filling and dropping (`queue_full`), as in every other strategy. A task
+gateway's own queue filling and dropping (`queue_full`), as in every other strategy. With
+run.json `admission: whole` (issue 13) the worker does not wait: a frame that finds the board
+full is dropped at once, reason `admission`, before the gateway computes anything for it (so
+the frames it does take are fresh, and the refusal is named). The same holds for the FTP
+sharing and BODP boards, which put frames through the same `put`. A task
 handed out and not returned within LEASE_S (a helper died) goes back on the queue. Frames
 still incomplete at stop are traced `dropped` with reason `tasks_incomplete`.
 
@@ -66,6 +70,7 @@ class TaskBoard:
         self.cfg = cfg
         self.fwd = fwd
         self.max_frames = max_frames
+        self.whole = node.run.admission == "whole"
         self.cond = threading.Condition()
         self.todo: deque[tuple[int, int]] = deque()
         self.frames: dict[int, _Frame] = {}
@@ -78,8 +83,16 @@ class TaskBoard:
 
     # worker side ---------------------------------------------------------------------------
 
+    def full(self) -> bool:
+        with self.cond:
+            return len(self.frames) >= self.max_frames
+
     def put(self, packet_id: int, x: np.ndarray) -> None:
-        """Queue T tasks for one frame; waits while max_frames frames are in flight."""
+        """Queue T tasks for one frame; waits while max_frames frames are in flight (admission
+        `whole`: drops the frame, reason `admission`, instead)."""
+        if self.whole and self.full():
+            self.node.drop(packet_id, "admission")
+            return
         frame = self._frame(x)
         with self.cond:
             while len(self.frames) >= self.max_frames and not self.node.stopping.is_set():
@@ -250,6 +263,9 @@ class TaskGateway(Role):
 
     def process(self, packet_id: int, body: bytes) -> None:
         node = self.node
+        if self.board.whole and self.board.full():  # refused before computing anything
+            node.drop(packet_id, "admission")
+            return
         self.board.put(packet_id, node.compute(packet_id, body, node.pipeline, node.profile_ms))
 
     def stats(self) -> dict[str, Any]:
