@@ -1,0 +1,237 @@
+"""Issue 13 in node_app: feedback, whole-frame admission, the adaptive entry, the slow fault.
+
+Real node_app servers on 127.0.0.1 with Pi-sized layers (100->2000, 2000->2000) and the
+rpi3bplus profiles, so service times are the profile's tens of milliseconds and the loads
+below and above the capacity bound are real loads over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import test_node_app
+from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
+    CapturingSink,
+    events,
+    read_trace,
+    reference,
+    request,
+    send_frame,
+    wait_for,
+    write_configs,
+    write_stage,
+)
+from test_parallel_node import hop, node
+
+from node_app.__main__ import install_signals
+from node_app.config import ConfigError, RunConfig
+from node_app.stage import block_bounds
+
+start = test_node_app.start
+
+RNG = np.random.default_rng(13)
+L1 = [(RNG.standard_normal((100, 2000)) * 0.1, np.zeros(2000), "relu")]
+L2 = [(RNG.standard_normal((2000, 2000)) * 0.01, RNG.standard_normal(2000) * 0.1, "linear")]
+BIG: dict[str, Any] = {"input_size": 2000, "max_body_bytes": 1 << 16}  # L2's nodes and sinks
+
+
+@pytest.fixture(scope="module")
+def pi_stages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("pistages")
+    write_stage(d / "L1.npz", L1)
+    write_stage(d / "L2.npz", L2)
+    kernel, bias, act = L2[0]
+    for i in range(2):
+        lo, hi = block_bounds(i, 2, 2000)
+        write_stage(d / f"L2_s{i}of2.npz", [(kernel[:, lo:hi], bias[lo:hi], act)])
+    return d
+
+
+def frames(n: int, seed: int = 7) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(100).astype(np.float32) for _ in range(n)]
+
+
+def paced(port: int, xs: list[np.ndarray], rate: float, first_id: int = 0) -> None:
+    """Send open loop at `rate` frames/s (intended times fixed up front, as the client does)."""
+    t0 = time.perf_counter()
+    for k, x in enumerate(xs):
+        delay = t0 + k / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        status, _ = send_frame(port, first_id + k, x)
+        assert status == 200
+
+
+def stats(r: Any) -> dict[str, Any]:
+    return request(r.port, "GET", "/stats")[1]
+
+
+def drained(*nodes: Any) -> bool:
+    return all((s := stats(r))["queue_depth"] == 0 and s["busy"] == 0 for r in nodes)
+
+
+def drops(r: Any) -> dict[str, int]:
+    r.server.trace.flush()
+    out: dict[str, int] = {}
+    for row in events(r.trace_path, "dropped"):
+        out[row["detail"]] = out.get(row["detail"], 0) + 1
+    return out
+
+
+def check_outputs(sink: Any, xs: list[np.ndarray]) -> None:
+    for pid, got in sink.server.frames.items():
+        np.testing.assert_allclose(got, reference(xs[pid], L1 + L2).astype(np.float32),
+                                   rtol=1e-4, atol=1e-4)
+
+
+# feedback --------------------------------------------------------------------------------
+
+
+def test_replies_and_heartbeat_carry_feedback(tmp_path: Path, pi_stages: Path, start) -> None:
+    sink = start(write_configs(tmp_path, "sink", stages=[], next_hops=[], **BIG))
+    b = start(node(tmp_path, "b", pi_stages, stages=["L2"], next_hops=[hop(sink)],
+                   **BIG, profile="rpi3bplus", queue_size=7))
+    x = np.random.default_rng(1).standard_normal(2000).astype(np.float32)
+    status, reply = request(b.port, "POST", "/message", x.tobytes(),
+                            {"X-Packet-Id": "0", "X-Share": "0.25"})
+    assert status == 200 and reply["accepted"] and reply["queue_size"] == 7
+    assert reply["share"] == 0.25 and reply["taken"] in (0, 1)
+    assert wait_for(lambda: request(b.port, "GET", "/feedback")[1]["taken"] == 1)
+    beat = wait_for(lambda: (f := request(b.port, "GET", "/feedback")[1])["stage_ms"] and f)
+    assert beat["node"] == "b" and beat["queue_depth"] == 0 and beat["share"] == 0.25
+    assert 39.0 <= beat["stage_ms"]["L2"] < 200.0  # the profile's 40 ms, measured
+    assert beat["service_ms"] > 0
+
+
+def test_admission_is_for_entries_that_fan_out() -> None:
+    base = {"run_id": "r", "stages": ["L1"], "next_hops": ["127.0.0.1:9"], "queue_size": 5,
+            "max_body_bytes": 4096, "input_size": 100}
+    with pytest.raises(ConfigError, match="admission"):
+        RunConfig.from_dict({**base, "admission": "whole"})
+    with pytest.raises(ConfigError, match="admission"):
+        RunConfig.from_dict({**base, "route": "all", "admission": "partly"})
+    with pytest.raises(ConfigError, match="slow_factor"):
+        RunConfig.from_dict({**base, "slow_factor": -1})
+    assert RunConfig.from_dict({**base, "route": "all", "admission": "whole"}).admission == "whole"
+    assert RunConfig.from_dict(base).admission == "none"
+
+
+# whole-frame admission, mp k=2 at 1.5x the bound ----------------------------------------------
+
+
+def start_mp(tmp: Path, stages: Path, start, admission: str) -> tuple[Any, Any, list[Any]]:
+    sink = start(node(tmp, "sink", stages, {"slices": 2}, stages=[], next_hops=[],
+                      **BIG), CapturingSink)
+    parts = [start(node(tmp, f"m{i}", stages, {"slice": {"index": i, "of": 2}},
+                        stages=[f"L2_s{i}of2"], next_hops=[hop(sink)], **BIG,
+                        profile="rpi3bplus")) for i in range(2)]
+    a = start(node(tmp, "a", stages, {"route": "all", "admission": admission}, stages=["L1"],
+                   next_hops=[hop(m) for m in parts], input_size=100, profile="rpi3bplus"))
+    return sink, a, parts
+
+
+@pytest.mark.parametrize("admission", ["whole", "none"])
+def test_mp_overload_is_refused_whole_at_the_entry(tmp_path: Path, pi_stages: Path, start,
+                                                   admission: str) -> None:
+    sink, a, parts = start_mp(tmp_path, pi_stages, start, admission)
+    slice_ms = max(m.server.core.profile_ms for m in parts)  # 21.1 ms on rpi3bplus
+    bound = min(1000.0 / a.server.core.profile_ms, 1000.0 / slice_ms)
+    n, rate = 150, 1.5 * bound
+    xs = frames(n)
+    t0 = time.perf_counter()
+    paced(a.port, xs, rate)
+    send_s = time.perf_counter() - t0
+    assert wait_for(lambda: drained(a, *parts))
+    sink.stop()  # frames still missing a slice are traced `missing_slice` now
+    a_drops, part_drops, sink_drops = drops(a), [drops(m) for m in parts], drops(sink)
+    delivered = len(sink.server.frames)
+    check_outputs(sink, xs)
+    if admission == "whole":
+        assert sink_drops == {}, sink_drops  # no missing_slice
+        assert part_drops == [{}, {}], part_drops  # nothing dropped after the entry
+        assert set(a_drops) == {"admission"}, a_drops
+        assert delivered + a_drops["admission"] == n
+        # the entry refuses only the excess: the slice nodes stay busy (loose, shared CPU)
+        assert delivered >= 0.75 * bound * send_s, (delivered, bound, send_s)
+    else:
+        assert "admission" not in a_drops
+        assert sum(d.get("queue_full", 0) for d in part_drops) > 0, part_drops
+        assert delivered < n
+
+
+# adaptive ------------------------------------------------------------------------------------
+
+
+def start_adaptive(tmp: Path, stages: Path, start, profiles: list[str],
+                   slow_factor: float = 0.0) -> tuple[Any, Any, list[Any]]:
+    sink = start(write_configs(tmp, "sink", stages=[], next_hops=[], **BIG),
+                 CapturingSink)
+    extra = {"slow_factor": slow_factor} if slow_factor else None
+    workers = [start(node(tmp, f"w{i}", stages, extra if i == len(profiles) - 1 else None,
+                          stages=["L2"], next_hops=[hop(sink)], **BIG, profile=p))
+               for i, p in enumerate(profiles)]
+    a = start(node(tmp, "a", stages, {"route": "adaptive", "admission": "whole"},
+                   stages=["L1"], next_hops=[hop(w) for w in workers], input_size=100,
+                   profile="rpi3bplus"))
+    return sink, a, workers
+
+
+def test_adaptive_shares_follow_measured_rates(tmp_path: Path, pi_stages: Path,
+                                               start) -> None:
+    """A full-speed and a half-speed worker: shares converge to 2:1, and below the bound
+    (25 + 12.5 fps) every frame arrives, equal to the reference."""
+    sink, a, workers = start_adaptive(tmp_path, pi_stages, start,
+                                      ["rpi3bplus", "rpi3bplus_half_speed"])
+    n = 75
+    xs = frames(n)
+    paced(a.port, xs, 28.0)
+    assert wait_for(lambda: len(sink.server.frames) == n), len(sink.server.frames)
+    check_outputs(sink, xs)
+    st = stats(a)
+    w0, w1 = (hop(w) for w in workers)
+    assert abs(st["shares"][w0] - 2 / 3) <= 0.05 and abs(st["shares"][w1] - 1 / 3) <= 0.05, st
+    ratio = st["routed"][w0] / st["routed"][w1]
+    assert 1.6 <= ratio <= 2.5, st["routed"]
+    assert [drops(r) for r in (a, *workers)] == [{}, {}, {}]
+    # each worker was told its share (X-Share), and reports it back
+    assert abs(stats(workers[1])["share"] - 1 / 3) <= 0.05
+
+
+def test_adaptive_moves_shares_after_a_slow_fault(tmp_path: Path, pi_stages: Path,
+                                                  start) -> None:
+    """Two equal workers share 1:1; SIGUSR1 (the `slow` fault, factor 3) on w1 moves the
+    shares to about 3:1 without a drop (offered 20 fps stays below the new bound, 33)."""
+    sink, a, workers = start_adaptive(tmp_path, pi_stages, start, ["rpi3bplus", "rpi3bplus"],
+                                      slow_factor=3.0)
+    w0, w1 = (hop(w) for w in workers)
+    xs = frames(120)
+    paced(a.port, xs[:40], 20.0)
+    assert wait_for(lambda: len(sink.server.frames) == 40)
+    before = stats(a)["shares"]
+    assert abs(before[w0] - 0.5) <= 0.05, before
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    try:
+        install_signals(workers[1].server)  # the path node_app's main uses
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert wait_for(lambda: workers[1].server.core.slowdown == 3.0, 10)
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    paced(a.port, xs[40:], 20.0, first_id=40)
+    assert wait_for(lambda: len(sink.server.frames) == 120), len(sink.server.frames)
+    check_outputs(sink, xs)
+    after = stats(a)["shares"]
+    assert abs(after[w1] - 0.25) <= 0.05 and after[w0] > 0.7, after
+    assert [drops(r) for r in (a, *workers)] == [{}, {}, {}]
+    workers[1].server.trace.flush()
+    assert [r["detail"] for r in events(workers[1].trace_path, "slowed")] == ["x3"]
+    a.server.trace.flush()
+    shares_rows = [r["detail"] for r in read_trace(a.trace_path) if r["event"] == "shares"]
+    assert len(shares_rows) >= 2, shares_rows  # the shares over time, for the report
