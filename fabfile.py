@@ -79,14 +79,17 @@ def lab_down(c):
         "profile": "device profile for all nodes, overriding the inventory "
                    "(rpi3bplus, rpi3bplus_half_speed, zero, native)",
         "fault": "inject faults, comma-separated: kill:pi2@20s, stall:pi2@20s:5s, "
-                 "link:pi2@20s:1mbit (seconds after the load starts)",
+                 "link:pi2@20s:1mbit, slow:pi2@20s:x3 (seconds after the load starts)",
+        "admission": "whole (default: a fan-out entry refuses a frame whole when a node "
+                     "downstream has no room) or none (downstream queues drop, slice by slice)",
     }
 )
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
                hosts="", inventory="inventory/lab.yml", profile="", rates="", step="20",
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
-               model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh"):
+               model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
+               admission="whole"):
     """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
@@ -99,7 +102,8 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                        arrival=arrival, arrival_seed=arrival_seed,
                        min_duration_s=min_duration, min_frames=min_frames, client=client,
                        lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
-                       faults=fault, model=model, grid=grid, fused=fused, sched=sched)
+                       faults=fault, model=model, grid=grid, fused=fused, sched=sched,
+                       admission=admission)
         from harness.experiment import run_experiment
 
         run_experiment(spec)
@@ -122,10 +126,12 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
         "no_extend": "do not extend X when strategy 2 has not crossed the baseline",
         "k": "K values for dp, mp, tasks, comma-separated (--k=1,2,4; default 2)",
         "tasks": "neuron-block tasks per frame for strategy tasks (default 4)",
+        "admission": "whole (default) or none, for every run (see fab --help experiment)",
     }
 )
 def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
-          warmup="5", repeats="1", queue="5", profile="", no_extend=False, k="", tasks="4"):
+          warmup="5", repeats="1", queue="5", profile="", no_extend=False, k="", tasks="4",
+          admission="whole"):
     """Run every strategy (X only where it applies) and write one comparison report."""
     from harness.sweep import SweepSpec, run_sweep
 
@@ -139,7 +145,8 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
             repeats=repeats, extend_to_crossing=not no_extend,
             ks=[v for v in k.split(",") if v.strip()],
             run={"rate_fps": rate, "duration_s": duration, "warmup_s": warmup,
-                 "queue_size": queue, "profile": profile, "tasks": tasks},
+                 "queue_size": queue, "profile": profile, "tasks": tasks,
+                 "admission": admission},
         )
         run_sweep(spec)
     except SpecError as exc:

@@ -151,7 +151,7 @@ class Node:
         self.service_ms, self.hop_ms, self.next_node = service_ms, hop_ms, next_node
         self.queue: deque[int] = deque()
         self.busy = False
-        self.drops = drops  # shared: frame -> node that dropped it
+        self.drops = drops  # shared: frame -> node that dropped it (`node:reason`, else queue_full)
         self.switches = 0
 
     def admit(self, frame: int, t: float) -> bool:
@@ -280,6 +280,38 @@ class RouterNode(Node):
         choice = min(order, key=lambda i: len(self.replicas[i].queue) + self.replicas[i].busy)
         self.last = choice
         self.replicas[choice].admit(frame, t)
+
+
+class AdaptiveNode(Node):
+    """The adaptive entry (run.json `route: adaptive`, node_app/roles/adaptive.py): each
+    frame to ONE worker by smooth weighted round robin, weights = the workers' service
+    rates (1000 / their L2 time: the ideal of node_app's measured EWMA), over the workers
+    with room (queue below queue_size: the ideal of node_app's sent - taken credit). With no
+    worker free the frame is dropped at A before its first layer (admission); with
+    `whole=False` every frame is sent (the workers' queues drop)."""
+
+    def __init__(self, *args: Any, replicas: Sequence[Node], whole: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, next_node=replicas[0], **kwargs)
+        self.replicas, self.whole = list(replicas), whole
+        rates = [1000.0 / r.service_ms if r.service_ms > 0 else 1.0 for r in replicas]
+        self.shares = [r / sum(rates) for r in rates]
+        self.current = [0.0] * len(replicas)
+
+    def next_job(self) -> tuple[float, Callable[[float], None]] | None:
+        if not self.queue:
+            return None
+        frame = self.queue.popleft()
+        cand = [i for i, r in enumerate(self.replicas)
+                if not self.whole or len(r.queue) < r.queue_size]
+        if not cand:
+            self.drops.setdefault(frame, f"{self.name}:admission")
+            return 0.0, lambda t: None
+        for i in cand:
+            self.current[i] += self.shares[i]
+        choice = max(cand, key=lambda i: self.current[i])
+        self.current[choice] -= sum(self.shares[i] for i in cand)
+        return self.service_ms + self.hop_ms, lambda t: self.replicas[choice].admit(frame, t)
 
 
 class FanoutNode(Node):
@@ -469,8 +501,10 @@ def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node
     by_node: dict[str, dict[str, int]] = {}
     for i in measured:
         if i in drops and i not in sink.arrival:
-            reasons = by_node.setdefault(drops[i], {})
-            reasons["queue_full"] = reasons.get("queue_full", 0) + 1
+            node, _, reason = drops[i].partition(":")  # "<node>[:<reason>]"
+            reasons = by_node.setdefault(node, {})
+            reason = reason or "queue_full"
+            reasons[reason] = reasons.get(reason, 0) + 1
     latency: dict[str, float | None] = dict.fromkeys(("p50", "p95", "p99"))
     if len(lat):
         p50, p95, p99 = np.percentile(lat, [50, 95, 99])

@@ -31,4 +31,5 @@ CLI_FLAGS = {
     "client": "--client", "lag_threshold_ms": "--lag-threshold",
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
+    "admission": "--admission",
 }

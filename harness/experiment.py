@@ -249,13 +249,15 @@ def body_limit(floats: int) -> int:
 
 def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
     first = node.stages[0] if node.stages else ""
+    slow = {f.host: f.factor for f in map(parse_fault, spec.faults) if f.kind == "slow"}
     input_size = describe(spec.model).stage_input_size(first) if first else plan.input_size
     return {
         "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
         "queue_size": spec.queue_size, "max_body_bytes": body_limit(input_size),
         "input_size": input_size,
         "profile": node.host.profile, "peers": plan.peers_of(node, client_address),
-    } | ({"help": node.help} if node.help else {}) | node.extra
+    } | ({"help": node.help} if node.help else {}) | node.extra | (
+        {"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
 
 
 def frames_in_pipeline(stats: dict) -> int:

@@ -9,6 +9,10 @@ recorded in the run directory (`faults.json`) so every report can shade the wind
     stall:<host>@<t>s:<d>s        SIGSTOP it, SIGCONT after d seconds
     link:<host>@<t>s:<rate>       shape the host's link to <rate> (tc tbf, both directions
                                   in the lab; the node's egress on a real Pi) until the end
+    slow:<host>@<t>s:x<F>         SIGUSR1: the node multiplies its profile times by F (its
+                                  run.json slow_factor, written by harness/experiment.py)
+                                  until the end; a device that slows down (thermal
+                                  throttling, another load), which an adaptive split absorbs
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class FaultInjector:
         host = self.hosts[fault.host]
         if fault.kind == "kill":
             self._signal(host, "KILL")
+        elif fault.kind == "slow":
+            self._signal(host, "USR1")
         elif fault.kind == "stall":
             self._signal(host, "STOP")
             try:

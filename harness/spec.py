@@ -20,6 +20,7 @@ from node_app.validate import MAX_PACKET_ID
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
 
 SCHEDULERS = ("wsh", "wst", "wst-s")  # DeepThings' work sharing, stealing, stealing + reuse
+ADMISSIONS = ("whole", "none")  # node_app/config.py ADMISSIONS, node_app/feedback.py
 
 
 @dataclass
@@ -59,6 +60,10 @@ class RunSpec:
     sched: FTP's tile scheduling: `wsh` (work sharing), `wst` (work stealing) or `wst-s`
         (work stealing with DeepThings' data reuse between neighbouring tiles).
     faults: faults to inject during the run (harness/faults.py), e.g. `kill:pi2@20s`.
+    admission: `whole` (default): an entry that fans frames out (mp, tasks, ftp's `wsh`
+        gateway, bodp, adaptive) refuses a frame whole when a node downstream has no room
+        for it (dropped at the entry, reason `admission`); `none`: today's behaviour, the
+        downstream queues drop (mp: slice by slice), kept so a report can show the difference.
     """
 
     strategy: str = "baseline"
@@ -87,6 +92,7 @@ class RunSpec:
     grid: str = "3x3"
     fused: int = 0
     sched: str = "wsh"
+    admission: str = "whole"
 
     @property
     def grid_nm(self) -> tuple[int, int]:
@@ -144,6 +150,10 @@ class RunSpec:
             raise SpecError("seed", f"must be an integer >= 0, got {self.seed}")
         self._check_frame_count()
         self._check_ftp()
+        self.admission = str(self.admission).strip().lower()
+        if self.admission not in ADMISSIONS:
+            raise SpecError("admission", f"must be one of {', '.join(ADMISSIONS)}, got "
+                            f"{self.admission!r}")
         check = getattr(strategies.get(self.strategy), "check", None)
         if check is not None:
             check(self)  # what only the strategy knows (mp: K needs exported slices)

@@ -235,3 +235,72 @@ def test_adaptive_moves_shares_after_a_slow_fault(tmp_path: Path, pi_stages: Pat
     a.server.trace.flush()
     shares_rows = [r["detail"] for r in read_trace(a.trace_path) if r["event"] == "shares"]
     assert len(shares_rows) >= 2, shares_rows  # the shares over time, for the report
+
+
+# harness: spec, plans, run files, capacity, prediction ----------------------------------------
+
+
+@pytest.mark.controller
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_adaptive_plan_gives_valid_run_files(k: int) -> None:
+    from harness import strategies
+    from harness.experiment import _run_file
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+
+    spec = RunSpec(strategy="adaptive", k=k, faults=f"slow:pi{k + 1}@20s:x3")
+    module = strategies.get("adaptive")
+    profiles = ["rpi3bplus", "rpi4b", "rpizero2w", "rpi5", "rpi3b", "rpi3bplus"]
+    hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", profiles[i - 1], True)
+             for i in range(1, 1 + strategies.hosts_needed(module, spec))]
+    sink = Host("sink", "198.18.0.1", "", "", "native", False)
+    plan = module.plan(spec, hosts, sink)
+    files = {n.host.name: RunConfig.from_dict(_run_file(spec, plan, n)) for n in plan.workers}
+    a = files["pi1"]
+    assert a.route == "adaptive" and a.admission == "whole" and len(a.next_hops) == k
+    assert files[f"pi{k + 1}"].slow_factor == 3.0  # only the faulted host gets it
+    assert all(f.slow_factor == 0 for name, f in files.items() if name != f"pi{k + 1}")
+    l2_fps = {"rpi3bplus": 25.0, "rpi4b": 1000 / 20.79, "rpizero2w": 1000 / 56,
+              "rpi5": 1000 / 7.857, "rpi3b": 1000 / 46.67}
+    expected = min(250.0, sum(l2_fps[p] for p in profiles[1 : 1 + k]))
+    assert plan.capacity_fps == pytest.approx(expected, rel=0.01)
+
+
+@pytest.mark.controller
+def test_admission_in_spec_and_fan_out_plans() -> None:
+    from harness import strategies
+    from harness.errors import SpecError
+    from harness.experiment import _run_file
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+
+    with pytest.raises(SpecError) as err:
+        RunSpec(strategy="mp", admission="partial")
+    assert err.value.field == "admission" and "--admission" in err.value.cli_message()
+    with pytest.raises(SpecError):
+        RunSpec(strategy="adaptive", k=6)
+    for admission in ("whole", "none"):
+        for name in ("mp", "tasks"):
+            spec = RunSpec(strategy=name, k=2, admission=admission)
+            module = strategies.get(name)
+            hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", "rpi3bplus", True)
+                     for i in range(1, 4)]
+            plan = module.plan(spec, hosts, Host("sink", "198.18.0.1", "", "", "native", False))
+            entry = RunConfig.from_dict(_run_file(spec, plan, plan.workers[0]))
+            assert entry.admission == admission
+
+
+@pytest.mark.controller
+def test_adaptive_prediction_refuses_only_the_excess_at_the_entry() -> None:
+    """DES: a Pi 3 B+ and a half-speed worker (bound 37.5 fps): all frames below the bound;
+    at 1.5x the bound >= 0.95 of the bound delivered, every drop at A, reason admission."""
+    from harness.predict import predict
+
+    common = {"warmup_frames": 100, "measure_frames": 1500, "queue_size": 5, "x": 1,
+              "l1_ms": 4.0, "l2_ms": 40.0, "switch_ms": 0.0, "hop_ms": 1.0,
+              "parts_ms": ((40.0,), (80.0,))}
+    below = predict("adaptive", 30.0, **common)
+    assert below["coverage"] == 1.0 and below["drops"] == {}
+    over = predict("adaptive", 1.5 * 37.5, **common)
+    assert over["delivered_fps"] >= 0.95 * 37.5
+    assert set(over["drops"]) == {"A"} and set(over["drops"]["A"]) == {"admission"}

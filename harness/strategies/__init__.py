@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from harness.errors import SpecError
-from harness.strategies import baseline, bodp, cao1, cao2, cao3, dp, ftp, mp, tasks
+from harness.strategies import adaptive, baseline, bodp, cao1, cao2, cao3, dp, ftp, mp, tasks
 from harness.strategies.plan import NodePlan, Plan
 
 __all__ = ["NodePlan", "Plan", "get", "hosts_needed", "register", "resolve", "IMPLEMENTED"]
@@ -48,7 +48,7 @@ def register(module: ModuleType) -> ModuleType:
     return module
 
 
-for _module in (baseline, cao1, cao2, cao3, dp, mp, tasks, ftp, bodp):
+for _module in (baseline, cao1, cao2, cao3, dp, mp, tasks, ftp, bodp, adaptive):
     register(_module)
 
 

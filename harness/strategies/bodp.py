@@ -134,7 +134,8 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     stage = info.fused_stage
     nodes = [NodePlan(g, "G", [stage], [sink.endpoint],
                       extra={"tasks": {"blocks": blocks, "width": info.output_size,
-                                       "bands": bands}})]
+                                       "bands": bands},
+                             "admission": spec.admission})]
     nodes += [NodePlan(d, f"D{i}", [stage], [],
                        extra={"pull": {"gateway": g.endpoint, "blocks": blocks, "bands": bands}})
               for i, d in enumerate(devices)]

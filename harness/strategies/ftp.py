@@ -132,7 +132,8 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     stage = info.fused_stage
     gateway = NodePlan(g, "G", [stage], [sink.endpoint],
                        extra={"tasks": {"blocks": n * m, "width": info.output_size,
-                                        "tiles": tiles}})
+                                        "tiles": tiles}}
+                       | ({} if stealing else {"admission": spec.admission}))
     edge = [NodePlan(d, f"D{i}", [stage], [],
                      extra={"pull": {"gateway": g.endpoint, "blocks": n * m, "tiles": tiles}},
                      steals_from=[o.endpoint for o in devices if o is not d] if stealing else [])

@@ -66,7 +66,7 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     k = spec.k
     a, parts = hosts[0], hosts[1 : 1 + k]
     nodes = [NodePlan(a, "A", [info.pipeline[0]], [m.endpoint for m in parts],
-                      extra={"route": "all"})]
+                      extra={"route": "all", "admission": spec.admission})]
     nodes += [NodePlan(m, f"M{i}", [info.slice_stage(i, k)], [sink.endpoint],
                        extra={"slice": {"index": i, "of": k}}) for i, m in enumerate(parts)]
     nodes.append(NodePlan(sink, "sink", [], extra={"slices": k}))

@@ -89,7 +89,8 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     a, helpers = hosts[0], hosts[1 : 1 + spec.k]
     t = spec.tasks
     nodes = [NodePlan(a, "A", [info.pipeline[0]], [sink.endpoint],
-                      extra={"tasks": {"blocks": t, "width": width}})]
+                      extra={"tasks": {"blocks": t, "width": width},
+                             "admission": spec.admission})]
     nodes += [NodePlan(h, f"H{i}", [info.split_stage], [],
                        extra={"pull": {"gateway": a.endpoint, "blocks": t}})
               for i, h in enumerate(helpers)]
