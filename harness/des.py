@@ -65,6 +65,9 @@ class Params:
     rest_ms: the gateway's own work on an assembled frame before it forwards it (FTP: the
         layers after the fused ones, on the gateway's profile); its sender does this and
         the forward one frame at a time.
+    admission: `whole` (the spec's default since issue 13): mp's and adaptive's entry drops
+        a frame (reason `admission`) when a node it would go to has a full queue; `none`:
+        it sends anyway and the downstream queue drops.
     """
 
     rate_fps: float
@@ -83,6 +86,7 @@ class Params:
     rounds: tuple[tuple[int, ...], ...] = ()
     owners: tuple[int, ...] = ()
     rest_ms: float = 0.0
+    admission: str = "whole"
 
     @property
     def back_ms(self) -> float:
@@ -317,16 +321,21 @@ class AdaptiveNode(Node):
 class FanoutNode(Node):
     """mp's node A (run.json `route: all`): every frame to every slice node, one forward
     after the other (so the worker is busy for K hops); the frame reaches all of them when
-    the last forward ends."""
+    the last forward ends. `whole`: a frame some slice node has no room for is dropped at
+    A before L1 (admission; node_app/roles/fanout.py)."""
 
-    def __init__(self, *args: Any, parts: Sequence[Node], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, parts: Sequence[Node], whole: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(*args, next_node=parts[0], **kwargs)
-        self.parts = list(parts)
+        self.parts, self.whole = list(parts), whole
 
     def next_job(self) -> tuple[float, Callable[[float], None]] | None:
         if not self.queue:
             return None
         frame = self.queue.popleft()
+        if self.whole and any(len(p.queue) >= p.queue_size for p in self.parts):
+            self.drops.setdefault(frame, f"{self.name}:admission")  # refused whole, at A
+            return 0.0, lambda t: None
 
         def done(t: float) -> None:
             for part in self.parts:

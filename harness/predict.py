@@ -65,7 +65,7 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
             hop_ms: float, whole_ms: float | None = None,
             switch_back_ms: float | None = None,
             parts_ms: tuple[tuple[float, ...], ...] = (),
-            b_whole_ms: float | None = None) -> dict[str, Any]:
+            b_whole_ms: float | None = None, admission: str = "whole") -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
     l1_ms, l2_ms: the model's two pipeline stages (A's on A's device, B's on B's);
@@ -73,7 +73,8 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
     (strategy 3; default whole_ms); switch_ms: A's switch to help, switch_back_ms its
     switch back (default: the same); hop_ms: the per-hop overhead (no default: it is the
     run's own, see harness/overhead.py); parts_ms: dp, mp, tasks: the job times of each
-    part node (harness/des.py `Params`). See harness/des.py `simulate` for what is counted.
+    part node (harness/des.py `Params`); admission: `whole` or `none` (mp, adaptive). See
+    harness/des.py `simulate` for what is counted.
     """
     try:
         module = strategies.get(strategy)
@@ -88,7 +89,8 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     first_ms=l1_ms, second_ms=l2_ms,
                     whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
                     switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms,
-                    parts_ms=tuple(tuple(p) for p in parts_ms), b_whole_ms=b_whole_ms)
+                    parts_ms=tuple(tuple(p) for p in parts_ms), b_whole_ms=b_whole_ms,
+                    admission=admission)
     return module.predict(params)
 
 
@@ -144,6 +146,7 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         switch_ms=_switch_ms(spec, profile, info.weights_bytes([info.whole])),
         switch_back_ms=_switch_ms(spec, profile, info.weights_bytes([first])),
         hop_ms=0.0 if hop_ms is None else hop_ms, parts_ms=parts_ms,
+        admission=str(spec.get("admission") or "none"),  # runs before issue 13 had none
     )
     return result | {"hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
 

@@ -304,3 +304,25 @@ def test_adaptive_prediction_refuses_only_the_excess_at_the_entry() -> None:
     over = predict("adaptive", 1.5 * 37.5, **common)
     assert over["delivered_fps"] >= 0.95 * 37.5
     assert set(over["drops"]) == {"A"} and set(over["drops"]["A"]) == {"admission"}
+
+
+@pytest.mark.controller
+@pytest.mark.parametrize("k", [2, 4])
+def test_mp_prediction_with_and_without_admission(k: int) -> None:
+    """DES, mp at 1.5x the bound: `whole` drops only at A (admission), `none` in the slice
+    nodes' queues; spec.json of runs before issue 13 has no admission: predicted as none."""
+    from harness.predict import predict, predict_spec
+
+    ms = {2: 21.05, 4: 11.58}[k]
+    common = {"warmup_frames": 100, "measure_frames": 1500, "queue_size": 5, "x": 1,
+              "l1_ms": 4.0, "l2_ms": 40.0, "switch_ms": 0.0, "hop_ms": 1.0,
+              "parts_ms": ((ms,),) * k}
+    whole = predict("mp", 1.5 * 1000 / ms, admission="whole", **common)
+    assert set(whole["drops"]) == {"A"} and set(whole["drops"]["A"]) == {"admission"}
+    assert whole["delivered_fps"] >= 0.9 * 1000 / ms
+    none = predict("mp", 1.5 * 1000 / ms, admission="none", **common)
+    assert any(n.startswith("M") for n in none["drops"]) and "admission" not in str(none)
+    old = {"strategy": "mp", "k": k, "rate_fps": 1.5 * 1000 / ms, "duration_s": 10,
+           "warmup_s": 1, "queue_size": 5, "x": 1, "profile": "rpi3bplus"}
+    assert "admission" not in str(predict_spec(old)["drops"])
+    assert "admission" in str(predict_spec(old | {"admission": "whole"})["drops"])

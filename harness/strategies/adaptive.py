@@ -79,13 +79,14 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
 def predict(p: Params) -> dict[str, Any]:
     """A (first stage) sends each frame to one worker by weighted round robin over the
     workers with room, weights = their L2 rates (`p.parts_ms`), dropping at A when none has
-    room; each worker forwards to the sink. The model has admission `whole` (the default);
-    rates are the profiles' (node_app measures them, which is what a slow fault changes:
-    not modelled)."""
+    room (admission `whole`; `none`: over all of them); each worker forwards to the sink.
+    The rates are the profiles' (node_app measures them, which is what a slow fault
+    changes: not modelled)."""
     sim, sink, drops, common = start(p)
     workers = [Node(sim, f"W{i}", service_ms=ms[0], next_node=sink, **common)
                for i, ms in enumerate(parts(p, "adaptive"))]
-    a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers, **common)
+    a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers,
+                     whole=p.admission == "whole", **common)
     return simulate(sim, sink, [a], [a, *workers], drops, p)
 
 

@@ -78,13 +78,15 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
 def predict(p: Params) -> dict[str, Any]:
     """A (first stage) sends every frame to all K slice nodes (their slice times,
     `p.parts_ms`); the sink delivers a frame when its K-th slice arrives. A slice node
-    that drops a frame loses the whole frame."""
+    that drops a frame loses the whole frame; with admission `whole` A drops instead, before
+    L1, when a slice node's queue is full."""
     sim, _, drops, common = start(p)
     slices = parts(p, "mp")
     sink = MergeSink(len(slices))
     nodes = [Node(sim, f"M{i}", service_ms=ms[0], next_node=sink, **common)
              for i, ms in enumerate(slices)]
-    a = FanoutNode(sim, "A", service_ms=p.first_ms, parts=nodes, **common)
+    a = FanoutNode(sim, "A", service_ms=p.first_ms, parts=nodes,
+                   whole=p.admission == "whole", **common)
     return simulate(sim, sink, [a], [a, *nodes], drops, p)
 
 
