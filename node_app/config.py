@@ -211,6 +211,30 @@ class HelpConfig:
         )
 
 
+@dataclass(frozen=True)
+class LocalConfig:
+    """run.json `local` (the adaptive entry, route `adaptive`; issue 13): the entry also
+    takes a share of the heavy stage itself. `stages` are loaded once at start and run after
+    its own on the frames it keeps; their output goes straight to `direct_hop` (the sink)."""
+
+    stages: tuple[str, ...]
+    direct_hop: str
+
+    FIELDS = ("stages", "direct_hop")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> LocalConfig:
+        _check_object(data, cls.FIELDS, where)
+        hop = data["direct_hop"]
+        try:
+            if not isinstance(hop, str):
+                raise ValueError(f"expected a string, got {hop!r}")
+            parse_hostport(hop)
+        except ValueError as e:
+            raise ConfigError(f"{where}: field 'direct_hop': {e}") from None
+        return cls(stages=_names(data, "stages", where), direct_hop=hop)
+
+
 ROUTES = ("least_queue", "all", "adaptive")
 # run.json `admission` (an entry that fans frames out: route all/adaptive, or tasks): `whole`
 # refuses a frame whole at the entry (dropped, reason `admission`) when a downstream node has
@@ -416,6 +440,7 @@ class RunConfig:
     admission: str = "none"
     heartbeat_ms: float = DEFAULT_HEARTBEAT_MS
     slow_factor: float = 0.0
+    local: LocalConfig | None = None
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
@@ -437,11 +462,12 @@ class RunConfig:
     #   (and an idle keep-alive connection is closed after it); node_app/conn.py.
     # admission: `whole` or `none` (ADMISSIONS); heartbeat_ms: the period of an admitting
     #   or adaptive entry's GET /feedback polls of its next hops (node_app/feedback.py).
+    # local: the adaptive entry's own share of the heavy stage (LocalConfig).
     # slow_factor: F of the `slow` fault: on SIGUSR1 the node's profile times are multiplied
     #   by F from then on (node_app/node.py Node.slow_down; harness/faults.py sends it).
     OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
                 "tasks", "pull", "peers", "read_timeout_s", "admission", "heartbeat_ms",
-                "slow_factor")
+                "slow_factor", "local")
 
     @property
     def is_sink(self) -> bool:
@@ -503,6 +529,9 @@ class RunConfig:
             admission=data.get("admission", "none"),
             heartbeat_ms=data.get("heartbeat_ms", DEFAULT_HEARTBEAT_MS),
             slow_factor=data.get("slow_factor", 0.0),
+            local=LocalConfig.from_dict(data["local"], f"{where}: field 'local'")
+            if data.get("local") is not None
+            else None,
         )
         run._check_parallel(where)
         run._check_feedback(where)
@@ -560,6 +589,8 @@ class RunConfig:
                                   f"{hi:g}], got {v!r}")
         if self.route == "adaptive" and not self.stages:
             raise ConfigError(f"{where}: route 'adaptive' needs stages (the entry's own)")
+        if self.local is not None and self.route != "adaptive":
+            raise ConfigError(f"{where}: field 'local' is for route 'adaptive' only")
 
     def _check_parallel(self, where: str) -> None:
         """The fields of docs/strategies.md's dp, mp and tasks: only sensible combinations."""

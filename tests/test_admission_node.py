@@ -326,3 +326,54 @@ def test_mp_prediction_with_and_without_admission(k: int) -> None:
            "warmup_s": 1, "queue_size": 5, "x": 1, "profile": "rpi3bplus"}
     assert "admission" not in str(predict_spec(old)["drops"])
     assert "admission" in str(predict_spec(old | {"admission": "whole"})["drops"])
+
+
+# adaptive with the entry's own share (Cao's pair: two Pi 3 B+, bound 25 + 20.45 = 45.5) ------
+
+
+def start_pair(tmp: Path, stages: Path, start) -> tuple[Any, Any, Any]:
+    sink = start(write_configs(tmp, "sink", stages=[], next_hops=[], **BIG), CapturingSink)
+    b = start(node(tmp, "b", stages, stages=["L2"], next_hops=[hop(sink)], profile="rpi3bplus",
+                   **BIG))
+    a = start(node(tmp, "a", stages, {"route": "adaptive", "admission": "whole",
+                                      "local": {"stages": ["L2"], "direct_hop": hop(sink)}},
+                   stages=["L1"], next_hops=[hop(b)], input_size=100, profile="rpi3bplus"))
+    return sink, a, b
+
+
+def test_adaptive_entry_keeps_its_share_below_the_bound(tmp_path: Path, pi_stages: Path,
+                                                        start) -> None:
+    """At 30 fps A keeps about (1000 - r * 4) / 44 of them (r: frames/s it sends B), B
+    gets the rest; every frame arrives, equal to the reference; nothing dropped."""
+    sink, a, b = start_pair(tmp_path, pi_stages, start)
+    n = 90
+    xs = frames(n, seed=3)
+    paced(a.port, xs, 30.0)
+    assert wait_for(lambda: len(sink.server.frames) == n, 15), (
+        len(sink.server.frames), drops(a), drops(b), stats(a)["routed"], stats(a)["shares"])
+    check_outputs(sink, xs)
+    st = stats(a)
+    assert st["routed"]["local"] + st["routed"][hop(b)] == n
+    assert 0.35 <= st["shares"]["local"] <= 0.55, st["shares"]
+    assert 0.3 <= st["routed"]["local"] / n <= 0.6, st["routed"]
+    assert [drops(r) for r in (a, b)] == [{}, {}]
+
+
+def test_adaptive_pair_above_the_bound_drops_only_at_the_entry(tmp_path: Path,
+                                                               pi_stages: Path, start) -> None:
+    """At 1.5x the bound (68 fps) every loss is at A, before any work (admission, or A's own
+    queue); B never drops; the pair delivers most of its 45.5 fps bound (loose: shared CPU)."""
+    sink, a, b = start_pair(tmp_path, pi_stages, start)
+    n, bound = 200, 25.0 + 900.0 / 44.0
+    xs = frames(n, seed=4)
+    t0 = time.perf_counter()
+    paced(a.port, xs, 1.5 * bound)
+    send_s = time.perf_counter() - t0
+    assert wait_for(lambda: drained(a, b))
+    time.sleep(0.2)
+    a_drops = drops(a)
+    assert drops(b) == {} and set(a_drops) <= {"admission", "queue_full"}, (a_drops, drops(b))
+    delivered = len(sink.server.frames)
+    assert delivered + sum(a_drops.values()) == n
+    assert delivered >= 0.8 * bound * send_s, (delivered, bound, send_s)
+    check_outputs(sink, xs)

@@ -25,6 +25,18 @@ frame is dropped at once at A, reason `admission`, before any work: above the ca
 the excess is refused at the entry, and no worker ever drops on a full queue. `none` sends
 regardless (the workers' queues drop, as in dp).
 
+The entry's own share (run.json `local: {stages, direct_hop}`): A may also run the heavy
+stage itself on a share of the frames, loaded once at start beside its own stages, and send
+those frames straight to the sink. Its weight is the rate its spare time allows: A spends
+its own stage's time s1 on every frame it sends to a worker and s1 + s2 on a frame it keeps,
+so it can keep (1000 - r * s1) / (s1 + s2) frames/s, r the frames/s it sent to workers over
+the last RATE_WINDOW_S, s1 and s2 from its own service EWMAs per stage. At the capacity bound
+this is Cao's optimum (docs/strategies.md, "Capacity bound of strategies 1 and 2": feed the
+workers to their limit, keep what A's time allows): 2 x Pi 3 B+, 25 + 20.45 = 45.5 fps. The
+local share is never a fallback: when it is a worker's turn and that worker has no room,
+another worker with room takes the frame, or A refuses it; A does not take on more than its
+share, which would starve the workers of A's first stage.
+
 Trace: `shares` (packet -1, detail `<hop>=<share>` joined by `,`) when a share moved by more
 than SHARE_TRACE_STEP since the last such row, at most every SHARE_TRACE_S: the report's
 shares over time.
@@ -33,14 +45,18 @@ shares over time.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 from node_app.feedback import Downstream, Heartbeat
+from node_app.forwarder import Forwarder
 from node_app.node import Node
 from node_app.role import Role
+from node_app.stage import load_pipeline
 
 SHARE_TRACE_STEP = 0.02
 SHARE_TRACE_S = 0.25
+RATE_WINDOW_S = 1.0  # the entry's sending rate to workers, for its own share
 
 
 class AdaptiveEntry(Role):
@@ -53,32 +69,81 @@ class AdaptiveEntry(Role):
         self.whole = run.admission == "whole"
         self.down = Downstream(n, run.queue_size)
         self.beat = Heartbeat(run.next_hops, run.heartbeat_ms / 1000.0, self.down.observe)
-        self.current = [0.0] * n  # smooth weighted round robin state
-        self.routed = [0] * n
+        self.n = n
+        cfg = run.local
+        self.direct: Forwarder | None = None
+        if cfg is not None:  # loaded once, here: nothing is loaded on the hot path
+            self.full = load_pipeline(node.config.stages_dir, [*run.stages, *cfg.stages],
+                                      run.input_size)
+            self.full_ms = node.profile.frame_ms(self.full.costs)
+            self.direct = Forwarder(cfg.direct_hop)
+            self.own_key = "+".join(st.name for st in node.pipeline.stages)
+            self.full_key = "+".join(st.name for st in self.full.stages)
+        members = n + (self.direct is not None)
+        self.names = [*run.next_hops, *(["local"] if self.direct is not None else [])]
+        self.current = [0.0] * members  # smooth weighted round robin state
+        self.routed = [0] * members
+        self.sent_at: deque[float] = deque()  # when frames went to workers, RATE_WINDOW_S
         self._traced: list[float] | None = None
         self._traced_at = 0.0
+        self.last_shares: list[float] | None = None  # for /stats: only the worker computes
 
     def shares(self) -> list[float]:
-        """Each worker's share: its rate (1000 / service EWMA) over the sum. A worker that has
-        not reported yet counts as fast as the mean of those that have (all equal at start)."""
+        """Each member's share: its rate over the sum. A worker's rate is 1000 / its service
+        EWMA; one that has not reported yet counts as fast as the mean of those that have
+        (all equal at start). The entry's own (last, with `local`): module docstring."""
         with self.down.lock:
             service = list(self.down.service_ms)
         rates = [1000.0 / s if s > 0 else 0.0 for s in service]
         known = [r for r in rates if r > 0]
-        fill = sum(known) / len(known) if known else 1.0
+        local = self.local_rate() if self.direct is not None else None
+        fill = sum(known) / len(known) if known else self.own_heavy_rate()
         rates = [r if r > 0 else fill for r in rates]
+        if local is not None:
+            rates.append(local)
         total = sum(rates)
-        return [r / total for r in rates]
+        return [r / total for r in rates] if total > 0 else [1.0 / len(rates)] * len(rates)
+
+    def own_heavy_rate(self) -> float:
+        """Before any worker has reported: the heavy stage's rate on the entry's own profile
+        (with `local`), else 1 (all workers equal)."""
+        if self.direct is None or not self.full_ms or not self.node.profile_ms:
+            return 1.0
+        return 1000.0 / max(self.full_ms - self.node.profile_ms, 1e-3)
+
+    def local_rate(self) -> float:
+        """Frames/s the entry can keep for itself: (1000 - r * s1) / (s1 + s2)."""
+        st = self.node.stats
+        with st.lock:
+            s1 = st.stage_ms.get(self.own_key)
+            full = st.stage_ms.get(self.full_key)
+        s1 = s1 if s1 is not None else (self.node.profile_ms or 0.0)
+        full = full if full is not None else (self.full_ms or 0.0)
+        if full <= 0:
+            return 1.0  # no cost model (native, zero) and nothing measured yet
+        now = time.monotonic()
+        while self.sent_at and now - self.sent_at[0] > RATE_WINDOW_S:
+            self.sent_at.popleft()
+        r = len(self.sent_at) / RATE_WINDOW_S
+        return max(0.0, 1000.0 - r * s1) / max(full, s1)
 
     def choose(self, shares: list[float]) -> int | None:
-        """The next worker (smooth weighted round robin over those with room), or None."""
-        cand = [i for i in range(len(shares)) if not self.whole or self.down.has_room(i)]
-        if not cand:
-            return None
-        for i in cand:
+        """The next member by smooth weighted round robin over all of them; a worker whose
+        turn it is without room gives it to the worker with room next in line, never to
+        the entry itself; None (refuse) when no worker has room and it is not the entry's
+        turn. A refusal leaves the round robin as it was."""
+        members = range(len(shares))
+        for i in members:
             self.current[i] += shares[i]
-        best = max(cand, key=lambda i: self.current[i])
-        self.current[best] -= sum(shares[i] for i in cand)
+        best = max(members, key=lambda i: self.current[i])
+        if best < self.n and self.whole and not self.down.has_room(best):
+            cand = [i for i in range(self.n) if self.down.has_room(i)]
+            if not cand:
+                for i in members:
+                    self.current[i] -= shares[i]
+                return None
+            best = max(cand, key=lambda i: self.current[i])
+        self.current[best] -= sum(shares)
         return best
 
     def work(self) -> None:
@@ -87,15 +152,20 @@ class AdaptiveEntry(Role):
 
     def process(self, packet_id: int, body: bytes) -> None:
         node = self.node
-        shares = self.shares()
+        shares = self.last_shares = self.shares()
         self._trace_shares(shares)
         i = self.choose(shares)
         if i is None:
             node.drop(packet_id, "admission")
             return
+        self.routed[i] += 1
+        if i == self.n:  # the entry's own share: the whole model here, then the sink
+            assert self.direct is not None
+            node.run_frame(packet_id, body, self.full, self.full_ms, self.direct)
+            return
+        self.sent_at.append(time.monotonic())
         out = node.compute(packet_id, body, node.pipeline, node.profile_ms)
         data = out.astype("<f4", copy=False).tobytes()
-        self.routed[i] += 1
         self.down.sending(i)
         self.down.replied(i, *node.send(packet_id, data, node.forwarders[i],
                                         {"X-Share": f"{shares[i]:.4f}"}))
@@ -108,16 +178,20 @@ class AdaptiveEntry(Role):
             return
         self._traced, self._traced_at = shares, now
         self.node.trace.write(-1, "shares", ",".join(
-            f"{hop}={s:.3f}" for hop, s in zip(self.node.run.next_hops, shares, strict=True)))
+            f"{hop}={s:.3f}" for hop, s in zip(self.names, shares, strict=True)))
 
     def stats(self) -> dict[str, Any]:
-        hops = self.node.run.next_hops
-        return {"routed": dict(zip(hops, self.routed, strict=True)),
-                "shares": {h: round(s, 4) for h, s in zip(hops, self.shares(), strict=True)},
+        names = self.names
+        shares = self.last_shares or [1.0 / len(names)] * len(names)
+        return {"routed": dict(zip(names, self.routed, strict=True)),
+                "shares": {h: round(s, 4) for h, s in zip(names, shares, strict=True)},
                 "downstream": self.down.snapshot()}
 
     def describe(self) -> str:
-        return f" route=adaptive admission={self.node.run.admission}"
+        local = f" local={list(self.node.run.local.stages)}" if self.node.run.local else ""
+        return f" route=adaptive admission={self.node.run.admission}{local}"
 
     def close(self) -> None:
         self.beat.stop()
+        if self.direct is not None:
+            self.direct.close()
