@@ -287,34 +287,39 @@ class RouterNode(Node):
 
 
 class AdaptiveNode(Node):
-    """The adaptive entry (run.json `route: adaptive`, node_app/roles/adaptive.py): each
-    frame to ONE worker by smooth weighted round robin, weights = the workers' service
-    rates (1000 / their L2 time: the ideal of node_app's measured EWMA), over the workers
-    with room (queue below queue_size: the ideal of node_app's sent - taken credit). With no
-    worker free the frame is dropped at A before its first layer (admission); with
-    `whole=False` every frame is sent (the workers' queues drop)."""
+    """The adaptive entry (run.json `route: adaptive` + `local`, node_app/roles/adaptive.py):
+    each frame to ONE worker, or kept (`local_ms`: the whole model on A, then the sink), by
+    smooth weighted round robin over `weights` (one per worker, then A's own). A worker
+    whose turn it is without room (queue at queue_size: the ideal of node_app's sent - taken
+    credit) passes it to the next worker with room, never to A; with none, A drops the frame
+    before its first layer (admission). `whole=False`: every frame is sent (queues drop)."""
 
-    def __init__(self, *args: Any, replicas: Sequence[Node], whole: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, replicas: Sequence[Node], weights: Sequence[float],
+                 local_ms: float, sink: Sink, whole: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, next_node=replicas[0], **kwargs)
-        self.replicas, self.whole = list(replicas), whole
-        rates = [1000.0 / r.service_ms if r.service_ms > 0 else 1.0 for r in replicas]
-        self.shares = [r / sum(rates) for r in rates]
-        self.current = [0.0] * len(replicas)
+        self.replicas, self.whole, self.local_ms, self.sink = list(replicas), whole, local_ms, sink
+        self.shares = [w / sum(weights) for w in weights]
+        self.current = [0.0] * len(weights)
 
     def next_job(self) -> tuple[float, Callable[[float], None]] | None:
         if not self.queue:
             return None
         frame = self.queue.popleft()
-        cand = [i for i, r in enumerate(self.replicas)
-                if not self.whole or len(r.queue) < r.queue_size]
-        if not cand:
-            self.drops.setdefault(frame, f"{self.name}:admission")
-            return 0.0, lambda t: None
-        for i in cand:
+        n, members = len(self.replicas), range(len(self.shares))
+        for i in members:
             self.current[i] += self.shares[i]
-        choice = max(cand, key=lambda i: self.current[i])
-        self.current[choice] -= sum(self.shares[i] for i in cand)
+        choice = max(members, key=lambda i: self.current[i])
+        room = [i for i in range(n) if len(self.replicas[i].queue) < self.replicas[i].queue_size]
+        if choice < n and self.whole and choice not in room:
+            if not room:
+                for i in members:
+                    self.current[i] -= self.shares[i]
+                self.drops.setdefault(frame, f"{self.name}:admission")
+                return 0.0, lambda t: None
+            choice = max(room, key=lambda i: self.current[i])
+        self.current[choice] -= 1.0
+        if choice == n:
+            return self.local_ms + self.hop_ms, lambda t: self.sink.admit(frame, t)
         return self.service_ms + self.hop_ms, lambda t: self.replicas[choice].admit(frame, t)
 
 

@@ -1,9 +1,11 @@
 """The adaptive strategy on the mixed lab (issue 13): short runs on inventory/lab-mixed.yml.
 
-A = pi1 (rpi3bplus: L1 4 ms), workers pi2 (rpi4b: L2 20.79 ms, 48.1 fps) and pi4 (rpizero2w:
-L2 56 ms, 17.9 fps): capacity bound min(250, 66.0) = 66.0 fps. Below it every frame arrives;
-at 1.5x it the entry refuses the excess (`admission` at pi1) and no worker drops; after
-`slow:pi2@8s:x3` (pi2's L2 62.4 ms, new bound 33.9 fps) a 30 fps load still arrives whole.
+A = pi1 (rpi3bplus: L1 4 ms, L2 40 ms), workers pi2 (rpi4b: L2 20.79 ms, 48.1 fps) and pi4
+(rpizero2w: L2 56 ms, 17.9 fps): the workers take 66.0 fps, A keeps (1000 - 66.0 * 4) / 44 =
+16.7 more: bound 82.7 fps. Below it every frame arrives; at 1.5x it every loss is at pi1
+before any work (`admission`, or pi1's own queue while it runs its share) and no worker
+drops; after `slow:pi2@8s:x3` (pi2's L2 62.4 ms, new bound 33.9 + 19.6 = 53.5 fps) a 40 fps
+load still arrives whole.
 
 Written with the adaptive strategy; NOT RUN yet by the session that wrote it (the lab was
 owned by another session): the thresholds are the issue's acceptance numbers, not measured.
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.lab
 
 MIXED = ("--strategy=adaptive", "--inventory=inventory/lab-mixed.yml", "--hosts=pi1,pi2,pi4",
          "--k=2", "--duration=15", "--warmup=2")
-BOUND = 66.0
+BOUND = 82.7
 
 
 def checked(summary: dict) -> dict:
@@ -29,7 +31,7 @@ def checked(summary: dict) -> dict:
 
 
 def test_adaptive_below_the_bound_delivers_every_frame(provisioned_lab):
-    fab("experiment", *MIXED, "--rate=50")
+    fab("experiment", *MIXED, "--rate=60")
     spec, summary = latest_run()
     checked(summary)
     assert spec["capacity_fps"] == pytest.approx(BOUND, abs=0.2)
@@ -43,11 +45,12 @@ def test_adaptive_above_the_bound_refuses_only_at_the_entry(provisioned_lab):
     checked(summary)
     assert summary["delivered_fps"] >= 0.95 * BOUND, summary["delivered_fps"]
     drops = summary["drops"]
-    assert set(drops) <= {"pi1"} and set(drops.get("pi1", {})) <= {"admission"}, drops
+    assert set(drops) <= {"pi1"}, drops
+    assert set(drops.get("pi1", {})) <= {"admission", "queue_full"}, drops
 
 
 def test_adaptive_absorbs_a_slow_fault(provisioned_lab):
-    fab("experiment", *MIXED, "--rate=30", "--fault=slow:pi2@8s:x3")
+    fab("experiment", *MIXED, "--rate=40", "--fault=slow:pi2@8s:x3")
     _spec, summary = latest_run()
     checked(summary)
     windows = [f for f in summary.get("faults", []) if f["kind"] == "slow"]

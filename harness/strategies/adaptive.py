@@ -1,10 +1,12 @@
 """Adaptive sharing of the heavy stage by measured rates, with admission at the entry (ours,
 issue 13).
 
-client -> A (L1) -> one of W0..W(K-1) (the split stage, L2, each) -> sink. A sends each
-frame to ONE worker, in proportion to the workers' measured service rates (1000 / the
-service EWMA that every reply and every heartbeat carries), re-weighted on every frame
-(run.json `route: adaptive`, node_app/roles/adaptive.py). Above the capacity bound A
+client -> A (L1) -> one of W0..W(K-1) (the split stage, L2, each) -> sink, or A keeps the
+frame (L1 + L2 on A) -> sink. A sends each frame to ONE worker, in proportion to the
+workers' measured service rates (1000 / the service EWMA that every reply and every
+heartbeat carries), re-weighted on every frame, and keeps a share itself, weighted by the
+time its own L1 leaves it (run.json `route: adaptive` and `local`,
+node_app/roles/adaptive.py). Above the capacity bound A
 refuses the excess itself (`admission`, the default `--admission=whole`): a frame goes to a
 worker only when that worker has room, so no frame is lost after its first layer.
 
@@ -20,15 +22,18 @@ gets everything, a stalled one is avoided only once its queue shows it); adaptiv
 measured rate at every load and refuses at the entry rather than queueing where a drop
 would waste A's work. N = 2..6 hosts: A and K = N - 1 workers (`--k`).
 
-capacity_fps: min(A's L1 rate, sum of the workers' L2 rates): as dp, e.g. Pi 3 B+ workers
-25 fps each; rpi3bplus + rpi4b workers 25 + 48.1 = 73.1 fps.
+capacity_fps: Cao's optimum for strategies 1 and 2 (docs/strategies.md), with K workers: A
+spends t1 (its L1) on every frame and t1 + t2 (L1 + L2 on A) on a frame it keeps; the
+workers take b = min(sum of their L2 rates, 1000 / t1) frames/s, and A keeps
+a = (1000 - b t1) / (t1 + t2) more. Two Pi 3 B+ (Cao's pair, K = 1): 25 + 20.45 = 45.5 fps;
+A rpi3bplus with rpi4b + rpizero2w workers: 66.0 + 16.7 = 82.7 fps.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.capacity import fps_min, fps_sum, node_fps, stage_ms
+from harness.capacity import fps_sum, node_fps, stage_ms
 from harness.des import AdaptiveNode, Node, Params, parts, simulate, start
 from harness.errors import SpecError
 from harness.inventory import Host
@@ -56,18 +61,35 @@ def check(spec: RunSpec) -> None:
                         f"got {spec.k}")
 
 
-def capacity_fps(a_profile: str, worker_profiles: list[str], model: str) -> float | None:
-    """None when a profile has no cost model (native)."""
+def split(a_profile: str, worker_profiles: list[str], model: str
+          ) -> tuple[float, float] | None:
+    """(b, a): frames/s through the workers and kept by A at the bound (module docstring);
+    None when a profile has no cost model (native); inf entries when it adds no time."""
     info = describe(model)
-    return fps_min([node_fps(a_profile, [info.pipeline[0]], model),
-                    fps_sum(node_fps(p, [info.split_stage], model) for p in worker_profiles)])
+    t1 = stage_ms(a_profile, [info.pipeline[0]], model)
+    t2 = stage_ms(a_profile, [info.split_stage], model)
+    workers = fps_sum(node_fps(p, [info.split_stage], model) for p in worker_profiles)
+    if t1 is None or t2 is None or workers is None:
+        return None
+    b = min(workers, 1000.0 / t1) if t1 > 0 else workers
+    if t1 + t2 <= 0:
+        return b, float("inf")
+    return b, max(0.0, 1000.0 - (b * t1 if b != float("inf") else 0.0)) / (t1 + t2)
+
+
+def capacity_fps(a_profile: str, worker_profiles: list[str], model: str) -> float | None:
+    """b + a (`split`); None when a profile has no cost model (native)."""
+    shares = split(a_profile, worker_profiles, model)
+    return None if shares is None else shares[0] + shares[1]
 
 
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     info = describe(spec.model)
     a, workers = hosts[0], hosts[1 : 1 + spec.k]
     nodes = [NodePlan(a, "A", [info.pipeline[0]], [w.endpoint for w in workers],
-                      extra={"route": "adaptive", "admission": spec.admission})]
+                      extra={"route": "adaptive", "admission": spec.admission,
+                             "local": {"stages": [info.split_stage],
+                                       "direct_hop": sink.endpoint}})]
     nodes += [NodePlan(w, f"W{i}", [info.split_stage], [sink.endpoint])
               for i, w in enumerate(workers)]
     nodes.append(NodePlan(sink, "sink", []))
@@ -77,16 +99,24 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
 
 
 def predict(p: Params) -> dict[str, Any]:
-    """A (first stage) sends each frame to one worker by weighted round robin over the
-    workers with room, weights = their L2 rates (`p.parts_ms`), dropping at A when none has
-    room (admission `whole`; `none`: over all of them); each worker forwards to the sink.
-    The rates are the profiles' (node_app measures them, which is what a slow fault
-    changes: not modelled)."""
+    """A (first stage) sends each frame to one worker, or keeps it (the whole model,
+    `p.whole_ms`, then the sink), by weighted round robin; the weights are the split at the
+    bound (`split`: the workers' L2 rates from `p.parts_ms` scaled to b, A's a), the ideal
+    node_app's measured weights settle at. A worker whose turn it is without room passes it
+    to the next worker with room, else A drops the frame (admission `whole`; `none`: sends
+    anyway). The rates are the profiles' (a slow fault changes node_app's measured ones:
+    not modelled)."""
     sim, sink, drops, common = start(p)
+    jobs = parts(p, "adaptive")
     workers = [Node(sim, f"W{i}", service_ms=ms[0], next_node=sink, **common)
-               for i, ms in enumerate(parts(p, "adaptive"))]
-    a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers,
-                     whole=p.admission == "whole", **common)
+               for i, ms in enumerate(jobs)]
+    rates = [1000.0 / ms[0] if ms[0] > 0 else 1e9 for ms in jobs]
+    t1, t12 = p.first_ms, p.whole_ms
+    b = min(sum(rates), 1000.0 / t1) if t1 > 0 else sum(rates)
+    keep = max(0.0, 1000.0 - b * t1) / t12 if t12 > 0 else b
+    weights = [r * b / sum(rates) for r in rates] + [keep]
+    a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers, weights=weights,
+                     local_ms=t12, sink=sink, whole=p.admission == "whole", **common)
     return simulate(sim, sink, [a], [a, *workers], drops, p)
 
 

@@ -32,9 +32,11 @@ class NodePlan:
 
     def sends_to(self) -> list[str]:
         """Every endpoint this node sends data to: next hops, Cao's direct hop to the sink,
-        the gateway a task helper pulls from, the devices it may steal tiles from."""
+        the gateway a task helper pulls from, the adaptive entry's own hop to the sink, the
+        devices it may steal tiles from."""
         return [*self.next_hops, *filter(None, [(self.help or {}).get("direct_hop"),
-                                                (self.extra.get("pull") or {}).get("gateway")]),
+                                                (self.extra.get("pull") or {}).get("gateway"),
+                                                (self.extra.get("local") or {}).get("direct_hop")]),
                 *self.steals_from]
 
 
