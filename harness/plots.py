@@ -207,6 +207,24 @@ def switch_timeline(switches: pd.DataFrame, window_start: float, window_end: flo
     return to_svg(fig)
 
 
+def shares(series: pd.DataFrame, window_start: float,
+           faults: Sequence[tuple[float, float]] = ()) -> str:
+    """The adaptive entry's share of the work per member over time (steps: a share holds
+    until the next `shares` row), on the same axis and fault shading as the timelines."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for member, g in series.groupby("member", sort=True):
+        ax.plot(g["t"] - window_start, g["share"], drawstyle="steps-post", lw=1.2,
+                label=str(member))
+    ax.set_xlabel("seconds since measure window start")
+    ax.set_ylabel("share of frames")
+    ax.set_ylim(0, 1)
+    ax.set_title("Shares of the work (adaptive entry)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    _mark_faults(ax, faults)
+    return to_svg(fig)
+
+
 STRATEGY_LABELS = {"baseline": "baseline (0)", "cao1": "strategy 1", "cao2": "strategy 2",
                    "cao3": "strategy 3"}
 

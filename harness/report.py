@@ -39,6 +39,7 @@ from harness.analysis import (
     per_second_counts,
     queue_depth_per_second,
     send_lag_ms,
+    share_series,
     step_table,
     summarize,
     utilisation_per_second,
@@ -355,6 +356,8 @@ def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Ma
     }
     if not steps.empty:
         figures["capacity"] = plots.capacity_curve(steps, s.get("capacity_fps"))
+    series = share_series(run)
+    figures["shares"] = plots.shares(series, start, faults) if not series.empty else ""
     return {k: Markup(v) for k, v in figures.items()}  # SVG from matplotlib: escaped XML
 
 

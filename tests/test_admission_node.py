@@ -397,3 +397,36 @@ def test_adaptive_pair_above_the_bound_drops_only_at_the_entry(tmp_path: Path,
     assert delivered + sum(a_drops.values()) == n
     assert delivered >= 0.8 * bound * send_s, (delivered, bound, send_s)
     check_outputs(sink, xs)
+
+
+@pytest.mark.controller
+def test_report_draws_the_shares_over_time(tmp_path: Path) -> None:
+    """An adaptive entry's `shares` rows become a figure on the run page (the shares on
+    the fault timeline); a run without them has no such figure."""
+    from test_analysis import T0, make_run
+
+    from harness.analysis import load_run, share_series
+    from harness.report import write_run_report
+
+    plain = make_run(tmp_path / "plain", b_drops=False)
+    html = write_run_report(plain, None, tmp_path / "plain.html").read_text(encoding="utf-8")
+    assert "Shares of the work" not in html
+    run_dir = make_run(tmp_path / "adaptive", b_drops=False)
+    trace = run_dir / "traces" / "A.csv"
+    with trace.open("a", encoding="utf-8") as f:
+        for dt, b_share in ((1.5, 0.5), (6.0, 0.25)):
+            f.write(f'{T0 + dt:.6f},-1,A,shares,"198.18.0.12:12345={b_share:.3f},'
+                    f'local={1 - b_share:.3f}"\n')
+    series = share_series(load_run(run_dir))
+    assert list(series["member"]) == ["198.18.0.12:12345", "local"] * 2
+    assert list(series["share"]) == [0.5, 0.5, 0.25, 0.75]
+    html = write_run_report(run_dir, None, tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "Shares of the work over time" in html
+    assert html.count("<svg") == plain_svgs(tmp_path, plain) + 1
+
+
+def plain_svgs(tmp_path: Path, run_dir: Path) -> int:
+    from harness.report import write_run_report
+
+    return write_run_report(run_dir, None, tmp_path / "p2.html").read_text(
+        encoding="utf-8").count("<svg")

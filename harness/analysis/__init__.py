@@ -44,7 +44,7 @@ from harness.analysis.metrics import (
     write_summary,
 )
 from harness.analysis.sweeps import crossing_x
-from harness.analysis.switches import model_switches
+from harness.analysis.switches import model_switches, share_series
 from harness.analysis.timeseries import (
     drops_per_second_by_node,
     per_second_counts,
@@ -69,6 +69,7 @@ __all__ = [
     "load_run",
     "min_run_check",
     "model_switches",
+    "share_series",
     "per_second_counts",
     "queue_depth_per_second",
     "send_lag_ms",

@@ -1,5 +1,6 @@
 """Per-strategy extras from the traces: the model switches nodes make (strategies 1 and 2
-reload stages at run time, and a switch is time in which a node serves nothing).
+reload stages at run time, and a switch is time in which a node serves nothing), and the
+adaptive entry's shares of the work over time (issue 13: what a slow fault moves).
 
 Tasks per helper and weight memory per device come from the nodes' /stats, not from the
 traces, so they live in harness/resources.py.
@@ -46,3 +47,20 @@ def switch_summary(sw: pd.DataFrame) -> dict[str, dict[str, Any]]:
         out[str(node)] = {"count": int(len(g)), "mean_ms": rounded(d.mean()) if len(d) else None,
                           "total_ms": rounded(d.sum()) if len(d) else None}
     return out
+
+
+def share_series(run: Run) -> pd.DataFrame:
+    """Each `shares` row of an adaptive entry (node_app/roles/adaptive.py), one row per
+    member: t (Unix s, as the other events), node (the entry), member (a worker's
+    host:port, or `local`), share (0..1). Empty for every other strategy."""
+    ev = run.events
+    rows = []
+    sh = ev[ev["event"] == "shares"]
+    for t, node, detail in zip(sh["t"], sh["node"].astype(str), sh["detail"], strict=True):
+        for part in str(detail).split(","):
+            member, _, share = part.rpartition("=")
+            try:
+                rows.append((float(t), node, member, float(share)))
+            except ValueError:
+                continue  # a malformed row is skipped, never fatal to a report
+    return pd.DataFrame(rows, columns=["t", "node", "member", "share"])
