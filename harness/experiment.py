@@ -40,6 +40,7 @@ from harness.paths import ledger_path, reports_dir, runs_dir
 from harness.predict import predict_spec, why_not
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
+from harness.strategies.plan import body_limit
 
 STAGES_DIR = REPO / "build" / "stages"  # where node_app.yml exports the stage files
 PACKAGES = ["numpy", "pandas", "locust", "fabric", "ansible-core", "tensorflow-cpu", "keras"]
@@ -239,12 +240,6 @@ def check_outputs(run_dir: Path, seed: int, model: str = "") -> dict:
            if not np.allclose(outputs[str(pid)], ref, rtol=1e-4, atol=1e-4)]
     return {"checked": len(ids), "mismatched": len(bad), "mismatched_ids": bad[:20],
             "reference": f"{whole.name} (= Keras predict, see tests/test_model.py)"}
-
-
-def body_limit(floats: int) -> int:
-    """max_body_bytes for frames of `floats` float32 values: 1 MiB, or twice a frame when
-    frames are bigger (yolov2-16-608's input is 4.4 MB)."""
-    return max(1 << 20, 2 * 4 * floats)
 
 
 def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
