@@ -499,6 +499,12 @@ def test_device_sweep_report_has_deepthings_figures_and_table() -> None:
     # The DES prices what it models: bodp's bands beat ftp 3x3's overlapping tiles at K = 4.
     assert predicted(("bodp", 4, None)) < predicted(("ftp", 4, "3x3"))
 
+    # The spread over reruns keeps every (strategy, K, grid, sched) apart: 9 rows of 1 run.
+    spread = re.search(r"Spread over reruns.*?</table>", html, re.S).group(0)
+    assert spread.count("<tr>") == 1 + len(DEVICE_RUNS)
+    assert '<td class="">ftp 3x3 wsh</td><td class=""></td><td class="">4</td>' \
+           '<td class="">1</td>' in spread
+
     # DeepThings' reported numbers beside ours, worked out of the sweep's own runs.
     assert "DeepThings reported" in html
     assert "-58 %" in html and "-61 %" in html and "3.5x" in html and "2.1x" in html
