@@ -120,13 +120,36 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
         "queue": "incoming queue size per node (default 5)",
         "profile": "device profile for all nodes, overriding the inventory",
         "no_extend": "do not extend X when strategy 2 has not crossed the baseline",
-        "k": "K values for dp, mp, tasks, comma-separated (--k=1,2,4; default 2)",
+        "k": "K values for dp, mp, tasks, ftp, bodp, comma-separated (--k=1,2,4; default 2)",
+        "devices": "edge devices of ftp and bodp, comma-separated (--devices=1,2,4,5); the "
+                   "same list as --k, give one of the two; ftp and bodp need 1 + K hosts",
+        "grid": "ftp only: tile grids, comma-separated (--grid=1x1,3x3,5x5; default 3x3); "
+                "bodp and the others ignore it",
+        "sched": "ftp only: schedulers, comma-separated, of wsh, wst, wst-s (default wsh); "
+                 "bodp and the others ignore it",
+        "model": f"model of every run: {', '.join(models.names())} (default "
+                 f"{models.DEFAULT_MODEL}; ftp and bodp need a conv model, e.g. yolov2-16)",
+        "fused": "ftp: fused layers from the model's first (default 0 = all of them)",
         "tasks": "neuron-block tasks per frame for strategy tasks (default 4)",
+        "min_duration": "a measured part shorter than this (s) marks a run invalid (default 10)",
+        "min_frames": "fewer measure frames than this marks a run invalid (default 100; "
+                      "lower it for slow models at low rates, e.g. --min-frames=1)",
+        "inventory": "Ansible inventory (default inventory/lab.yml); every point must fit it",
     }
 )
 def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
-          warmup="5", repeats="1", queue="5", profile="", no_extend=False, k="", tasks="4"):
-    """Run every strategy (X only where it applies) and write one comparison report."""
+          warmup="5", repeats="1", queue="5", profile="", no_extend=False, k="", tasks="4",
+          devices="", grid="", sched="", min_duration="10", min_frames="100",
+          model=models.DEFAULT_MODEL, fused="0", inventory="inventory/lab.yml"):
+    # (min_duration and min_frames before model: invoke gives each option the first free
+    # letter of its name as a short flag, and after -m, -i, -n it would give min_frames "-")
+    """Run every strategy (at each X, K, grid and sched it uses) and write one report.
+
+    The points are the product of the lists where they apply: ftp at every
+    --devices x --grid x --sched, bodp at every --devices only (it has no grid or
+    scheduler), strategies 1 and 2 at every --x. Every point is checked before the first
+    run starts, against the model and the inventory's size too.
+    """
     from harness.sweep import SweepSpec, run_sweep
 
     try:
@@ -137,15 +160,22 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
         spec = SweepSpec(
             strategies=[s for s in strategies.split(",") if s.strip()], xs=xs,
             repeats=repeats, extend_to_crossing=not no_extend,
-            ks=[v for v in k.split(",") if v.strip()],
+            ks=_items(k), devices=_items(devices), grids=_items(grid), scheds=_items(sched),
             run={"rate_fps": rate, "duration_s": duration, "warmup_s": warmup,
-                 "queue_size": queue, "profile": profile, "tasks": tasks},
+                 "queue_size": queue, "profile": profile, "tasks": tasks, "model": model,
+                 "fused": fused, "min_duration_s": min_duration, "min_frames": min_frames,
+                 "inventory": inventory},
         )
         run_sweep(spec)
     except SpecError as exc:
         raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
     except RuntimeError as exc:
         raise Exit(f"sweep failed: {exc}", code=1) from None
+
+
+def _items(text: str) -> list[str]:
+    """`1,2, 4` -> ['1', '2', '4']: a comma-separated option as its items (checked later)."""
+    return [v.strip() for v in str(text).split(",") if v.strip()]
 
 
 @task(help={"runs": "run ids, comma-separated (see reports/index.html)",

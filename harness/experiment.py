@@ -50,6 +50,10 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     """Carry out one run; returns its summary (also written to runs/<id>/summary.json)."""
     module = strategies.get(spec.strategy)
     inventory = load_inventory(spec.inventory)
+    # More devices than the inventory has hosts: named by the option ftp and bodp document
+    # (--devices, an alias of --k), before anything starts.
+    strategies.check_host_count(spec, len(inventory.hosts), inventory.path,
+                                "devices" if spec.strategy in ("ftp", "bodp") else "k")
     needed = strategies.hosts_needed(module, spec)
     names = spec.hosts or list(inventory.hosts)[:needed]
     if len(names) < needed:

@@ -289,3 +289,38 @@ def capacity_curve(steps: pd.DataFrame, capacity_fps: float | None) -> str:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
     return to_svg(fig)
+
+
+def against_devices(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
+                    predicted: str | None = None, ideal: bool = False,
+                    scale: float = 1.0) -> str:
+    """A metric against the number of devices K, one line per strategy/grid/sched
+    (`curves` from harness.analysis.device_curves), measured solid with dots; the
+    discrete-event model's value for the same points dashed in the same colour; `ideal`
+    adds the line y = K (a speedup equal to the devices). Values are divided by `scale`."""
+    if curves.empty or metric not in curves or curves[metric].notna().sum() == 0:
+        return _empty(title)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ks = sorted(int(k) for k in curves["k"].unique())
+    has_prediction = False
+    for i, (line, g) in enumerate(curves.groupby("line", sort=True)):
+        g = g.sort_values("k")
+        colour = f"C{i % 10}"
+        values = g[metric].astype(float) / scale
+        ax.plot(g["k"], values, "o-", color=colour, lw=1.4, label=str(line))
+        if predicted and predicted in g and g[predicted].notna().any():
+            ax.plot(g["k"], g[predicted].astype(float) / scale, "x--", color=colour, lw=1,
+                    alpha=0.8)
+            has_prediction = True
+    if ideal:
+        ax.plot(ks, ks, ls=":", color="grey", lw=1, label="speedup = K")
+    if has_prediction:
+        ax.plot([], [], "x--", color="gray", label="predicted (discrete-event model)")
+    ax.set_xticks(ks)
+    ax.set_xlabel("devices K")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return to_svg(fig)

@@ -30,10 +30,13 @@ from markupsafe import Markup
 
 from harness import plots, strategies
 from harness.analysis import (
+    DEVICE_STRATEGIES,
     Run,
     crossing_x,
+    device_curves,
     drops_per_second_by_node,
     latencies_ms,
+    line_of,
     load_run,
     model_switches,
     per_second_counts,
@@ -61,7 +64,12 @@ def _fmt(v: Any, nd: int = 3) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        return f"{v:.{nd}f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.4g}"
+        if v != v:  # NaN: a mean over no values (a sweep point without a prediction)
+            return "–"
+        if abs(v) >= 1e6:
+            return f"{v:.4g}"
+        text = f"{v:.{nd}f}"
+        return text.rstrip("0").rstrip(".") if nd > 0 else text  # 1500 stays 1500, not 15
     if isinstance(v, (list, tuple)):
         return ", ".join(str(x) for x in v)
     return str(v)
@@ -576,20 +584,31 @@ def _x(v: Any) -> str:
     return "" if pd.isna(v) else str(int(v))
 
 
+def _line(point: Any) -> str:
+    """A point's strategy with the grid and sched it ran (`ftp 3x3 wsh`, `bodp`, `cao2`)."""
+    return line_of(point.strategy, getattr(point, "grid", None), getattr(point, "sched", None))
+
+
 def _side_by_side(points: pd.DataFrame) -> Rows:
-    """dp/mp/tasks against K beside the others: fps against the bound, coverage, p95,
-    bytes per frame on the wire and L2 weight memory per device."""
+    """dp/mp/tasks/ftp/bodp against K beside the others: fps against the bound, coverage,
+    p95, bytes per frame on the wire and L2 weight memory per device."""
     if points.empty or "k" not in points:
         return []
     cols = ("k", "capacity_fps", "wire_bytes_per_frame", "l2_weights_bytes_per_device")
     pts = points.assign(**{c: points[c] if c in points else None for c in cols})
     return [
-        [str(r.strategy), _x(r.k), _fmt(r.delivered_fps, 2),
+        [_line(r), _x(r.k), _fmt(r.delivered_fps, 2),
          _fmt(r.capacity_fps, 1) if not pd.isna(r.capacity_fps) else _note(r),
          _fmt(r.coverage, 4), _fmt(r.latency_p95_ms, 1), _whole(r.wire_bytes_per_frame),
          _whole(r.l2_weights_bytes_per_device)]
-        for r in pts.sort_values(["strategy", "k"], na_position="first").itertuples()
+        for r in _sorted(pts, "k").itertuples()
     ]
+
+
+def _sorted(points: pd.DataFrame, *by: str) -> pd.DataFrame:
+    """Points by strategy, grid, sched, then `by` (missing columns skipped)."""
+    keys = [c for c in ("strategy", "grid", "sched", *by) if c in points]
+    return points.sort_values(keys, na_position="first")
 
 
 def _note(point: Any) -> str:
@@ -598,33 +617,86 @@ def _note(point: Any) -> str:
     return str(note) if isinstance(note, str) and note else "–"
 
 
+SOURCES_NOT_BUILT = ("Latency and throughput against data sources (DeepThings' 1 to 6 sources): "
+                     "not measured, `--sources` is not built.")
+
+
+def _device_section(points: pd.DataFrame, run_dirs: Sequence[str | Path]) -> dict[str, Any]:
+    """DeepThings' figures for the sweep's ftp and bodp points: speedup over one device,
+    peak memory per device and bytes on the wire per frame against K (measured, with the
+    discrete-event model's speedup dashed beside it), their numbers as a table, and the
+    seed's reported numbers beside our ratios from the sweep's runs."""
+    curves, reference = device_curves(points)
+    if curves.empty:
+        return {"devices": None}
+    rows: Rows = [
+        [str(r.line), str(r.k), _fmt(r.latency_p50_ms, 0), _fmt(r.predicted_latency_p50_ms, 0),
+         _fmt(r.speedup, 2), _fmt(r.predicted_speedup, 2),
+         _whole(r.peak_memory_bytes_per_device), _whole(r.wire_bytes_per_frame),
+         Markup(", ").join(_link(i) for i in r.run_ids)]
+        for r in curves.itertuples()
+    ]
+    runs = [{**_spec_of(d), **_summary_of(d)} for d in run_dirs]
+    figures = {
+        "speedup": plots.against_devices(
+            curves, "speedup", "speedup (latency p50 at one device / at K)",
+            "Speedup over one device against devices", predicted="predicted_speedup",
+            ideal=True),
+        "memory": plots.against_devices(
+            curves, "peak_memory_bytes_per_device", "MB",
+            "Peak memory per device (largest over the devices, measured) against devices",
+            scale=1e6),
+        "wire": plots.against_devices(
+            curves, "wire_bytes_per_frame", "MB per frame",
+            "Bytes on the wire per frame (measured) against devices", scale=1e6),
+    }
+    return {"devices": {
+        "reference": reference, "rows": rows,
+        "plots": {k: Markup(v) for k, v in figures.items()},
+        "seed_rows": deepthings.rows(runs) if deepthings.applies(runs) else [],
+        "seed_labels": list(ROW_LABELS), "seed": deepthings.SEED,
+        "sources": SOURCES_NOT_BUILT,
+    }}
+
+
 def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[str, Any],
-                out_html: str | Path, predicted: pd.DataFrame | None = None) -> Path:
-    """The sweep page: coverage and delivered fps against X, X*, a table of every point."""
+                out_html: str | Path, predicted: pd.DataFrame | None = None,
+                run_dirs: Sequence[str | Path] = ()) -> Path:
+    """The sweep page: coverage and delivered fps against X, X*, a table of every point;
+    for ftp and bodp points DeepThings' figures against the number of devices (speedup,
+    memory, bytes per frame) and the seed's numbers beside our ratios, read from the runs'
+    directories (`run_dirs`: summary.json and spec.json)."""
     xstar = crossing_x(points)
     flagged = points[points["warnings"].astype(bool)] if "warnings" in points else points[:0]
     rows: Rows = [
-        [str(r.strategy), _x(r.x), _fmt(r.coverage, 4), _fmt(r.predicted_coverage, 4),
-         _fmt(r.delivered_fps, 2), _fmt(r.predicted_delivered_fps, 2),
-         _fmt(r.latency_p95_ms, 1), str(r.switches), _link(r.run_id), str(r.warnings)]
-        for r in points.sort_values(["strategy", "x"], na_position="first").itertuples()
+        [_line(r), _x(r.x), _x(getattr(r, "k", None)), _fmt(r.coverage, 4),
+         _fmt(r.predicted_coverage, 4), _fmt(r.delivered_fps, 2),
+         _fmt(r.predicted_delivered_fps, 2), _fmt(r.latency_p95_ms, 1), str(r.switches),
+         _link(r.run_id), str(r.warnings)]
+        for r in _sorted(points, "x", "k").itertuples()
     ]
     spread_rows: Rows = [
-        [str(r.strategy), _x(r.x), str(r.runs),
+        [line_of(r.strategy, getattr(r, "grid", None), getattr(r, "sched", None)), _x(r.x),
+         _x(getattr(r, "k", None)), str(r.runs),
          f"{_fmt(r.coverage_min, 4)} – {_fmt(r.coverage_max, 4)}",
          f"{_fmt(r.fps_min, 2)} – {_fmt(r.fps_max, 2)}"]
         for r in spread.itertuples()
     ] if not spread.empty else []
-    figures = {
+    device_only = (not points.empty and "strategy" in points
+                   and bool(points["strategy"].isin(DEVICE_STRATEGIES).all()))
+    figures = {} if device_only else {
         "coverage": plots.sweep_curve(points, "coverage", "coverage", "Coverage against X",
                                       predicted, xstar),
         "delivered_fps": plots.sweep_curve(points, "delivered_fps", "frames / s",
                                            "Delivered fps against X", predicted, xstar),
     }
+    section = _device_section(points, run_dirs)
+    against = ("devices" if device_only else
+               "X and devices" if section["devices"] else "X")
     return _render(
-        "sweep.html", out_html, title="Sweep: strategies against X",
+        "sweep.html", out_html, title=f"Sweep: strategies against {against}",
         knobs=", ".join(f"{k}={v}" for k, v in sorted(run_template.items())),
         xstar=xstar, has_cao2="cao2" in set(points.get("strategy", [])),
         flagged=len(flagged), points=rows, side_by_side=_side_by_side(points),
-        spread=spread_rows, plots={k: Markup(v) for k, v in figures.items()},
+        spread=spread_rows, plots={k: Markup(v) for k, v in figures.items()}, **section,
     )
