@@ -15,6 +15,9 @@ from harness.report import write_comparison, write_index, write_run_report
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|<link\b|<script\b|@import""",
                       re.I)
+# The index inlines its own script (templates/index.js): a <script> with a body and no src.
+EXTERNAL_INDEX = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|<link\b|@import|"""
+                            r"""<script\b[^>]*\bsrc\b""", re.I)
 
 
 def _report(tmp_path: Path, **kw) -> tuple[str, dict]:
@@ -74,7 +77,7 @@ def test_ledger_index_and_comparison(tmp_path: Path) -> None:
 
     index = write_index(db, tmp_path / "index.html").read_text()
     assert index.index('href="run-1.html"') < index.index('href="run-0.html"')
-    assert not EXTERNAL.search(index)
+    assert not EXTERNAL_INDEX.search(index) and "<script>" in index
 
     comp = write_comparison(dirs, tmp_path / "compare.html").read_text()
     assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 4
@@ -353,3 +356,24 @@ def test_comparison_labels_say_what_differs(tmp_path: Path) -> None:
     same = [{"strategy": "cao1", "x": 10, "rate_fps": 30}] * 2
     assert run_labels(same, [{"offered_fps": 30.0}] * 2) == ["cao1 · 30 fps #1",
                                                               "cao1 · 30 fps #2"]
+
+
+def test_index_rows_filters_badges_and_embedded_runs(tmp_path: Path) -> None:
+    """The index's rows carry what the selects filter by, warnings are badges with their full
+    text inside <details>, and the side-by-side JSON cannot end its <script> early."""
+    sums = []
+    for i, kw in enumerate([{}, {"vanish_ids": (100,)}]):
+        run_dir = make_run(tmp_path, f"i-{i}", extra_spec={
+            "started_at": 1000.0 + i, "strategy": ["baseline", "</script><b>x"][i]}, **kw)
+        sums.append({**summarize(load_run(run_dir)), "spec": load_run(run_dir).spec})
+    html = write_index(sums, tmp_path / "index.html").read_text()
+    assert 'data-strategy="&lt;/script&gt;&lt;b&gt;x"' in html
+    assert 'data-strategy="baseline"' in html
+    assert '<option value="baseline">baseline</option>' in html
+    data = html[html.index('id="runs-data">'):]
+    data = data[len('id="runs-data">'):data.index("</script>")]
+    runs = json.loads(data)["runs"]  # the first </script> is the JSON's own end
+    assert set(runs) == {"i-0", "i-1"} and runs["i-1"][0] == "</script><b>x"
+    assert re.search(r'<details class="badge"><summary>frames vanished</summary><p>1 measure '
+                     r'frames vanished', html)
+    assert html.count('<details class="badge">') == 1
