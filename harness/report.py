@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -336,26 +337,66 @@ def _switch_rows(s: dict[str, Any]) -> Rows:
             for n, v in (s.get("switches") or {}).items()]
 
 
-def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Markup]:
-    """Every figure of the run page as inline SVG, shaded where faults were injected."""
+@dataclass(frozen=True)
+class Figure:
+    """One figure: the plots.py function that draws it, its arguments, and the numbers it
+    shows as tables (written as CSV beside the figure by `export`)."""
+
+    draw: Any
+    args: tuple[Any, ...]
+    data: dict[str, pd.DataFrame]
+
+    def svg(self) -> Markup:
+        return Markup(self.draw(*self.args))  # SVG from matplotlib: escaped XML
+
+    def save(self, base: Path) -> list[Path]:
+        """`<base>.svg`, `<base>.pdf` and one CSV per table (`<base>.csv`, or
+        `<base>-<table>.csv` when there are several)."""
+        out = plots.save(self.draw.figure(*self.args), base)
+        for name, table in self.data.items():
+            path = base.with_name(f"{base.name}.csv" if len(self.data) == 1
+                                  else f"{base.name}-{name}.csv")
+            table.to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
+            out.append(path)
+        return out
+
+
+def _values(name: str, values: Any) -> pd.DataFrame:
+    return pd.DataFrame({name: np.asarray(values, dtype=float)})
+
+
+def _run_figures(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Figure]:
+    """Every figure of the run page, shaded where faults were injected, with its numbers."""
     window = s.get("window") or {}
     start, end = window.get("start") or 0.0, window.get("end") or 0.0
     faults = [(f["start"] - start, (f.get("end") or end) - start) for f in s.get("faults") or []]
     lat = s.get("latency_ms") or {}
     lag = s.get("send_lag_ms") or {}
+    counts, switches = per_second_counts(run), model_switches(run)
+    drops, depth = drops_per_second_by_node(run), queue_depth_per_second(run)
+    util, lat_ms, lag_ms = utilisation_per_second(run), latencies_ms(run), send_lag_ms(run)
     figures = {
-        "throughput": plots.throughput(per_second_counts(run), faults),
-        "switches": plots.switch_timeline(model_switches(run), start, end,
-                                          drops_per_second_by_node(run), faults),
-        "queue_depth": plots.queue_depth(queue_depth_per_second(run), faults),
-        "utilisation": plots.utilisation(utilisation_per_second(run), faults),
-        "latency": plots.latency(latencies_ms(run), {k: lat.get(k) for k in ("p50", "p95", "p99")}),
-        "send_lag": plots.send_lag(send_lag_ms(run), {k: lag.get(k) for k in ("p50", "p99")},
-                                   lag.get("threshold")),
+        "throughput": Figure(plots.throughput, (counts, faults), {"": counts}),
+        "switches": Figure(plots.switch_timeline, (switches, start, end, drops, faults),
+                           {"switches": switches, "drops": drops}),
+        "queue_depth": Figure(plots.queue_depth, (depth, faults), {"": depth}),
+        "utilisation": Figure(plots.utilisation, (util, faults),
+                              {"": util.rename_axis("second")}),
+        "latency": Figure(plots.latency, (lat_ms, {k: lat.get(k) for k in ("p50", "p95", "p99")}),
+                          {"": _values("latency_ms", lat_ms)}),
+        "send_lag": Figure(plots.send_lag, (lag_ms, {k: lag.get(k) for k in ("p50", "p99")},
+                                            lag.get("threshold")),
+                           {"": _values("send_lag_ms", lag_ms)}),
     }
     if not steps.empty:
-        figures["capacity"] = plots.capacity_curve(steps, s.get("capacity_fps"))
-    return {k: Markup(v) for k, v in figures.items()}  # SVG from matplotlib: escaped XML
+        figures["capacity"] = Figure(plots.capacity_curve, (steps, s.get("capacity_fps")),
+                                     {"": steps})
+    return figures
+
+
+def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Markup]:
+    """Every figure of the run page as inline SVG."""
+    return {k: f.svg() for k, f in _run_figures(run, s, steps).items()}
 
 
 def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
@@ -668,22 +709,62 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     rows += [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
                       for s in sums)] for name, key in COMPARE_ROWS]
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
-    nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
-    drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
-                  for n in nodes}
-    figures = {
-        "coverage": plots.bars(labels, [s.get("coverage") for s in sums], "Coverage",
-                               "delivered / sent"),
-        "delivered_fps": plots.bars(labels, [s.get("delivered_fps") for s in sums],
-                                    "Delivered fps", "frames/s"),
-        "latency_p95": plots.bars(labels, [_get(s, "latency_ms.p95") for s in sums],
-                                  "Latency p95", "ms"),
-        "drops": plots.stacked_bars(labels, drop_parts, "Dropped measure frames", "frames"),
-    }
+    figures = _comparison_figures(labels, sums)
     return _render("comparison.html", out_html, title="Comparison: " + ", ".join(labels),
                    labels=labels, warnings=[_reasons(s) for s in sums], rows=rows,
                    seed_rows=seed_rows, seed_labels=list(ROW_LABELS), seed=deepthings.SEED,
-                   plots={k: Markup(v) for k, v in figures.items()})
+                   plots={k: f.svg() for k, f in figures.items()})
+
+
+def _comparison_figures(labels: list[str], sums: list[dict[str, Any]]) -> dict[str, Figure]:
+    """The comparison's bar charts, each with its numbers (label, run id, value)."""
+    ids = [str(s.get("run_id")) for s in sums]
+
+    def bar(key: str, title: str, ylabel: str) -> Figure:
+        values = [_get(s, key) for s in sums]
+        table = pd.DataFrame({"label": labels, "run_id": ids, key: values})
+        return Figure(plots.bars, (labels, values, title, ylabel), {"": table})
+
+    nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
+    drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
+                  for n in nodes}
+    drops = pd.DataFrame({"label": labels, "run_id": ids, **drop_parts})
+    return {
+        "coverage": bar("coverage", "Coverage", "delivered / sent"),
+        "delivered_fps": bar("delivered_fps", "Delivered fps", "frames/s"),
+        "latency_p95": bar("latency_ms.p95", "Latency p95", "ms"),
+        "drops": Figure(plots.stacked_bars, (labels, drop_parts, "Dropped measure frames",
+                                             "frames"), {"": drops}),
+    }
+
+
+def export(items: Sequence[str | Path | dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """Every figure of a comparison of `items` and of each run's page, for a paper: SVG and
+    PDF in plots.STYLE, and the numbers each shows as CSV beside it (`fab report --export`).
+
+    out_dir/comparison.csv: one row per run, its label (`run_labels`) and every
+    COMPARE_ROWS figure; out_dir/comparison-<figure>.{svg,pdf,csv}; and per run directory
+    out_dir/<run-id>/<figure>.{svg,pdf,csv} (dict summaries have no traces: no run figures).
+    Returns the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sums = [_summary_of(i) for i in items]
+    labels = run_labels([_spec_of(i) for i in items], sums)
+    table = pd.DataFrame([{"label": lab, "run_id": s.get("run_id"),
+                           **{key: _capacity(s) if key == "capacity_fps" else _get(s, key)
+                              for _, key in COMPARE_ROWS}}
+                          for lab, s in zip(labels, sums, strict=True)])
+    table.to_csv(out / "comparison.csv", index=False)
+    written = [out / "comparison.csv"]
+    for name, fig in _comparison_figures(labels, sums).items():
+        written += fig.save(out / f"comparison-{name}")
+    for item, s in zip(items, sums, strict=True):
+        if isinstance(item, dict):
+            continue
+        run = load_run(item)
+        for name, fig in _run_figures(run, s, step_table(run)).items():
+            written += fig.save(out / str(s.get("run_id")) / name)
+    return written
 
 
 # --------------------------------------------------------------------------- sweep

@@ -377,3 +377,49 @@ def test_index_rows_filters_badges_and_embedded_runs(tmp_path: Path) -> None:
     assert re.search(r'<details class="badge"><summary>frames vanished</summary><p>1 measure '
                      r'frames vanished', html)
     assert html.count('<details class="badge">') == 1
+
+
+def test_export_writes_every_figure_as_svg_pdf_and_csv(tmp_path, monkeypatch) -> None:
+    """`fab report --export=DIR` (harness.report.export) on runs finished as `fab experiment`
+    finishes them: each figure of the comparison and of each run's page in SVG and PDF, in
+    plots.STYLE, and the numbers it shows as CSV, equal to the summary's."""
+    import matplotlib
+    import pandas as pd
+
+    from harness import plots
+    from harness.analysis import per_second_counts
+    from harness.report import export
+
+    s0, _ = _finished(tmp_path, monkeypatch, "e0")
+    s1, _ = _finished(tmp_path, monkeypatch, "e1", vanish_ids=(100,),
+                      extra_spec={"strategy": "cao2", "x": 50})
+    out = tmp_path / "figures"
+    written = export([tmp_path / "runs" / "e0", tmp_path / "runs" / "e1"], out)
+    assert all(p.is_file() and p.stat().st_size for p in written)
+    assert all(matplotlib.rcParams[k] == v for k, v in plots.STYLE.items())
+
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["run_id"]) == ["e0", "e1"]
+    assert list(table["label"]) == ["baseline", "cao2 · X=50"]  # what differs, as on the page
+    assert list(table["coverage"]) == [s0["coverage"], s1["coverage"]]
+    assert list(table["latency_ms.p99"]) == [s0["latency_ms"]["p99"], s1["latency_ms"]["p99"]]
+    figures = {"comparison-coverage", "comparison-delivered_fps", "comparison-latency_p95",
+               "comparison-drops"}
+    runs = {"throughput", "switches", "queue_depth", "utilisation", "latency", "send_lag"}
+    figures |= {f"{r}/{name}" for r in ("e0", "e1") for name in runs}
+    for name in figures:
+        svg, pdf = (out / f"{name}.svg").read_text(), (out / f"{name}.pdf").read_bytes()
+        assert svg.lstrip().startswith("<?xml") and "<text" in svg, name  # text stays text
+        assert pdf.startswith(b"%PDF") and b"/FontFile2" in pdf, name  # TrueType embedded
+        assert "CreationDate" not in pdf.decode("latin-1"), name  # same numbers, same file
+    bars = pd.read_csv(out / "comparison-coverage.csv")
+    assert list(bars["coverage"]) == [s0["coverage"], s1["coverage"]]
+    drops = pd.read_csv(out / "comparison-drops.csv")
+    assert list(drops["B"]) == [sum(s["drops"]["B"].values()) for s in (s0, s1)]
+    counts = pd.read_csv(out / "e1" / "throughput.csv")
+    expected = per_second_counts(load_run(tmp_path / "runs" / "e1"))
+    assert counts[list(expected.columns)].equals(expected.reset_index(drop=True))
+    assert counts["delivered"].sum() == s1["delivered"]
+    latency = pd.read_csv(out / "e1" / "latency.csv")["latency_ms"]
+    assert round(float(latency.quantile(0.99)), 3) == s1["latency_ms"]["p99"]
+    assert (out / "e0" / "switches-drops.csv").is_file()
