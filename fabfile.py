@@ -7,6 +7,7 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab experiment --strategy=0 --rate=30 --duration=60   # one run, progress while it runs
     fab experiment --strategy=0 --rates=10,20,30 --step=20 # delivered-vs-offered in one run
     fab report --runs=ID,ID                               # side-by-side comparison page
+    fab report --runs=ID,ID --export=figures              # + every figure as SVG, PDF, CSV
     fab lab-down                                          # remove everything the lab made
 """
 
@@ -179,10 +180,13 @@ def _items(text: str) -> list[str]:
 
 
 @task(help={"runs": "run ids, comma-separated (see reports/index.html)",
-            "out": "output HTML (default reports/compare-<ids>.html)"})
-def report(c, runs="", out=""):
+            "out": "output HTML (default reports/compare-<ids>.html)",
+            "export": "also write every figure as SVG and PDF, with its numbers as CSV, "
+                      "into this directory (for a paper)"})
+def report(c, runs="", out="", export=""):
     """Write a side-by-side comparison page of finished runs; rebuild the index."""
     from harness.paths import ledger_path, reports_dir, runs_dir
+    from harness.report import export as export_figures
     from harness.report import write_comparison, write_index
 
     runs_root = runs_dir()
@@ -196,3 +200,6 @@ def report(c, runs="", out=""):
     write_comparison([runs_root / r for r in ids], target)
     write_index(ledger_path(), reports_dir() / "index.html")
     print(f"comparison: {target}", file=sys.stdout)
+    if export:
+        files = export_figures([runs_root / r for r in ids], export)
+        print(f"figures: {len(files)} files in {export}", file=sys.stdout)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -344,26 +345,66 @@ def _switch_rows(s: dict[str, Any]) -> Rows:
             for n, v in (s.get("switches") or {}).items()]
 
 
-def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Markup]:
-    """Every figure of the run page as inline SVG, shaded where faults were injected."""
+@dataclass(frozen=True)
+class Figure:
+    """One figure: the plots.py function that draws it, its arguments, and the numbers it
+    shows as tables (written as CSV beside the figure by `export`)."""
+
+    draw: Any
+    args: tuple[Any, ...]
+    data: dict[str, pd.DataFrame]
+
+    def svg(self) -> Markup:
+        return Markup(self.draw(*self.args))  # SVG from matplotlib: escaped XML
+
+    def save(self, base: Path) -> list[Path]:
+        """`<base>.svg`, `<base>.pdf` and one CSV per table (`<base>.csv`, or
+        `<base>-<table>.csv` when there are several)."""
+        out = plots.save(self.draw.figure(*self.args), base)
+        for name, table in self.data.items():
+            path = base.with_name(f"{base.name}.csv" if len(self.data) == 1
+                                  else f"{base.name}-{name}.csv")
+            table.to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
+            out.append(path)
+        return out
+
+
+def _values(name: str, values: Any) -> pd.DataFrame:
+    return pd.DataFrame({name: np.asarray(values, dtype=float)})
+
+
+def _run_figures(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Figure]:
+    """Every figure of the run page, shaded where faults were injected, with its numbers."""
     window = s.get("window") or {}
     start, end = window.get("start") or 0.0, window.get("end") or 0.0
     faults = [(f["start"] - start, (f.get("end") or end) - start) for f in s.get("faults") or []]
     lat = s.get("latency_ms") or {}
     lag = s.get("send_lag_ms") or {}
+    counts, switches = per_second_counts(run), model_switches(run)
+    drops, depth = drops_per_second_by_node(run), queue_depth_per_second(run)
+    util, lat_ms, lag_ms = utilisation_per_second(run), latencies_ms(run), send_lag_ms(run)
     figures = {
-        "throughput": plots.throughput(per_second_counts(run), faults),
-        "switches": plots.switch_timeline(model_switches(run), start, end,
-                                          drops_per_second_by_node(run), faults),
-        "queue_depth": plots.queue_depth(queue_depth_per_second(run), faults),
-        "utilisation": plots.utilisation(utilisation_per_second(run), faults),
-        "latency": plots.latency(latencies_ms(run), {k: lat.get(k) for k in ("p50", "p95", "p99")}),
-        "send_lag": plots.send_lag(send_lag_ms(run), {k: lag.get(k) for k in ("p50", "p99")},
-                                   lag.get("threshold")),
+        "throughput": Figure(plots.throughput, (counts, faults), {"": counts}),
+        "switches": Figure(plots.switch_timeline, (switches, start, end, drops, faults),
+                           {"switches": switches, "drops": drops}),
+        "queue_depth": Figure(plots.queue_depth, (depth, faults), {"": depth}),
+        "utilisation": Figure(plots.utilisation, (util, faults),
+                              {"": util.rename_axis("second")}),
+        "latency": Figure(plots.latency, (lat_ms, {k: lat.get(k) for k in ("p50", "p95", "p99")}),
+                          {"": _values("latency_ms", lat_ms)}),
+        "send_lag": Figure(plots.send_lag, (lag_ms, {k: lag.get(k) for k in ("p50", "p99")},
+                                            lag.get("threshold")),
+                           {"": _values("send_lag_ms", lag_ms)}),
     }
     if not steps.empty:
-        figures["capacity"] = plots.capacity_curve(steps, s.get("capacity_fps"))
-    return {k: Markup(v) for k, v in figures.items()}  # SVG from matplotlib: escaped XML
+        figures["capacity"] = Figure(plots.capacity_curve, (steps, s.get("capacity_fps")),
+                                     {"": steps})
+    return figures
+
+
+def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Markup]:
+    """Every figure of the run page as inline SVG."""
+    return {k: f.svg() for k, f in _run_figures(run, s, steps).items()}
 
 
 def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
@@ -395,35 +436,152 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
 # --------------------------------------------------------------------------- index
 
 
-def _load_summaries(source: str | Path | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(source, (str, Path)):
-        from harness.ledger import summaries
-
-        return summaries(source)
-    return list(source)
-
-
 def _flags(s: dict[str, Any]) -> str:
     return "; ".join(_reasons(s))
+
+
+# A warning's badge on the index: a few words, its full text opening on demand. First match
+# of a phrase in the reason (harness.analysis.metrics.warnings_of) wins; else its first words.
+BADGES = (("marked invalid", "invalid"), ("interrupted", "interrupted"),
+          ("send lag", "send lag"), ("vanished", "frames vanished"),
+          ("node died", "trace ends early"), ("no trace rows", "trace missing"),
+          ("fault injected", "fault injected"), ("discrete-event", "differs from model"))
+
+
+def badge(reason: str) -> str:
+    """The short name of a warning shown as a badge on the index."""
+    for phrase, short in BADGES:
+        if phrase in reason:
+            return short
+    words = reason.split()
+    return " ".join(words[:3]) + (" …" if len(words) > 3 else "")
+
+
+@dataclass(frozen=True)
+class IndexColumn:
+    """A column of the index table: header, the entry's key, whether it sorts as a number,
+    and whether it is a filter (a select above the table, one option per value)."""
+
+    header: str
+    key: str
+    numeric: bool = False
+    filter: bool = False
+
+
+INDEX_COLUMNS = (
+    IndexColumn("run", "run_id"), IndexColumn("started", "when"),
+    IndexColumn("strategy", "strategy", filter=True),
+    IndexColumn("rate fps", "rate", numeric=True, filter=True),
+    IndexColumn("profile", "profile", filter=True), IndexColumn("model", "model", filter=True),
+    IndexColumn("sweep", "sweep", filter=True),
+    IndexColumn("delivered fps", "delivered_fps", numeric=True),
+    IndexColumn("coverage", "coverage", numeric=True),
+    IndexColumn("p99 ms", "latency_p99", numeric=True),
+    IndexColumn("verdict", "verdict"),
+)
+
+
+def _entry(spec: dict[str, Any], s: dict[str, Any], sweep: str | None) -> dict[str, Any]:
+    """What the index knows of one run: the cells of its row, the values it is filtered and
+    sorted by, and its column of the side-by-side view (COMPARE_ROWS, display text)."""
+    word, reasons = verdict(s)
+    started = s.get("started_at", spec.get("started_at"))
+    when = _when(started)
+    rate = s.get("offered_fps", spec.get("rate_fps"))
+    return {
+        "run_id": str(s.get("run_id") or spec.get("run_id")),
+        "started_at": started if isinstance(started, (int, float)) else None,
+        "when": when[:16] if when != "–" else when,  # to the minute: the cell stays narrow
+        "day": when[:10] if when != "–" else "",
+        "strategy": _fmt(spec.get("strategy", s.get("strategy"))),
+        "rate": _fmt(rate), "rate_value": rate,
+        "profile": _fmt(spec.get("profile", s.get("profile"))),
+        "model": _fmt(spec.get("model") or s.get("model") or DEFAULT_MODEL),
+        "sweep": sweep or "–",
+        "delivered_fps": _fmt(s.get("delivered_fps")), "coverage": _fmt(s.get("coverage"), 4),
+        "latency_p99": _fmt((s.get("latency_ms") or {}).get("p99"), 1),
+        "verdict": word, "warnings": [{"badge": badge(r), "text": r} for r in reasons],
+        "sort": {"delivered_fps": s.get("delivered_fps"), "coverage": s.get("coverage"),
+                 "latency_p99": (s.get("latency_ms") or {}).get("p99"), "rate": rate,
+                 "when": started},
+        "compare": [_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
+                    for _, key in COMPARE_ROWS] + [_flags(s) or "–"],
+    }
+
+
+def _index_entries(source: str | Path | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The index's runs, newest first. From the ledger (a sqlite path) through
+    harness.results.ledger, which knows each run's model and sweep; from summary dicts, each
+    may carry its `spec` and `sweep`."""
+    if isinstance(source, (str, Path)):
+        from harness.results import ledger
+
+        table = ledger(source)
+        items = [(r["spec"], r["summary"], r["sweep"]) for r in table.to_dict("records")]
+    else:
+        items = [(dict(s.get("spec") or {}), s, s.get("sweep")) for s in source]
+    entries = [_entry(spec, s, None if pd.isna(sw) else str(sw)) for spec, s, sw in items]
+    entries.sort(key=lambda e: (e["started_at"] or 0, e["run_id"]), reverse=True)
+    return entries
+
+
+def _cell_key(e: dict[str, Any], col: IndexColumn) -> str:
+    """The value a cell sorts by (data-v): the raw number for numeric columns ('' when
+    missing: sorted last), the text otherwise."""
+    if col.key in e["sort"]:
+        v = e["sort"][col.key]
+        return "" if v is None else repr(float(v))
+    return str(e[col.key])
+
+
+def _cell_class(e: dict[str, Any], col: IndexColumn) -> str:
+    """Names left-aligned, numbers right-aligned; the verdict in its colour."""
+    if col.numeric:
+        return ""
+    return f"l verdict-{e['verdict']}" if col.key == "verdict" else "l"
+
+
+def _options(entries: list[dict[str, Any]], col: IndexColumn) -> list[str]:
+    values = {str(e[col.key]) for e in entries}
+    if col.numeric:
+        return sorted(values, key=lambda v: (v == "–", float(v) if v != "–" else 0.0))
+    return sorted(values)
+
+
+def _script(name: str) -> Markup:
+    """A script of ours from harness/templates/, to inline in a page (no file to ship beside
+    it, no URL). It must not contain `</script`, which would end the element early."""
+    from importlib.resources import files
+
+    text = files("harness").joinpath("templates", name).read_text(encoding="utf-8")
+    if "</script" in text.lower():
+        raise ValueError(f"{name} contains </script")
+    return Markup(text)
 
 
 def write_index(source: str | Path | Sequence[dict[str, Any]], out_html: str | Path) -> Path:
     """Index of every run, newest first; each row links to `<run-id>.html` beside it.
 
+    Sortable by any column and filtered by strategy, rate, profile, model, sweep and day
+    (selects above the table); warnings are badges whose full text opens on demand; ticked
+    runs appear side by side under the table. Each run's column of that view is embedded in
+    the page as JSON and the page's own small script (templates/index.js, inlined) does the
+    rest, so the page still opens offline from a file with nothing beside it.
+
     source: the ledger's sqlite path, or a list of summary dicts.
     """
-    items = sorted(_load_summaries(source), key=lambda s: (s.get("started_at") or 0,
-                                                           str(s.get("run_id"))), reverse=True)
-    rows: Rows = []
-    for s in items:
-        lat = s.get("latency_ms") or {}
-        rows.append([
-            _link(s.get("run_id")), _when(s.get("started_at")), _fmt(s.get("strategy")),
-            _fmt(s.get("offered_fps")), _fmt(s.get("delivered_fps")), _fmt(s.get("coverage")),
-            _fmt(lat.get("p50")), _fmt(lat.get("p95")), _fmt(lat.get("p99")),
-            _fmt(s.get("efficiency")), _fmt(s.get("lost_unaccounted")), _flags(s),
-        ])
-    return _render("index.html", out_html, title="Runs", rows=rows)
+    entries = _index_entries(source)
+    rows = [{"id": e["run_id"], "link": _link(e["run_id"]), "warnings": e["warnings"],
+             "attrs": {**{f"data-{c.key}": str(e[c.key]) for c in INDEX_COLUMNS if c.filter},
+                       "data-day": e["day"]},
+             "cells": [(e[c.key], _cell_key(e, c), _cell_class(e, c)) for c in INDEX_COLUMNS[1:]]}
+            for e in entries]
+    filters = [(c, _options(entries, c)) for c in INDEX_COLUMNS if c.filter]
+    days = sorted({e["day"] for e in entries if e["day"]}, reverse=True)
+    data = {"metrics": [name for name, _ in COMPARE_ROWS] + ["warnings"],
+            "runs": {e["run_id"]: e["compare"] for e in entries}}
+    return _render("index.html", out_html, title="Runs", rows=rows, columns=INDEX_COLUMNS,
+                   filters=filters, days=days, data=data, script=_script("index.js"))
 
 
 # --------------------------------------------------------------------------- comparison
@@ -559,22 +717,62 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     rows += [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
                       for s in sums)] for name, key in COMPARE_ROWS]
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
-    nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
-    drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
-                  for n in nodes}
-    figures = {
-        "coverage": plots.bars(labels, [s.get("coverage") for s in sums], "Coverage",
-                               "delivered / sent"),
-        "delivered_fps": plots.bars(labels, [s.get("delivered_fps") for s in sums],
-                                    "Delivered fps", "frames/s"),
-        "latency_p95": plots.bars(labels, [_get(s, "latency_ms.p95") for s in sums],
-                                  "Latency p95", "ms"),
-        "drops": plots.stacked_bars(labels, drop_parts, "Dropped measure frames", "frames"),
-    }
+    figures = _comparison_figures(labels, sums)
     return _render("comparison.html", out_html, title="Comparison: " + ", ".join(labels),
                    labels=labels, warnings=[_reasons(s) for s in sums], rows=rows,
                    seed_rows=seed_rows, seed_labels=list(ROW_LABELS), seed=deepthings.SEED,
-                   plots={k: Markup(v) for k, v in figures.items()})
+                   plots={k: f.svg() for k, f in figures.items()})
+
+
+def _comparison_figures(labels: list[str], sums: list[dict[str, Any]]) -> dict[str, Figure]:
+    """The comparison's bar charts, each with its numbers (label, run id, value)."""
+    ids = [str(s.get("run_id")) for s in sums]
+
+    def bar(key: str, title: str, ylabel: str) -> Figure:
+        values = [_get(s, key) for s in sums]
+        table = pd.DataFrame({"label": labels, "run_id": ids, key: values})
+        return Figure(plots.bars, (labels, values, title, ylabel), {"": table})
+
+    nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
+    drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
+                  for n in nodes}
+    drops = pd.DataFrame({"label": labels, "run_id": ids, **drop_parts})
+    return {
+        "coverage": bar("coverage", "Coverage", "delivered / sent"),
+        "delivered_fps": bar("delivered_fps", "Delivered fps", "frames/s"),
+        "latency_p95": bar("latency_ms.p95", "Latency p95", "ms"),
+        "drops": Figure(plots.stacked_bars, (labels, drop_parts, "Dropped measure frames",
+                                             "frames"), {"": drops}),
+    }
+
+
+def export(items: Sequence[str | Path | dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """Every figure of a comparison of `items` and of each run's page, for a paper: SVG and
+    PDF in plots.STYLE, and the numbers each shows as CSV beside it (`fab report --export`).
+
+    out_dir/comparison.csv: one row per run, its label (`run_labels`) and every
+    COMPARE_ROWS figure; out_dir/comparison-<figure>.{svg,pdf,csv}; and per run directory
+    out_dir/<run-id>/<figure>.{svg,pdf,csv} (dict summaries have no traces: no run figures).
+    Returns the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sums = [_summary_of(i) for i in items]
+    labels = run_labels([_spec_of(i) for i in items], sums)
+    table = pd.DataFrame([{"label": lab, "run_id": s.get("run_id"),
+                           **{key: _capacity(s) if key == "capacity_fps" else _get(s, key)
+                              for _, key in COMPARE_ROWS}}
+                          for lab, s in zip(labels, sums, strict=True)])
+    table.to_csv(out / "comparison.csv", index=False)
+    written = [out / "comparison.csv"]
+    for name, fig in _comparison_figures(labels, sums).items():
+        written += fig.save(out / f"comparison-{name}")
+    for item, s in zip(items, sums, strict=True):
+        if isinstance(item, dict):
+            continue
+        run = load_run(item)
+        for name, fig in _run_figures(run, s, step_table(run)).items():
+            written += fig.save(out / str(s.get("run_id")) / name)
+    return written
 
 
 # --------------------------------------------------------------------------- sweep

@@ -15,6 +15,9 @@ from harness.report import write_comparison, write_index, write_run_report
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|<link\b|<script\b|@import""",
                       re.I)
+# The index inlines its own script (templates/index.js): a <script> with a body and no src.
+EXTERNAL_INDEX = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|<link\b|@import|"""
+                            r"""<script\b[^>]*\bsrc\b""", re.I)
 
 
 def _report(tmp_path: Path, **kw) -> tuple[str, dict]:
@@ -74,7 +77,7 @@ def test_ledger_index_and_comparison(tmp_path: Path) -> None:
 
     index = write_index(db, tmp_path / "index.html").read_text()
     assert index.index('href="run-1.html"') < index.index('href="run-0.html"')
-    assert not EXTERNAL.search(index)
+    assert not EXTERNAL_INDEX.search(index) and "<script>" in index
 
     comp = write_comparison(dirs, tmp_path / "compare.html").read_text()
     assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 4
@@ -539,3 +542,70 @@ def test_speedup_reference_falls_back_and_says_which() -> None:
     curves, words = device_curves(pts(("ftp", 2, "3x3", 3200.0)))
     assert "add 1 to --devices" in words and curves["speedup"].isna().all()
     assert device_curves(pts(("baseline", None, None, 9.0)))[0].empty
+
+
+def test_index_rows_filters_badges_and_embedded_runs(tmp_path: Path) -> None:
+    """The index's rows carry what the selects filter by, warnings are badges with their full
+    text inside <details>, and the side-by-side JSON cannot end its <script> early."""
+    sums = []
+    for i, kw in enumerate([{}, {"vanish_ids": (100,)}]):
+        run_dir = make_run(tmp_path, f"i-{i}", extra_spec={
+            "started_at": 1000.0 + i, "strategy": ["baseline", "</script><b>x"][i]}, **kw)
+        sums.append({**summarize(load_run(run_dir)), "spec": load_run(run_dir).spec})
+    html = write_index(sums, tmp_path / "index.html").read_text()
+    assert 'data-strategy="&lt;/script&gt;&lt;b&gt;x"' in html
+    assert 'data-strategy="baseline"' in html
+    assert '<option value="baseline">baseline</option>' in html
+    data = html[html.index('id="runs-data">'):]
+    data = data[len('id="runs-data">'):data.index("</script>")]
+    runs = json.loads(data)["runs"]  # the first </script> is the JSON's own end
+    assert set(runs) == {"i-0", "i-1"} and runs["i-1"][0] == "</script><b>x"
+    assert re.search(r'<details class="badge"><summary>frames vanished</summary><p>1 measure '
+                     r'frames vanished', html)
+    assert html.count('<details class="badge">') == 1
+
+
+def test_export_writes_every_figure_as_svg_pdf_and_csv(tmp_path, monkeypatch) -> None:
+    """`fab report --export=DIR` (harness.report.export) on runs finished as `fab experiment`
+    finishes them: each figure of the comparison and of each run's page in SVG and PDF, in
+    plots.STYLE, and the numbers it shows as CSV, equal to the summary's."""
+    import matplotlib
+    import pandas as pd
+
+    from harness import plots
+    from harness.analysis import per_second_counts
+    from harness.report import export
+
+    s0, _ = _finished(tmp_path, monkeypatch, "e0")
+    s1, _ = _finished(tmp_path, monkeypatch, "e1", vanish_ids=(100,),
+                      extra_spec={"strategy": "cao2", "x": 50})
+    out = tmp_path / "figures"
+    written = export([tmp_path / "runs" / "e0", tmp_path / "runs" / "e1"], out)
+    assert all(p.is_file() and p.stat().st_size for p in written)
+    assert all(matplotlib.rcParams[k] == v for k, v in plots.STYLE.items())
+
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["run_id"]) == ["e0", "e1"]
+    assert list(table["label"]) == ["baseline", "cao2 · X=50"]  # what differs, as on the page
+    assert list(table["coverage"]) == [s0["coverage"], s1["coverage"]]
+    assert list(table["latency_ms.p99"]) == [s0["latency_ms"]["p99"], s1["latency_ms"]["p99"]]
+    figures = {"comparison-coverage", "comparison-delivered_fps", "comparison-latency_p95",
+               "comparison-drops"}
+    runs = {"throughput", "switches", "queue_depth", "utilisation", "latency", "send_lag"}
+    figures |= {f"{r}/{name}" for r in ("e0", "e1") for name in runs}
+    for name in figures:
+        svg, pdf = (out / f"{name}.svg").read_text(), (out / f"{name}.pdf").read_bytes()
+        assert svg.lstrip().startswith("<?xml") and "<text" in svg, name  # text stays text
+        assert pdf.startswith(b"%PDF") and b"/FontFile2" in pdf, name  # TrueType embedded
+        assert "CreationDate" not in pdf.decode("latin-1"), name  # same numbers, same file
+    bars = pd.read_csv(out / "comparison-coverage.csv")
+    assert list(bars["coverage"]) == [s0["coverage"], s1["coverage"]]
+    drops = pd.read_csv(out / "comparison-drops.csv")
+    assert list(drops["B"]) == [sum(s["drops"]["B"].values()) for s in (s0, s1)]
+    counts = pd.read_csv(out / "e1" / "throughput.csv")
+    expected = per_second_counts(load_run(tmp_path / "runs" / "e1"))
+    assert counts[list(expected.columns)].equals(expected.reset_index(drop=True))
+    assert counts["delivered"].sum() == s1["delivered"]
+    latency = pd.read_csv(out / "e1" / "latency.csv")["latency_ms"]
+    assert round(float(latency.quantile(0.99)), 3) == s1["latency_ms"]["p99"]
+    assert (out / "e0" / "switches-drops.csv").is_file()
