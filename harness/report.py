@@ -150,6 +150,14 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("send lag max ms", lag.get("max")),
         ("minimum run (duration s / frames)", _min_run(s)),
     ]
+    scen = s.get("scenario") or {}
+    if scen:
+        rows.append(("scenario", " — ".join(str(v) for v in (scen.get("name"),
+                                                             scen.get("description")) if v)))
+    if scen.get("seed_reported"):
+        rows.append(("seed reported", scen["seed_reported"]))
+    if s.get("rerun_of"):
+        rows.append(("re-run of", s["rerun_of"]))
     p = s.get("predicted") or {}
     if p.get("skipped"):
         rows.append(("prediction (discrete-event model)", f"none: {p['skipped']}"))

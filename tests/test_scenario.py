@@ -142,3 +142,28 @@ def _write(tmp_path: Path, text: str) -> Path:
     f = tmp_path / "s.yml"
     f.write_text(textwrap.dedent(text))
     return f
+
+
+def test_a_scenario_runs_report_puts_the_seeds_number_beside_ours(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """spec.json carries the scenario's text (experiment._spec_document); the real tail of
+    `fab experiment` puts the seed's figure in the summary, on the console and in the
+    report, next to the measured coverage."""
+    from test_analysis import make_run  # tests/ is on sys.path (pytest rootdir)
+
+    from harness import experiment
+    from harness.paths import RESULTS_ENV, reports_dir
+
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    text = scenario.load("cao-fig2").text
+    assert "9 of 10" in text["seed_reported"]
+    run_dir = make_run(tmp_path / "runs", "f2", extra_spec={
+        "queue_size": 5, "x": 10, "warmup_frames": 10, "measure_frames": 100,
+        "scenario": "cao-fig2", "scenario_text": text, "rerun_of": "f1"})
+    said: list[str] = []
+    summary = experiment.finish_run(run_dir, say=said.append)
+    assert summary["scenario"] == {"name": "cao-fig2", **text}
+    assert summary["rerun_of"] == "f1"
+    assert f"seed reported (scenario cao-fig2): {text['seed_reported']}" in said
+    html = (reports_dir() / "f2.html").read_text()
+    assert "seed reported" in html and "9 of 10" in html and "re-run of" in html
