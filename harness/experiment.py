@@ -352,7 +352,10 @@ def _scenario_text(name: str) -> dict[str, str]:
         return {}
     from harness.scenario import load
 
-    return load(name).text
+    try:
+        return load(name).text
+    except (SpecError, OSError) as exc:  # moved or edited since: a re-run keeps its spec
+        return {"unavailable": f"the scenario file cannot be read now: {exc}"}
 
 
 def _git_commit() -> str:

@@ -206,7 +206,8 @@ def load(name_or_path: str) -> Scenario:
             raise ScenarioError(path, line, f"unknown field {key!r}{_did_you_mean(key)}; a "
                                 f"scenario holds RunSpec fields ({', '.join(SPEC_FIELDS)}), "
                                 f"{', '.join(TEXT_KEYS)} and actions")
-    scenario = Scenario(path.stem if path.parent == SCENARIOS_DIR else str(path), path,
+    name = path.stem if path.parent == SCENARIOS_DIR else str(path.resolve())
+    scenario = Scenario(name, path,
                         fields, actions, text, lines)
     spec = scenario.spec()
     _check_hosts(scenario, spec)

@@ -51,6 +51,9 @@ def test_a_scenario_run_round_trips_with_its_actions() -> None:
     assert rebuilt == spec and rebuilt.scenario == "b-fails"
     assert rebuilt.faults == ["stall:pi2@10s:5s", "kill:pi2@20s"]
     assert _written(spec)["scenario_text"] == scenario.load("b-fails").text
+    # A re-run of a scenario whose file has gone since still runs: the spec is in spec.json.
+    gone = dataclasses.replace(spec, scenario="/no/such/scenario.yml")
+    assert "cannot be read now" in _written(gone)["scenario_text"]["unavailable"]
 
 
 def test_a_spec_json_from_before_run_spec_is_read_from_its_top_level() -> None:
