@@ -91,9 +91,13 @@ def _get(summary: dict[str, Any], dotted: str) -> Any:
 
 
 def aggregate(group: str, specs: Sequence[RunSpec], summaries: Sequence[dict[str, Any]],
-              failed: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
-    """The repetition summary of a group: its runs with their seeds, and per headline
-    number the interval over the runs that finished."""
+              failed: Sequence[dict[str, str]] = (),
+              first: RunSpec | None = None) -> dict[str, Any]:
+    """The repetition summary of a group: its runs with their seeds, per headline number
+    the interval over the runs that finished, and `spec`, the group's first spec (seeds of
+    repetition 0; default specs[0]) without its run id: what `fab rerun GROUP` runs again."""
+    if first is None and specs:
+        first = specs[0]
     return {
         "group": group,
         "repetitions": len(specs),
@@ -104,7 +108,7 @@ def aggregate(group: str, specs: Sequence[RunSpec], summaries: Sequence[dict[str
         "metrics": {key: {"label": label, "unit": unit, "decimals": nd,
                           **interval([_get(s, key) for s in summaries])}
                     for key, label, unit, nd in HEADLINE},
-        "spec": {k: v for k, v in specs[0].to_dict().items() if k != "run_id"} if specs else {},
+        "spec": {k: v for k, v in first.to_dict().items() if k != "run_id"} if first else {},
     }
 
 
@@ -148,6 +152,11 @@ def run_repeated(spec: RunSpec, repeat: int | str = 1, out=sys.stdout) -> dict[s
 
     if n == 1:
         return run(spec, out=out)
+    base = spec.run_id
+    for k in range(2, 100):  # two groups started in the same second get distinct ids
+        if not group_file(spec.run_id).exists():
+            break
+        spec = dataclasses.replace(spec, run_id=f"{base}-{k}")
     specs = repetition_specs(spec, n)
     summaries: list[dict[str, Any]] = []
     done: list[RunSpec] = []
@@ -157,12 +166,17 @@ def run_repeated(spec: RunSpec, repeat: int | str = 1, out=sys.stdout) -> dict[s
         try:
             summaries.append(run(one, out=out))
             done.append(one)
-        except RuntimeError as exc:  # one lost run must not lose the others
+        except (RuntimeError, SpecError) as exc:
+            if i == 0 and isinstance(exc, SpecError):
+                raise  # the request is wrong (nothing ran): not a repetition that failed
+            # One lost run must not lose the others (a host unreachable in repetition 2).
             failed.append({"run_id": one.run_id, "error": str(exc).splitlines()[0]})
             out.write(f"repetition {i + 1} failed: {exc}\n")
     if not summaries:
         raise RuntimeError(f"all {n} repetitions failed; the first: {failed[0]['error']}")
-    agg = aggregate(spec.run_id, done, summaries, failed)
+    # The group's spec is repetition 0's with the hosts the runs resolved to.
+    first = dataclasses.replace(specs[0], hosts=done[0].hosts, run_id=spec.run_id)
+    agg = aggregate(spec.run_id, done, summaries, failed, first=first)
     agg["repetitions"] = n
     page = write_group(agg)
     for line in console_lines(agg):

@@ -8,8 +8,8 @@ cannot pin is checked and said: the code's commit (a different one is a warning,
 numbers may move for code reasons) and each host's device profile in today's inventory.
 
 RUN_ID may also be `latest` or a `--repeat` group id (runs/repeats/<id>.json): a group is
-re-run as its first repetition's spec N times, which gives back the group's N seeds
-(harness/repeat.py).
+re-run as its first spec (`spec` in the group file) N times, which gives back the group's N
+seeds (harness/repeat.py).
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ def rerun(run_id: str, repeat: int | str = "", out=sys.stdout) -> dict[str, Any]
     doc = json.loads(path.read_text())
     n = _integer("repeat", repeat) if str(repeat).strip() else (
         int(group["repetitions"]) if group else 1)
-    spec = spec_from_document(doc)
+    # A group is re-run from its first spec (repetition 0's seeds), whichever of its runs
+    # finished; the commit and profiles are checked against a run it made.
+    spec = spec_from_document({"run_spec": group["spec"]} if group else doc)
     original = str(group["group"] if group else spec.run_id)
     spec = dataclasses.replace(spec, run_id="", rerun_of=original)
     for line in [commit_warning(doc.get("git_commit"), _git_commit()),

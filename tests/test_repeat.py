@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 from test_analysis import make_run  # tests/ is on sys.path (pytest rootdir)
 
-from harness import experiment, repeat
+from harness import experiment, repeat, rerun
 from harness.paths import RESULTS_ENV
 from harness.spec import RunSpec, SpecError
 
@@ -69,6 +69,9 @@ def test_aggregation_of_finished_runs(root: Path) -> None:
     assert len({s["coverage"] for s in summaries}) == 2  # the runs really differ
     agg = repeat.aggregate("g", specs, summaries)
     assert [r["seed"] for r in agg["runs"]] == [0, 1, 2]
+    # The group's spec is its first, without the run id: what `fab rerun g` runs again.
+    rebuilt = rerun.spec_from_document({"run_spec": agg["spec"]})
+    assert rebuilt.to_dict() | {"run_id": "g-rep1"} == specs[0].to_dict()
     for key, *_ in repeat.HEADLINE:
         head, _, tail = key.partition(".")
         xs = [s[head][tail] if tail else s[head] for s in summaries]
