@@ -6,6 +6,9 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab provision                                         # ansible-playbook site.yml
     fab experiment --strategy=0 --rate=30 --duration=60   # one run, progress while it runs
     fab experiment --strategy=0 --rates=10,20,30 --step=20 # delivered-vs-offered in one run
+    fab experiment --scenario=cao-fig2                    # a run written down in scenarios/
+    fab experiment --strategy=0 --rate=30 --repeat=3      # mean +/- 95 % CI of 3 runs
+    fab rerun RUN_ID                                      # the recorded spec, run again
     fab report --runs=ID,ID                               # side-by-side comparison page
     fab report --runs=ID,ID --export=figures              # + every figure as SVG, PDF, CSV
     fab lab-down                                          # remove everything the lab made
@@ -19,7 +22,7 @@ from fabric import task
 from invoke.exceptions import Exit
 
 from harness import models
-from harness.cli import allow_long_one_letter_flags
+from harness.cli import allow_long_one_letter_flags, parameters
 from harness.spec import RunSpec, SpecError
 
 allow_long_one_letter_flags()
@@ -81,29 +84,77 @@ def lab_down(c):
                    "(rpi3bplus, rpi3bplus_half_speed, zero, native)",
         "fault": "inject faults, comma-separated: kill:pi2@20s, stall:pi2@20s:5s, "
                  "link:pi2@20s:1mbit (seconds after the load starts)",
+        "scenario": "a scenario: a name in scenarios/ (cao-fig2, ...) or a YAML file holding "
+                    "the spec and timed actions (docs/experiments.md); options given here "
+                    "and not at their default override the file",
+        "repeat": "run the same spec N times (seed + i for repetition i) and report mean "
+                  "+/- 95 % CI of each headline number (default 1)",
     }
 )
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
                hosts="", inventory="inventory/lab.yml", profile="", rates="", step="20",
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
-               model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh"):
-    """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
+               model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
+               scenario="", repeat="1"):
+    """Run one experiment (or --repeat=N of it): start nodes, drive Locust load, collect
+    traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
+    params = dict(locals())
+    given = {name: params[name] for name in _EXPERIMENT_OPTIONS}
     try:
         if rate and rates:
             raise SpecError("rates", "give --rate or --rates, not both")
-        spec = RunSpec(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
-                       warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
-                       inventory=inventory, profile=profile, rates=rates, step_s=step,
-                       arrival=arrival, arrival_seed=arrival_seed,
-                       min_duration_s=min_duration, min_frames=min_frames, client=client,
-                       lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
-                       faults=fault, model=model, grid=grid, fused=fused, sched=sched)
-        from harness.experiment import run_experiment
+        options = _spec_options(**given)
+        if scenario:
+            from harness.scenario import load
 
-        run_experiment(spec)
+            defaults = _spec_options(**{n: d for n, d in parameters(experiment.body).items()
+                                        if n in _EXPERIMENT_OPTIONS})
+            spec = load(scenario).spec({f: v for f, v in options.items() if v != defaults[f]})
+        else:
+            spec = RunSpec(**options)
+        from harness.repeat import run_repeated
+
+        run_repeated(spec, repeat)
+    except SpecError as exc:
+        raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
+    except RuntimeError as exc:
+        raise Exit(f"run failed: {exc}", code=1) from None
+
+
+def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inventory, profile,
+                  rates, step, arrival, arrival_seed, min_duration, min_frames, client,
+                  lag_threshold, k, tasks, fault, model, devices, grid, fused, sched) -> dict:
+    """`fab experiment`'s options as RunSpec fields (the options' names are the CLI's)."""
+    return dict(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
+                warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
+                inventory=inventory, profile=profile, rates=rates, step_s=step,
+                arrival=arrival, arrival_seed=arrival_seed,
+                min_duration_s=min_duration, min_frames=min_frames, client=client,
+                lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
+                faults=fault, model=model, grid=grid, fused=fused, sched=sched)
+
+
+# The task's options that are spec fields: what `--scenario` lets the command line override.
+_EXPERIMENT_OPTIONS = tuple(parameters(_spec_options))
+
+
+@task(
+    positional=["run_id"],
+    help={
+        "run_id": "the run to re-run (a run id, `latest`, or a --repeat group id)",
+        "repeat": "run the recorded spec N times (default: 1, or the group's N)",
+    },
+)
+def rerun(c, run_id="", repeat=""):
+    """Re-run a recorded run exactly: its spec.json's seed, profile, inventory, hosts and
+    strategy options; warns when the code's commit differs from the recorded one."""
+    from harness.rerun import rerun as run
+
+    try:
+        run(run_id, repeat)
     except SpecError as exc:
         raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
     except RuntimeError as exc:

@@ -28,7 +28,8 @@ CLI_FLAGS = {
     "strategies": "--strategies", "fault": "--fault",
     "arrival": "--arrival", "arrival_seed": "--arrival-seed", "rates": "--rates",
     "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",
-    "client": "--client", "lag_threshold_ms": "--lag-threshold",
+    "client": "--client", "lag_threshold_ms": "--lag-threshold", "scenario": "--scenario",
+    "repeat": "--repeat", "run_id": "RUN_ID",
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
 }

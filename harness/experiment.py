@@ -59,6 +59,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     if len(names) < needed:
         raise SpecError("hosts", f"{spec.strategy} needs {needed} hosts, got {names}")
     hosts = inventory.pick(names)
+    spec.hosts = list(names)  # recorded resolved, so `fab rerun` uses these very hosts
     if spec.profile:
         known = json.loads(PROFILES_FILE.read_text())
         if spec.profile not in known:
@@ -162,6 +163,11 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         hop, basis = hop_ms(run.events)
         summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis)
     summary.update(resources.summarize(run_dir, run.spec))
+    if run.spec.get("scenario"):
+        summary["scenario"] = {"name": run.spec["scenario"], **(run.spec.get("scenario_text")
+                                                               or {})}
+    if run.spec.get("rerun_of"):
+        summary["rerun_of"] = run.spec["rerun_of"]
     if interrupted:
         summary["interrupted"] = True
     summary["warnings"] = analysis.warnings_of(summary)
@@ -183,6 +189,9 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         f"{'/'.join(_num(summary['latency_ms'][p], 1) for p in ('p50', 'p95', 'p99'))} ms, "
         f"drops {json.dumps(summary['drops'])}"
     )
+    seed_said = (summary.get("scenario") or {}).get("seed_reported")
+    if seed_said:
+        say(f"seed reported (scenario {summary['scenario']['name']}): {seed_said}")
     pred = summary["predicted"]
     if pred.get("coverage") is not None:
         say(f"predicted by the discrete-event model: coverage {pred['coverage']:.3f}, "
@@ -308,6 +317,10 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
     used = sorted({n.host.profile for n in plan.nodes})
     return {
         **spec.to_dict(),
+        # The RunSpec exactly as run (the top-level `profile` below is the workers' label, not
+        # the --profile option): what `fab rerun` rebuilds the spec from (harness/rerun.py).
+        "run_spec": spec.to_dict(),
+        "scenario_text": _scenario_text(spec.scenario),
         "rate_fps": spec.rate_fps,
         "warmup_frames": spec.warmup_frames,
         "measure_frames": spec.measure_frames,
@@ -329,6 +342,19 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
         "host": {"machine": platform.machine(), "python": platform.python_version(),
                  "node": platform.node()},
     }
+
+
+def _scenario_text(name: str) -> dict[str, str]:
+    """The scenario's description and the seed's reported number, kept in spec.json so the
+    report can put the seed's figure beside ours even if the file changes later."""
+    if not name:
+        return {}
+    from harness.scenario import load
+
+    try:
+        return load(name).text
+    except (SpecError, OSError) as exc:  # moved or edited since: a re-run keeps its spec
+        return {"unavailable": f"the scenario file cannot be read now: {exc}"}
 
 
 def _git_commit() -> str:

@@ -159,6 +159,14 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("send lag max ms", lag.get("max")),
         ("minimum run (duration s / frames)", _min_run(s)),
     ]
+    scen = s.get("scenario") or {}
+    if scen:
+        rows.append(("scenario", " — ".join(str(v) for v in (scen.get("name"),
+                                                             scen.get("description")) if v)))
+    if scen.get("seed_reported"):
+        rows.append(("seed reported", scen["seed_reported"]))
+    if s.get("rerun_of"):
+        rows.append(("re-run of", s["rerun_of"]))
     p = s.get("predicted") or {}
     if p.get("skipped"):
         rows.append(("prediction (discrete-event model)", f"none: {p['skipped']}"))
@@ -898,3 +906,38 @@ def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[s
         flagged=len(flagged), points=rows, side_by_side=_side_by_side(points),
         spread=spread_rows, plots={k: Markup(v) for k, v in figures.items()}, **section,
     )
+
+
+# --------------------------------------------------------------------------- repetitions
+
+
+def write_repetitions(group: dict[str, Any], out_html: str | Path) -> Path:
+    """A `--repeat=N` group (harness/repeat.py `aggregate`): each headline number as mean
+    +/- its 95 % interval with the interval's ends, sd and every run's value; then the runs
+    with their seeds, each linked to its own report."""
+    runs = group.get("runs") or []
+    rows: Rows = []
+    for m in (group.get("metrics") or {}).values():
+        nd = int(m.get("decimals", 3))
+        unit = f" {m['unit']}" if m.get("unit") else ""
+        if m.get("mean") is None:
+            mean_ci = "n/a"
+        elif m.get("ci95") is None:
+            mean_ci = f"{m['mean']:.{nd}f}{unit} (one run)"
+        else:
+            mean_ci = f"{m['mean']:.{nd}f} ± {m['ci95']:.{nd}f}{unit}"
+        ends = ("–" if m.get("low") is None else f"{m['low']:.{nd}f} – {m['high']:.{nd}f}")
+        rows.append([str(m.get("label")), mean_ci, ends, _fmt(m.get("sd"), nd + 1),
+                     str(m.get("n")), ", ".join(f"{v:.{nd}f}" for v in m.get("values") or [])])
+    run_rows: Rows = [[_link(r.get("run_id")), str(r.get("seed")), str(r.get("arrival_seed"))]
+                      for r in runs]
+    failed: Rows = [[str(f.get("run_id")), str(f.get("error"))]
+                    for f in group.get("failed") or []]
+    spec = group.get("spec") or {}
+    knobs = ", ".join(f"{k}={v}" for k, v in sorted(spec.items())
+                      if k not in ("seed", "arrival_seed") and v not in ("", None, []))
+    return _render("repeat.html", out_html, title=f"Repetitions: {group.get('group')}",
+                   group=str(group.get("group")), n=len(runs),
+                   repetitions=group.get("repetitions", len(runs)), rows=rows,
+                   run_rows=run_rows, failed=failed, seed_rule=str(group.get("seed_rule")),
+                   knobs=knobs)

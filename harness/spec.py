@@ -59,6 +59,9 @@ class RunSpec:
     sched: FTP's tile scheduling: `wsh` (work sharing), `wst` (work stealing) or `wst-s`
         (work stealing with DeepThings' data reuse between neighbouring tiles).
     faults: faults to inject during the run (harness/faults.py), e.g. `kill:pi2@20s`.
+    scenario: the scenario file the run came from (harness/scenario.py), "" for none; kept
+        so a report and a re-run say where the spec and its timed actions were written down.
+    rerun_of: the run this one re-runs (`fab rerun`), "" for a fresh run.
     """
 
     strategy: str = "baseline"
@@ -87,6 +90,8 @@ class RunSpec:
     grid: str = "3x3"
     fused: int = 0
     sched: str = "wsh"
+    scenario: str = ""
+    rerun_of: str = ""
 
     @property
     def grid_nm(self) -> tuple[int, int]:

@@ -119,3 +119,32 @@ def test_experiment_with_more_devices_than_hosts_names_devices():
     assert "--devices: ftp with K=6 needs 7 hosts, but " in proc.stderr
     assert "inventory/lab.yml has 6 (at most K=5 fits)" in proc.stderr
     assert "capacity bound" not in proc.stdout and run_ids() == before
+
+
+def test_bad_scenario_fails_naming_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("strategy: baseline\nactions:\n  - {at: 5s, do: partition, hosts: [pi1, pi2]}\n")
+    before = run_ids()
+    for args, message in [
+        ([f"--scenario={bad}"], f"--scenario: {bad}:3: action 'partition' is not supported yet"),
+        (["--scenario=no-such"], "--scenario: no scenario named 'no-such'; shipped: "),
+        (["--scenario=cao-fig2", "--rate=-1"], "--rate: must be > 0"),
+        (["--repeat=0"], "--repeat: must be an integer >= 1, got 0"),
+    ]:
+        proc = fab("experiment", *args, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+        assert "capacity bound" not in proc.stdout
+    assert run_ids() == before
+
+
+def test_rerun_of_no_run_names_it():
+    proc = fab("rerun", "no-such-run", check=False)
+    assert proc.returncode == 2 and "RUN_ID: no such run: no-such-run" in proc.stderr
+
+
+def test_help_documents_scenario_repeat_and_rerun():
+    text = fab("--help", "experiment").stdout
+    assert "--scenario" in text and "--repeat" in text and "cao-fig2" in text
+    text = fab("--help", "rerun").stdout
+    assert "run_id" in text.lower() and "--repeat" in text and "commit" in text
