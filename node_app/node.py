@@ -16,6 +16,7 @@ import queue
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,13 @@ class Node:
         self.profile = profile
         self.pipeline = pipeline
         self.profile_ms = profile.frame_ms(pipeline.costs)  # None: native, no waiting
+        # Service-time distributions (profile `stage_ms`): each frame of this node's own
+        # pipeline waits a drawn time, from an RNG seeded by the run's seed and the node's
+        # name, so a run's waits are reproducible and differ between nodes.
+        self.dists = profile.dists_for(run.stages)
+        self.rng = np.random.default_rng([run.seed, zlib.crc32(config.node.encode())])
+        if self.dists is not None:
+            self.profile_ms = sum(d.mean for d in self.dists)
         self.stats = Stats(self.profile_ms or 0.0)
         self.memory = MemoryMeter()  # per-layer buffers while computing, /stats `memory`
         self.queue: queue.Queue[Frame | None] = queue.Queue(run.queue_size)
@@ -185,6 +193,8 @@ class Node:
         t0 = time.perf_counter()
         out = pipeline(np.frombuffer(body, dtype="<f4"), self.memory)
         real_ms = (time.perf_counter() - t0) * 1000.0
+        if self.dists is not None and pipeline is self.pipeline and profile_ms is not None:
+            profile_ms = sum(d.draw(self.rng) for d in self.dists)
         claimed_ms = self.wait_out(packet_id, t0, real_ms, profile_ms)
         self.trace.write(packet_id, "finished", f"{real_ms:.2f}:{claimed_ms:.2f}")
         return out

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import test_node_app
 from test_node_app import (
     CapturingSink,
@@ -165,3 +166,43 @@ def test_a_profile_faster_than_the_host_counts_overruns_and_the_summary_warns(
     assert any("node A:" in w and "overran the profile time" in w for w in warned), warned
     assert any("node A:" in w and "differs from the profile's" in w for w in warned), warned
     assert not [w for w in warned if "node B:" in w and "overran" in w], warned
+
+
+PCTS = {"50": 10.0, "90": 15.0, "99": 25.0}
+
+
+def test_a_node_draws_its_service_times_from_the_profiles_distribution(
+        tmp_path: Path, start) -> None:
+    """Profile `stage_ms` percentiles: over many frames the node's drawn service-time
+    p50/p90/p99 are within 5 % of the profile's, and it waits each one out (measured,
+    started to finished, never shorter)."""
+    layers = [(RNG.standard_normal((16, 8)).astype(np.float32),
+               RNG.standard_normal(8).astype(np.float32), "relu")]
+    write_stage(tmp_path / "S.npz", layers)
+    entry = dense_entry(1.0, (16, 8), {"stage_ms": {"S": {"percentiles": PCTS}}})
+    n = 600
+    a = start_process(node(tmp_path, "A", tmp_path, {"profile": "dist", "profile_entry": entry,
+                                                     "seed": 3},
+                           stages=["S"], next_hops=[], input_size=16, queue_size=n,
+                           port=test_node_app.free_port()))
+    try:
+        for pid in range(n):
+            status, reply = send_frame(a.port, pid, RNG.standard_normal(16).astype(np.float32))
+            assert status == 200 and reply["accepted"], reply
+        assert wait_for(lambda: request(a.port, "GET", "/stats")[1]["processed"] == n, 60)
+        assert request(a.port, "GET", "/stats")[1]["overruns"] == 0
+    finally:
+        a.stop()
+    rows = read_trace(a.trace_path)
+    started = {r["packet_id"]: float(r["t"]) for r in rows if r["event"] == "started"}
+    fin = [r for r in rows if r["event"] == "finished"]
+    drawn = np.array([float(r["detail"].split(":")[1]) for r in fin])
+    measured = np.array([(float(r["t"]) - started[r["packet_id"]]) * 1000.0 for r in fin])
+    # drawn, not one constant (half sit at the flat part below p50, 10 ms)
+    assert len(drawn) == n and len(set(drawn.round(2))) > n / 4
+    for q, want in PCTS.items():
+        assert np.percentile(drawn, float(q)) == pytest.approx(want, rel=0.05), q
+        # The node never finishes early; how late it wakes is this host's load (1 ms and
+        # more on this shared 2-core machine), so the 5 % check of measured percentiles
+        # belongs to the lab, where each node has its own cores (not written yet).
+        assert np.percentile(measured, float(q)) >= np.percentile(drawn, float(q)) - 0.05, q

@@ -142,6 +142,9 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             "measured_service_ms_mean": rounded(measured.mean()) if measured is not None else None,
             "measured_service_ms_p95": (rounded(np.percentile(measured, 95))
                                         if measured is not None else None),
+            **{f"measured_service_ms_p{q}": (rounded(np.percentile(measured, q))
+                                             if measured is not None and len(measured) else None)
+               for q in (50, 90, 99)},
             "overruns": count("overrun"),
             "service_error": _service_error(measured, profile_mean, info.get("profile")),
             "utilisation": util,
