@@ -263,6 +263,7 @@ def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
         "queue_size": spec.queue_size, "max_body_bytes": body_limit(input_size),
         "input_size": input_size,
         "profile": node.host.profile, "peers": plan.peers_of(node, client_address),
+        "seed": spec.seed,  # a profile's service-time distributions draw from it
     } | ({"help": node.help} if node.help else {}) | node.extra
 
 

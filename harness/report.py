@@ -212,7 +212,9 @@ NODE_TIME_COLS = (("service_ms_mean", "service ms (profile, mean)"),
                   ("measured_service_ms_mean", "measured service ms (mean)"),
                   ("measured_service_ms_p95", "measured service ms (p95)"),
                   ("utilisation", "utilisation"), ("queue_depth_mean", "queue depth (mean)"),
-                  ("queue_depth_max", "queue depth (max)"))
+                  ("queue_depth_max", "queue depth (max)"),
+                  ("service_error", "service error (measured vs profile)"),
+                  ("overruns", "overruns (frames over the profile time)"))
 
 
 def _trace_end(s: dict[str, Any], node: str) -> str:

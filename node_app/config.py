@@ -408,6 +408,8 @@ class RunConfig:
     pull: PullConfig | None = None
     peers: tuple[str, ...] = ()
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
+    seed: int = 0
+    profile_entry: dict[str, Any] | None = None
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
@@ -427,8 +429,13 @@ class RunConfig:
     #   harness writes the client's address for entry nodes and each upstream node's).
     # read_timeout_s: a request must be complete this long after its first byte, else 408
     #   (and an idle keep-alive connection is closed after it); node_app/conn.py.
+    # seed: the run's seed (spec.json `seed`); a profile with service-time distributions
+    #   draws each frame's time from an RNG seeded by it and the node's name, so a run's
+    #   waiting is reproducible.
+    # profile_entry: the profile itself (as spec.json `profiles` records it), for profiles
+    #   that are not in the node's profiles.json (a calibrated profiles/<name>.json).
     OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
-                "tasks", "pull", "peers", "read_timeout_s")
+                "tasks", "pull", "peers", "read_timeout_s", "seed", "profile_entry")
 
     @property
     def is_sink(self) -> bool:
@@ -487,7 +494,13 @@ class RunConfig:
             else None,
             peers=tuple(data.get("peers") or ()),
             read_timeout_s=data.get("read_timeout_s", DEFAULT_READ_TIMEOUT_S),
+            seed=_int(data, "seed", where, 0) if data.get("seed") is not None else 0,
+            profile_entry=data.get("profile_entry"),
         )
+        if run.profile_entry is not None and (not isinstance(run.profile_entry, dict)
+                                              or not run.profile):
+            raise ConfigError(f"{where}: field 'profile_entry' must be an object and needs "
+                              "'profile' (its name)")
         run._check_parallel(where)
         run._check_access(data, where)
         if run.keep_outputs and not run.outputs_file:

@@ -30,6 +30,7 @@ class Stats:
         self.helping = False
         self.bytes_out = 0  # payload bytes this node sent (frames, slices, tasks, results)
         self.busy = 0  # frames a serve loop is working on now (out of the queue, not yet done)
+        self.overruns = 0  # frames whose real compute + overhead outlasted the profile time
 
     def count(self, table: dict[str, int], reason: str) -> None:
         with self.lock:
