@@ -4,11 +4,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SYSTEM_PACKAGES := openssh-server python3-numpy cloud-init iproute2 git
+SYSTEM_PACKAGES := openssh-server python3-numpy cloud-init iproute2 git chromium chromium-driver
 
 .PHONY: demo test test-node-pythons test-stress test-unit test-lab bench soak lint system-deps venv lab-up provision lab-down clean
 
-# System packages the lab and the nodes need. The lab hosts share this machine's /usr, so
+# System packages the lab and the nodes need (chromium and its driver: the browser tests). The lab hosts share this machine's /usr, so
 # node_app runs on Debian's python3 + python3-numpy, like on an Ubuntu Pi.
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

@@ -6,7 +6,11 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab provision                                         # ansible-playbook site.yml
     fab experiment --strategy=0 --rate=30 --duration=60   # one run, progress while it runs
     fab experiment --strategy=0 --rates=10,20,30 --step=20 # delivered-vs-offered in one run
+    fab experiment --scenario=cao-fig2                    # a run written down in scenarios/
+    fab experiment --strategy=0 --rate=30 --repeat=3      # mean +/- 95 % CI of 3 runs
+    fab rerun RUN_ID                                      # the recorded spec, run again
     fab report --runs=ID,ID                               # side-by-side comparison page
+    fab report --runs=ID,ID --export=figures              # + every figure as SVG, PDF, CSV
     fab lab-down                                          # remove everything the lab made
 """
 
@@ -18,7 +22,7 @@ from fabric import task
 from invoke.exceptions import Exit
 
 from harness import models
-from harness.cli import allow_long_one_letter_flags
+from harness.cli import allow_long_one_letter_flags, parameters
 from harness.spec import RunSpec, SpecError
 
 allow_long_one_letter_flags()
@@ -82,6 +86,11 @@ def lab_down(c):
                  "link:pi2@20s:1mbit, slow:pi2@20s:x3 (seconds after the load starts)",
         "admission": "whole (default: a fan-out entry refuses a frame whole when a node "
                      "downstream has no room) or none (downstream queues drop, slice by slice)",
+        "scenario": "a scenario: a name in scenarios/ (cao-fig2, ...) or a YAML file holding "
+                    "the spec and timed actions (docs/experiments.md); options given here "
+                    "and not at their default override the file",
+        "repeat": "run the same spec N times (seed + i for repetition i) and report mean "
+                  "+/- 95 % CI of each headline number (default 1)",
     }
 )
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
@@ -89,24 +98,67 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
                model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
-               admission="whole"):
-    """Run one experiment: start nodes, drive Locust load, collect traces, write the report."""
+               scenario="", repeat="1", admission="whole"):
+    """Run one experiment (or --repeat=N of it): start nodes, drive Locust load, collect
+    traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
     # names the option instead of a traceback from the CLI parser.
+    params = dict(locals())
+    given = {name: params[name] for name in _EXPERIMENT_OPTIONS}
     try:
         if rate and rates:
             raise SpecError("rates", "give --rate or --rates, not both")
-        spec = RunSpec(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
-                       warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
-                       inventory=inventory, profile=profile, rates=rates, step_s=step,
-                       arrival=arrival, arrival_seed=arrival_seed,
-                       min_duration_s=min_duration, min_frames=min_frames, client=client,
-                       lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
-                       faults=fault, model=model, grid=grid, fused=fused, sched=sched,
-                       admission=admission)
-        from harness.experiment import run_experiment
+        options = _spec_options(**given)
+        if scenario:
+            from harness.scenario import load
 
-        run_experiment(spec)
+            defaults = _spec_options(**{n: d for n, d in parameters(experiment.body).items()
+                                        if n in _EXPERIMENT_OPTIONS})
+            spec = load(scenario).spec({f: v for f, v in options.items() if v != defaults[f]})
+        else:
+            spec = RunSpec(**options)
+        from harness.repeat import run_repeated
+
+        run_repeated(spec, repeat)
+    except SpecError as exc:
+        raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
+    except RuntimeError as exc:
+        raise Exit(f"run failed: {exc}", code=1) from None
+
+
+def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inventory, profile,
+                  rates, step, arrival, arrival_seed, min_duration, min_frames, client,
+                  lag_threshold, k, tasks, fault, model, devices, grid, fused, sched,
+                  admission) -> dict:
+    """`fab experiment`'s options as RunSpec fields (the options' names are the CLI's)."""
+    return dict(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
+                warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
+                inventory=inventory, profile=profile, rates=rates, step_s=step,
+                arrival=arrival, arrival_seed=arrival_seed,
+                min_duration_s=min_duration, min_frames=min_frames, client=client,
+                lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
+                faults=fault, model=model, grid=grid, fused=fused, sched=sched,
+                admission=admission)
+
+
+# The task's options that are spec fields: what `--scenario` lets the command line override.
+_EXPERIMENT_OPTIONS = tuple(parameters(_spec_options))
+
+
+@task(
+    positional=["run_id"],
+    help={
+        "run_id": "the run to re-run (a run id, `latest`, or a --repeat group id)",
+        "repeat": "run the recorded spec N times (default: 1, or the group's N)",
+    },
+)
+def rerun(c, run_id="", repeat=""):
+    """Re-run a recorded run exactly: its spec.json's seed, profile, inventory, hosts and
+    strategy options; warns when the code's commit differs from the recorded one."""
+    from harness.rerun import rerun as run
+
+    try:
+        run(run_id, repeat)
     except SpecError as exc:
         raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
     except RuntimeError as exc:
@@ -124,15 +176,38 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
         "queue": "incoming queue size per node (default 5)",
         "profile": "device profile for all nodes, overriding the inventory",
         "no_extend": "do not extend X when strategy 2 has not crossed the baseline",
-        "k": "K values for dp, mp, tasks, comma-separated (--k=1,2,4; default 2)",
+        "k": "K values for dp, mp, tasks, ftp, bodp, comma-separated (--k=1,2,4; default 2)",
+        "devices": "edge devices of ftp and bodp, comma-separated (--devices=1,2,4,5); the "
+                   "same list as --k, give one of the two; ftp and bodp need 1 + K hosts",
+        "grid": "ftp only: tile grids, comma-separated (--grid=1x1,3x3,5x5; default 3x3); "
+                "bodp and the others ignore it",
+        "sched": "ftp only: schedulers, comma-separated, of wsh, wst, wst-s (default wsh); "
+                 "bodp and the others ignore it",
+        "model": f"model of every run: {', '.join(models.names())} (default "
+                 f"{models.DEFAULT_MODEL}; ftp and bodp need a conv model, e.g. yolov2-16)",
+        "fused": "ftp: fused layers from the model's first (default 0 = all of them)",
         "tasks": "neuron-block tasks per frame for strategy tasks (default 4)",
+        "min_duration": "a measured part shorter than this (s) marks a run invalid (default 10)",
+        "min_frames": "fewer measure frames than this marks a run invalid (default 100; "
+                      "lower it for slow models at low rates, e.g. --min-frames=1)",
+        "inventory": "Ansible inventory (default inventory/lab.yml); every point must fit it",
         "admission": "whole (default) or none, for every run (see fab --help experiment)",
     }
 )
 def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
           warmup="5", repeats="1", queue="5", profile="", no_extend=False, k="", tasks="4",
+          devices="", grid="", sched="", min_duration="10", min_frames="100",
+          model=models.DEFAULT_MODEL, fused="0", inventory="inventory/lab.yml",
           admission="whole"):
-    """Run every strategy (X only where it applies) and write one comparison report."""
+    # (min_duration and min_frames before model: invoke gives each option the first free
+    # letter of its name as a short flag, and after -m, -i, -n it would give min_frames "-")
+    """Run every strategy (at each X, K, grid and sched it uses) and write one report.
+
+    The points are the product of the lists where they apply: ftp at every
+    --devices x --grid x --sched, bodp at every --devices only (it has no grid or
+    scheduler), strategies 1 and 2 at every --x. Every point is checked before the first
+    run starts, against the model and the inventory's size too.
+    """
     from harness.sweep import SweepSpec, run_sweep
 
     try:
@@ -143,10 +218,11 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
         spec = SweepSpec(
             strategies=[s for s in strategies.split(",") if s.strip()], xs=xs,
             repeats=repeats, extend_to_crossing=not no_extend,
-            ks=[v for v in k.split(",") if v.strip()],
+            ks=_items(k), devices=_items(devices), grids=_items(grid), scheds=_items(sched),
             run={"rate_fps": rate, "duration_s": duration, "warmup_s": warmup,
-                 "queue_size": queue, "profile": profile, "tasks": tasks,
-                 "admission": admission},
+                 "queue_size": queue, "profile": profile, "tasks": tasks, "model": model,
+                 "fused": fused, "min_duration_s": min_duration, "min_frames": min_frames,
+                 "inventory": inventory, "admission": admission},
         )
         run_sweep(spec)
     except SpecError as exc:
@@ -155,11 +231,19 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
         raise Exit(f"sweep failed: {exc}", code=1) from None
 
 
+def _items(text: str) -> list[str]:
+    """`1,2, 4` -> ['1', '2', '4']: a comma-separated option as its items (checked later)."""
+    return [v.strip() for v in str(text).split(",") if v.strip()]
+
+
 @task(help={"runs": "run ids, comma-separated (see reports/index.html)",
-            "out": "output HTML (default reports/compare-<ids>.html)"})
-def report(c, runs="", out=""):
+            "out": "output HTML (default reports/compare-<ids>.html)",
+            "export": "also write every figure as SVG and PDF, with its numbers as CSV, "
+                      "into this directory (for a paper)"})
+def report(c, runs="", out="", export=""):
     """Write a side-by-side comparison page of finished runs; rebuild the index."""
     from harness.paths import ledger_path, reports_dir, runs_dir
+    from harness.report import export as export_figures
     from harness.report import write_comparison, write_index
 
     runs_root = runs_dir()
@@ -173,3 +257,6 @@ def report(c, runs="", out=""):
     write_comparison([runs_root / r for r in ids], target)
     write_index(ledger_path(), reports_dir() / "index.html")
     print(f"comparison: {target}", file=sys.stdout)
+    if export:
+        files = export_figures([runs_root / r for r in ids], export)
+        print(f"figures: {len(files)} files in {export}", file=sys.stdout)

@@ -10,6 +10,8 @@ else about parsing changes; `-x 50` keeps working.
 
 from __future__ import annotations
 
+import inspect
+
 from invoke.parser import Argument
 from invoke.parser.context import ParserContext
 
@@ -29,3 +31,10 @@ def allow_long_one_letter_flags() -> None:
     """Idempotent: install the wrapper once per process."""
     if ParserContext.add_arg is not _add_arg_with_long_letters:
         ParserContext.add_arg = _add_arg_with_long_letters  # type: ignore[method-assign]
+
+
+def parameters(func) -> dict:
+    """A function's parameters and their defaults (`inspect.Parameter.empty` when none): a
+    task's defaults, so `--scenario` can tell an option the user changed from one left at
+    its default (the fabfile stays free of inspect)."""
+    return {n: p.default for n, p in inspect.signature(func).parameters.items()}

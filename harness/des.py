@@ -25,19 +25,23 @@ The model (times in ms; see docs/strategies.md, "Predicted vs measured"):
 
 It is an event-driven simulation on a heap of (time, sequence) events; the sequence
 number makes simultaneous events run in the order they were scheduled, so a prediction
-is a pure function of its arguments. Nothing here is random.
+is a pure function of its arguments. The only randomness is a profile's service-time
+distribution (Params.dists), drawn from a seeded RNG: the same seed, the same prediction.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from node_app.profile import Dist
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class Params:
     admission: `whole` (the spec's default since issue 13): mp's and adaptive's entry drops
         a frame (reason `admission`) when a node it would go to has a full queue; `none`:
         it sends anyway and the downstream queue drops.
+    dists: node name -> the service-time distributions of its stages (profile `stage_ms`):
+        that node's service time is drawn per frame (one draw per stage, summed) instead of
+        its constant, from an RNG seeded by `seed` and the name, as node_app draws them.
     """
 
     rate_fps: float
@@ -87,6 +94,8 @@ class Params:
     owners: tuple[int, ...] = ()
     rest_ms: float = 0.0
     admission: str = "whole"
+    dists: tuple[tuple[str, tuple[Dist, ...]], ...] = ()
+    seed: int = 0
 
     @property
     def back_ms(self) -> float:
@@ -157,6 +166,11 @@ class Node:
         self.busy = False
         self.drops = drops  # shared: frame -> node that dropped it (`node:reason`, else queue_full)
         self.switches = 0
+        self.draw: Callable[[], float] | None = None  # set by `simulate` from Params.dists
+
+    def job_ms(self) -> float:
+        """This frame's service time: drawn from the node's distribution, else the constant."""
+        return self.service_ms if self.draw is None else self.draw()
 
     def admit(self, frame: int, t: float) -> bool:
         """Enqueue or drop a frame; return the reply's `overloaded` flag.
@@ -193,7 +207,7 @@ class Node:
         if not self.queue:
             return None
         frame = self.queue.popleft()
-        return self.service_ms + self.hop_ms, lambda t: self.on_reply(
+        return self.job_ms() + self.hop_ms, lambda t: self.on_reply(
             self.next_node.admit(frame, t), t)
 
     def on_reply(self, overloaded: bool, t: float) -> None:
@@ -276,7 +290,7 @@ class RouterNode(Node):
         if not self.queue:
             return None
         frame = self.queue.popleft()
-        return self.service_ms + self.hop_ms, lambda t: self._route(frame, t)
+        return self.job_ms() + self.hop_ms, lambda t: self._route(frame, t)
 
     def _route(self, frame: int, t: float) -> None:
         n = len(self.replicas)
@@ -320,7 +334,7 @@ class AdaptiveNode(Node):
         self.current[choice] -= 1.0
         if choice == n:
             return self.local_ms + self.hop_ms, lambda t: self.sink.admit(frame, t)
-        return self.service_ms + self.hop_ms, lambda t: self.replicas[choice].admit(frame, t)
+        return self.job_ms() + self.hop_ms, lambda t: self.replicas[choice].admit(frame, t)
 
 
 class FanoutNode(Node):
@@ -346,7 +360,7 @@ class FanoutNode(Node):
             for part in self.parts:
                 part.admit(frame, t)
 
-        return self.service_ms + len(self.parts) * self.hop_ms, done
+        return self.job_ms() + len(self.parts) * self.hop_ms, done
 
 
 class MergeSink(Sink):
@@ -391,7 +405,7 @@ class GatewayNode(Node):
         if not self.queue:
             return None
         frame = self.queue.popleft()
-        return self.service_ms, lambda t: self._put(frame, t)
+        return self.job_ms(), lambda t: self._put(frame, t)
 
     def _put(self, frame: int, t: float) -> None:
         if len(self.left) >= self.queue_size:
@@ -491,6 +505,11 @@ def start(p: Params) -> tuple[Sim, Sink, dict[int, str], dict[str, Any]]:
                                   "drops": drops}
 
 
+def _drawer(dists: Sequence[Dist], seed: int, name: str) -> Callable[[], float]:
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    return lambda: sum(d.draw(rng) for d in dists)
+
+
 def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node | PullHelper],
              drops: dict[int, str], p: Params) -> dict[str, Any]:
     """Send the schedule into `entries` (frame i to entries[i % len]), run, and summarise
@@ -500,6 +519,10 @@ def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node
     latency from the intended send time to the sink, ms."""
     total = p.warmup_frames + p.measure_frames
     period_ms = 1000.0 / p.rate_fps
+    dists = dict(p.dists)
+    for n in nodes:
+        if isinstance(n, Node) and n.name in dists:
+            n.draw = _drawer(dists[n.name], p.seed, n.name)
 
     def send(t: float, i: int) -> None:
         # One pending client event at a time keeps the heap small at high rates.

@@ -40,6 +40,7 @@ from harness.paths import ledger_path, reports_dir, runs_dir
 from harness.predict import predict_spec, why_not
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
+from harness.strategies.plan import body_limit
 
 STAGES_DIR = REPO / "build" / "stages"  # where node_app.yml exports the stage files
 PACKAGES = ["numpy", "pandas", "locust", "fabric", "ansible-core", "tensorflow-cpu", "keras"]
@@ -49,11 +50,16 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     """Carry out one run; returns its summary (also written to runs/<id>/summary.json)."""
     module = strategies.get(spec.strategy)
     inventory = load_inventory(spec.inventory)
+    # More devices than the inventory has hosts: named by the option ftp and bodp document
+    # (--devices, an alias of --k), before anything starts.
+    strategies.check_host_count(spec, len(inventory.hosts), inventory.path,
+                                "devices" if spec.strategy in ("ftp", "bodp") else "k")
     needed = strategies.hosts_needed(module, spec)
     names = spec.hosts or list(inventory.hosts)[:needed]
     if len(names) < needed:
         raise SpecError("hosts", f"{spec.strategy} needs {needed} hosts, got {names}")
     hosts = inventory.pick(names)
+    spec.hosts = list(names)  # recorded resolved, so `fab rerun` uses these very hosts
     if spec.profile:
         known = json.loads(PROFILES_FILE.read_text())
         if spec.profile not in known:
@@ -157,6 +163,11 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         hop, basis = hop_ms(run.events)
         summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis)
     summary.update(resources.summarize(run_dir, run.spec))
+    if run.spec.get("scenario"):
+        summary["scenario"] = {"name": run.spec["scenario"], **(run.spec.get("scenario_text")
+                                                               or {})}
+    if run.spec.get("rerun_of"):
+        summary["rerun_of"] = run.spec["rerun_of"]
     if interrupted:
         summary["interrupted"] = True
     summary["warnings"] = analysis.warnings_of(summary)
@@ -178,6 +189,9 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         f"{'/'.join(_num(summary['latency_ms'][p], 1) for p in ('p50', 'p95', 'p99'))} ms, "
         f"drops {json.dumps(summary['drops'])}"
     )
+    seed_said = (summary.get("scenario") or {}).get("seed_reported")
+    if seed_said:
+        say(f"seed reported (scenario {summary['scenario']['name']}): {seed_said}")
     pred = summary["predicted"]
     if pred.get("coverage") is not None:
         say(f"predicted by the discrete-event model: coverage {pred['coverage']:.3f}, "
@@ -241,12 +255,6 @@ def check_outputs(run_dir: Path, seed: int, model: str = "") -> dict:
             "reference": f"{whole.name} (= Keras predict, see tests/test_model.py)"}
 
 
-def body_limit(floats: int) -> int:
-    """max_body_bytes for frames of `floats` float32 values: 1 MiB, or twice a frame when
-    frames are bigger (yolov2-16-608's input is 4.4 MB)."""
-    return max(1 << 20, 2 * 4 * floats)
-
-
 def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
     first = node.stages[0] if node.stages else ""
     slow = {f.host: f.factor for f in map(parse_fault, spec.faults) if f.kind == "slow"}
@@ -256,6 +264,7 @@ def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
         "queue_size": spec.queue_size, "max_body_bytes": body_limit(input_size),
         "input_size": input_size,
         "profile": node.host.profile, "peers": plan.peers_of(node, client_address),
+        "seed": spec.seed,  # a profile's service-time distributions draw from it
     } | ({"help": node.help} if node.help else {}) | node.extra | (
         {"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
 
@@ -311,6 +320,10 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
     used = sorted({n.host.profile for n in plan.nodes})
     return {
         **spec.to_dict(),
+        # The RunSpec exactly as run (the top-level `profile` below is the workers' label, not
+        # the --profile option): what `fab rerun` rebuilds the spec from (harness/rerun.py).
+        "run_spec": spec.to_dict(),
+        "scenario_text": _scenario_text(spec.scenario),
         "rate_fps": spec.rate_fps,
         "warmup_frames": spec.warmup_frames,
         "measure_frames": spec.measure_frames,
@@ -332,6 +345,19 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
         "host": {"machine": platform.machine(), "python": platform.python_version(),
                  "node": platform.node()},
     }
+
+
+def _scenario_text(name: str) -> dict[str, str]:
+    """The scenario's description and the seed's reported number, kept in spec.json so the
+    report can put the seed's figure beside ours even if the file changes later."""
+    if not name:
+        return {}
+    from harness.scenario import load
+
+    try:
+        return load(name).text
+    except (SpecError, OSError) as exc:  # moved or edited since: a re-run keeps its spec
+        return {"unavailable": f"the scenario file cannot be read now: {exc}"}
 
 
 def _git_commit() -> str:

@@ -1,4 +1,6 @@
-"""Matplotlib figures rendered as inline SVG strings for the HTML reports.
+"""Matplotlib figures rendered as inline SVG strings for the HTML reports, and the same
+figures as SVG and PDF files for papers (`save`, each function's `.figure`), in one style
+(`STYLE`).
 
 Reports must open offline from a file, so figures are embedded as SVG text (fonts left as
 text, `svg.fonttype='none'`, so they stay small and searchable); the XML prologue,
@@ -7,9 +9,11 @@ RDF metadata and namespace declarations are stripped so the page carries no URL 
 
 from __future__ import annotations
 
+import functools
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -19,8 +23,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-matplotlib.rcParams["svg.fonttype"] = "none"
-matplotlib.rcParams["svg.hashsalt"] = "pi-dnn-testbed"  # stable ids: reproducible reports
+# One style for every figure, in a report or exported for a paper (`fab report --export`):
+# text kept as text in SVG and as embedded TrueType in PDF (editable, searchable), stable ids
+# (reproducible files), small type that survives a column-wide figure, no top/right spines.
+STYLE: dict[str, object] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "pi-dnn-testbed",
+    "pdf.fonttype": 42,
+    "font.family": ["DejaVu Sans"],
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.2,
+    "savefig.bbox": "tight",
+}
+matplotlib.rcParams.update(STYLE)
 
 _METADATA = re.compile(r"<metadata>.*?</metadata>", re.S)
 _XMLNS = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
@@ -38,6 +60,32 @@ def to_svg(fig: plt.Figure) -> str:
     return _XMLNS.sub("", text)
 
 
+def save(fig: plt.Figure, base: str | Path) -> list[Path]:
+    """Write a figure as `<base>.svg` and `<base>.pdf` (no creation date: the same numbers
+    give the same files) and close it."""
+    base = Path(base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext, meta in (("svg", {"Date": None}), ("pdf", {"CreationDate": None})):
+        path = base.with_name(f"{base.name}.{ext}")
+        fig.savefig(path, format=ext, metadata=meta)
+        out.append(path)
+    plt.close(fig)
+    return out
+
+
+def _svg(make: Callable[..., plt.Figure]) -> Callable[..., str]:
+    """A figure function as the reports call it (inline SVG text); the figure itself stays
+    reachable as `.figure`, for export to files."""
+
+    @functools.wraps(make)
+    def draw(*args, **kwargs) -> str:
+        return to_svg(make(*args, **kwargs))
+
+    draw.figure = make  # type: ignore[attr-defined]
+    return draw
+
+
 def _mark_faults(ax, faults: Sequence[tuple[float, float]]) -> None:
     """Shade injected-fault windows (seconds since the measure window start) on a timeline."""
     for i, (start, end) in enumerate(faults):
@@ -47,14 +95,16 @@ def _mark_faults(ax, faults: Sequence[tuple[float, float]]) -> None:
         ax.legend(loc="upper right", fontsize=8)
 
 
-def _empty(title: str) -> str:
+def _empty(title: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 1.2))
     ax.set_axis_off()
     ax.text(0.5, 0.5, f"{title}: no data", ha="center", va="center")
-    return to_svg(fig)
+    return fig
 
 
-def throughput(counts: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
+@_svg
+def throughput(counts: pd.DataFrame,
+               faults: Sequence[tuple[float, float]] = ()) -> plt.Figure:
     """Sent, delivered and dropped measure frames per second."""
     if counts.empty:
         return _empty("Frames per second")
@@ -68,10 +118,12 @@ def throughput(counts: pd.DataFrame, faults: Sequence[tuple[float, float]] = ())
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
     _mark_faults(ax, faults)
-    return to_svg(fig)
+    return fig
 
 
-def queue_depth(depth: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
+@_svg
+def queue_depth(depth: pd.DataFrame,
+                faults: Sequence[tuple[float, float]] = ()) -> plt.Figure:
     """Per-node queue depth per second: mean (solid) and max (dotted)."""
     if depth.empty:
         return _empty("Queue depth")
@@ -86,10 +138,12 @@ def queue_depth(depth: pd.DataFrame, faults: Sequence[tuple[float, float]] = ())
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", ncol=2, fontsize="small")
     _mark_faults(ax, faults)
-    return to_svg(fig)
+    return fig
 
 
-def utilisation(util: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
+@_svg
+def utilisation(util: pd.DataFrame,
+                faults: Sequence[tuple[float, float]] = ()) -> plt.Figure:
     """Per-node busy share of each second (started -> finished)."""
     if util.empty or not len(util.columns):
         return _empty("Utilisation")
@@ -103,12 +157,12 @@ def utilisation(util: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) 
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
     _mark_faults(ax, faults)
-    return to_svg(fig)
+    return fig
 
 
 def _distribution(values: np.ndarray, lines: list[tuple[str, float | None, str]], what: str,
                   population: str, colour: str, log_counts: bool = False,
-                  decimals: int = 1) -> str:
+                  decimals: int = 1) -> plt.Figure:
     """Histogram and CDF of a per-frame time in ms side by side, with marker lines."""
     if not len(values):
         return _empty(what)
@@ -133,17 +187,20 @@ def _distribution(values: np.ndarray, lines: list[tuple[str, float | None, str]]
     c.legend(loc="lower right", fontsize="small")
     for ax in (h, c):
         ax.grid(alpha=0.3)
-    return to_svg(fig)
+    return fig
 
 
-def latency(lat_ms: np.ndarray, marks: dict[str, float | None]) -> str:
+@_svg
+def latency(lat_ms: np.ndarray, marks: dict[str, float | None]) -> plt.Figure:
     """Histogram and CDF of latency (intended send -> sink) with p50/p95/p99 marked."""
     lines = [(n, v, col) for (n, v), col in
              zip(marks.items(), ("tab:green", "tab:orange", "tab:red"), strict=False)]
     return _distribution(lat_ms, lines, "Latency", "delivered", "tab:blue")
 
 
-def bars(labels: Sequence[str], values: Sequence[float | None], title: str, ylabel: str) -> str:
+@_svg
+def bars(labels: Sequence[str], values: Sequence[float | None], title: str,
+         ylabel: str) -> plt.Figure:
     """One bar per run (missing values drawn as 0 and labelled n/a)."""
     fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(labels) + 2), 3))
     vals = [0.0 if v is None else float(v) for v in values]
@@ -154,11 +211,12 @@ def bars(labels: Sequence[str], values: Sequence[float | None], title: str, ylab
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
-    return to_svg(fig)
+    return fig
 
 
+@_svg
 def stacked_bars(labels: Sequence[str], parts: dict[str, Sequence[float]], title: str,
-                 ylabel: str) -> str:
+                 ylabel: str) -> plt.Figure:
     """Bars per run split into parts (e.g. drops per node)."""
     fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(labels) + 2), 3))
     bottom = np.zeros(len(labels))
@@ -172,11 +230,13 @@ def stacked_bars(labels: Sequence[str], parts: dict[str, Sequence[float]], title
     if parts:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3, axis="y")
-    return to_svg(fig)
+    return fig
 
 
+@_svg
 def switch_timeline(switches: pd.DataFrame, window_start: float, window_end: float,
-                    drops: pd.DataFrame, faults: Sequence[tuple[float, float]] = ()) -> str:
+                    drops: pd.DataFrame,
+                    faults: Sequence[tuple[float, float]] = ()) -> plt.Figure:
     """When each node was switching models, above the drops per second at each node.
 
     Side by side on one time axis a reader sees whether losses follow the switches.
@@ -204,11 +264,12 @@ def switch_timeline(switches: pd.DataFrame, window_start: float, window_end: flo
         bottom.legend(loc="upper right")
     _mark_faults(bottom, faults)
     _mark_faults(top, faults)
-    return to_svg(fig)
+    return fig
 
 
+@_svg
 def shares(series: pd.DataFrame, window_start: float,
-           faults: Sequence[tuple[float, float]] = ()) -> str:
+           faults: Sequence[tuple[float, float]] = ()) -> plt.Figure:
     """The adaptive entry's share of the work per member over time (steps: a share holds
     until the next `shares` row), on the same axis and fault shading as the timelines."""
     fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -222,15 +283,17 @@ def shares(series: pd.DataFrame, window_start: float,
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize="small")
     _mark_faults(ax, faults)
-    return to_svg(fig)
+    return fig
 
 
 STRATEGY_LABELS = {"baseline": "baseline (0)", "cao1": "strategy 1", "cao2": "strategy 2",
                    "cao3": "strategy 3"}
 
 
+@_svg
 def sweep_curve(points: pd.DataFrame, metric: str, ylabel: str, title: str,
-                predicted: pd.DataFrame | None = None, xstar: int | None = None) -> str:
+                predicted: pd.DataFrame | None = None,
+                xstar: int | None = None) -> plt.Figure:
     """A metric against X: measured points (mean, min-max bar) for the X strategies, the
     others as horizontal lines, the discrete-event prediction dashed beside them."""
     if points.empty:
@@ -268,11 +331,12 @@ def sweep_curve(points: pd.DataFrame, metric: str, ylabel: str, title: str,
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="best", fontsize=8)
-    return to_svg(fig)
+    return fig
 
 
+@_svg
 def send_lag(lag_ms: np.ndarray, marks: dict[str, float | None],
-             threshold_ms: float | None = None) -> str:
+             threshold_ms: float | None = None) -> plt.Figure:
     """Histogram and CDF of send lag (actual - intended send): when the load generator
     itself was the limit, this is where it shows (a long tail, or the threshold crossed)."""
     lines = [(n, v, col) for (n, v), col in zip(marks.items(), ("tab:green", "tab:red"),
@@ -283,7 +347,8 @@ def send_lag(lag_ms: np.ndarray, marks: dict[str, float | None],
                          decimals=2)
 
 
-def capacity_curve(steps: pd.DataFrame, capacity_fps: float | None) -> str:
+@_svg
+def capacity_curve(steps: pd.DataFrame, capacity_fps: float | None) -> plt.Figure:
     """Delivered against offered fps, one point per rate step, with the ideal (y = x) and
     the capacity bound as lines."""
     if steps.empty:
@@ -306,4 +371,40 @@ def capacity_curve(steps: pd.DataFrame, capacity_fps: float | None) -> str:
     ax.set_title("Delivered vs offered (one point per rate step)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
-    return to_svg(fig)
+    return fig
+
+
+@_svg
+def against_devices(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
+                    predicted: str | None = None, ideal: bool = False,
+                    scale: float = 1.0) -> plt.Figure:
+    """A metric against the number of devices K, one line per strategy/grid/sched
+    (`curves` from harness.analysis.device_curves), measured solid with dots; the
+    discrete-event model's value for the same points dashed in the same colour; `ideal`
+    adds the line y = K (a speedup equal to the devices). Values are divided by `scale`."""
+    if curves.empty or metric not in curves or curves[metric].notna().sum() == 0:
+        return _empty(title)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ks = sorted(int(k) for k in curves["k"].unique())
+    has_prediction = False
+    for i, (line, g) in enumerate(curves.groupby("line", sort=True)):
+        g = g.sort_values("k")
+        colour = f"C{i % 10}"
+        values = g[metric].astype(float) / scale
+        ax.plot(g["k"], values, "o-", color=colour, lw=1.4, label=str(line))
+        if predicted and predicted in g and g[predicted].notna().any():
+            ax.plot(g["k"], g[predicted].astype(float) / scale, "x--", color=colour, lw=1,
+                    alpha=0.8)
+            has_prediction = True
+    if ideal:
+        ax.plot(ks, ks, ls=":", color="grey", lw=1, label="speedup = K")
+    if has_prediction:
+        ax.plot([], [], "x--", color="gray", label="predicted (discrete-event model)")
+    ax.set_xticks(ks)
+    ax.set_xlabel("devices K")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return fig

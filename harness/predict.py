@@ -19,7 +19,7 @@ from harness import strategies
 from harness.capacity import device_profile, has_cost_model, no_cost_reason, profile_names, stage_ms
 from harness.des import Params
 from harness.models import DEFAULT_MODEL, describe
-from node_app.profile import parse_profile
+from node_app.profile import Dist, Profile, parse_profile
 
 NO_HOP = ("none: no hop in this run's traces (a task gateway's forwards do not count) and no "
           "node overhead in bench/results.json; predicted WITHOUT per-hop overhead (every "
@@ -65,16 +65,20 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
             hop_ms: float, whole_ms: float | None = None,
             switch_back_ms: float | None = None,
             parts_ms: tuple[tuple[float, ...], ...] = (),
-            b_whole_ms: float | None = None, admission: str = "whole") -> dict[str, Any]:
+            b_whole_ms: float | None = None,
+            dists: tuple[tuple[str, tuple[Dist, ...]], ...] = (),
+            seed: int = 0, admission: str = "whole") -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
     l1_ms, l2_ms: the model's two pipeline stages (A's on A's device, B's on B's);
     whole_ms: the whole model on A's device (default l1_ms + l2_ms), b_whole_ms on B's
     (strategy 3; default whole_ms); switch_ms: A's switch to help, switch_back_ms its
     switch back (default: the same); hop_ms: the per-hop overhead (no default: it is the
-    run's own, see harness/overhead.py); parts_ms: dp, mp, tasks: the job times of each
-    part node (harness/des.py `Params`); admission: `whole` or `none` (mp, adaptive). See
-    harness/des.py `simulate` for what is counted.
+    run's own, see harness/overhead.py); dists, seed: per node (A, B) the service-time
+    distributions its profile has for its stages, drawn per frame (harness/des.py);
+    parts_ms: dp, mp, tasks: the job times of each part node (harness/des.py `Params`);
+    admission: `whole` or `none` (mp, adaptive). See harness/des.py `simulate` for what is
+    counted.
     """
     try:
         module = strategies.get(strategy)
@@ -90,7 +94,7 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
                     switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms,
                     parts_ms=tuple(tuple(p) for p in parts_ms), b_whole_ms=b_whole_ms,
-                    admission=admission)
+                    dists=dists, seed=seed, admission=admission)
     return module.predict(params)
 
 
@@ -139,6 +143,9 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     if any(t is None for t in times) or parts_ms is None:  # why_not checked; belt and braces
         return {"skipped": no_cost_reason(workers) or "a profile has no cost model"}
     l1, l2, whole, b_whole = (float(t) for t in times)  # type: ignore[arg-type]
+    dists = tuple((role, tuple(d)) for role, prof, stages in
+                  (("A", profile, [first]), ("B", b_profile, [second]))
+                  if (d := _dists(spec, prof, stages)) is not None)
     result = predict(
         strategy=str(spec["strategy"]), rate_fps=rate, warmup_frames=int(warmup),
         measure_frames=int(measure), queue_size=int(spec["queue_size"]), x=int(spec["x"]),
@@ -146,6 +153,7 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         switch_ms=_switch_ms(spec, profile, info.weights_bytes([info.whole])),
         switch_back_ms=_switch_ms(spec, profile, info.weights_bytes([first])),
         hop_ms=0.0 if hop_ms is None else hop_ms, parts_ms=parts_ms,
+        dists=dists, seed=int(spec.get("seed") or 0),
         admission=str(spec.get("admission") or "none"),  # runs before issue 13 had none
     )
     return result | {"hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
@@ -186,6 +194,23 @@ def _priced(spec: dict[str, Any], profile: str) -> bool:
     if isinstance(recorded, dict) and profile in recorded and recorded[profile] is None:
         return False
     return has_cost_model(profile)
+
+
+def _recorded(spec: dict[str, Any], profile: str) -> Profile | None:
+    """The profile as the run recorded it (spec.json `profiles`), else profiles.json."""
+    recorded = spec.get("profiles")
+    entry = recorded.get(profile) if isinstance(recorded, dict) else None
+    try:
+        return (parse_profile(profile, entry, "spec.json profiles") if entry
+                else device_profile(profile) if profile in profile_names() else None)
+    except ValueError:
+        return None
+
+
+def _dists(spec: dict[str, Any], profile: str, stages: list[str]) -> list[Dist] | None:
+    """The service-time distributions `profile` has for `stages`, None when it has none."""
+    prof = _recorded(spec, profile)
+    return prof.dists_for(stages) if prof is not None else None
 
 
 def _switch_ms(spec: dict[str, Any], profile: str, weights_bytes: int) -> float:

@@ -24,16 +24,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from harness import plots, strategies
 from harness.analysis import (
+    DEVICE_STRATEGIES,
     Run,
     crossing_x,
+    device_curves,
     drops_per_second_by_node,
     latencies_ms,
+    line_of,
     load_run,
     model_switches,
     per_second_counts,
@@ -62,7 +66,12 @@ def _fmt(v: Any, nd: int = 3) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        return f"{v:.{nd}f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.4g}"
+        if v != v:  # NaN: a mean over no values (a sweep point without a prediction)
+            return "–"
+        if abs(v) >= 1e6:
+            return f"{v:.4g}"
+        text = f"{v:.{nd}f}"
+        return text.rstrip("0").rstrip(".") if nd > 0 else text  # 1500 stays 1500, not 15
     if isinstance(v, (list, tuple)):
         return ", ".join(str(x) for x in v)
     return str(v)
@@ -151,6 +160,14 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("send lag max ms", lag.get("max")),
         ("minimum run (duration s / frames)", _min_run(s)),
     ]
+    scen = s.get("scenario") or {}
+    if scen:
+        rows.append(("scenario", " — ".join(str(v) for v in (scen.get("name"),
+                                                             scen.get("description")) if v)))
+    if scen.get("seed_reported"):
+        rows.append(("seed reported", scen["seed_reported"]))
+    if s.get("rerun_of"):
+        rows.append(("re-run of", s["rerun_of"]))
     p = s.get("predicted") or {}
     if p.get("skipped"):
         rows.append(("prediction (discrete-event model)", f"none: {p['skipped']}"))
@@ -196,7 +213,9 @@ NODE_TIME_COLS = (("service_ms_mean", "service ms (profile, mean)"),
                   ("measured_service_ms_mean", "measured service ms (mean)"),
                   ("measured_service_ms_p95", "measured service ms (p95)"),
                   ("utilisation", "utilisation"), ("queue_depth_mean", "queue depth (mean)"),
-                  ("queue_depth_max", "queue depth (max)"))
+                  ("queue_depth_max", "queue depth (max)"),
+                  ("service_error", "service error (measured vs profile)"),
+                  ("overruns", "overruns (frames over the profile time)"))
 
 
 def _trace_end(s: dict[str, Any], node: str) -> str:
@@ -337,28 +356,69 @@ def _switch_rows(s: dict[str, Any]) -> Rows:
             for n, v in (s.get("switches") or {}).items()]
 
 
-def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Markup]:
-    """Every figure of the run page as inline SVG, shaded where faults were injected."""
+@dataclass(frozen=True)
+class Figure:
+    """One figure: the plots.py function that draws it, its arguments, and the numbers it
+    shows as tables (written as CSV beside the figure by `export`)."""
+
+    draw: Any
+    args: tuple[Any, ...]
+    data: dict[str, pd.DataFrame]
+
+    def svg(self) -> Markup:
+        return Markup(self.draw(*self.args))  # SVG from matplotlib: escaped XML
+
+    def save(self, base: Path) -> list[Path]:
+        """`<base>.svg`, `<base>.pdf` and one CSV per table (`<base>.csv`, or
+        `<base>-<table>.csv` when there are several)."""
+        out = plots.save(self.draw.figure(*self.args), base)
+        for name, table in self.data.items():
+            path = base.with_name(f"{base.name}.csv" if len(self.data) == 1
+                                  else f"{base.name}-{name}.csv")
+            table.to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
+            out.append(path)
+        return out
+
+
+def _values(name: str, values: Any) -> pd.DataFrame:
+    return pd.DataFrame({name: np.asarray(values, dtype=float)})
+
+
+def _run_figures(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Figure]:
+    """Every figure of the run page, shaded where faults were injected, with its numbers."""
     window = s.get("window") or {}
     start, end = window.get("start") or 0.0, window.get("end") or 0.0
     faults = [(f["start"] - start, (f.get("end") or end) - start) for f in s.get("faults") or []]
     lat = s.get("latency_ms") or {}
     lag = s.get("send_lag_ms") or {}
+    counts, switches = per_second_counts(run), model_switches(run)
+    drops, depth = drops_per_second_by_node(run), queue_depth_per_second(run)
+    util, lat_ms, lag_ms = utilisation_per_second(run), latencies_ms(run), send_lag_ms(run)
     figures = {
-        "throughput": plots.throughput(per_second_counts(run), faults),
-        "switches": plots.switch_timeline(model_switches(run), start, end,
-                                          drops_per_second_by_node(run), faults),
-        "queue_depth": plots.queue_depth(queue_depth_per_second(run), faults),
-        "utilisation": plots.utilisation(utilisation_per_second(run), faults),
-        "latency": plots.latency(latencies_ms(run), {k: lat.get(k) for k in ("p50", "p95", "p99")}),
-        "send_lag": plots.send_lag(send_lag_ms(run), {k: lag.get(k) for k in ("p50", "p99")},
-                                   lag.get("threshold")),
+        "throughput": Figure(plots.throughput, (counts, faults), {"": counts}),
+        "switches": Figure(plots.switch_timeline, (switches, start, end, drops, faults),
+                           {"switches": switches, "drops": drops}),
+        "queue_depth": Figure(plots.queue_depth, (depth, faults), {"": depth}),
+        "utilisation": Figure(plots.utilisation, (util, faults),
+                              {"": util.rename_axis("second")}),
+        "latency": Figure(plots.latency, (lat_ms, {k: lat.get(k) for k in ("p50", "p95", "p99")}),
+                          {"": _values("latency_ms", lat_ms)}),
+        "send_lag": Figure(plots.send_lag, (lag_ms, {k: lag.get(k) for k in ("p50", "p99")},
+                                            lag.get("threshold")),
+                           {"": _values("send_lag_ms", lag_ms)}),
     }
     if not steps.empty:
-        figures["capacity"] = plots.capacity_curve(steps, s.get("capacity_fps"))
+        figures["capacity"] = Figure(plots.capacity_curve, (steps, s.get("capacity_fps")),
+                                     {"": steps})
     series = share_series(run)
-    figures["shares"] = plots.shares(series, start, faults) if not series.empty else ""
-    return {k: Markup(v) for k, v in figures.items()}  # SVG from matplotlib: escaped XML
+    if not series.empty:  # an adaptive entry's shares (issue 13)
+        figures["shares"] = Figure(plots.shares, (series, start, faults), {"": series})
+    return figures
+
+
+def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Markup]:
+    """Every figure of the run page as inline SVG ("shares" empty unless adaptive)."""
+    return {"shares": Markup("")} | {k: f.svg() for k, f in _run_figures(run, s, steps).items()}
 
 
 def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
@@ -390,35 +450,152 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
 # --------------------------------------------------------------------------- index
 
 
-def _load_summaries(source: str | Path | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(source, (str, Path)):
-        from harness.ledger import summaries
-
-        return summaries(source)
-    return list(source)
-
-
 def _flags(s: dict[str, Any]) -> str:
     return "; ".join(_reasons(s))
+
+
+# A warning's badge on the index: a few words, its full text opening on demand. First match
+# of a phrase in the reason (harness.analysis.metrics.warnings_of) wins; else its first words.
+BADGES = (("marked invalid", "invalid"), ("interrupted", "interrupted"),
+          ("send lag", "send lag"), ("vanished", "frames vanished"),
+          ("node died", "trace ends early"), ("no trace rows", "trace missing"),
+          ("fault injected", "fault injected"), ("discrete-event", "differs from model"))
+
+
+def badge(reason: str) -> str:
+    """The short name of a warning shown as a badge on the index."""
+    for phrase, short in BADGES:
+        if phrase in reason:
+            return short
+    words = reason.split()
+    return " ".join(words[:3]) + (" …" if len(words) > 3 else "")
+
+
+@dataclass(frozen=True)
+class IndexColumn:
+    """A column of the index table: header, the entry's key, whether it sorts as a number,
+    and whether it is a filter (a select above the table, one option per value)."""
+
+    header: str
+    key: str
+    numeric: bool = False
+    filter: bool = False
+
+
+INDEX_COLUMNS = (
+    IndexColumn("run", "run_id"), IndexColumn("started", "when"),
+    IndexColumn("strategy", "strategy", filter=True),
+    IndexColumn("rate fps", "rate", numeric=True, filter=True),
+    IndexColumn("profile", "profile", filter=True), IndexColumn("model", "model", filter=True),
+    IndexColumn("sweep", "sweep", filter=True),
+    IndexColumn("delivered fps", "delivered_fps", numeric=True),
+    IndexColumn("coverage", "coverage", numeric=True),
+    IndexColumn("p99 ms", "latency_p99", numeric=True),
+    IndexColumn("verdict", "verdict"),
+)
+
+
+def _entry(spec: dict[str, Any], s: dict[str, Any], sweep: str | None) -> dict[str, Any]:
+    """What the index knows of one run: the cells of its row, the values it is filtered and
+    sorted by, and its column of the side-by-side view (COMPARE_ROWS, display text)."""
+    word, reasons = verdict(s)
+    started = s.get("started_at", spec.get("started_at"))
+    when = _when(started)
+    rate = s.get("offered_fps", spec.get("rate_fps"))
+    return {
+        "run_id": str(s.get("run_id") or spec.get("run_id")),
+        "started_at": started if isinstance(started, (int, float)) else None,
+        "when": when[:16] if when != "–" else when,  # to the minute: the cell stays narrow
+        "day": when[:10] if when != "–" else "",
+        "strategy": _fmt(spec.get("strategy", s.get("strategy"))),
+        "rate": _fmt(rate), "rate_value": rate,
+        "profile": _fmt(spec.get("profile", s.get("profile"))),
+        "model": _fmt(spec.get("model") or s.get("model") or DEFAULT_MODEL),
+        "sweep": sweep or "–",
+        "delivered_fps": _fmt(s.get("delivered_fps")), "coverage": _fmt(s.get("coverage"), 4),
+        "latency_p99": _fmt((s.get("latency_ms") or {}).get("p99"), 1),
+        "verdict": word, "warnings": [{"badge": badge(r), "text": r} for r in reasons],
+        "sort": {"delivered_fps": s.get("delivered_fps"), "coverage": s.get("coverage"),
+                 "latency_p99": (s.get("latency_ms") or {}).get("p99"), "rate": rate,
+                 "when": started},
+        "compare": [_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
+                    for _, key in COMPARE_ROWS] + [_flags(s) or "–"],
+    }
+
+
+def _index_entries(source: str | Path | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The index's runs, newest first. From the ledger (a sqlite path) through
+    harness.results.ledger, which knows each run's model and sweep; from summary dicts, each
+    may carry its `spec` and `sweep`."""
+    if isinstance(source, (str, Path)):
+        from harness.results import ledger
+
+        table = ledger(source)
+        items = [(r["spec"], r["summary"], r["sweep"]) for r in table.to_dict("records")]
+    else:
+        items = [(dict(s.get("spec") or {}), s, s.get("sweep")) for s in source]
+    entries = [_entry(spec, s, None if pd.isna(sw) else str(sw)) for spec, s, sw in items]
+    entries.sort(key=lambda e: (e["started_at"] or 0, e["run_id"]), reverse=True)
+    return entries
+
+
+def _cell_key(e: dict[str, Any], col: IndexColumn) -> str:
+    """The value a cell sorts by (data-v): the raw number for numeric columns ('' when
+    missing: sorted last), the text otherwise."""
+    if col.key in e["sort"]:
+        v = e["sort"][col.key]
+        return "" if v is None else repr(float(v))
+    return str(e[col.key])
+
+
+def _cell_class(e: dict[str, Any], col: IndexColumn) -> str:
+    """Names left-aligned, numbers right-aligned; the verdict in its colour."""
+    if col.numeric:
+        return ""
+    return f"l verdict-{e['verdict']}" if col.key == "verdict" else "l"
+
+
+def _options(entries: list[dict[str, Any]], col: IndexColumn) -> list[str]:
+    values = {str(e[col.key]) for e in entries}
+    if col.numeric:
+        return sorted(values, key=lambda v: (v == "–", float(v) if v != "–" else 0.0))
+    return sorted(values)
+
+
+def _script(name: str) -> Markup:
+    """A script of ours from harness/templates/, to inline in a page (no file to ship beside
+    it, no URL). It must not contain `</script`, which would end the element early."""
+    from importlib.resources import files
+
+    text = files("harness").joinpath("templates", name).read_text(encoding="utf-8")
+    if "</script" in text.lower():
+        raise ValueError(f"{name} contains </script")
+    return Markup(text)
 
 
 def write_index(source: str | Path | Sequence[dict[str, Any]], out_html: str | Path) -> Path:
     """Index of every run, newest first; each row links to `<run-id>.html` beside it.
 
+    Sortable by any column and filtered by strategy, rate, profile, model, sweep and day
+    (selects above the table); warnings are badges whose full text opens on demand; ticked
+    runs appear side by side under the table. Each run's column of that view is embedded in
+    the page as JSON and the page's own small script (templates/index.js, inlined) does the
+    rest, so the page still opens offline from a file with nothing beside it.
+
     source: the ledger's sqlite path, or a list of summary dicts.
     """
-    items = sorted(_load_summaries(source), key=lambda s: (s.get("started_at") or 0,
-                                                           str(s.get("run_id"))), reverse=True)
-    rows: Rows = []
-    for s in items:
-        lat = s.get("latency_ms") or {}
-        rows.append([
-            _link(s.get("run_id")), _when(s.get("started_at")), _fmt(s.get("strategy")),
-            _fmt(s.get("offered_fps")), _fmt(s.get("delivered_fps")), _fmt(s.get("coverage")),
-            _fmt(lat.get("p50")), _fmt(lat.get("p95")), _fmt(lat.get("p99")),
-            _fmt(s.get("efficiency")), _fmt(s.get("lost_unaccounted")), _flags(s),
-        ])
-    return _render("index.html", out_html, title="Runs", rows=rows)
+    entries = _index_entries(source)
+    rows = [{"id": e["run_id"], "link": _link(e["run_id"]), "warnings": e["warnings"],
+             "attrs": {**{f"data-{c.key}": str(e[c.key]) for c in INDEX_COLUMNS if c.filter},
+                       "data-day": e["day"]},
+             "cells": [(e[c.key], _cell_key(e, c), _cell_class(e, c)) for c in INDEX_COLUMNS[1:]]}
+            for e in entries]
+    filters = [(c, _options(entries, c)) for c in INDEX_COLUMNS if c.filter]
+    days = sorted({e["day"] for e in entries if e["day"]}, reverse=True)
+    data = {"metrics": [name for name, _ in COMPARE_ROWS] + ["warnings"],
+            "runs": {e["run_id"]: e["compare"] for e in entries}}
+    return _render("index.html", out_html, title="Runs", rows=rows, columns=INDEX_COLUMNS,
+                   filters=filters, days=days, data=data, script=_script("index.js"))
 
 
 # --------------------------------------------------------------------------- comparison
@@ -554,22 +731,62 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     rows += [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
                       for s in sums)] for name, key in COMPARE_ROWS]
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
-    nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
-    drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
-                  for n in nodes}
-    figures = {
-        "coverage": plots.bars(labels, [s.get("coverage") for s in sums], "Coverage",
-                               "delivered / sent"),
-        "delivered_fps": plots.bars(labels, [s.get("delivered_fps") for s in sums],
-                                    "Delivered fps", "frames/s"),
-        "latency_p95": plots.bars(labels, [_get(s, "latency_ms.p95") for s in sums],
-                                  "Latency p95", "ms"),
-        "drops": plots.stacked_bars(labels, drop_parts, "Dropped measure frames", "frames"),
-    }
+    figures = _comparison_figures(labels, sums)
     return _render("comparison.html", out_html, title="Comparison: " + ", ".join(labels),
                    labels=labels, warnings=[_reasons(s) for s in sums], rows=rows,
                    seed_rows=seed_rows, seed_labels=list(ROW_LABELS), seed=deepthings.SEED,
-                   plots={k: Markup(v) for k, v in figures.items()})
+                   plots={k: f.svg() for k, f in figures.items()})
+
+
+def _comparison_figures(labels: list[str], sums: list[dict[str, Any]]) -> dict[str, Figure]:
+    """The comparison's bar charts, each with its numbers (label, run id, value)."""
+    ids = [str(s.get("run_id")) for s in sums]
+
+    def bar(key: str, title: str, ylabel: str) -> Figure:
+        values = [_get(s, key) for s in sums]
+        table = pd.DataFrame({"label": labels, "run_id": ids, key: values})
+        return Figure(plots.bars, (labels, values, title, ylabel), {"": table})
+
+    nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
+    drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
+                  for n in nodes}
+    drops = pd.DataFrame({"label": labels, "run_id": ids, **drop_parts})
+    return {
+        "coverage": bar("coverage", "Coverage", "delivered / sent"),
+        "delivered_fps": bar("delivered_fps", "Delivered fps", "frames/s"),
+        "latency_p95": bar("latency_ms.p95", "Latency p95", "ms"),
+        "drops": Figure(plots.stacked_bars, (labels, drop_parts, "Dropped measure frames",
+                                             "frames"), {"": drops}),
+    }
+
+
+def export(items: Sequence[str | Path | dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """Every figure of a comparison of `items` and of each run's page, for a paper: SVG and
+    PDF in plots.STYLE, and the numbers each shows as CSV beside it (`fab report --export`).
+
+    out_dir/comparison.csv: one row per run, its label (`run_labels`) and every
+    COMPARE_ROWS figure; out_dir/comparison-<figure>.{svg,pdf,csv}; and per run directory
+    out_dir/<run-id>/<figure>.{svg,pdf,csv} (dict summaries have no traces: no run figures).
+    Returns the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sums = [_summary_of(i) for i in items]
+    labels = run_labels([_spec_of(i) for i in items], sums)
+    table = pd.DataFrame([{"label": lab, "run_id": s.get("run_id"),
+                           **{key: _capacity(s) if key == "capacity_fps" else _get(s, key)
+                              for _, key in COMPARE_ROWS}}
+                          for lab, s in zip(labels, sums, strict=True)])
+    table.to_csv(out / "comparison.csv", index=False)
+    written = [out / "comparison.csv"]
+    for name, fig in _comparison_figures(labels, sums).items():
+        written += fig.save(out / f"comparison-{name}")
+    for item, s in zip(items, sums, strict=True):
+        if isinstance(item, dict):
+            continue
+        run = load_run(item)
+        for name, fig in _run_figures(run, s, step_table(run)).items():
+            written += fig.save(out / str(s.get("run_id")) / name)
+    return written
 
 
 # --------------------------------------------------------------------------- sweep
@@ -579,20 +796,31 @@ def _x(v: Any) -> str:
     return "" if pd.isna(v) else str(int(v))
 
 
+def _line(point: Any) -> str:
+    """A point's strategy with the grid and sched it ran (`ftp 3x3 wsh`, `bodp`, `cao2`)."""
+    return line_of(point.strategy, getattr(point, "grid", None), getattr(point, "sched", None))
+
+
 def _side_by_side(points: pd.DataFrame) -> Rows:
-    """dp/mp/tasks against K beside the others: fps against the bound, coverage, p95,
-    bytes per frame on the wire and L2 weight memory per device."""
+    """dp/mp/tasks/ftp/bodp against K beside the others: fps against the bound, coverage,
+    p95, bytes per frame on the wire and L2 weight memory per device."""
     if points.empty or "k" not in points:
         return []
     cols = ("k", "capacity_fps", "wire_bytes_per_frame", "l2_weights_bytes_per_device")
     pts = points.assign(**{c: points[c] if c in points else None for c in cols})
     return [
-        [str(r.strategy), _x(r.k), _fmt(r.delivered_fps, 2),
+        [_line(r), _x(r.k), _fmt(r.delivered_fps, 2),
          _fmt(r.capacity_fps, 1) if not pd.isna(r.capacity_fps) else _note(r),
          _fmt(r.coverage, 4), _fmt(r.latency_p95_ms, 1), _whole(r.wire_bytes_per_frame),
          _whole(r.l2_weights_bytes_per_device)]
-        for r in pts.sort_values(["strategy", "k"], na_position="first").itertuples()
+        for r in _sorted(pts, "k").itertuples()
     ]
+
+
+def _sorted(points: pd.DataFrame, *by: str) -> pd.DataFrame:
+    """Points by strategy, grid, sched, then `by` (missing columns skipped)."""
+    keys = [c for c in ("strategy", "grid", "sched", *by) if c in points]
+    return points.sort_values(keys, na_position="first")
 
 
 def _note(point: Any) -> str:
@@ -601,33 +829,121 @@ def _note(point: Any) -> str:
     return str(note) if isinstance(note, str) and note else "–"
 
 
+SOURCES_NOT_BUILT = ("Latency and throughput against data sources (DeepThings' 1 to 6 sources): "
+                     "not measured, `--sources` is not built.")
+
+
+def _device_section(points: pd.DataFrame, run_dirs: Sequence[str | Path]) -> dict[str, Any]:
+    """DeepThings' figures for the sweep's ftp and bodp points: speedup over one device,
+    peak memory per device and bytes on the wire per frame against K (measured, with the
+    discrete-event model's speedup dashed beside it), their numbers as a table, and the
+    seed's reported numbers beside our ratios from the sweep's runs."""
+    curves, reference = device_curves(points)
+    if curves.empty:
+        return {"devices": None}
+    rows: Rows = [
+        [str(r.line), str(r.k), _fmt(r.latency_p50_ms, 0), _fmt(r.predicted_latency_p50_ms, 0),
+         _fmt(r.speedup, 2), _fmt(r.predicted_speedup, 2),
+         _whole(r.peak_memory_bytes_per_device), _whole(r.wire_bytes_per_frame),
+         Markup(", ").join(_link(i) for i in r.run_ids)]
+        for r in curves.itertuples()
+    ]
+    runs = [{**_spec_of(d), **_summary_of(d)} for d in run_dirs]
+    figures = {
+        "speedup": plots.against_devices(
+            curves, "speedup", "speedup (latency p50 at one device / at K)",
+            "Speedup over one device against devices", predicted="predicted_speedup",
+            ideal=True),
+        "memory": plots.against_devices(
+            curves, "peak_memory_bytes_per_device", "MB",
+            "Peak memory per device (largest over the devices, measured) against devices",
+            scale=1e6),
+        "wire": plots.against_devices(
+            curves, "wire_bytes_per_frame", "MB per frame",
+            "Bytes on the wire per frame (measured) against devices", scale=1e6),
+    }
+    return {"devices": {
+        "reference": reference, "rows": rows,
+        "plots": {k: Markup(v) for k, v in figures.items()},
+        "seed_rows": deepthings.rows(runs) if deepthings.applies(runs) else [],
+        "seed_labels": list(ROW_LABELS), "seed": deepthings.SEED,
+        "sources": SOURCES_NOT_BUILT,
+    }}
+
+
 def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[str, Any],
-                out_html: str | Path, predicted: pd.DataFrame | None = None) -> Path:
-    """The sweep page: coverage and delivered fps against X, X*, a table of every point."""
+                out_html: str | Path, predicted: pd.DataFrame | None = None,
+                run_dirs: Sequence[str | Path] = ()) -> Path:
+    """The sweep page: coverage and delivered fps against X, X*, a table of every point;
+    for ftp and bodp points DeepThings' figures against the number of devices (speedup,
+    memory, bytes per frame) and the seed's numbers beside our ratios, read from the runs'
+    directories (`run_dirs`: summary.json and spec.json)."""
     xstar = crossing_x(points)
     flagged = points[points["warnings"].astype(bool)] if "warnings" in points else points[:0]
     rows: Rows = [
-        [str(r.strategy), _x(r.x), _fmt(r.coverage, 4), _fmt(r.predicted_coverage, 4),
-         _fmt(r.delivered_fps, 2), _fmt(r.predicted_delivered_fps, 2),
-         _fmt(r.latency_p95_ms, 1), str(r.switches), _link(r.run_id), str(r.warnings)]
-        for r in points.sort_values(["strategy", "x"], na_position="first").itertuples()
+        [_line(r), _x(r.x), _x(getattr(r, "k", None)), _fmt(r.coverage, 4),
+         _fmt(r.predicted_coverage, 4), _fmt(r.delivered_fps, 2),
+         _fmt(r.predicted_delivered_fps, 2), _fmt(r.latency_p95_ms, 1), str(r.switches),
+         _link(r.run_id), str(r.warnings)]
+        for r in _sorted(points, "x", "k").itertuples()
     ]
     spread_rows: Rows = [
-        [str(r.strategy), _x(r.x), str(r.runs),
+        [line_of(r.strategy, getattr(r, "grid", None), getattr(r, "sched", None)), _x(r.x),
+         _x(getattr(r, "k", None)), str(r.runs),
          f"{_fmt(r.coverage_min, 4)} – {_fmt(r.coverage_max, 4)}",
          f"{_fmt(r.fps_min, 2)} – {_fmt(r.fps_max, 2)}"]
         for r in spread.itertuples()
     ] if not spread.empty else []
-    figures = {
+    device_only = (not points.empty and "strategy" in points
+                   and bool(points["strategy"].isin(DEVICE_STRATEGIES).all()))
+    figures = {} if device_only else {
         "coverage": plots.sweep_curve(points, "coverage", "coverage", "Coverage against X",
                                       predicted, xstar),
         "delivered_fps": plots.sweep_curve(points, "delivered_fps", "frames / s",
                                            "Delivered fps against X", predicted, xstar),
     }
+    section = _device_section(points, run_dirs)
+    against = ("devices" if device_only else
+               "X and devices" if section["devices"] else "X")
     return _render(
-        "sweep.html", out_html, title="Sweep: strategies against X",
+        "sweep.html", out_html, title=f"Sweep: strategies against {against}",
         knobs=", ".join(f"{k}={v}" for k, v in sorted(run_template.items())),
         xstar=xstar, has_cao2="cao2" in set(points.get("strategy", [])),
         flagged=len(flagged), points=rows, side_by_side=_side_by_side(points),
-        spread=spread_rows, plots={k: Markup(v) for k, v in figures.items()},
+        spread=spread_rows, plots={k: Markup(v) for k, v in figures.items()}, **section,
     )
+
+
+# --------------------------------------------------------------------------- repetitions
+
+
+def write_repetitions(group: dict[str, Any], out_html: str | Path) -> Path:
+    """A `--repeat=N` group (harness/repeat.py `aggregate`): each headline number as mean
+    +/- its 95 % interval with the interval's ends, sd and every run's value; then the runs
+    with their seeds, each linked to its own report."""
+    runs = group.get("runs") or []
+    rows: Rows = []
+    for m in (group.get("metrics") or {}).values():
+        nd = int(m.get("decimals", 3))
+        unit = f" {m['unit']}" if m.get("unit") else ""
+        if m.get("mean") is None:
+            mean_ci = "n/a"
+        elif m.get("ci95") is None:
+            mean_ci = f"{m['mean']:.{nd}f}{unit} (one run)"
+        else:
+            mean_ci = f"{m['mean']:.{nd}f} ± {m['ci95']:.{nd}f}{unit}"
+        ends = ("–" if m.get("low") is None else f"{m['low']:.{nd}f} – {m['high']:.{nd}f}")
+        rows.append([str(m.get("label")), mean_ci, ends, _fmt(m.get("sd"), nd + 1),
+                     str(m.get("n")), ", ".join(f"{v:.{nd}f}" for v in m.get("values") or [])])
+    run_rows: Rows = [[_link(r.get("run_id")), str(r.get("seed")), str(r.get("arrival_seed"))]
+                      for r in runs]
+    failed: Rows = [[str(f.get("run_id")), str(f.get("error"))]
+                    for f in group.get("failed") or []]
+    spec = group.get("spec") or {}
+    knobs = ", ".join(f"{k}={v}" for k, v in sorted(spec.items())
+                      if k not in ("seed", "arrival_seed") and v not in ("", None, []))
+    return _render("repeat.html", out_html, title=f"Repetitions: {group.get('group')}",
+                   group=str(group.get("group")), n=len(runs),
+                   repetitions=group.get("repetitions", len(runs)), rows=rows,
+                   run_rows=run_rows, failed=failed, seed_rule=str(group.get("seed_rule")),
+                   knobs=knobs)

@@ -64,6 +64,9 @@ class RunSpec:
         gateway, bodp, adaptive) refuses a frame whole when a node downstream has no room
         for it (dropped at the entry, reason `admission`); `none`: today's behaviour, the
         downstream queues drop (mp: slice by slice), kept so a report can show the difference.
+    scenario: the scenario file the run came from (harness/scenario.py), "" for none; kept
+        so a report and a re-run say where the spec and its timed actions were written down.
+    rerun_of: the run this one re-runs (`fab rerun`), "" for a fresh run.
     """
 
     strategy: str = "baseline"
@@ -93,6 +96,8 @@ class RunSpec:
     fused: int = 0
     sched: str = "wsh"
     admission: str = "whole"
+    scenario: str = ""
+    rerun_of: str = ""
 
     @property
     def grid_nm(self) -> tuple[int, int]:

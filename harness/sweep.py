@@ -26,15 +26,25 @@ MAX_EXTENDED_X = 3200  # the search for X* doubles X up to here, then gives up
 
 @dataclass
 class SweepSpec:
-    """A sweep: every strategy once, or at every X where X applies.
+    """A sweep: every strategy once, or at every X, K, grid and scheduler where they apply.
 
     strategies: strategy ids as typed (0, 1, 2, 3, baseline, ...).
     xs: X values for strategies 1 and 2.
     repeats: runs per point (spread is shown when > 1, or from earlier sweeps).
     extend_to_crossing: keep doubling X for strategy 2 until it beats the baseline.
-    run: template for every run (rate, duration, warm-up, queue, profile, ...).
-    ks: K values for dp, mp and tasks (iterated as X is for strategies 1 and 2; empty =
-        the run template's k).
+    run: template for every run (rate, duration, warm-up, queue, profile, model, fused,
+        inventory, ...).
+    ks: K values for dp, mp, tasks, ftp and bodp (iterated as X is for strategies 1 and 2;
+        empty = the run template's k).
+    devices: the same list under the name ftp and bodp use (`--devices`); give one of the
+        two. Errors about K then name `--devices`.
+    grids: FTP's tile grids (`NxM`), ftp only (empty = the template's grid).
+    scheds: FTP's schedulers (wsh, wst, wst-s), ftp only (empty = the template's sched).
+
+    A point is one strategy at one value of each knob it uses (strategies.uses): ftp runs
+    at every K x grid x sched, bodp at every K only, the baseline once. Every point is
+    checked as a RunSpec (and by its strategy's own `check`) and against the inventory's
+    size before the first run starts, so a bad one costs a second, not the runs before it.
     """
 
     strategies: list[str]
@@ -43,6 +53,9 @@ class SweepSpec:
     extend_to_crossing: bool = True
     run: dict = field(default_factory=dict)
     ks: list[int] = field(default_factory=list)
+    devices: list[int] = field(default_factory=list)
+    grids: list[str] = field(default_factory=list)
+    scheds: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -53,36 +66,80 @@ class SweepSpec:
         self.xs = [_integer("x", x) for x in self.xs]
         if any(x < 1 for x in self.xs):
             raise SpecError("x", f"every X must be >= 1, got {self.xs}")
-        self.ks = [_integer("ks", k) for k in self.ks]
+        if self.devices and self.ks:
+            raise SpecError("devices", "give --devices or --k, not both (the same list)")
+        self.devices = [_integer("devices", k) for k in self.devices]
+        self.ks = self.devices or [_integer("ks", k) for k in self.ks]
         if any(k < 1 for k in self.ks):
-            raise SpecError("ks", f"every K must be >= 1, got {self.ks}")
+            raise SpecError(self.k_field, f"every K must be >= 1, got {self.ks}")
+        for name, knob, values, who in (("grid", "grid", self.grids, "ftp"),
+                                        ("sched", "sched", self.scheds, "ftp"),
+                                        ("devices", "k", self.devices, "ftp, bodp, dp, mp, tasks")):
+            if values and not any(strategies.uses(s, knob) for s in self.strategies):
+                raise SpecError(name, f"only {who} use{'s' * (who == 'ftp')} it; none of "
+                                f"the strategies {', '.join(self.strategies)} does")
         self.repeats = _integer("repeats", self.repeats)
         if self.repeats < 1:
             raise SpecError("repeats", f"must be >= 1, got {self.repeats}")
         RunSpec(**self.run)  # validate the run template before anything starts
-        self.specs()  # and every point (mp's K, task counts), so no run starts before a bad one
+        try:
+            points = self.specs()  # and every point (mp's K, ftp's grid against the model)
+        except SpecError as exc:
+            raise self._named(exc) from None
+        self.check_hosts(points)
+
+    @property
+    def k_field(self) -> str:
+        """The option K came from, for errors: `devices` or `ks` (both mean K)."""
+        return "devices" if self.devices else "ks"
+
+    def _named(self, exc: SpecError) -> SpecError:
+        """A point's error about K, named by the option the sweep's K came from."""
+        return SpecError(self.k_field, exc.problem) if exc.field in ("k", "ks") else exc
+
+    def check_hosts(self, points: list[RunSpec] | None = None) -> None:
+        """Every point fits the inventory (ftp and bodp: a gateway + K devices), else the
+        error names --devices (or --k) and the inventory's size."""
+        from harness.inventory import load_inventory
+
+        points = self.specs() if points is None else points
+        if not points:
+            return
+        inventory = load_inventory(points[0].inventory)
+        for spec in points:
+            strategies.check_host_count(spec, len(inventory.hosts), inventory.path,
+                                        self.k_field)
 
     def specs(self) -> list[RunSpec]:
         out = []
         for strategy in self.strategies:
-            xs = self.xs if strategies.uses(strategy, "x") else [self.run.get("x", 10)]
-            ks = (self.ks or [self.run.get("k", 2)]) if strategies.uses(strategy, "k") else [None]
-            for x in xs:
-                for k in ks:
-                    for _ in range(self.repeats):
-                        out.append(self.make(strategy, x, k))
+            for knobs in self._knobs(strategy):
+                for _ in range(self.repeats):
+                    out.append(self.make(strategy, **knobs))
         return out
 
-    def make(self, strategy: str, x: int, k: int | None = None) -> RunSpec:
-        kk = {"k": k} if k is not None else {}
-        return RunSpec(**{**self.run, "strategy": strategy, "x": x, "run_id": "", **kk})
+    def _knobs(self, strategy: str) -> list[dict]:
+        """The product of the values of every knob this strategy uses, X first."""
+        def values(knob: str, given: list, default: object) -> list:
+            return (given or [self.run.get(knob, default)]) if strategies.uses(strategy, knob) \
+                else [None]
+
+        xs = self.xs if strategies.uses(strategy, "x") else [self.run.get("x", 10)]
+        return [{"x": x, "k": k, "grid": g, "sched": sc}
+                for x in xs for k in values("k", self.ks, 2)
+                for g in values("grid", self.grids, "3x3")
+                for sc in values("sched", self.scheds, "wsh")]
+
+    def make(self, strategy: str, x: int, k: int | None = None, grid: str | None = None,
+             sched: str | None = None) -> RunSpec:
+        knobs = {name: v for name, v in (("k", k), ("grid", grid), ("sched", sched))
+                 if v is not None}
+        return RunSpec(**{**self.run, "strategy": strategy, "x": x, "run_id": "", **knobs})
 
 
 def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
     """Run every point, extend X if strategy 2 has not crossed the baseline, write the report."""
     from harness.experiment import run_experiment
-    from harness.paths import ledger_path, reports_dir
-    from harness.report import write_index, write_sweep
 
     specs = sweep.specs()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -95,16 +152,12 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
         eta = f", about {elapsed / done * (len(specs) - done) / 60:.0f} min left" if done else ""
         out.write(f"\n[{done + 1}/{len(specs)}] {label} (elapsed {elapsed / 60:.1f} min{eta})\n")
         now = time.strftime("%Y%m%d-%H%M%S")
-        x_part = f"-x{spec.x}" if strategies.uses(spec.strategy, "x") else ""
-        x_part += f"-k{spec.k}" if strategies.uses(spec.strategy, "k") else ""
-        spec.run_id = f"{now}-{spec.strategy}{x_part}-r{spec.rate_fps:g}"
+        spec.run_id = f"{now}-{spec.strategy}{_id_part(spec)}-r{spec.rate_fps:g}"
         summary = run_experiment(spec, out=out)
         rows.append(_point(spec, summary))
 
     for spec in specs:
-        one(spec, f"{spec.strategy}"
-            + (f" X={spec.x}" if strategies.uses(spec.strategy, "x") else "")
-            + (f" K={spec.k}" if strategies.uses(spec.strategy, "k") else ""))
+        one(spec, point_label(spec))
     if sweep.extend_to_crossing and "cao2" in sweep.strategies and "baseline" in sweep.strategies:
         x = max(sweep.xs)
         while crossing_x(pd.DataFrame(rows)) is None and x * 2 <= MAX_EXTENDED_X:
@@ -117,10 +170,7 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
                 one(spec, f"cao2 X={x} (extension)")
 
     points = pd.DataFrame(rows)
-    write_sweep_file(stamp, points, sweep.run)
-    report = write_sweep(points, spread_from_ledger(ledger_path(), points), sweep.run,
-                         reports_dir() / f"sweep-{stamp}.html", predicted_curves(sweep, points))
-    write_index(ledger_path(), reports_dir() / "index.html")
+    report = write_report(sweep, points, stamp)
     xstar = crossing_x(points)
     verdict = ""
     if {"cao2", "baseline"} <= set(sweep.strategies):
@@ -128,6 +178,39 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
     out.write(f"\nsweep done in {(time.monotonic() - started) / 60:.1f} min: {len(points)} runs"
               f"{verdict}\nreport: {report}\n")
     return report
+
+
+def write_report(sweep: SweepSpec, points: pd.DataFrame, stamp: str) -> Path:
+    """After the runs: runs/sweeps/<stamp>.json, reports/sweep-<stamp>.html (read from the
+    points and their run directories: summaries for the DeepThings table) and the index."""
+    from harness.paths import ledger_path, reports_dir
+    from harness.report import write_index, write_sweep
+
+    write_sweep_file(stamp, points, sweep.run)
+    run_dirs = [runs_dir() / str(r) for r in points.get("run_id", [])]
+    report = write_sweep(points, spread_from_ledger(ledger_path(), points), sweep.run,
+                         reports_dir() / f"sweep-{stamp}.html", predicted_curves(sweep, points),
+                         run_dirs=[d for d in run_dirs if (d / "summary.json").exists()])
+    write_index(ledger_path(), reports_dir() / "index.html")
+    return report
+
+
+def point_label(spec: RunSpec) -> str:
+    """`ftp K=2 grid 3x3 wsh`: the strategy and the knobs it uses, for the console."""
+    uses = strategies.uses
+    return (f"{spec.strategy}" + (f" X={spec.x}" if uses(spec.strategy, "x") else "")
+            + (f" K={spec.k}" if uses(spec.strategy, "k") else "")
+            + (f" grid {spec.grid}" if uses(spec.strategy, "grid") else "")
+            + (f" {spec.sched}" if uses(spec.strategy, "sched") else ""))
+
+
+def _id_part(spec: RunSpec) -> str:
+    """`-k2-g3x3-wsh`: the knobs a point's run id carries (those its strategy uses)."""
+    uses = strategies.uses
+    return ((f"-x{spec.x}" if uses(spec.strategy, "x") else "")
+            + (f"-k{spec.k}" if uses(spec.strategy, "k") else "")
+            + (f"-g{spec.grid}" if uses(spec.strategy, "grid") else "")
+            + (f"-{spec.sched}" if uses(spec.strategy, "sched") else ""))
 
 
 def write_sweep_file(stamp: str, points: pd.DataFrame, run_template: dict) -> Path:
@@ -146,6 +229,9 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "run_id": summary["run_id"], "strategy": spec.strategy, "profile": summary.get("profile"),
         "x": spec.x if strategies.uses(spec.strategy, "x") else None,
         "k": spec.k if strategies.uses(spec.strategy, "k") else None,
+        "grid": spec.grid if strategies.uses(spec.strategy, "grid") else None,
+        "sched": spec.sched if strategies.uses(spec.strategy, "sched") else None,
+        "model": spec.model,
         "capacity_fps": summary.get("capacity_fps"),
         "capacity_note": summary.get("capacity_note"),
         "predicted_hop_ms": pred.get("hop_ms"),
@@ -153,7 +239,13 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "l2_weights_bytes_per_device": (summary.get("memory") or {}).get(
             "l2_weights_bytes_per_device_max"),
         "coverage": summary.get("coverage"), "delivered_fps": summary.get("delivered_fps"),
+        "latency_p50_ms": (summary.get("latency_ms") or {}).get("p50"),
         "latency_p95_ms": (summary.get("latency_ms") or {}).get("p95"),
+        "predicted_latency_p50_ms": (pred.get("latency_ms") or {}).get("p50"),
+        # DeepThings' per-device footprint: the largest over the nodes that computed layers
+        # of the buffers they allocated plus their weights (harness/resources.py).
+        "peak_memory_bytes_per_device": (summary.get("memory") or {}).get(
+            "peak_footprint_bytes_per_device_max"),
         "predicted_coverage": pred.get("coverage"),
         "predicted_delivered_fps": pred.get("delivered_fps"),
         "switches": sum(v.get("count", 0) for v in (summary.get("switches") or {}).values()),
@@ -220,24 +312,38 @@ def _nodes_of(points: pd.DataFrame, strategy: str) -> list[dict] | None:
 def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:
     """Min / max / count of coverage and fps over every ledger run with the same spec.
 
-    "Same spec" = same strategy and X, and the rate, duration, queue and profile of this
-    sweep; so reruns from earlier sweeps widen the spread a reader sees.
+    "Same spec" = same strategy and the knobs it uses (X, K, grid, sched), and the rate,
+    duration, queue, profile and model of this sweep; so reruns from earlier sweeps widen
+    the spread a reader sees, and ftp at K = 2 is never pooled with ftp at K = 4.
     """
+    from harness.models import DEFAULT_MODEL
+
     runs = ledger.list_runs(db)
     if runs.empty or points.empty:
         return pd.DataFrame()
     specs = [json.loads(j) for j in runs["spec_json"]]
+    knobs = ("x", "k", "grid", "sched")
     df = pd.DataFrame({
         "run_id": runs["run_id"], "coverage": runs["coverage"],
         "delivered_fps": runs["delivered_fps"],
         **{k: [sp.get(k) for sp in specs]
-           for k in ("strategy", "x", "rate_fps", "duration_s", "queue_size", "profile")},
-    })
-    df.loc[~df["strategy"].map(lambda s: strategies.uses(s, "x")), "x"] = None
-    cond = ["rate_fps", "duration_s", "queue_size", "profile"]
+           for k in ("strategy", *knobs, "rate_fps", "duration_s", "queue_size", "profile")},
+        "model": [sp.get("model") or DEFAULT_MODEL for sp in specs],
+    }).astype({k: object for k in knobs})
+    for knob in knobs:  # a knob the strategy ignores does not tell runs apart
+        df.loc[~df["strategy"].map(lambda s, knob=knob: _uses(s, knob)), knob] = None
+    cond = ["rate_fps", "duration_s", "queue_size", "profile", "model"]
     mine = df[df["run_id"].isin(points["run_id"])][cond].drop_duplicates()
     df = df.merge(mine, on=cond)
-    g = df.groupby(["strategy", "x"], dropna=False)
+    g = df.groupby(["strategy", *knobs], dropna=False)
     return g.agg(runs=("coverage", "size"), coverage_min=("coverage", "min"),
                  coverage_max=("coverage", "max"), fps_min=("delivered_fps", "min"),
                  fps_max=("delivered_fps", "max")).reset_index()
+
+
+def _uses(strategy: object, knob: str) -> bool:
+    """strategies.uses for a ledger row; a strategy no longer known keeps the knob."""
+    try:
+        return strategies.uses(str(strategy), knob)
+    except SpecError:
+        return True

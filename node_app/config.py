@@ -441,6 +441,8 @@ class RunConfig:
     heartbeat_ms: float = DEFAULT_HEARTBEAT_MS
     slow_factor: float = 0.0
     local: LocalConfig | None = None
+    seed: int = 0
+    profile_entry: dict[str, Any] | None = None
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
@@ -465,9 +467,14 @@ class RunConfig:
     # local: the adaptive entry's own share of the heavy stage (LocalConfig).
     # slow_factor: F of the `slow` fault: on SIGUSR1 the node's profile times are multiplied
     #   by F from then on (node_app/node.py Node.slow_down; harness/faults.py sends it).
+    # seed: the run's seed (spec.json `seed`); a profile with service-time distributions
+    #   draws each frame's time from an RNG seeded by it and the node's name, so a run's
+    #   waiting is reproducible.
+    # profile_entry: the profile itself (as spec.json `profiles` records it), for profiles
+    #   that are not in the node's profiles.json (a calibrated profiles/<name>.json).
     OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
                 "tasks", "pull", "peers", "read_timeout_s", "admission", "heartbeat_ms",
-                "slow_factor", "local")
+                "slow_factor", "local", "seed", "profile_entry")
 
     @property
     def is_sink(self) -> bool:
@@ -532,7 +539,13 @@ class RunConfig:
             local=LocalConfig.from_dict(data["local"], f"{where}: field 'local'")
             if data.get("local") is not None
             else None,
+            seed=_int(data, "seed", where, 0) if data.get("seed") is not None else 0,
+            profile_entry=data.get("profile_entry"),
         )
+        if run.profile_entry is not None and (not isinstance(run.profile_entry, dict)
+                                              or not run.profile):
+            raise ConfigError(f"{where}: field 'profile_entry' must be an object and needs "
+                              "'profile' (its name)")
         run._check_parallel(where)
         run._check_feedback(where)
         run._check_access(data, where)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 DEFAULT_PROFILES = Path(__file__).with_name("profiles.json")
 _SHAPE_KEY = re.compile(r"^(\d+)x(\d+)$")
 SPIN_S = 0.0005  # time.sleep() can overshoot; the last half millisecond is spun out
@@ -52,6 +54,65 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Dist:
+    """A service-time distribution (ms) as its quantile function: piecewise linear through
+    (q, ms) points, q in [0, 1]. From percentiles {"50": 10, "90": 12, "99": 15} the points
+    are those (flat below the lowest and above the highest), so a long draw has exactly the
+    given percentiles; from calibrated samples every sample is a point (the empirical
+    distribution). Drawing is inverse-transform sampling of one uniform number, so the node
+    and the discrete-event model draw the same times from the same seed."""
+
+    q: tuple[float, ...]
+    ms: tuple[float, ...]
+
+    @classmethod
+    def from_entry(cls, entry: Any, where: str) -> Dist:
+        if not isinstance(entry, dict) or (("percentiles" in entry) == ("samples" in entry)):
+            raise ProfileError(f"{where} must be an object with 'percentiles' or 'samples'")
+        if "samples" in entry:
+            raw = entry["samples"]
+            if not isinstance(raw, list) or not raw:
+                raise ProfileError(f"{where}.samples must be a non-empty list of ms")
+            ms = sorted(_number(v, f"{where}.samples") for v in raw)
+            n = len(ms)
+            q = [0.5] if n == 1 else [i / (n - 1) for i in range(n)]
+            return cls(tuple(q), tuple(ms))
+        pct = entry["percentiles"]
+        if not isinstance(pct, dict) or not pct:
+            raise ProfileError(f"{where}.percentiles must be an object {{percentile: ms}}")
+        points = []
+        for key, value in pct.items():
+            try:
+                qv = float(key) / 100.0
+            except ValueError:
+                raise ProfileError(f"{where}.percentiles key {key!r} is not a number") from None
+            if not 0.0 <= qv <= 1.0:
+                raise ProfileError(f"{where}.percentiles key {key!r} is not in [0, 100]")
+            points.append((qv, _number(value, f"{where}.percentiles[{key!r}]")))
+        points.sort()
+        if any(b[1] < a[1] for a, b in zip(points, points[1:], strict=False)):
+            raise ProfileError(f"{where}.percentiles must not decrease with the percentile")
+        return cls(tuple(p[0] for p in points), tuple(p[1] for p in points))
+
+    def quantile(self, u: float) -> float:
+        """The time at quantile u (0..1)."""
+        if len(self.q) == 1:
+            return self.ms[0]
+        return float(np.interp(u, self.q, self.ms))
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return self.quantile(float(rng.random()))
+
+    @property
+    def mean(self) -> float:
+        """The mean of a draw: the area under the quantile function (flat beyond the ends)."""
+        qs = [0.0, *self.q, 1.0]
+        ms = [self.ms[0], *self.ms, self.ms[-1]]
+        return float(sum((qs[i + 1] - qs[i]) * (ms[i] + ms[i + 1]) / 2
+                         for i in range(len(qs) - 1)))
+
+
+@dataclass(frozen=True)
 class Profile:
     """Timing model of one device; `native` means "do not wait, this is the real device"."""
 
@@ -66,6 +127,15 @@ class Profile:
     conv_ms_per_gflop: float | None = None  # conv and pool; None: no conv cost known
     conv_fixed_ms: float = 0.0  # per conv or pool layer (or region of one)
     ram_mb: int | None = None  # the device's RAM (MB = 2^20 bytes); None: not stated
+    stage_dists: dict[str, Dist] = field(default_factory=dict)  # stage name -> its times
+
+    def dists_for(self, stages: Iterable[str]) -> list[Dist] | None:
+        """The service-time distributions of a node's stages when the profile has one for
+        every stage (then a frame's time is drawn, one draw per stage); None otherwise."""
+        names = list(stages)
+        if self.native or not names or any(n not in self.stage_dists for n in names):
+            return None
+        return [self.stage_dists[n] for n in names]
 
     def dense_layer_ms(self, n_in: int, n_out: int) -> float:
         """Measured time if the shape was measured, else the line through the measurements."""
@@ -146,8 +216,15 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
     conv = entry.get("conv_fit")
     if conv is not None and not isinstance(conv, dict):
         raise ProfileError(f"{where}: profile '{name}' conv_fit must be an object")
+    stage = entry.get("stage_ms", {})
+    if not isinstance(stage, dict):
+        raise ProfileError(f"{where}: profile '{name}' stage_ms must be an object "
+                           "{stage name: {percentiles or samples}}")
+    dists = {str(k): Dist.from_entry(v, f"{where}: profile '{name}' stage_ms[{k!r}]")
+             for k, v in stage.items()}
     return Profile(
         name=name,
+        stage_dists=dists,
         conv_ms_per_gflop=None if conv is None else _number(
             conv.get("ms_per_gflop"), f"{where}: profile '{name}' conv_fit.ms_per_gflop"),
         conv_fixed_ms=0.0 if conv is None else _number(

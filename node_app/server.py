@@ -24,7 +24,7 @@ from node_app import validate
 from node_app.config import NodeConfig, RunConfig
 from node_app.conn import RequestReader
 from node_app.node import Node
-from node_app.profile import Profile, load_profile
+from node_app.profile import Profile, load_profile, parse_profile
 from node_app.registry import make_role
 from node_app.stage import Pipeline, load_pipeline
 from node_app.stats import Stats, rss_kb
@@ -466,6 +466,7 @@ def build_server(
     """
     node = NodeConfig.load(config_path)
     run = RunConfig.load(run_path or node.run_file)
-    profile = load_profile(run.profile or node.profile)
+    profile = (parse_profile(run.profile, run.profile_entry, f"{run_path or node.run_file}")
+               if run.profile_entry is not None else load_profile(run.profile or node.profile))
     pipeline = load_pipeline(node.stages_dir, run.stages, run.input_size)
     return NodeServer(node, run, profile, pipeline, address)

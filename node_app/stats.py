@@ -37,6 +37,7 @@ class Stats:
         self.taken = 0
         self.stage_ms: dict[str, float] = {}
         self.share: float | None = None
+        self.overruns = 0  # frames whose real compute + overhead outlasted the profile time
 
     def count(self, table: dict[str, int], reason: str) -> None:
         with self.lock:

@@ -50,7 +50,8 @@ def start_bodp(tmp, stages, info, start, speeds, profiles=None, names=None, bloc
     gw = start(node(tmp, "gw", stages, {"tasks": {"blocks": blocks, "width": info.output_size,
                                                   "bands": bands}},
                     stages=[info.fused_stage], next_hops=[hop(sink)],
-                    input_size=info.input_size, queue_size=4, max_body_bytes=BIG))
+                    input_size=info.input_size, queue_size=4,
+                    max_body_bytes=bodp.gateway_body_bytes(MODEL, bands["speeds"])))
     devs = [start(node(tmp, f"d{i}", stages, {"pull": {"gateway": hop(gw), "blocks": blocks,
                                                        "bands": bands}},
                        stages=[info.fused_stage], next_hops=[], input_size=info.input_size,
@@ -237,6 +238,11 @@ def test_bodp_plan_gives_valid_run_files_and_the_band_bound(model, k, fps, tmp_p
         assert bands.devices == tuple(h.name for h in cluster[1:])
         assert (run.tasks or run.pull).blocks == layers * k
         assert len(set(bands.speeds)) == 1  # equal devices, equal speeds
+        if run.tasks:  # G takes every band's output back: the largest must fit its limit
+            largest = max((r2 - r1) * la.output_shape[1] * la.output_shape[2] * 4
+                          for la in describe(model).fused_layers
+                          for r1, r2 in biased_rows(la.output_shape[0], bands.speeds))
+            assert run.max_body_bytes >= largest > (1 << 20) // k
     assert plan.capacity_fps == pytest.approx(fps, rel=1e-3)
     doc = {"targets": plan.targets, "model": model,
            "nodes": [{"name": n.host.name, "role": n.role, "stages": n.stages,

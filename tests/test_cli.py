@@ -72,3 +72,79 @@ def test_bad_sweep_point_fails_before_the_first_run(args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert "[1/" not in proc.stdout and run_ids() == before  # no point started
+
+
+DEEPTHINGS = ["--strategies=ftp,bodp", "--model=yolov2-16"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # The lab has 6 hosts; ftp and bodp need a gateway + K devices.
+        ([*DEEPTHINGS, "--devices=1,2,6", "--grid=3x3,5x5"],
+         "--devices: ftp with K=6 needs 7 hosts, but "),
+        ([*DEEPTHINGS, "--devices=1,2", "--grid=3x3,20x20"],
+         "--grid: 20x20 is finer than fused layer 16's output 10x10 in model yolov2-16"),
+        ([*DEEPTHINGS, "--devices=1,2", "--sched=wsh,steal"],
+         "--sched: must be one of wsh, wst, wst-s, got 'steal'"),
+        ([*DEEPTHINGS, "--devices=1,x"], "--devices: must be an integer, got 'x'"),
+        ([*DEEPTHINGS, "--devices=2", "--k=2"], "--devices: give --devices or --k, not both"),
+        ([*DEEPTHINGS, "--fused=17"], "--fused: must be <= 16"),
+        (["--strategies=ftp,bodp", "--devices=1,2"], "--model: model cao-dense has no fused"),
+        (["--strategies=bodp", "--model=yolov2-16", "--grid=3x3"], "--grid: only ftp uses it"),
+    ],
+)
+def test_bad_device_sweep_fails_before_the_first_run(args, message):
+    before = run_ids()
+    proc = fab("sweep", *args, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert "[1/" not in proc.stdout and run_ids() == before  # no point started
+
+
+def test_sweep_help_documents_the_device_options():
+    text = " ".join(fab("--help", "sweep").stdout.split())
+    for option in ("--devices=STRING", "--grid=STRING", "--sched=STRING", "--model=STRING",
+                   "--fused=STRING", "--min-frames=STRING"):
+        assert option in text
+    assert "bodp and the others ignore it" in text  # bodp has no grid and no scheduler
+    assert "--=" not in text  # every option has a real short flag
+
+
+def test_experiment_with_more_devices_than_hosts_names_devices():
+    before = run_ids()
+    proc = fab("experiment", "--strategy=ftp", "--model=yolov2-16", "--devices=6",
+               check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--devices: ftp with K=6 needs 7 hosts, but " in proc.stderr
+    assert "inventory/lab.yml has 6 (at most K=5 fits)" in proc.stderr
+    assert "capacity bound" not in proc.stdout and run_ids() == before
+
+
+def test_bad_scenario_fails_naming_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("strategy: baseline\nactions:\n  - {at: 5s, do: partition, hosts: [pi1, pi2]}\n")
+    before = run_ids()
+    for args, message in [
+        ([f"--scenario={bad}"], f"--scenario: {bad}:3: action 'partition' is not supported yet"),
+        (["--scenario=no-such"], "--scenario: no scenario named 'no-such'; shipped: "),
+        (["--scenario=cao-fig2", "--rate=-1"], "--rate: must be > 0"),
+        (["--repeat=0"], "--repeat: must be an integer >= 1, got 0"),
+    ]:
+        proc = fab("experiment", *args, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+        assert "capacity bound" not in proc.stdout
+    assert run_ids() == before
+
+
+def test_rerun_of_no_run_names_it():
+    proc = fab("rerun", "no-such-run", check=False)
+    assert proc.returncode == 2 and "RUN_ID: no such run: no-such-run" in proc.stderr
+
+
+def test_help_documents_scenario_repeat_and_rerun():
+    text = fab("--help", "experiment").stdout
+    assert "--scenario" in text and "--repeat" in text and "cao-fig2" in text
+    text = fab("--help", "rerun").stdout
+    assert "run_id" in text.lower() and "--repeat" in text and "commit" in text

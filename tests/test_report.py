@@ -15,6 +15,9 @@ from harness.report import write_comparison, write_index, write_run_report
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|<link\b|<script\b|@import""",
                       re.I)
+# The index inlines its own script (templates/index.js): a <script> with a body and no src.
+EXTERNAL_INDEX = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|<link\b|@import|"""
+                            r"""<script\b[^>]*\bsrc\b""", re.I)
 
 
 def _report(tmp_path: Path, **kw) -> tuple[str, dict]:
@@ -74,7 +77,7 @@ def test_ledger_index_and_comparison(tmp_path: Path) -> None:
 
     index = write_index(db, tmp_path / "index.html").read_text()
     assert index.index('href="run-1.html"') < index.index('href="run-0.html"')
-    assert not EXTERNAL.search(index)
+    assert not EXTERNAL_INDEX.search(index) and "<script>" in index
 
     comp = write_comparison(dirs, tmp_path / "compare.html").read_text()
     assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 4
@@ -353,3 +356,256 @@ def test_comparison_labels_say_what_differs(tmp_path: Path) -> None:
     same = [{"strategy": "cao1", "x": 10, "rate_fps": 30}] * 2
     assert run_labels(same, [{"offered_fps": 30.0}] * 2) == ["cao1 · 30 fps #1",
                                                               "cao1 · 30 fps #2"]
+
+
+# --------------------------------------------------------------------------- device sweep
+# DeepThings' figures (issue 12): ftp and bodp against K, from run directories written as
+# the experiment writes them: the spec document from the strategy's real plan on the lab
+# inventory's hosts, traces and node stats as the nodes leave them, then
+# experiment.finish_run (summary with the DES prediction and measured memory, ledger row,
+# run report) and the sweep's own write_report over the sweep's points.
+
+SWEEP_T0 = 1_700_000_000.0
+
+
+def _board_run(spec, latency_s: float, peak_bytes: int, bytes_out: int) -> dict:
+    """One finished ftp/bodp run of `spec` where every frame reaches the sink `latency_s`
+    after its intended send; each device's measured footprint is `peak_bytes` and the
+    nodes sent `bytes_out` per frame in all. Returns its summary (finish_run's)."""
+    from harness import resources, strategies
+    from harness.experiment import _spec_document, finish_run
+    from harness.inventory import Host, load_inventory
+    from harness.paths import runs_dir
+
+    inventory = load_inventory(spec.inventory)
+    module = strategies.get(spec.strategy)
+    hosts = inventory.pick(list(inventory.hosts)[:strategies.hosts_needed(module, spec)])
+    sink_host = Host("sink", inventory.controller_address, "", "", "native", False)
+    plan = module.plan(spec, hosts, sink_host)
+    doc = {**_spec_document(spec, plan, inventory.path), "started_at": SWEEP_T0}
+    run_dir = runs_dir() / spec.run_id
+    (run_dir / "traces").mkdir(parents=True)
+    (run_dir / "spec.json").write_text(json.dumps(doc))
+    gateway = next(n for n in doc["nodes"] if n["role"] == "G")
+    devices = [n for n in doc["nodes"] if n["role"].startswith("D")]
+    blocks = gateway["tasks"]["blocks"]
+    rows: dict[str, list[list]] = {n["name"]: [] for n in doc["nodes"]}
+    client = []
+    frames = spec.measure_frames
+    for pid in range(frames):
+        intended = SWEEP_T0 + pid / spec.rate_fps
+        sent, done = intended + 0.001, intended + latency_s
+        client.append([pid, "measure", f"{intended:.6f}", f"{sent:.6f}", 200, 1, 0, 0, 1.5,
+                       plan.targets[0]])
+        g = rows[gateway["name"]]
+        g += [[sent + 0.001, pid, "received", 0], [sent + 0.002, pid, "started", 0],
+              [sent + 0.003, pid, "tiles_queued", blocks]]
+        step = (done - sent - 0.01) / blocks
+        for b in range(blocks):
+            d = devices[b % len(devices)]["name"]
+            t = sent + 0.004 + b * step
+            g.append([t, pid, "task_sent", f"{d}:{b}"])
+            rows[d] += [[t + 0.0005, pid, "task_started", f"{b}/{blocks}"],
+                        [t + step * 0.9, pid, "task_finished", f"5.00:{step * 900:.2f}"]]
+            g.append([t + step * 0.95, pid, "task_done", f"{d}:{b}"])
+        g += [[done - 0.003, pid, "finished", "1.00:0.00"],
+              [done - 0.002, pid, "forwarded", gateway["next_hops"][0]]]
+        rows["sink"].append([done, pid, "received", ""])
+    with (run_dir / "client.csv").open("w") as fh:
+        fh.write("packet_id,phase,intended_t,sent_t,status,accepted,overloaded,queue_depth,"
+                 "reply_ms,target\n")
+        fh.writelines(",".join(map(str, r)) + "\n" for r in client)
+    for name, trace in rows.items():
+        with (run_dir / "traces" / f"{name}.csv").open("w") as fh:
+            fh.write("t,packet_id,node,event,detail\n")
+            fh.writelines(f"{r[0]:.6f},{r[1]},{name},{r[2]},{r[3]}\n"
+                          for r in sorted(trace, key=lambda r: r[0]))
+    memory = {"weights_bytes": 100, "peak_layer_bytes": peak_bytes - 100,
+              "peak_footprint_bytes": peak_bytes, "per_layer": []}
+    per_node = bytes_out * frames // (len(devices) + 1)
+    stats = {n["name"]: {"weights_bytes": 100, "bytes_out": per_node,
+                         **({"memory": memory} if n["role"].startswith("D") else {})}
+             for n in [gateway, *devices]}
+    resources.save_node_stats(run_dir, stats)
+    return finish_run(run_dir, say=lambda _msg: None)
+
+
+# (strategy, K, grid) -> latency s, peak footprint bytes per device, node bytes out per frame
+DEVICE_RUNS = {
+    ("ftp", 1, "1x1"): (1.5, 1_000_000, 1_000), ("ftp", 2, "1x1"): (1.5, 1_000_000, 1_000),
+    ("ftp", 4, "1x1"): (1.5, 1_000_000, 1_000),
+    ("ftp", 1, "3x3"): (6.0, 420_000, 9_000), ("ftp", 2, "3x3"): (3.0, 420_000, 9_000),
+    ("ftp", 4, "3x3"): (2.0, 420_000, 9_000),
+    ("bodp", 1, None): (1.5, 1_000_000, 32_000), ("bodp", 2, None): (0.75, 600_000, 64_000),
+    ("bodp", 4, None): (0.5, 390_000, 128_000),
+}
+
+
+def test_device_sweep_report_has_deepthings_figures_and_table() -> None:
+    """`fab sweep --strategies=ftp,bodp --devices=1,2,4 --grid=1x1,3x3`: speedup over one
+    device (the unpartitioned ftp 1x1 at K = 1), peak memory per device and bytes per frame
+    against K as inline SVG, their numbers in a table, the seed's numbers beside ours, and
+    one line saying --sources is not built."""
+    import pandas as pd
+
+    from harness.paths import reports_dir
+    from harness.sweep import SweepSpec, _id_part, _point, write_report
+
+    sweep = SweepSpec(strategies=["ftp", "bodp"], xs=[], devices=[1, 2, 4],
+                      grids=["1x1", "3x3"],
+                      run={"model": "yolov2-16", "rate_fps": 0.1, "duration_s": 30,
+                           "warmup_s": 0, "min_frames": 1, "profile": "rpi3bplus"})
+    points, sums = [], {}
+    for spec in sweep.specs():
+        key = (spec.strategy, spec.k, spec.grid if spec.strategy == "ftp" else None)
+        spec.run_id = f"t-{spec.strategy}{_id_part(spec)}"
+        summary = _board_run(spec, *DEVICE_RUNS[key])
+        sums[key] = summary
+        points.append(_point(spec, summary))
+    assert len(points) == len(DEVICE_RUNS)
+    frame_in = 160 * 160 * 3 * 4  # the client's float32 frame, counted once per frame
+    assert sums[("bodp", 4, None)]["wire"]["bytes_per_frame"] == frame_in + 128_000
+    assert sums[("ftp", 2, "3x3")]["latency_ms"]["p50"] == pytest.approx(3000.0, abs=1)
+    assert sums[("ftp", 2, "3x3")]["predicted"]["latency_ms"]["p50"] > 0  # the DES's
+
+    report = write_report(sweep, pd.DataFrame(points), "20231114-000000")
+    assert report == reports_dir() / "sweep-20231114-000000.html"
+    html = report.read_text(encoding="utf-8")
+    assert not EXTERNAL.search(html) and "http://" not in html
+    assert html.count("<svg") == 3  # speedup, memory, wire; no X plots for ftp/bodp alone
+    for title in ("Speedup over one device against devices", "Peak memory per device",
+                  "Bytes on the wire per frame (measured) against devices"):
+        assert title in html
+    assert "the unpartitioned model on one device: ftp 1x1 wsh at K = 1, latency p50 1500 ms" \
+        in html
+
+    def row(line: str, k: int) -> list[str]:
+        found = re.search(rf'<tr><td class="l">{re.escape(line)}</td><td class="">{k}</td>'
+                          r"(.*?)</tr>", html, re.S)
+        assert found, (line, k)
+        return re.findall(r"<td[^>]*>(.*?)</td>", found.group(1))
+
+    def predicted(key) -> float:
+        return sums[key]["predicted"]["latency_ms"]["p50"]
+
+    one = predicted(("ftp", 1, "1x1"))
+    for (strategy, k, grid), (latency, peak, _out) in DEVICE_RUNS.items():
+        line = f"ftp {grid} wsh" if strategy == "ftp" else "bodp"
+        cells = row(line, k)
+        # p50, predicted p50, speedup, predicted speedup, peak memory, bytes / frame, runs
+        assert cells[0] == f"{latency * 1000:.0f}"
+        assert float(cells[2]) == pytest.approx(1.5 / latency, abs=0.005)
+        assert float(cells[3]) == pytest.approx(one / predicted((strategy, k, grid)), abs=0.005)
+        assert cells[4] == f"{peak:,}"
+        assert cells[5] == f"{sums[(strategy, k, grid)]['wire']['bytes_per_frame']:,.0f}"
+        assert f'href="t-{strategy}-k{k}' in cells[6]
+    # The DES prices what it models: bodp's bands beat ftp 3x3's overlapping tiles at K = 4.
+    assert predicted(("bodp", 4, None)) < predicted(("ftp", 4, "3x3"))
+
+    # The spread over reruns keeps every (strategy, K, grid, sched) apart: 9 rows of 1 run.
+    spread = re.search(r"Spread over reruns.*?</table>", html, re.S).group(0)
+    assert spread.count("<tr>") == 1 + len(DEVICE_RUNS)
+    assert '<td class="">ftp 3x3 wsh</td><td class=""></td><td class="">4</td>' \
+           '<td class="">1</td>' in spread
+
+    # DeepThings' reported numbers beside ours, worked out of the sweep's own runs.
+    assert "DeepThings reported" in html
+    assert "-58 %" in html and "-61 %" in html and "3.5x" in html and "2.1x" in html
+    assert "-58 % (k 1)" in html  # FTP 3x3: 420 kB per device against the single 1 MB
+    assert "-61 % (k 4)" in html  # 4-way BODP: 390 kB against the single device's 1 MB
+    assert "no ftp run with grid 5x5 with measured memory" in html
+    assert "Latency and throughput against data sources" in html
+    assert "not measured, <code>--sources</code> is not built" in html \
+        or "not measured, `--sources` is not built" in html
+
+
+def test_speedup_reference_falls_back_and_says_which() -> None:
+    """Without the unpartitioned ftp 1x1 at K = 1 the speedup is over bodp at K = 1, then
+    over each line's own K = 1; without any K = 1 there is none, and the words say so."""
+    import pandas as pd
+
+    from harness.analysis import device_curves
+
+    def pts(*rows):
+        return pd.DataFrame([{"run_id": f"r{i}", "strategy": s, "k": k, "grid": g,
+                              "sched": "wsh" if s == "ftp" else None, "latency_p50_ms": lat,
+                              "predicted_latency_p50_ms": None}
+                             for i, (s, k, g, lat) in enumerate(rows)])
+
+    curves, words = device_curves(pts(("bodp", 1, None, 1600.0), ("ftp", 1, "3x3", 6400.0),
+                                      ("ftp", 2, "3x3", 3200.0), ("baseline", None, None, 9.0)))
+    assert words.startswith("BODP on one device") and "bodp at K = 1" in words
+    assert list(curves["speedup"]) == [1.0, 0.25, 0.5]  # bodp 1; ftp 3x3 at K = 1, 2
+    assert curves["predicted_speedup"].isna().all()  # no prediction, no dashed line
+    curves, words = device_curves(pts(("ftp", 1, "3x3", 6400.0), ("ftp", 2, "3x3", 3200.0)))
+    assert words.startswith("each line's own K = 1 point") and list(curves["speedup"]) == [1, 2]
+    curves, words = device_curves(pts(("ftp", 2, "3x3", 3200.0)))
+    assert "add 1 to --devices" in words and curves["speedup"].isna().all()
+    assert device_curves(pts(("baseline", None, None, 9.0)))[0].empty
+
+
+def test_index_rows_filters_badges_and_embedded_runs(tmp_path: Path) -> None:
+    """The index's rows carry what the selects filter by, warnings are badges with their full
+    text inside <details>, and the side-by-side JSON cannot end its <script> early."""
+    sums = []
+    for i, kw in enumerate([{}, {"vanish_ids": (100,)}]):
+        run_dir = make_run(tmp_path, f"i-{i}", extra_spec={
+            "started_at": 1000.0 + i, "strategy": ["baseline", "</script><b>x"][i]}, **kw)
+        sums.append({**summarize(load_run(run_dir)), "spec": load_run(run_dir).spec})
+    html = write_index(sums, tmp_path / "index.html").read_text()
+    assert 'data-strategy="&lt;/script&gt;&lt;b&gt;x"' in html
+    assert 'data-strategy="baseline"' in html
+    assert '<option value="baseline">baseline</option>' in html
+    data = html[html.index('id="runs-data">'):]
+    data = data[len('id="runs-data">'):data.index("</script>")]
+    runs = json.loads(data)["runs"]  # the first </script> is the JSON's own end
+    assert set(runs) == {"i-0", "i-1"} and runs["i-1"][0] == "</script><b>x"
+    assert re.search(r'<details class="badge"><summary>frames vanished</summary><p>1 measure '
+                     r'frames vanished', html)
+    assert html.count('<details class="badge">') == 1
+
+
+def test_export_writes_every_figure_as_svg_pdf_and_csv(tmp_path, monkeypatch) -> None:
+    """`fab report --export=DIR` (harness.report.export) on runs finished as `fab experiment`
+    finishes them: each figure of the comparison and of each run's page in SVG and PDF, in
+    plots.STYLE, and the numbers it shows as CSV, equal to the summary's."""
+    import matplotlib
+    import pandas as pd
+
+    from harness import plots
+    from harness.analysis import per_second_counts
+    from harness.report import export
+
+    s0, _ = _finished(tmp_path, monkeypatch, "e0")
+    s1, _ = _finished(tmp_path, monkeypatch, "e1", vanish_ids=(100,),
+                      extra_spec={"strategy": "cao2", "x": 50})
+    out = tmp_path / "figures"
+    written = export([tmp_path / "runs" / "e0", tmp_path / "runs" / "e1"], out)
+    assert all(p.is_file() and p.stat().st_size for p in written)
+    assert all(matplotlib.rcParams[k] == v for k, v in plots.STYLE.items())
+
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["run_id"]) == ["e0", "e1"]
+    assert list(table["label"]) == ["baseline", "cao2 · X=50"]  # what differs, as on the page
+    assert list(table["coverage"]) == [s0["coverage"], s1["coverage"]]
+    assert list(table["latency_ms.p99"]) == [s0["latency_ms"]["p99"], s1["latency_ms"]["p99"]]
+    figures = {"comparison-coverage", "comparison-delivered_fps", "comparison-latency_p95",
+               "comparison-drops"}
+    runs = {"throughput", "switches", "queue_depth", "utilisation", "latency", "send_lag"}
+    figures |= {f"{r}/{name}" for r in ("e0", "e1") for name in runs}
+    for name in figures:
+        svg, pdf = (out / f"{name}.svg").read_text(), (out / f"{name}.pdf").read_bytes()
+        assert svg.lstrip().startswith("<?xml") and "<text" in svg, name  # text stays text
+        assert pdf.startswith(b"%PDF") and b"/FontFile2" in pdf, name  # TrueType embedded
+        assert "CreationDate" not in pdf.decode("latin-1"), name  # same numbers, same file
+    bars = pd.read_csv(out / "comparison-coverage.csv")
+    assert list(bars["coverage"]) == [s0["coverage"], s1["coverage"]]
+    drops = pd.read_csv(out / "comparison-drops.csv")
+    assert list(drops["B"]) == [sum(s["drops"]["B"].values()) for s in (s0, s1)]
+    counts = pd.read_csv(out / "e1" / "throughput.csv")
+    expected = per_second_counts(load_run(tmp_path / "runs" / "e1"))
+    assert counts[list(expected.columns)].equals(expected.reset_index(drop=True))
+    assert counts["delivered"].sum() == s1["delivered"]
+    latency = pd.read_csv(out / "e1" / "latency.csv")["latency_ms"]
+    assert round(float(latency.quantile(0.99)), 3) == s1["latency_ms"]["p99"]
+    assert (out / "e0" / "switches-drops.csv").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.inventory import REPO
 from harness.models import cao_dense
 from harness.spec import RunSpec, SpecError
 from harness.sweep import SweepSpec
@@ -79,3 +80,67 @@ def test_sweep_checks_every_point_before_the_first_run() -> None:
         SweepSpec(strategies=["0"], xs=[], run={"rate_fps": "inf"})
     assert err.value.cli_message().startswith("--rate: ")
     assert len(SweepSpec(strategies=["0", "mp"], xs=[], ks=[2, 4]).specs()) == 3
+
+
+# DeepThings' sweep: ftp at every K x grid x sched, bodp at every K (issue 12).
+YOLO = {"model": "yolov2-16"}
+
+
+def _lab_hosts() -> int:
+    from harness.inventory import load_inventory
+
+    return len(load_inventory("inventory/lab.yml").hosts)
+
+
+def test_sweep_points_are_the_product_where_each_knob_applies() -> None:
+    sweep = SweepSpec(strategies=["ftp", "bodp", "0"], xs=[], devices=[1, 2, 4],
+                      grids=["3x3", "5X5"], scheds=["wsh", "wst"], run=YOLO)
+    points = [(s.strategy, s.k if s.strategy != "baseline" else None,
+               s.grid if s.strategy == "ftp" else None,
+               s.sched if s.strategy == "ftp" else None) for s in sweep.specs()]
+    ftp = {("ftp", k, g, sc) for k in (1, 2, 4) for g in ("3x3", "5x5") for sc in ("wsh", "wst")}
+    assert sorted(p for p in points if p[0] == "ftp") == sorted(ftp)  # each once, 12 in all
+    assert [p for p in points if p[0] == "bodp"] == [("bodp", k, None, None) for k in (1, 2, 4)]
+    assert [p for p in points if p[0] == "baseline"] == [("baseline", None, None, None)]
+    assert len(points) == 12 + 3 + 1
+    assert all(s.model == "yolov2-16" for s in sweep.specs())
+    # --devices is --k under the name ftp and bodp use; repeats multiply every point
+    by_k = SweepSpec(strategies=["bodp"], xs=[], ks=[1, 2, 4], run=YOLO, repeats=2)
+    assert [s.k for s in by_k.specs()] == [1, 1, 2, 2, 4, 4]
+    # without lists, the template's single values
+    one = SweepSpec(strategies=["ftp"], xs=[], run={**YOLO, "k": 3, "grid": "2x2",
+                                                   "sched": "wst-s"}).specs()
+    assert [(s.k, s.grid, s.sched) for s in one] == [(3, "2x2", "wst-s")]
+
+
+@pytest.mark.parametrize(("kw", "flag", "problem"), [
+    ({"devices": [1, 2, 6]}, "--devices", "ftp with K=6 needs 7 hosts, but "),
+    ({"devices": [1, "two"]}, "--devices", "must be an integer, got 'two'"),
+    ({"devices": [0, 2]}, "--devices", "every K must be >= 1"),
+    ({"devices": [2], "ks": [2]}, "--devices", "give --devices or --k, not both"),
+    ({"ks": [2, 6]}, "--k", "needs 7 hosts, but "),
+    ({"grids": ["3x3", "20x20"]}, "--grid", "20x20 is finer than fused layer 16's output 10x10"),
+    ({"grids": ["3by3"]}, "--grid", "must be NxM"),
+    ({"scheds": ["wsh", "steal"]}, "--sched", "must be one of wsh, wst, wst-s, got 'steal'"),
+    ({"run": {"model": "yolov2-16", "fused": 17}}, "--fused", "must be <= 16"),
+    ({"run": {}}, "--model", "model cao-dense has no fused stage"),
+    ({"strategies": ["bodp"], "grids": ["3x3"]}, "--grid", "only ftp uses it"),
+    ({"strategies": ["bodp"], "scheds": ["wst"]}, "--sched", "only ftp uses it"),
+    ({"strategies": ["0"], "devices": [2], "run": {}}, "--devices", "none of the strategies"),
+])
+def test_bad_sweep_point_names_the_option(kw: dict, flag: str, problem: str) -> None:
+    args = {"strategies": ["ftp", "bodp"], "xs": [], "run": YOLO, **kw}
+    with pytest.raises(SpecError) as err:
+        SweepSpec(**args)
+    message = err.value.cli_message()
+    assert message.startswith(f"{flag}: ") and problem in message, message
+
+
+def test_sweep_point_beyond_the_inventory_names_its_size() -> None:
+    hosts = _lab_hosts()
+    SweepSpec(strategies=["ftp", "bodp"], xs=[], devices=[1, hosts - 1], run=YOLO)  # fits
+    with pytest.raises(SpecError) as err:
+        SweepSpec(strategies=["bodp"], xs=[], devices=[1, hosts], run=YOLO)
+    assert err.value.cli_message() == (
+        f"--devices: bodp with K={hosts} needs {hosts + 1} hosts, but "
+        f"{REPO / 'inventory/lab.yml'} has {hosts} (at most K={hosts - 1} fits)")

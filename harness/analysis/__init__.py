@@ -11,7 +11,8 @@ callers keep writing `from harness.analysis import load_run, summarize, ...`:
   minimum-run rule) and the warnings a report shows as a banner.
 - timeseries.py: per-second series for the report's plots.
 - switches.py: model switches (strategies that reload stages at run time).
-- sweeps.py: X*, where strategy 2 overtakes the baseline in a sweep.
+- sweeps.py: X*, where strategy 2 overtakes the baseline in a sweep; ftp and bodp against
+  the number of devices (speedup over one device, memory, bytes per frame).
 - rounding.py: JSON-safe rounding used by every summary field.
 
 Speed matters: an hour at a few hundred frames/s is a million packets and several million
@@ -43,7 +44,7 @@ from harness.analysis.metrics import (
     warnings_of,
     write_summary,
 )
-from harness.analysis.sweeps import crossing_x
+from harness.analysis.sweeps import DEVICE_STRATEGIES, crossing_x, device_curves, line_of
 from harness.analysis.switches import model_switches, share_series
 from harness.analysis.timeseries import (
     drops_per_second_by_node,
@@ -63,7 +64,10 @@ __all__ = [
     "TRACE_DTYPES",
     "TRUE_STRINGS",
     "Run",
+    "DEVICE_STRATEGIES",
     "crossing_x",
+    "device_curves",
+    "line_of",
     "drops_per_second_by_node",
     "latencies_ms",
     "load_run",

@@ -120,6 +120,7 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             util = rounded((b[1] - b[0]) / length, 4)
         elif code >= 0 and length > 0 and name not in d.sink_nodes:
             util = 0.0
+        profile_mean = float(np.nanmean(p)) if len(p) and not np.isnan(p).all() else None
         tasks_done = count("task_finished")
         processed: float = count("finished")
         blocks = _blocks_of(run, d, info, code)
@@ -141,11 +142,27 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             "measured_service_ms_mean": rounded(measured.mean()) if measured is not None else None,
             "measured_service_ms_p95": (rounded(np.percentile(measured, 95))
                                         if measured is not None else None),
+            **{f"measured_service_ms_p{q}": (rounded(np.percentile(measured, q))
+                                             if measured is not None and len(measured) else None)
+               for q in (50, 90, 99)},
+            "overruns": count("overrun"),
+            "service_error": _service_error(measured, profile_mean, info.get("profile")),
             "utilisation": util,
             "queue_depth_mean": rounded(dep.mean()) if len(dep) else None,
             "queue_depth_max": int(dep.max()) if len(dep) else None,
         }
     return out
+
+
+def _service_error(measured: np.ndarray | None, profile_mean: float | None,
+                   profile: Any) -> float | None:
+    """(measured mean service time - the profile's) / the profile's: how far the node's
+    real started-to-finished time drifted from what it was meant to emulate; None for a
+    native node (it has no profile time to keep) or when either side is missing."""
+    if (profile == "native" or measured is None or not len(measured) or profile_mean is None
+            or profile_mean <= 0):
+        return None
+    return rounded((float(measured.mean()) - profile_mean) / profile_mean, 4)
 
 
 def _blocks_of(run: Run, d: Derived, info: dict[str, Any], code: int) -> int | None:

@@ -235,6 +235,31 @@ def summarize(run: Run) -> dict[str, Any]:
     return summary
 
 
+# A node's measured mean service time may differ from its profile's by this much (relative)
+# before the run is flagged (issue 14: "drift more than 5 % from the profile").
+SERVICE_ERROR_TOLERANCE = 0.05
+
+
+def emulation_warnings(summary: dict[str, Any]) -> list[str]:
+    """The emulation checks itself (the Mininet-HiFi rule: a result from an overloaded
+    emulator is not a result): a node whose real compute plus overhead outlasted its
+    profile time (`overruns`), or whose measured service times drift from the profile's."""
+    out = []
+    for name, n in (summary.get("nodes") or {}).items():
+        if n.get("overruns"):
+            out.append(f"node {name}: {n['overruns']} frame(s) overran the profile time "
+                       f"({n.get('profile')}): the host computed slower than the device it "
+                       "emulates, so this node's times are the host's, not the profile's")
+        err = n.get("service_error")
+        if err is not None and abs(err) > SERVICE_ERROR_TOLERANCE:
+            out.append(f"node {name}: measured mean service time "
+                       f"{n.get('measured_service_ms_mean')} ms differs from the profile's "
+                       f"{n.get('service_ms_mean')} ms by {err:+.1%} "
+                       f"(> {SERVICE_ERROR_TOLERANCE:.0%}): the emulation did not keep to "
+                       "its profile")
+    return out
+
+
 def warnings_of(summary: dict[str, Any]) -> list[str]:
     """Human-readable reasons not to trust a run as is (shown as a banner in reports)."""
     out = []
@@ -256,6 +281,7 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
     if summary.get("missing_traces"):
         out.append("no trace rows for: " + ", ".join(summary["missing_traces"]))
     out += clock_warnings(summary)
+    out += emulation_warnings(summary)
     for f in summary.get("faults") or []:
         out.append(f"fault injected: {f['kind']} on {f['host']}"
                    + ("" if f.get("ok", True) else f" (not applied: {f.get('detail')})")

@@ -48,7 +48,7 @@ from harness.des import BoardJobs, Params, board, simulate
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.common import MapShape, map_shapes
-from harness.strategies.plan import NodePlan, Plan
+from harness.strategies.plan import NodePlan, Plan, body_limit
 from node_app.stage import stack_costs
 from node_app.tiles import Region, biased_rows
 
@@ -124,6 +124,16 @@ def capacity_fps(spec: RunSpec, devices: list[Host]) -> float | None:
     return fps_min([*per_device, barrier])
 
 
+def gateway_body_bytes(model: str, speeds: list[float]) -> int:
+    """G's max_body_bytes: G takes each band's output back as a task result, and the largest
+    is a band of a big early layer (yolov2-16, K = 2: 80 x 160 x 32 floats, 1.6 MB), far
+    above the limit a frame needs."""
+    shapes = map_shapes(model)
+    largest = max((r2 - r1) * s.out_hw[1] * s.c_out * 4 for s in shapes
+                  for r1, r2 in biased_rows(s.out_hw[0], speeds))
+    return max(body_limit(describe(model).input_size), largest)
+
+
 def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     info = describe(spec.model)
     shapes = map_shapes(spec.model)
@@ -135,7 +145,8 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     nodes = [NodePlan(g, "G", [stage], [sink.endpoint],
                       extra={"tasks": {"blocks": blocks, "width": info.output_size,
                                        "bands": bands},
-                             "admission": spec.admission})]
+                             "admission": spec.admission,
+                             "max_body_bytes": gateway_body_bytes(spec.model, bands["speeds"])})]
     nodes += [NodePlan(d, f"D{i}", [stage], [],
                        extra={"pull": {"gateway": g.endpoint, "blocks": blocks, "bands": bands}})
               for i, d in enumerate(devices)]

@@ -72,3 +72,10 @@ class Plan:
         peers = {client_address} if me in self.targets and client_address else set()
         peers |= {up.host.address for up in self.nodes if me in up.sends_to()}
         return sorted(peers)
+
+
+def body_limit(floats: int) -> int:
+    """max_body_bytes for frames of `floats` float32 values: 1 MiB, or twice a frame when
+    frames are bigger (yolov2-16-608's input is 4.4 MB). A strategy whose nodes take bigger
+    bodies (BODP's bands of a layer's output) sets max_body_bytes in the node's extra."""
+    return max(1 << 20, 2 * 4 * floats)

@@ -23,7 +23,6 @@ import numpy as np
 
 from node_app.config import parse_hostport
 from node_app.node import Node
-from node_app.profile import sleep_until
 from node_app.role import Role
 from node_app.roles.task_gateway import LONG_POLL_S
 from node_app.stage import ACTIVATIONS, DenseLayer, block_bounds
@@ -191,10 +190,7 @@ class TaskHelper(Role):
         t0 = time.perf_counter()
         body = work()
         real_ms = (time.perf_counter() - t0) * 1000.0
-        if profile_ms is not None:
-            sleep_until(t0 + profile_ms / 1000.0)
-        node.stats.observe_service((time.perf_counter() - t0) * 1000.0)
-        claimed = real_ms if profile_ms is None else profile_ms
+        claimed = node.wait_out(packet_id, t0, real_ms, profile_ms)
         node.trace.write(packet_id, "task_finished", f"{real_ms:.2f}:{claimed:.2f}")
         headers = {"X-Packet-Id": str(packet_id), "X-Block": f"{block}/{self.cfg.blocks}"}
         status, _h, _d = self._request("/task/result", headers, body)
