@@ -148,13 +148,13 @@ _EXPERIMENT_OPTIONS = tuple(parameters(_spec_options))
         "repeat": "run the recorded spec N times (default: 1, or the group's N)",
     },
 )
-def rerun(c, run_id="", repeat=""):
+def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no value only
     """Re-run a recorded run exactly: its spec.json's seed, profile, inventory, hosts and
     strategy options; warns when the code's commit differs from the recorded one."""
     from harness.rerun import rerun as run
 
     try:
-        run(run_id, repeat)
+        run(run_id or "", repeat)
     except SpecError as exc:
         raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
     except RuntimeError as exc:
