@@ -150,7 +150,8 @@ _EXPERIMENT_OPTIONS = tuple(parameters(_spec_options))
 )
 def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no value only
     """Re-run a recorded run exactly: its spec.json's seed, profile, inventory, hosts and
-    strategy options; warns when the code's commit differs from the recorded one."""
+    strategy options; warns when the code's commit differs from the recorded one.
+    `fab rerun RUN_ID [--repeat=N]` (RUN_ID also as --run-id)."""
     from harness.rerun import rerun as run
 
     try:
