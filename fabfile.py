@@ -9,6 +9,7 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab experiment --scenario=cao-fig2                    # a run written down in scenarios/
     fab experiment --strategy=0 --rate=30 --repeat=3      # mean +/- 95 % CI of 3 runs
     fab rerun RUN_ID                                      # the recorded spec, run again
+    fab calibrate --hosts=pi1 --repeat=30                 # pi1 -> profiles/calibrated-pi1.json
     fab report --runs=ID,ID                               # side-by-side comparison page
     fab report --runs=ID,ID --export=figures              # + every figure as SVG, PDF, CSV
     fab lab-down                                          # remove everything the lab made
@@ -152,13 +153,14 @@ _EXPERIMENT_OPTIONS = tuple(parameters(_spec_options))
         "repeat": "run the recorded spec N times (default: 1, or the group's N)",
     },
 )
-def rerun(c, run_id="", repeat=""):
+def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no value only
     """Re-run a recorded run exactly: its spec.json's seed, profile, inventory, hosts and
-    strategy options; warns when the code's commit differs from the recorded one."""
+    strategy options; warns when the code's commit differs from the recorded one.
+    `fab rerun RUN_ID [--repeat=N]` (RUN_ID also as --run-id)."""
     from harness.rerun import rerun as run
 
     try:
-        run(run_id, repeat)
+        run(run_id or "", repeat)
     except SpecError as exc:
         raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
     except RuntimeError as exc:
@@ -234,6 +236,36 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
 def _items(text: str) -> list[str]:
     """`1,2, 4` -> ['1', '2', '4']: a comma-separated option as its items (checked later)."""
     return [v.strip() for v in str(text).split(",") if v.strip()]
+
+
+@task(help={"hosts": "inventory hosts to measure, comma-separated",
+            "model": f"the model whose stages are timed (default {models.DEFAULT_MODEL})",
+            "repeat": "timed runs of every stage after a warm-up (default 30)",
+            "name": "profile name (default calibrated-<host>; <name>-<host> for several hosts)",
+            "inventory": "Ansible inventory (default inventory/lab.yml)"})
+def calibrate(c, hosts="", model=models.DEFAULT_MODEL, repeat="30", name="",
+              inventory="inventory/lab.yml"):
+    """Measure devices with node_app's own code; write profiles/<name>.json for each, usable
+    as --profile=<name> (docs/provisioning.md, Calibration)."""
+    from harness.calibrate import calibrate as measure
+    from harness.inventory import load_inventory
+
+    try:
+        names = _items(hosts)
+        if not names:
+            raise SpecError("hosts", "name at least one host (--hosts=pi1)")
+        if model not in models.names():
+            raise SpecError("model", f"unknown model {model!r}; known: "
+                                     f"{', '.join(models.names())}")
+        try:
+            count = int(repeat)
+        except ValueError:
+            raise SpecError("repeat", f"must be a whole number, got {repeat!r}") from None
+        measure(load_inventory(inventory).pick(names), model, count, name)
+    except SpecError as exc:
+        raise Exit(f"bad option: {exc.cli_message()}", code=2) from None
+    except RuntimeError as exc:
+        raise Exit(str(exc), code=1) from None
 
 
 @task(help={"runs": "run ids, comma-separated (see reports/index.html)",

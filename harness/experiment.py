@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import analysis, ledger, report, resources, strategies
-from harness.capacity import PROFILES_FILE, no_cost_reason
+from harness.capacity import no_cost_reason, profile_table, shipped
 from harness.clocks import ClockLog
 from harness.cluster import preflight, start_nodes, stop_and_collect
 from harness.fault_spec import parse_fault
@@ -61,7 +61,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     hosts = inventory.pick(names)
     spec.hosts = list(names)  # recorded resolved, so `fab rerun` uses these very hosts
     if spec.profile:
-        known = json.loads(PROFILES_FILE.read_text())
+        known = profile_table()
         if spec.profile not in known:
             raise SpecError("profile",
                             f"unknown profile {spec.profile!r}; known: {', '.join(known)}")
@@ -265,8 +265,17 @@ def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
         "input_size": input_size,
         "profile": node.host.profile, "peers": plan.peers_of(node, client_address),
         "seed": spec.seed,  # a profile's service-time distributions draw from it
-    } | ({"help": node.help} if node.help else {}) | node.extra | (
-        {"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
+    } | _profile_entry(node.host.profile) | ({"help": node.help} if node.help else {}) \
+        | node.extra | ({"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
+
+
+def _profile_entry(profile: str) -> dict:
+    """run.json `profile_entry` for a profile the nodes do not have (a calibrated
+    profiles/<name>.json: node_app/profiles.json on the nodes lists only the shipped ones)."""
+    if not profile or shipped(profile):
+        return {}
+    entry = profile_table().get(profile)
+    return {} if entry is None else {"profile_entry": entry}
 
 
 def frames_in_pipeline(stats: dict) -> int:
@@ -316,7 +325,7 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    profiles = json.loads(PROFILES_FILE.read_text())
+    profiles = profile_table()
     used = sorted({n.host.profile for n in plan.nodes})
     return {
         **spec.to_dict(),

@@ -5,6 +5,8 @@ These run without the lab: every case fails (or is checked) before a node is tou
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lab_cli import fab, run_ids  # tests/ is on sys.path (pytest rootdir)
 
@@ -144,7 +146,8 @@ def test_rerun_of_no_run_names_it():
 
 
 def test_help_documents_scenario_repeat_and_rerun():
-    text = fab("--help", "experiment").stdout
+    # Invoke wraps help at hyphens ("cao-" / "fig2"): read it as one line.
+    text = re.sub(r"-\s+", "-", " ".join(fab("--help", "experiment").stdout.split()))
     assert "--scenario" in text and "--repeat" in text and "cao-fig2" in text
     text = fab("--help", "rerun").stdout
     assert "run_id" in text.lower() and "--repeat" in text and "commit" in text

@@ -14,19 +14,17 @@ pytestmark = pytest.mark.lab
 
 
 def test_cao_fig2_scenario_drops_nine_of_ten_at_b(provisioned_lab):
-    """Cao's Fig. 2: B's 40 ms layer behind A's 4 ms one, fed at A's speed (250 fps): B
-    takes 25 of every 250 frames, so coverage is about 0.1 and B is where frames drop."""
+    """Cao's Fig. 2: B takes a tenth of the frames A passes it (scenarios/cao-fig2.yml: A the
+    rpi3bplus pi1, B the half-speed pi3 of lab-hetero.yml, 12.5 frames/s, fed at 125 fps),
+    so coverage is about 0.1 and B is where frames drop."""
     proc = fab("experiment", "--scenario=cao-fig2", timeout_s=900)
     spec, summary = latest_run()
-    assert spec["scenario"] == "cao-fig2" and spec["rate_fps"] == 250.0
+    assert spec["scenario"] == "cao-fig2" and spec["rate_fps"] == 125.0
     assert 0.08 <= summary["coverage"] <= 0.12, summary
     drops = {node: sum(reasons.values()) for node, reasons in summary["drops"].items()}
-    # pi2 is B. A (pi1) is fed at its full speed, so the per-hop overhead makes it drop some
-    # too; the model puts B's drops at about 3.5 times A's.
-    assert drops.get("pi2", 0) >= 0.6 * summary["sent"], drops
-    assert drops["pi2"] > 2 * drops.get("pi1", 0), drops
-    assert summary["drops"]["pi2"].get("queue_full", 0) > 0, summary["drops"]
-    assert not summary["send_lag_flagged"], summary["send_lag_ms"]  # 250 fps was offered
+    assert drops.get("pi3", 0) >= 0.8 * summary["sent"], drops  # 9 of 10, at B
+    assert drops.get("pi1", 0) <= 0.02 * summary["sent"], drops  # A is half busy
+    assert summary["drops"]["pi3"].get("queue_full", 0) > 0, summary["drops"]
     assert "9 of 10" in summary["scenario"]["seed_reported"]
     assert "seed reported (scenario cao-fig2)" in proc.stdout
     assert "9 of 10" in report_of(spec["run_id"])
@@ -35,7 +33,7 @@ def test_cao_fig2_scenario_drops_nine_of_ten_at_b(provisioned_lab):
 
 def test_repeat_three_then_rerun_lands_within_three_percent(provisioned_lab):
     before = run_ids()
-    proc = fab("experiment", "--strategy=0", "--rate=30", "--duration=15", "--warmup=2",
+    proc = fab("experiment", "--strategy=0", "--rate=30", "--duration=8", "--warmup=1",
                "--repeat=3", timeout_s=900)
     out = proc.stdout
     assert "repetitions: 3 of 3 finished" in out, out[-3000:]

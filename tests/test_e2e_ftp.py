@@ -17,68 +17,46 @@ from lab_cli import fab, latest_run  # tests/ is on sys.path (pytest rootdir)
 pytestmark = pytest.mark.lab
 
 
-def test_ftp_delivers_the_models_output_with_tiles_on_both_devices(provisioned_lab):
-    fab("experiment", "--strategy=ftp", "--model=yolov2-16", "--devices=2", "--grid=2x2",
-        "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")
-    spec, summary = latest_run()
-    assert spec["strategy"] == "ftp" and spec["grid"] == "2x2"
-    frames = summary["sent"]
+RUN = ("--model=yolov2-16", "--devices=2", "--rate=0.5", "--duration=10", "--warmup=0",
+       "--min-frames=5")
+
+
+def _delivered_every_frame(summary: dict) -> int:
+    """Every frame arrived, equal to the model's output; returns the frames sent."""
     assert summary["coverage"] == 1.0, summary
     assert summary["output_check"]["checked"] >= 5
     assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
-    tiles = summary["tasks_per_helper"]
-    assert sum(tiles.values()) == 4 * frames, tiles
-    assert min(tiles.values()) >= frames, tiles  # both devices pull: neither idles
+    return summary["sent"]
 
 
-def test_ftp_work_stealing_delivers_the_models_output_with_tiles_stolen(provisioned_lab):
-    """--sched=wst: the client sends to D0, which cuts each frame into its 2x2 tiles and
-    works on them; D1 asks G for a victim and steals from D0. Same load as above (0.5 fps,
-    under the 0.64 fps bound); each steal adds a lookup and a lease round trip, well inside
-    the 2 s between frames."""
-    fab("experiment", "--strategy=ftp", "--model=yolov2-16", "--devices=2", "--grid=2x2",
-        "--sched=wst", "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")
+@pytest.mark.parametrize("sched", ["wsh", "wst", "wst-s"])
+def test_ftp_delivers_the_models_output_with_tiles_on_both_devices(provisioned_lab, sched):
+    """wsh: both devices pull tiles from G. wst: the client sends to D0, which cuts each
+    frame into its 2x2 tiles and works on them; D1 asks G for a victim and steals from D0
+    (a lookup and a lease round trip, well inside the 2 s between frames). wst-s: as wst,
+    tiles in checkerboard order (0, 3 first); 1 and 2 reuse the overlap 0 and 3 sent G with
+    their results, or are computed whole when a neighbour is late (never dearer than wst, so
+    the same 0.64 fps bound holds)."""
+    fab("experiment", "--strategy=ftp", "--grid=2x2", f"--sched={sched}", *RUN)
     spec, summary = latest_run()
-    assert spec["strategy"] == "ftp" and spec["sched"] == "wst"
-    d0 = next(n for n in spec["nodes"] if n["role"] == "D0")
-    assert [t.rpartition(":")[0] for t in spec["targets"]] == [d0["address"]]
-    frames = summary["sent"]
-    assert summary["coverage"] == 1.0, summary
-    assert summary["output_check"]["checked"] >= 5
-    assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
+    assert spec["strategy"] == "ftp" and spec["grid"] == "2x2" and spec["sched"] == sched
+    if sched != "wsh":
+        d0 = next(n for n in spec["nodes"] if n["role"] == "D0")
+        assert [t.rpartition(":")[0] for t in spec["targets"]] == [d0["address"]]
+    frames = _delivered_every_frame(summary)
     tiles = summary["tasks_per_helper"]
     assert sum(tiles.values()) == 4 * frames, tiles
-    assert min(tiles.values()) >= 1, tiles  # D1 stole: both devices computed tiles
-
-
-def test_ftp_work_stealing_with_data_reuse_delivers_the_models_output(provisioned_lab):
-    """--sched=wst-s: as wst, with the 2x2 tiles queued in checkerboard order (0, 3 first);
-    tiles 1 and 2 reuse the overlap 0 and 3 sent G with their results, or are computed
-    whole when a neighbour is late. Same load as wst (0.5 fps): a frame is cheaper with
-    reuse, never dearer, so the same bound holds."""
-    fab("experiment", "--strategy=ftp", "--model=yolov2-16", "--devices=2", "--grid=2x2",
-        "--sched=wst-s", "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")
-    spec, summary = latest_run()
-    assert spec["strategy"] == "ftp" and spec["sched"] == "wst-s"
-    d0 = next(n for n in spec["nodes"] if n["role"] == "D0")
-    assert [t.rpartition(":")[0] for t in spec["targets"]] == [d0["address"]]
-    frames = summary["sent"]
-    assert summary["coverage"] == 1.0, summary
-    assert summary["output_check"]["checked"] >= 5
-    assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
-    tiles = summary["tasks_per_helper"]
-    assert sum(tiles.values()) == 4 * frames, tiles
+    if sched == "wsh":
+        assert min(tiles.values()) >= frames, tiles  # both devices pull: neither idles
+    elif sched == "wst":
+        assert min(tiles.values()) >= 1, tiles  # D1 stole: both devices computed tiles
 
 
 def test_bodp_delivers_the_models_output_with_every_layer_on_both_devices(provisioned_lab):
-    fab("experiment", "--strategy=bodp", "--model=yolov2-16", "--devices=2",
-        "--rate=0.5", "--duration=16", "--warmup=0", "--min-frames=5")
+    fab("experiment", "--strategy=bodp", *RUN)
     spec, summary = latest_run()
     assert spec["strategy"] == "bodp" and spec["k"] == 2
-    frames = summary["sent"]
-    assert summary["coverage"] == 1.0, summary
-    assert summary["output_check"]["checked"] >= 5
-    assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
+    frames = _delivered_every_frame(summary)
     bands = summary["tasks_per_helper"]
     # Equal devices, equal speeds: each takes its own band of all 16 layers of every frame.
     assert sorted(bands.values()) == [16 * frames, 16 * frames], bands

@@ -609,3 +609,20 @@ def test_export_writes_every_figure_as_svg_pdf_and_csv(tmp_path, monkeypatch) ->
     latency = pd.read_csv(out / "e1" / "latency.csv")["latency_ms"]
     assert round(float(latency.quantile(0.99)), 3) == s1["latency_ms"]["p99"]
     assert (out / "e0" / "switches-drops.csv").is_file()
+
+
+def test_deepthings_reuse_and_wire_rows_compare_like_with_like() -> None:
+    """Data reuse is WST-S against WST at the same K and grid; communication is WST-S against
+    WSH on the same grid (the seed's two comparisons), from the runs' summaries."""
+    from harness.seeds import deepthings
+
+    def run(sched, k, grid, p50, wire):
+        return {"strategy": "ftp", "sched": sched, "k": k, "grid": grid,
+                "latency_ms": {"p50": p50}, "wire": {"bytes_per_frame": wire}}
+
+    runs = [run("wsh", 2, "3x3", 3000.0, 2_000_000), run("wst", 4, "3x3", 2500.0, 1_500_000),
+            run("wst", 2, "3x3", 2800.0, 1_600_000), run("wst-s", 2, "3x3", 2100.0, 960_000)]
+    assert deepthings._reuse(runs) == "-25 % (grid 3x3, k 2)"  # against wst k 2, not k 4
+    assert deepthings._wire(runs) == "-52 % (grid 3x3, k 2)"
+    assert "needs an ftp wst run with k 2" in deepthings._reuse(runs[:1] + runs[3:])
+    assert deepthings._wire(runs[:3]).startswith("not measured")
