@@ -458,3 +458,28 @@ def test_a_rerun_of_a_run_before_admission_runs_without_it() -> None:
     assert spec_from_document({"run_spec": recorded}).admission == "whole"
     old = {k: v for k, v in recorded.items() if k != "admission"}
     assert spec_from_document({"run_spec": old}).admission == "none"
+
+
+def test_task_gateway_refuses_whole_frames_when_its_board_is_full(tmp_path: Path,
+                                                                  pi_stages: Path,
+                                                                  start) -> None:
+    """tasks, one Pi 3 B+ helper (T = 4 blocks: 4 x 11.6 ms, 21.6 fps) at 1.5x that: with
+    admission `whole` the gateway drops frames at once, reason `admission`, never after
+    handing out a block; every frame it took is assembled and equal to the reference."""
+    sink = start(write_configs(tmp_path, "sink", stages=[], next_hops=[], **BIG),
+                 CapturingSink)
+    gw = start(node(tmp_path, "gw", pi_stages, {"tasks": {"blocks": 4, "width": 2000},
+                                                "admission": "whole"},
+                    stages=["L1"], next_hops=[hop(sink)], input_size=100, profile="rpi3bplus"))
+    helper = start(node(tmp_path, "h0", pi_stages, {"pull": {"gateway": hop(gw), "blocks": 4}},
+                        stages=["L2"], next_hops=[], profile="rpi3bplus", **BIG))
+    n = 100
+    xs = frames(n, seed=8)
+    paced(gw.port, xs, 1.5 * 21.6)
+    assert wait_for(lambda: drained(gw) and stats(gw)["frames_held"] == 0)
+    gw_drops = drops(gw)
+    assert gw_drops.get("admission", 0) > 0 and set(gw_drops) <= {"admission", "queue_full"}
+    assert len(sink.server.frames) + sum(gw_drops.values()) == n
+    assert sum(stats(gw)["tasks_by_helper"].values()) == 4 * len(sink.server.frames)
+    assert drops(helper) == {}
+    check_outputs(sink, xs)
