@@ -121,3 +121,14 @@ def test_a_run_without_samples_is_judged_on_the_rest(tmp_path: Path) -> None:
     summary = summarize(load_run(make_run(tmp_path, b_drops=False)))
     fid = summary["fidelity"]
     assert fid["idle_cpu_samples"] == 0 and fid["idle_cpu_min"] is None and fid["ok"] is True
+
+
+def test_the_run_report_shows_the_fidelity_row_and_the_invalid_verdict(tmp_path: Path) -> None:
+    from harness.report import write_run_report
+
+    summary = _run_with_idle(tmp_path, [0.01] * 9)
+    html = tmp_path / "r1.html"
+    write_run_report(tmp_path / "r1", summary, html)
+    text = html.read_text()
+    assert "emulation fidelity" in text and "idle CPU 1.0% / 1.0%" in text
+    assert "NOT kept: run invalid" in text and "not valid" in text
