@@ -28,7 +28,7 @@ def test_sampler_reads_proc_stat_and_stops_by_itself() -> None:
     waited = _wait_stopped(sampler, timeout_s=3.0)
     assert not sampler.running and waited < 1.5  # bounded: nobody called stop()
     samples = sampler.stop()
-    assert 3 <= len(samples) <= 7
+    assert 2 <= len(samples) <= 7  # ~5 at 0.1 s; fewer when a busy box oversleeps
     assert all(0.0 <= idle <= 1.0 for _, idle in samples)
     times = [t for t, _ in samples]
     assert times == sorted(times) and abs(times[-1] - time.time()) < 2.0
