@@ -32,4 +32,5 @@ CLI_FLAGS = {
     "repeat": "--repeat", "run_id": "RUN_ID",
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
+    "pis": "--pis", "out": "--out",
 }
