@@ -132,3 +132,22 @@ def test_the_run_report_shows_the_fidelity_row_and_the_invalid_verdict(tmp_path:
     text = html.read_text()
     assert "emulation fidelity" in text and "idle CPU 1.0% / 1.0%" in text
     assert "NOT kept: run invalid" in text and "not valid" in text
+
+
+def test_a_short_stage_a_few_tenths_late_is_not_a_different_device() -> None:
+    """Cao's 4 ms layer measured at 4.3 ms (+7.5 %, a timer wake-up late) keeps its profile;
+    at 4.6 ms (+15 %, 0.6 ms) it does not. A 40 ms stage 5.5 % off (2.2 ms) does not either."""
+    from harness.analysis.fidelity import drifted, fidelity_of
+
+    def node(measured, profile):
+        return {"measured_service_ms_mean": measured,
+                "service_error": round((measured - profile) / profile, 4)}
+
+    assert not drifted(node(4.3, 4.0)) and drifted(node(4.6, 4.0))
+    assert drifted(node(42.2, 40.0)) and not drifted(node(41.9, 40.0))
+    lag = {"p99": 3.0, "threshold": 5.0}
+    ok = fidelity_of({"nodes": {"pi1": node(4.3, 4.0)}, "send_lag_ms": lag}, [])
+    assert ok["ok"], ok
+    bad = fidelity_of({"nodes": {"pi1": node(4.6, 4.0)},
+                       "send_lag_ms": {"p99": 6.0, "threshold": 5.0}}, [])
+    assert not bad["ok"] and "pi1" in bad["why"] and "send lag p99 6.00 ms" in bad["why"]

@@ -16,13 +16,16 @@ The limits, and why each is where it is:
   of the measured window, counted in total, not only in a row. One or two saturated seconds
   (a GC pause, a node starting a model switch) are absorbed by the queues; more mean the
   box, not the emulated devices, set the pace.
-- |service_error| of any node above SERVICE_ERROR_MAX (5 %): the tolerance issue 14 set for
-  a profile's drift; beyond it the node emulated a different device.
-- send lag p99 above SEND_LAG_P99_MAX_MS (2 ms): the load generator measured 1.1-1.2 ms p99
-  at 10-300 fps on this box (docs/measurements.md), so 2 ms leaves headroom for noise while
-  still catching a client that fell behind its schedule; it is also the limit issue 17 uses
-  for the largest honest lab. The run's own --lag-threshold (default 5 ms) still raises its
-  separate warning.
+- |service_error| of any node above SERVICE_ERROR_MAX (5 %), the tolerance issue 14 set for
+  a profile's drift, and at least SERVICE_SLACK_MS (0.5 ms) in absolute terms: a timer
+  wake-up on a shared Linux box is late by a few tenths of a millisecond, which is 5 % of
+  Cao's 4 ms layer but nothing a 4 ms stage's queue notices; beyond both the node
+  emulated a different device (`drifted`, also behind the per-node warning).
+- send lag p99 above the run's own --lag-threshold (`lag_threshold_ms`, default 5 ms; the
+  same limit that flags the send lag): the load generator fell behind its schedule, so the
+  offered load was not the one asked for. SEND_LAG_P99_MAX_MS (2 ms) is the stricter limit
+  issue 17's scale bench holds the largest honest lab to; it is used only where the run has
+  no threshold of its own.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from harness.analysis.rounding import rounded
 IDLE_CPU_MIN = 0.05
 IDLE_LOW_MAX_S = 2
 SERVICE_ERROR_MAX = 0.05
+SERVICE_SLACK_MS = 0.5
 SEND_LAG_P99_MAX_MS = 2.0
 LIMITS = {"idle_cpu_min": IDLE_CPU_MIN, "idle_low_max_s": IDLE_LOW_MAX_S,
           "service_error_max": SERVICE_ERROR_MAX, "send_lag_p99_max_ms": SEND_LAG_P99_MAX_MS}
@@ -50,6 +54,20 @@ def in_window(samples: list[tuple[float, float]], window: dict[str, Any] | None,
     if start is None or end is None:
         return [idle for _, idle in samples]
     return [idle for t, idle in samples if t > start and t - interval_s < end]
+
+
+def drifted(node: dict[str, Any]) -> bool:
+    """Did this node's measured mean service time leave its profile's by more than
+    SERVICE_ERROR_MAX and more than SERVICE_SLACK_MS?"""
+    err, measured = node.get("service_error"), node.get("measured_service_ms_mean")
+    if err is None:
+        return False
+    if abs(err) <= SERVICE_ERROR_MAX:
+        return False
+    if measured is None:
+        return True
+    profile = measured / (1.0 + err) if err != -1.0 else 0.0
+    return abs(measured - profile) > SERVICE_SLACK_MS
 
 
 def fidelity_of(summary: dict[str, Any],
@@ -71,12 +89,16 @@ def fidelity_of(summary: dict[str, Any],
     errors = {name: abs(n["service_error"]) for name, n in (summary.get("nodes") or {}).items()
               if n.get("service_error") is not None}
     worst = max(errors, key=errors.__getitem__) if errors else None
-    if worst is not None and errors[worst] > SERVICE_ERROR_MAX:
-        why.append(f"service-time error {errors[worst]:.1%} on {worst} (more than "
+    off = [name for name, n in (summary.get("nodes") or {}).items() if drifted(n)]
+    if off:
+        bad = max(off, key=errors.__getitem__)
+        why.append(f"service-time error {errors[bad]:.1%} on {bad} (more than "
                    f"{SERVICE_ERROR_MAX:.0%}): it did not emulate its profile")
-    lag = (summary.get("send_lag_ms") or {}).get("p99")
-    if lag is not None and lag > SEND_LAG_P99_MAX_MS:
-        why.append(f"send lag p99 {lag:.2f} ms (more than {SEND_LAG_P99_MAX_MS:g} ms): the "
+    lag_ms = summary.get("send_lag_ms") or {}
+    lag = lag_ms.get("p99")
+    limit = float(lag_ms.get("threshold") or SEND_LAG_P99_MAX_MS)
+    if lag is not None and lag > limit:
+        why.append(f"send lag p99 {lag:.2f} ms (more than {limit:g} ms): the "
                    "load generator fell behind its schedule")
     return {
         "idle_cpu_min": rounded(idle_min, 4) if idle_min is not None else None,

@@ -20,7 +20,7 @@ import pandas as pd
 from harness.analysis.accounting import drop_records, node_stats, trace_ends
 from harness.analysis.clocks import clock_summary
 from harness.analysis.derived import derive
-from harness.analysis.fidelity import SERVICE_ERROR_MAX, apply_fidelity
+from harness.analysis.fidelity import SERVICE_ERROR_MAX, apply_fidelity, drifted
 from harness.analysis.hops import clock_warnings, hop_latencies
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
@@ -257,7 +257,7 @@ def emulation_warnings(summary: dict[str, Any]) -> list[str]:
                        f"({n.get('profile')}): the host computed slower than the device it "
                        "emulates, so this node's times are the host's, not the profile's")
         err = n.get("service_error")
-        if err is not None and abs(err) > SERVICE_ERROR_TOLERANCE:
+        if err is not None and drifted(n):
             out.append(f"node {name}: measured mean service time "
                        f"{n.get('measured_service_ms_mean')} ms differs from the profile's "
                        f"{n.get('service_ms_mean')} ms by {err:+.1%} "
