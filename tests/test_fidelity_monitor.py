@@ -136,7 +136,7 @@ def test_the_run_report_shows_the_fidelity_row_and_the_invalid_verdict(tmp_path:
 
 def test_a_short_stage_a_few_tenths_late_is_not_a_different_device() -> None:
     """Cao's 4 ms layer measured at 4.3 ms (+7.5 %, a timer wake-up late) keeps its profile;
-    at 4.6 ms (+15 %, 0.6 ms) it does not. A 40 ms stage 5.5 % off (2.2 ms) does not either."""
+    at 4.6 ms (+15 %, 0.6 ms) it does not, nor does a 40 ms stage 5.5 % (2.2 ms) off."""
     from harness.analysis.fidelity import drifted, fidelity_of
 
     def node(measured, profile):
