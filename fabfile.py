@@ -12,6 +12,7 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab calibrate --hosts=pi1 --repeat=30                 # pi1 -> profiles/calibrated-pi1.json
     fab report --runs=ID,ID                               # side-by-side comparison page
     fab report --runs=ID,ID --export=figures              # + every figure as SVG, PDF, CSV
+    fab lab-inventory --pis=24 > inventory/lab-24.yml     # a lab of N emulated Pis
     fab lab-down                                          # remove everything the lab made
 """
 
@@ -51,6 +52,30 @@ def lab_down(c):
     from harness.playbooks import lab_down as run
 
     run()
+
+
+@task(
+    name="lab-inventory",
+    help={
+        "pis": "number of emulated Pis, 1..244 (pi1..piN at 198.18.0.11..; the lab role's "
+               "/24 holds no more)",
+        "profile": "device profile of every host (default rpi3bplus; node_app/profiles.json)",
+        "out": "write the inventory here (default: print it, e.g. > inventory/lab-N.yml)",
+    },
+)
+def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
+    """Write an inventory for N emulated Pis in the form of inventory/lab.yml, checked with
+    the harness's own inventory reader; touches no lab (docs/lab.md, "Lab size")."""
+    from harness.lab_inventory import write_inventory
+
+    try:
+        text = write_inventory(pis, profile, out)
+    except SpecError as exc:
+        raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
+    if out:
+        print(f"inventory: {out} ({pis} emulated Pis)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 @task(

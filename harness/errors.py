@@ -33,4 +33,5 @@ CLI_FLAGS = {
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
     "admission": "--admission",
+    "pis": "--pis", "out": "--out",
 }

@@ -34,6 +34,7 @@ from harness.inventory import REPO, Host, load_inventory
 from harness.load import run_locust
 from harness.model import run_stage
 from harness.models import describe
+from harness.monitor import IdleCpuSampler
 from harness.nodeapi import try_stats
 from harness.overhead import hop_ms
 from harness.paths import ledger_path, reports_dir, runs_dir
@@ -108,8 +109,15 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
                                           if spec.faults else ""))
         injector.start()
         endpoints = [n.host.endpoint for n in workers] + [sink.endpoint]
-        code = run_locust(spec, plan.targets, plan.input_size, run_dir, endpoints, sink.endpoint,
-                          out=out, client=client)
+        # The box's idle CPU once a second while the load runs (harness/monitor.py); bounded
+        # past Locust's own run-time limit, so it stops by itself whatever happens here.
+        sampler = IdleCpuSampler(max_s=spec.warmup_s + spec.duration_s + 120.0).start()
+        try:
+            code = run_locust(spec, plan.targets, plan.input_size, run_dir, endpoints,
+                              sink.endpoint, out=out, client=client)
+        finally:
+            sampler.stop()
+            sampler.write(run_dir)
         if code not in (0, 1):
             say(f"warning: locust exited with {code}; see {run_dir / 'locust.log'}")
         _drain([n.host.endpoint for n in workers], sink.endpoint, plan.capacity_fps, say)

@@ -159,6 +159,8 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("send lag p50 ms", lag.get("p50")), ("send lag p99 ms", lag.get("p99")),
         ("send lag max ms", lag.get("max")),
         ("minimum run (duration s / frames)", _min_run(s)),
+        ("emulation fidelity (idle CPU min / p5, service error max, send lag p99)",
+         _fidelity(s)),
     ]
     scen = s.get("scenario") or {}
     if scen:
@@ -239,6 +241,22 @@ def _node_tables(s: dict[str, Any]) -> dict[str, Any]:
         "node_times": [[str(n), *(_fmt(st.get(c)) for c, _ in NODE_TIME_COLS),
                         _trace_end(s, n)] for n, st in nodes.items()],
     }
+
+
+def _fidelity(s: dict[str, Any]) -> str:
+    """The fidelity monitor's numbers and whether the run kept its limits (docs/lab.md)."""
+    f = s.get("fidelity")
+    if not f:
+        return "–"
+
+    def pct(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.1%}"
+
+    lag = f.get("send_lag_p99_ms")
+    text = (f"idle CPU {pct(f.get('idle_cpu_min'))} / {pct(f.get('idle_cpu_p5'))}, "
+            f"service error {pct(f.get('service_error_max'))}, send lag "
+            f"{'n/a' if lag is None else f'{lag:g} ms'}")
+    return f"{text}: " + ("kept" if f.get("ok") else "NOT kept: run invalid")
 
 
 # --------------------------------------------------------------------------- verdict card

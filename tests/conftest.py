@@ -58,8 +58,12 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_collection_modifyitems(config, items):
+    """Fail on an empty collection; run tests/test_lab.py's tests last, because its module
+    ends by taking the lab down (a later lab test would have to provision it again)."""
     if not items:
         raise pytest.UsageError("no tests collected")
+    items[:] = ([i for i in items if i.module.__name__ != "test_lab"]
+                + [i for i in items if i.module.__name__ == "test_lab"])
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -78,13 +82,30 @@ def _lab_namespaces() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.startswith("dnnlab-")]
 
 
-@pytest.fixture(scope="session")
-def provisioned_lab():
-    """The emulated lab, up and provisioned by `ansible-playbook site.yml`, for the session.
+def _lab_answers() -> bool:
+    """The lab is up: each inventory/lab.yml host's namespace exists and its sshd greets."""
+    import socket
 
-    If the session brought the lab up it takes it down at the end; a lab that was
-    already up (a developer's) is left as it was.
-    """
+    from harness.inventory import load_inventory
+
+    hosts = load_inventory("inventory/lab.yml").hosts.values()
+    if sorted(_lab_namespaces()) != sorted(f"dnnlab-{h.name}" for h in hosts):
+        return False
+    for h in hosts:
+        try:
+            with socket.create_connection((h.address, 22), timeout=2) as sock:
+                if not sock.recv(64).startswith(b"SSH-"):
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def _lab_session():
+    """Provisions the lab once per session (`ansible-playbook site.yml`). If the session
+    brought the lab up it takes it down at the end; a lab that was already up (a
+    developer's) is left as it was."""
     if os.geteuid() != 0:
         pytest.skip("the emulated lab needs root (network namespaces, sshd)")
     from harness.playbooks import ansible_playbook, lab_down
@@ -95,3 +116,13 @@ def provisioned_lab():
     if not was_up:
         lab_down()
         assert not _lab_namespaces(), "lab down left namespaces behind"
+
+
+@pytest.fixture(scope="module")
+def provisioned_lab(_lab_session):
+    """The emulated lab, up and provisioned, for this module's tests: provisioned again if
+    an earlier module took it down (tests/test_lab.py does, and runs last for that reason)."""
+    if not _lab_answers():
+        from harness.playbooks import ansible_playbook
+
+        ansible_playbook("site.yml", capture=True)

@@ -7,6 +7,8 @@ callers keep writing `from harness.analysis import load_run, summarize, ...`:
 - derived.py: the per-packet join (trace rows -> measure IDs, sink arrivals, busy
   intervals), computed once per run and shared by everything below.
 - accounting.py: drops by node and reason, per-node counts and service times, trace ends.
+- fidelity.py: the emulation's self-check (idle CPU, service-time error, send lag) that
+  marks an overloaded run invalid (Mininet-HiFi's rule).
 - metrics.py: the headline numbers (`summarize`, latency, send lag, rate steps, the
   minimum-run rule) and the warnings a report shows as a banner.
 - timeseries.py: per-second series for the report's plots.
@@ -22,6 +24,8 @@ in docs/results.md.
 """
 
 from harness.analysis.accounting import EARLY_END_S
+from harness.analysis.fidelity import LIMITS as FIDELITY_LIMITS
+from harness.analysis.fidelity import apply_fidelity, fidelity_of
 from harness.analysis.loading import (
     CLIENT_DTYPES,
     DROP_EVENTS,
@@ -58,6 +62,7 @@ __all__ = [
     "DROP_EVENTS",
     "EARLY_END_S",
     "EVENTS",
+    "FIDELITY_LIMITS",
     "PREDICTION_TOLERANCE",
     "SCHEMA_VERSION",
     "TRACE_COLUMNS",
@@ -65,10 +70,12 @@ __all__ = [
     "TRUE_STRINGS",
     "Run",
     "DEVICE_STRATEGIES",
+    "apply_fidelity",
     "crossing_x",
     "device_curves",
     "line_of",
     "drops_per_second_by_node",
+    "fidelity_of",
     "latencies_ms",
     "load_run",
     "min_run_check",

@@ -20,10 +20,12 @@ import pandas as pd
 from harness.analysis.accounting import drop_records, node_stats, trace_ends
 from harness.analysis.clocks import clock_summary
 from harness.analysis.derived import derive
+from harness.analysis.fidelity import SERVICE_ERROR_MAX, apply_fidelity, drifted
 from harness.analysis.hops import clock_warnings, hop_latencies
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
 from harness.analysis.switches import model_switches, switch_summary
+from harness.monitor import read_samples
 
 SCHEMA_VERSION = 1
 # Measured vs predicted coverage may differ by this much before a report says so.
@@ -231,13 +233,17 @@ def summarize(run: Run) -> dict[str, Any]:
             summary[flag] = spec[flag]
     if why:
         summary["invalid"] = "; ".join(x for x in (summary.get("invalid"), why) if x)
+    # The emulation's own check (idle CPU, service-time error, send lag): a run that broke
+    # it is invalid too, with the reason (harness/analysis/fidelity.py).
+    apply_fidelity(summary, read_samples(run.run_dir))
     summary["warnings"] = warnings_of(summary)
     return summary
 
 
 # A node's measured mean service time may differ from its profile's by this much (relative)
-# before the run is flagged (issue 14: "drift more than 5 % from the profile").
-SERVICE_ERROR_TOLERANCE = 0.05
+# before the run is flagged (issue 14: "drift more than 5 % from the profile"); the fidelity
+# check marks such a run invalid as well (issue 17), so both share one number.
+SERVICE_ERROR_TOLERANCE = SERVICE_ERROR_MAX
 
 
 def emulation_warnings(summary: dict[str, Any]) -> list[str]:
@@ -251,7 +257,7 @@ def emulation_warnings(summary: dict[str, Any]) -> list[str]:
                        f"({n.get('profile')}): the host computed slower than the device it "
                        "emulates, so this node's times are the host's, not the profile's")
         err = n.get("service_error")
-        if err is not None and abs(err) > SERVICE_ERROR_TOLERANCE:
+        if err is not None and drifted(n):
             out.append(f"node {name}: measured mean service time "
                        f"{n.get('measured_service_ms_mean')} ms differs from the profile's "
                        f"{n.get('service_ms_mean')} ms by {err:+.1%} "

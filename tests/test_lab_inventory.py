@@ -1,0 +1,119 @@
+"""`fab lab-inventory --pis=N`: an inventory for N emulated Pis (issue 17, lab size).
+
+No lab: the inventories are generated, read back with Ansible's parser (load_inventory) and
+held against the lab role's own checks, read from the role's files; nothing is brought up.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from lab_cli import fab  # tests/ is on sys.path (pytest rootdir)
+
+from harness.errors import SpecError
+from harness.inventory import REPO, load_inventory
+from harness.lab_inventory import LAB_NETWORK, MAX_PIS, host_address, write_inventory
+
+ROLE = REPO / "playbooks" / "roles" / "lab"
+BENCHMARK_RANGE = ipaddress.ip_network("198.18.0.0/15")  # DESIGN.md: the lab's only range
+
+
+def _role_checks() -> tuple[re.Pattern, re.Pattern, dict]:
+    """The lab role's host-name and address regexes (tasks/main.yml's assert) and its
+    defaults, so a change in the role shows up here rather than half-way through site.yml."""
+    tasks = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
+    that = next(t for t in tasks if "each lab host" in t["name"])["ansible.builtin.assert"]["that"]
+    name_re = next(re.search(r"lab_host is match\('(.*)'\)", c) for c in that
+                   if c.startswith("lab_host is match"))
+    addr_re = next(re.search(r"ansible_host is match\('(.*)'\)", c) for c in that
+                   if "ansible_host is match" in c)
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    return re.compile(name_re.group(1)), re.compile(addr_re.group(1)), defaults
+
+
+def _role_accepts(names_addresses: dict[str, str]) -> list[str]:
+    """What the role's assert would reject (re.match, as Jinja's `match` test)."""
+    name_re, addr_re, d = _role_checks()
+    bad = []
+    for name, addr in names_addresses.items():
+        if not name_re.match(name):
+            bad.append(f"{name}: name")
+        if len(d["lab_veth_prefix"] + name) > 15 or len(d["lab_peer_prefix"] + name) > 15:
+            bad.append(f"{name}: interface name too long")
+        if not addr_re.match(addr):
+            bad.append(f"{name}: address {addr}")
+    if len(set(names_addresses.values())) != len(names_addresses):
+        bad.append("duplicate addresses")
+    return bad
+
+
+@pytest.mark.parametrize("n", [1, 12, 48])
+def test_inventory_for_n_pis_is_valid_and_the_role_accepts_it(tmp_path: Path, n: int) -> None:
+    out = tmp_path / "inventory" / f"lab-{n}.yml"
+    text = write_inventory(n, "rpi3b", str(out))
+    assert out.read_text() == text
+    inv = load_inventory(str(out))
+    assert list(inv.hosts) == [f"pi{i}" for i in range(1, n + 1)]
+    addresses = [h.address for h in inv.hosts.values()]
+    assert len(set(addresses)) == n
+    assert all(ipaddress.ip_address(a) in BENCHMARK_RANGE for a in addresses)
+    assert all(h.emulated and h.profile == "rpi3b" and h.user == "root"
+               for h in inv.hosts.values())
+    # lab_dir (and the key) resolve to the repository's .lab wherever the file is written.
+    assert {h.key_file for h in inv.hosts.values()} == {str(REPO / ".lab/ssh/id_ed25519")}
+    assert _role_accepts({h.name: h.address for h in inv.hosts.values()}) == []
+
+
+def test_same_form_as_lab_yml() -> None:
+    """Six Pis give lab.yml's hosts, addresses and group vars (comments aside)."""
+    generated = yaml.safe_load(write_inventory(6))
+    shipped = yaml.safe_load((REPO / "inventory" / "lab.yml").read_text())
+    lab = lambda doc: doc["all"]["children"]["cluster"]["children"]["lab"]  # noqa: E731
+    assert lab(generated)["vars"] == lab(shipped)["vars"]
+    assert lab(generated)["hosts"] == lab(shipped)["hosts"]
+
+
+def test_address_plan_matches_the_role_up_to_its_limit() -> None:
+    """Every address up to MAX_PIS passes the role's assert; the next is the /24's broadcast,
+    which the role refuses."""
+    _, addr_re, defaults = _role_checks()
+    assert defaults["lab_prefixlen"] == LAB_NETWORK.prefixlen
+    assert ipaddress.ip_address(defaults["lab_bridge_address"]) in LAB_NETWORK
+    plan = {f"pi{i}": host_address(i) for i in range(1, MAX_PIS + 1)}
+    assert _role_accepts(plan) == []
+    assert host_address(MAX_PIS) == "198.18.0.254"
+    assert host_address(MAX_PIS + 1) == str(LAB_NETWORK.broadcast_address)
+    assert not addr_re.match(host_address(MAX_PIS + 1))
+
+
+@pytest.mark.parametrize(("pis", "message"), [
+    (0, "at least 1"), (-3, "at least 1"), ("abc", "a whole number"), ("4.5", "a whole number"),
+    (MAX_PIS + 1, f"at most {MAX_PIS} emulated Pis"),
+])
+def test_bad_n_is_refused_naming_pis(tmp_path: Path, pis: object, message: str) -> None:
+    out = tmp_path / "lab.yml"
+    with pytest.raises(SpecError) as err:
+        write_inventory(pis, out=str(out))
+    assert err.value.cli_message().startswith("--pis: ") and message in str(err.value)
+    assert not out.exists()
+
+
+def test_unknown_profile_is_refused_naming_profile() -> None:
+    with pytest.raises(SpecError) as err:
+        write_inventory(3, "rpi9")
+    assert err.value.cli_message().startswith("--profile: unknown profile 'rpi9'")
+
+
+def test_fab_lab_inventory_prints_or_writes(tmp_path: Path) -> None:
+    printed = fab("lab-inventory", "--pis=12", "--profile=rpi4b").stdout
+    assert printed.count("ansible_host: 198.18.0.") == 12 and "device_profile: rpi4b" in printed
+    out = tmp_path / "lab-2.yml"
+    fab("lab-inventory", "--pis=2", f"--out={out}")
+    assert list(load_inventory(str(out)).hosts) == ["pi1", "pi2"]
+    bad = fab("lab-inventory", "--pis=245", check=False)
+    assert bad.returncode == 2 and "--pis: at most 244" in bad.stderr
+    assert "Traceback" not in bad.stderr
