@@ -140,7 +140,11 @@ def test_dp_avoids_a_stalled_replica(tmp_path: Path, stage_dir: Path, start) -> 
     routed = request(a.port, "GET", "/stats")[1]["routed"]
     to_stalled, to_live = routed[hop(stalled)], routed[hop(live)]
     assert to_stalled + to_live == 30
-    assert to_stalled <= 5 < to_live, routed  # round robin would give it 15
+    # Round robin would give it 15. Least-queue sends it a frame only while its reported
+    # depth is not above the live replica's, so how many depends on how fast the live one
+    # drains (5 on an idle box, 6 with both cores busy); a stalled replica at a quarter of
+    # the frames or fewer is avoided.
+    assert 4 * to_stalled <= to_live + to_stalled, routed
     StalledReplica.release.set()
     check_outputs(sink, xs)  # the stalled replica's frames still arrive once it runs
 
