@@ -195,13 +195,7 @@ class HelpConfig:
             raise ConfigError(
                 f"{where}: field 'policy' must be one of {', '.join(HELP_POLICIES)}, got {policy!r}"
             )
-        hop = data["direct_hop"]
-        try:
-            if not isinstance(hop, str):
-                raise ValueError(f"expected a string, got {hop!r}")
-            parse_hostport(hop)
-        except ValueError as e:
-            raise ConfigError(f"{where}: field 'direct_hop': {e}") from None
+        hop = _hop(data["direct_hop"], where, "'direct_hop'")
         return cls(
             policy=policy,
             x=_int(data, "x", where, 1),
@@ -225,13 +219,7 @@ class LocalConfig:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> LocalConfig:
         _check_object(data, cls.FIELDS, where)
-        hop = data["direct_hop"]
-        try:
-            if not isinstance(hop, str):
-                raise ValueError(f"expected a string, got {hop!r}")
-            parse_hostport(hop)
-        except ValueError as e:
-            raise ConfigError(f"{where}: field 'direct_hop': {e}") from None
+        hop = _hop(data["direct_hop"], where, "'direct_hop'")
         return cls(stages=_names(data, "stages", where), direct_hop=hop)
 
 
@@ -243,13 +231,14 @@ ADMISSIONS = ("whole", "none")
 DEFAULT_HEARTBEAT_MS = 20.0  # run.json heartbeat_ms: how often an entry polls GET /feedback
 
 
-def _hop(value: Any, where: str, key: str) -> str:
+def _hop(value: Any, where: str, field: str) -> str:
+    """A "host:port" string, else ConfigError naming `field` (quoted, with any index)."""
     try:
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {value!r}")
         parse_hostport(value)
     except ValueError as e:
-        raise ConfigError(f"{where}: field '{key}': {e}") from None
+        raise ConfigError(f"{where}: field {field}: {e}") from None
     return value
 
 
@@ -389,7 +378,7 @@ class PullConfig:
     def from_dict(cls, data: Any, where: str) -> PullConfig:
         _check_object(data, cls.FIELDS, where, optional=("tiles", "bands"))
         blocks = _int(data, "blocks", where, 1)
-        return cls(gateway=_hop(data["gateway"], where, "gateway"), blocks=blocks,
+        return cls(gateway=_hop(data["gateway"], where, "'gateway'"), blocks=blocks,
                    tiles=_tiles(data, where, blocks), bands=_bands(data, where, blocks))
 
 
@@ -501,12 +490,7 @@ class RunConfig:
         if not isinstance(hops, list):
             raise ConfigError(f"{where}: field 'next_hops' must be a list, got {hops!r}")
         for i, hop in enumerate(hops):
-            try:
-                if not isinstance(hop, str):
-                    raise ValueError(f"expected a string, got {hop!r}")
-                parse_hostport(hop)
-            except ValueError as e:
-                raise ConfigError(f"{where}: field 'next_hops'[{i}]: {e}") from None
+            _hop(hop, where, f"'next_hops'[{i}]")
         run = cls(
             run_id=_str(data, "run_id", where, safe=True),
             stages=tuple(stages),
