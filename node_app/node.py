@@ -30,6 +30,7 @@ from node_app.profile import Profile, sleep_until
 from node_app.stage import Pipeline, load_pipeline
 from node_app.stats import Stats
 from node_app.trace import TraceWriter
+from node_app.workqueue import WorkQueue
 
 Frame = tuple[int, bytes]  # (packet id, float32 body)
 
@@ -55,7 +56,8 @@ class Node:
             self.profile_ms = sum(d.mean for d in self.dists)
         self.stats = Stats(self.profile_ms or 0.0)
         self.memory = MemoryMeter()  # per-layer buffers while computing, /stats `memory`
-        self.queue: queue.Queue[Frame | None] = queue.Queue(run.queue_size)
+        self.queue = WorkQueue(run.queue_size)  # frames for the worker (None: stop)
+        self.served: list[WorkQueue] = [self.queue]  # every queue a serve loop works through
         self.forwarders = [Forwarder(hop) for hop in run.next_hops]
         self.stopping = threading.Event()
         # The port the server listens on: node.json's until the bind, then the bound one
@@ -154,6 +156,7 @@ class Node:
                 return
             if item is not None:
                 self.drop(item[0], reason)
+                self.queue.finished()
 
     def snapshot(self) -> dict[str, Any]:
         """The /stats fields every node has (role fields and rss_kb are added by the server)."""
@@ -161,6 +164,8 @@ class Node:
         memory = self.memory.snapshot(  # its own lock, never nested in stats.lock
             [la for stage in self.pipeline.stages for la in stage.layers],
             self.pipeline.weights_bytes)
+        depth, _ = self.queue.counts()
+        busy = sum(q.counts()[1] for q in self.served)
         with st.lock:
             return {
                 "node": self.config.node,
@@ -172,8 +177,8 @@ class Node:
                 "processed": st.processed,
                 "forwarded": st.forwarded,
                 "forward_failed": st.forward_failed,
-                "queue_depth": self.queue.qsize(),
-                "busy": st.busy,
+                "queue_depth": depth,
+                "busy": busy,
                 "service_ms": round(st.service_ms, 3),
                 "uptime_s": round(time.monotonic() - st.started, 3),
                 "switches": st.switches,
@@ -189,22 +194,22 @@ class Node:
 
     # worker side -------------------------------------------------------------------------
 
-    def serve(self, q: queue.Queue[tuple[int, bytes] | None],
-              fn: Callable[[int, bytes], Any]) -> None:
+    def serve(self, q: WorkQueue, fn: Callable[[int, bytes], Any]) -> None:
         """Call fn(packet_id, body) for each item of `q`, guarded, until a None arrives:
         the loop of every thread that works through frames (the worker, a gateway's
-        sender)."""
+        sender). A frame counts as `busy` in /stats from the moment it leaves `q` until fn
+        returns (node_app/workqueue.py says why that moment matters)."""
+        if q not in self.served:
+            self.served.append(q)
         own = q is self.queue
         while (item := q.get()) is not None:
-            with self.stats.lock:
-                self.stats.busy += 1
-                if own:
+            if own:
+                with self.stats.lock:
                     self.stats.taken += 1
             try:
                 self.guarded(item[0], fn, *item)
             finally:
-                with self.stats.lock:
-                    self.stats.busy -= 1
+                q.finished()
 
     def guarded(self, packet_id: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run fn(*args) for one frame; an exception is traced, never kills the worker."""

@@ -29,7 +29,6 @@ class Stats:
         self.switches = 0  # model switches completed (helping nodes only)
         self.helping = False
         self.bytes_out = 0  # payload bytes this node sent (frames, slices, tasks, results)
-        self.busy = 0  # frames a serve loop is working on now (out of the queue, not yet done)
         # Feedback (node_app/feedback.py): frames the worker took off the node's queue, so an
         # upstream that knows what it sent knows what can still be waiting here; the service
         # EWMA per stage (key: the stages run together, joined by "+"); the share of the

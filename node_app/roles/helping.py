@@ -91,7 +91,10 @@ class Helper(Role):
             node.queue.put(None)
             return
         pid, body = item
-        node.guarded(pid, node.run_frame, pid, body, self.own, node.profile_ms, self.to_next)
+        try:
+            node.guarded(pid, node.run_frame, pid, body, self.own, node.profile_ms, self.to_next)
+        finally:
+            node.queue.finished()
 
     def _switch_to_help(self) -> None:
         self._set_helping(True)

@@ -125,7 +125,12 @@ class StealDevice(TileHelper):
             return False
         if item is None:  # the server's stop sentinel
             return False
-        pid, body = item
+        try:
+            return self._cut(*item)
+        finally:
+            self.node.queue.finished()  # the frame is tiles now, or dropped
+
+    def _cut(self, pid: int, body: bytes) -> bool:
         st = self.stacks
         x = np.frombuffer(body, dtype="<f4").reshape(self.in_shape)
         tasks = []

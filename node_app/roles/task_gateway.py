@@ -34,7 +34,6 @@ Helper (run.json `pull`): node_app/roles/task_helper.py. Trace on the gateway: `
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -48,6 +47,7 @@ from node_app.forwarder import Forwarder
 from node_app.node import Node
 from node_app.role import Role, TaskSource
 from node_app.stage import block_bounds
+from node_app.workqueue import WorkQueue
 
 LONG_POLL_S = 1.0
 LEASE_S = 5.0
@@ -77,7 +77,7 @@ class TaskBoard:
         self.leased: dict[tuple[int, int], tuple[str, float]] = {}
         self.by_helper: dict[str, int] = {}
         self.helpers: set[str] = set()  # names that pulled; at most MAX_HELPERS
-        self.out: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
+        self.out = WorkQueue()  # assembled frames for the sender (None: stop)
         self.sender = threading.Thread(target=self._send, name="task-sender", daemon=True)
         self.sender.start()
 
@@ -170,8 +170,10 @@ class TaskBoard:
                 self.cond.notify_all()  # the frame's next round of tasks is queued
                 return None
             del self.frames[packet_id]
+            # Queued before the lock is let go, so frames_held() never sees the frame in
+            # neither place (a drain looking then would stop the nodes under it).
+            self.out.put((packet_id, frame.out.tobytes()))
             self.cond.notify_all()  # room for the worker's next frame
-        self.out.put((packet_id, frame.out.tobytes()))
         return None
 
     # what a task is: a neuron block here, a tile in node_app/roles/tile_gateway.py -----------
@@ -218,7 +220,8 @@ class TaskBoard:
     def frames_held(self) -> int:
         """Frames on the board (tasks out or waiting) or assembled and not yet sent."""
         with self.cond:
-            return len(self.frames) + self.out.qsize()
+            waiting, sending = self.out.counts()
+            return len(self.frames) + waiting + sending
 
     def _requeue_expired(self) -> None:
         now = time.monotonic()
