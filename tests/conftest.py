@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from lab_cli import lab_answers, lab_namespaces  # tests/ is on sys.path (rootdir)
 
 from harness.paths import REPO, RESULTS_ENV
 
@@ -75,32 +76,6 @@ def pytest_runtest_makereport(item, call):
         rep.longrepr = f"lab test skipped but REQUIRE_LAB=1: {rep.longrepr}"
 
 
-def _lab_namespaces() -> list[str]:
-    import subprocess
-
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith("dnnlab-")]
-
-
-def _lab_answers() -> bool:
-    """The lab is up: each inventory/lab.yml host's namespace exists and its sshd greets."""
-    import socket
-
-    from harness.inventory import load_inventory
-
-    hosts = load_inventory("inventory/lab.yml").hosts.values()
-    if sorted(_lab_namespaces()) != sorted(f"dnnlab-{h.name}" for h in hosts):
-        return False
-    for h in hosts:
-        try:
-            with socket.create_connection((h.address, 22), timeout=2) as sock:
-                if not sock.recv(64).startswith(b"SSH-"):
-                    return False
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture(scope="session")
 def _lab_session():
     """Provisions the lab once per session (`ansible-playbook site.yml`). If the session
@@ -110,19 +85,19 @@ def _lab_session():
         pytest.skip("the emulated lab needs root (network namespaces, sshd)")
     from harness.playbooks import ansible_playbook, lab_down
 
-    was_up = bool(_lab_namespaces())
+    was_up = bool(lab_namespaces())
     ansible_playbook("site.yml", capture=True)
     yield
     if not was_up:
         lab_down()
-        assert not _lab_namespaces(), "lab down left namespaces behind"
+        assert not lab_namespaces(), "lab down left namespaces behind"
 
 
 @pytest.fixture(scope="module")
 def provisioned_lab(_lab_session):
     """The emulated lab, up and provisioned, for this module's tests: provisioned again if
     an earlier module took it down (tests/test_lab.py does, and runs last for that reason)."""
-    if not _lab_answers():
+    if not lab_answers():
         from harness.playbooks import ansible_playbook
 
         ansible_playbook("site.yml", capture=True)

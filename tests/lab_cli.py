@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 
-from harness.inventory import REPO
+from harness.inventory import REPO, load_inventory
 from harness.paths import reports_dir, runs_dir
 
 
@@ -33,3 +34,25 @@ def run_ids() -> set[str]:
 
 def report_of(run_id: str) -> str:
     return (reports_dir() / f"{run_id}.html").read_text()
+
+
+def lab_namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith("dnnlab-")]
+
+
+def sshd_answers(address: str) -> bool:
+    """An SSH server greets on address:22 (what lab.yml's last task waits for)."""
+    try:
+        with socket.create_connection((address, 22), timeout=2) as sock:
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def lab_answers() -> bool:
+    """The lab is up: each inventory/lab.yml host's namespace exists and its sshd greets."""
+    hosts = load_inventory("inventory/lab.yml").hosts.values()
+    if sorted(lab_namespaces()) != sorted(f"dnnlab-{h.name}" for h in hosts):
+        return False
+    return all(sshd_answers(h.address) for h in hosts)

@@ -6,13 +6,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from lab_cli import lab_answers  # tests/ is on sys.path (pytest rootdir)
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ROOT / ".lab" / "ssh" / "id_ed25519"
@@ -74,23 +74,6 @@ def lab_leftovers():
     return netns, links
 
 
-def sshd_answers(address: str) -> bool:
-    """An SSH server greets on address:22 (what lab.yml's last task waits for)."""
-    try:
-        with socket.create_connection((address, 22), timeout=2) as sock:
-            return sock.recv(64).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
-def lab_is_up() -> bool:
-    """Every lab namespace exists and every host's sshd greets."""
-    netns, _ = lab_leftovers()
-    if sorted(netns) != sorted(f"dnnlab-{h}" for h in HOSTS):
-        return False
-    return all(sshd_answers(address) for address in HOSTS.values())
-
-
 @pytest.fixture(scope="module")
 def lab_module():
     """Takes the lab down when the module ends, whatever its tests left."""
@@ -102,9 +85,9 @@ def lab_module():
 def lab(lab_module):
     """The lab, up: brought up by playbooks/lab.yml unless it already is (a test that
     takes it down leaves it down; the next test's fixture brings it back)."""
-    if not lab_is_up():
+    if not lab_answers():
         run_lab()
-    assert lab_is_up(), "playbooks/lab.yml ran but the lab hosts do not answer over SSH"
+    assert lab_answers(), "playbooks/lab.yml ran but the lab hosts do not answer over SSH"
 
 
 def test_ssh_reaches_each_host_with_its_own_hostname(lab):

@@ -240,12 +240,6 @@ def summarize(run: Run) -> dict[str, Any]:
     return summary
 
 
-# A node's measured mean service time may differ from its profile's by this much (relative)
-# before the run is flagged (issue 14: "drift more than 5 % from the profile"); the fidelity
-# check marks such a run invalid as well (issue 17), so both share one number.
-SERVICE_ERROR_TOLERANCE = SERVICE_ERROR_MAX
-
-
 def emulation_warnings(summary: dict[str, Any]) -> list[str]:
     """The emulation checks itself (the Mininet-HiFi rule: a result from an overloaded
     emulator is not a result): a node whose real compute plus overhead outlasted its
@@ -261,7 +255,7 @@ def emulation_warnings(summary: dict[str, Any]) -> list[str]:
             out.append(f"node {name}: measured mean service time "
                        f"{n.get('measured_service_ms_mean')} ms differs from the profile's "
                        f"{n.get('service_ms_mean')} ms by {err:+.1%} "
-                       f"(> {SERVICE_ERROR_TOLERANCE:.0%}): the emulation did not keep to "
+                       f"(> {SERVICE_ERROR_MAX:.0%}): the emulation did not keep to "
                        "its profile")
     return out
 
