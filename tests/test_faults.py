@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.fault_spec import Fault, parse_fault
+from harness.fault_spec import Fault, check_faults, parse_fault
+from harness.faults import partition_routes, route_command
+from harness.inventory import Host
 from harness.spec import SpecError
 
 
@@ -18,10 +20,14 @@ from harness.spec import SpecError
         ("link:pi3@0s:500kbit", Fault("link", "pi3", 0.0, rate="500kbit")),
         ("slow:pi2@20s:x3", Fault("slow", "pi2", 20.0, factor=3.0)),
         ("slow:pi4@1.5s:x1.5", Fault("slow", "pi4", 1.5, factor=1.5)),
+        ("partition:pi1+pi2@10s:5s", Fault("partition", "pi1", 10.0, duration_s=5.0,
+                                           peer="pi2")),
+        ("partition:pi2+pi1@0.5s", Fault("partition", "pi2", 0.5, peer="pi1")),
     ],
 )
 def test_documented_forms(text, fault):
     assert parse_fault(text) == fault
+    assert fault.text() == text  # written back as read (scenario actions write them so)
 
 
 @pytest.mark.parametrize(
@@ -29,9 +35,68 @@ def test_documented_forms(text, fault):
     ["kill:pi2", "kill:pi2@20", "kill:pi2@20s:5s", "stall:pi2@20s", "stall:pi2@20s:1mbit",
      "link:pi2@20s", "link:pi2@20s:5s", "explode:pi2@20s", "kill:@20s", "kill:pi2@-1s",
      "slow:pi2@20s", "slow:pi2@20s:3", "slow:pi2@20s:x0.5", "slow:pi2@20s:5s",
-     "slow:pi2@20s:x", "stall:pi2@20s:x3"],
+     "slow:pi2@20s:x", "stall:pi2@20s:x3", "partition:pi1@10s:5s", "partition:pi1+pi1@10s",
+     "partition:pi1+pi2@10s:1mbit", "partition:pi1+pi2@10s:x2", "partition:pi1+pi2@10s:0s",
+     "kill:pi1+pi2@10s", "partition:pi1+pi2+pi3@10s"],
 )
 def test_bad_forms_name_the_option(text):
     with pytest.raises(SpecError) as err:
         parse_fault(text)
     assert err.value.field == "fault"
+
+
+@pytest.mark.parametrize(
+    ("faults", "words"),
+    [(["slow:pi2@5s:x2", "kill:pi1@6s", "slow:pi2@9s:x3"],
+      "slow:pi2@5s:x2 and slow:pi2@9s:x3 both slow pi2"),
+     (["partition:pi1+pi2@2s:5s", "partition:pi2+pi1@6s"],
+      "partition:pi1+pi2@2s:5s and partition:pi2+pi1@6s partition pi1 and pi2 at the same"),
+     (["partition:pi1+pi2@2s", "partition:pi1+pi2@30s:1s"], "at the same time")],
+)
+def test_faults_that_contradict_each_other_are_refused_naming_both(faults, words):
+    """A node has one slow factor; healing one of two overlapping partitions of a pair would
+    end the other. RunSpec checks its faults with check_faults, so --fault is refused too."""
+    with pytest.raises(SpecError) as err:
+        check_faults(faults)
+    assert err.value.field == "fault" and words in err.value.problem
+    from harness.spec import RunSpec
+
+    with pytest.raises(SpecError, match="fault"):
+        RunSpec(faults=",".join(faults))
+
+
+def test_what_may_happen_together_is_allowed():
+    """One slow per host, a pair partitioned twice one after the other, two pairs at once."""
+    got = check_faults(["slow:pi1@1s:x2", "slow:pi2@1s:x2", "partition:pi1+pi2@2s:3s",
+                        "partition:pi2+pi1@5s:1s", "partition:pi1+pi3@2s"])
+    assert [f.hosts for f in got][2:] == [("pi1", "pi2"), ("pi2", "pi1"), ("pi1", "pi3")]
+
+
+def _host(name: str, address: str, user: str = "root", emulated: bool = True) -> Host:
+    return Host(name, address, user, "", "rpi3bplus", emulated)
+
+
+def test_a_partition_prohibits_each_hosts_address_on_the_other():
+    hosts = {"pi1": _host("pi1", "198.18.0.11"), "pi2": _host("pi2", "198.18.0.12"),
+             "pi9": _host("pi9", "198.19.255.9", user="ubuntu", emulated=False)}
+    routes = partition_routes(parse_fault("partition:pi1+pi2@2s:2s"), hosts)
+    assert [(h.name, target) for h, target in routes] == [("pi1", "198.18.0.12/32"),
+                                                          ("pi2", "198.18.0.11/32")]
+    assert route_command(hosts["pi1"], "replace", "198.18.0.12/32") == \
+        "ip route replace prohibit 198.18.0.12/32"
+    # the top of 198.18.0.0/15 is still the benchmarking range; a non-root user needs sudo
+    (_h, target), (pi9, _t) = partition_routes(parse_fault("partition:pi1+pi9@1s"), hosts)
+    assert target == "198.19.255.9/32"
+    assert route_command(pi9, "del", "198.18.0.11/32") == \
+        "sudo -n ip route del prohibit 198.18.0.11/32"
+
+
+@pytest.mark.parametrize("address", ["192.168.1.20", "198.20.0.1", "10.0.0.5", "pi2.local"])
+def test_a_partition_never_cuts_an_address_outside_the_benchmarking_range(address):
+    """A route that cut the controller off, or a real network, is never written: only
+    198.18.0.0/15 (the lab's range) is partitioned; the run is refused before it starts."""
+    hosts = {"pi1": _host("pi1", "198.18.0.11"), "pi2": _host("pi2", address, "ubuntu", False)}
+    with pytest.raises(SpecError) as err:
+        partition_routes(parse_fault("partition:pi1+pi2@2s"), hosts)
+    assert err.value.field == "fault"
+    assert f"pi2's address {address} is not in 198.18.0.0/15" in err.value.problem
