@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import asdict
+
 import pytest
 
 from harness.fault_spec import Fault, check_faults, parse_fault
@@ -100,3 +103,32 @@ def test_a_partition_never_cuts_an_address_outside_the_benchmarking_range(addres
         partition_routes(parse_fault("partition:pi1+pi2@2s"), hosts)
     assert err.value.field == "fault"
     assert f"pi2's address {address} is not in 198.18.0.0/15" in err.value.problem
+
+
+def test_a_partitions_start_and_heal_are_in_the_summary_and_the_report(tmp_path, monkeypatch):
+    """faults.json as FaultInjector writes it for `partition:A+B@3s:2s`: the real tail of a
+    run (experiment.finish_run) puts the window in the summary, warns, and the report lists
+    the partition with when it started and healed, seconds into the measured part."""
+    import json
+
+    from test_analysis import T0, make_run  # tests/ is on sys.path (pytest rootdir)
+
+    from harness import experiment
+    from harness.paths import RESULTS_ENV, reports_dir
+
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    run_dir = make_run(tmp_path / "runs", "part", extra_spec={
+        "queue_size": 5, "x": 10, "warmup_frames": 10, "measure_frames": 100,
+        "faults": ["partition:A+B@3s:2s"]})
+    window = {"kind": "partition", "host": "A+B", "start": T0 + 3.0, "end": T0 + 5.0,
+              "ok": True, "detail": "prohibit 198.18.0.12/32 on A; prohibit 198.18.0.11/32 "
+                                    "on B"}
+    (run_dir / "faults.json").write_text(json.dumps({
+        "faults": [asdict(parse_fault("partition:A+B@3s:2s"))], "windows": [window]}))
+    summary = experiment.finish_run(run_dir, say=lambda _line: None)
+    assert summary["faults"] == [window]
+    assert any(w.startswith("fault injected: partition on A+B") for w in summary["warnings"])
+    html = (reports_dir() / "part.html").read_text()
+    assert summary["window"]["start"] == pytest.approx(T0 + 1.0)  # after the 1 s warm-up
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", html)]
+    assert ["partition", "A+B", "2", "4", "ok"] in rows, [r for r in rows if len(r) == 5]
