@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import json
+import math
 import subprocess
 import threading
 import time
@@ -47,13 +48,67 @@ from harness.lab_inventory import BENCHMARK_RANGE
 
 @dataclass(order=True)
 class _Step:
-    """One thing to do at `at_s` (seconds after the load starts): apply a fault, or undo one
-    (`undo`: also run at stop when its time has not come)."""
+    """One thing to do at `at_s` (seconds after the start; inf = never by itself): apply a
+    fault, or undo one (`undo`: also run at stop when its time has not come)."""
 
     at_s: float
     seq: int
     run: Callable[[], None] = field(compare=False)
     undo: bool = field(default=False, compare=False)
+
+
+class Timeline:
+    """Steps run in time order on one thread, each at its time after start(); a step may add
+    later ones (a fault its undo). stop() ends the waiting and runs every undo step still to
+    come, in time order, so nothing a fault did outlives the run. Steps must not raise."""
+
+    def __init__(self) -> None:
+        self._steps: list[_Step] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self.t0 = 0.0
+
+    def add(self, at_s: float, run: Callable[[], None], undo: bool = False) -> None:
+        with self._lock:
+            self._seq += 1
+            heapq.heappush(self._steps, _Step(at_s, self._seq, run, undo))
+
+    def start(self) -> None:
+        self.t0 = time.time()
+        self._thread = threading.Thread(target=self._run, name="faults", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Is the timeline's thread still there (waiting for a step, or running one)?"""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, join_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=join_s)
+        with self._lock:
+            pending = sorted(s for s in self._steps if s.undo)
+            self._steps = []
+        for step in pending:
+            step.run()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._steps:
+                    return
+                step = self._steps[0]
+            delay = None if math.isinf(step.at_s) else max(0.0, self.t0 + step.at_s - time.time())
+            if self._stop.wait(delay):
+                return
+            with self._lock:
+                if not self._steps or self._steps[0] is not step:
+                    continue
+                heapq.heappop(self._steps)
+            step.run()
 
 
 def partition_routes(fault: Fault, hosts: dict[str, Host]) -> list[tuple[Host, str]]:
@@ -94,82 +149,50 @@ class FaultInjector:
         self.record = record
         self.events: list[dict] = []
         self._routes = {f: partition_routes(f, hosts) for f in faults if f.kind == "partition"}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timeline = Timeline()
         self._shaped: list[Host] = []
-        self._steps: list[_Step] = []
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         if not self.faults:
             return
-        self._t0 = time.time()
-        for i, fault in enumerate(sorted(self.faults, key=lambda f: f.at_s)):
-            heapq.heappush(self._steps, _Step(fault.at_s, 2 * i,
-                                              lambda f=fault, n=i: self._begin(f, n)))
-        self._thread = threading.Thread(target=self._run, name="faults", daemon=True)
-        self._thread.start()
+        for fault in sorted(self.faults, key=lambda f: f.at_s):
+            self._timeline.add(fault.at_s, lambda f=fault: self._begin(f))
+        self._timeline.start()
 
     def stop(self) -> None:
         """Stop waiting for faults, undo what is in force, write faults.json."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
-        with self._lock:
-            pending = sorted(s for s in self._steps if s.undo)
-            self._steps = []
-        for step in pending:
-            step.run()
+        self._timeline.stop()
         for host in self._shaped:
             self._unshape(host)
         if self.faults:
             self.record.write_text(json.dumps(
                 {"faults": [asdict(f) for f in self.faults], "windows": self.events}, indent=2))
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._steps:
-                    return
-                step = self._steps[0]
-            if self._stop.wait(max(0.0, self._t0 + step.at_s - time.time())):
-                return
-            with self._lock:
-                if not self._steps or self._steps[0] is not step:
-                    continue
-                heapq.heappop(self._steps)
-            step.run()
-
-    def _later(self, at_s: float, seq: int, run: Callable[[], None]) -> None:
-        """An undo step at `at_s` (or at stop, whichever comes first)."""
-        with self._lock:
-            heapq.heappush(self._steps, _Step(at_s, seq, run, undo=True))
-
-    def _begin(self, fault: Fault, n: int) -> None:
+    def _begin(self, fault: Fault) -> None:
         window = {"kind": fault.kind, "host": "+".join(fault.hosts), "start": time.time(),
                   "end": None, "ok": True, "detail": ""}
         self.events.append(window)
         try:
-            self._apply(fault, window, 2 * n + 1)
+            self._apply(fault, window)
         except Exception as exc:  # noqa: BLE001 - reported in the run, never fatal to it
             window["ok"], window["detail"] = False, f"{type(exc).__name__}: {exc}"
 
-    def _apply(self, fault: Fault, window: dict, seq: int) -> None:
+    def _apply(self, fault: Fault, window: dict) -> None:
         host = self.hosts[fault.host]
-        end_s = fault.end_s
         if fault.kind == "kill":
             self._signal(host, "KILL")
         elif fault.kind == "slow":
             self._signal(host, "USR1")
         elif fault.kind == "stall":
-            self._later(fault.at_s + (fault.duration_s or 0.0), seq,
-                        lambda: self._end(window, lambda: self._signal(host, "CONT")))
+            self._timeline.add(fault.end_s, lambda: self._end(
+                window, lambda: self._signal(host, "CONT")), undo=True)
             self._signal(host, "STOP")
         elif fault.kind == "partition":
             routes = self._routes[fault]
             window["detail"] = "; ".join(f"prohibit {t} on {h.name}" for h, t in routes)
             # The heal is queued first: a side cut before the other failed is healed too.
-            self._later(end_s, seq, lambda: self._end(window, lambda: self._heal(routes)))
+            self._timeline.add(fault.end_s, lambda: self._end(
+                window, lambda: self._heal(routes)), undo=True)
             for h, target in routes:
                 self._ssh(h, route_command(h, "replace", target))
         else:

@@ -132,3 +132,55 @@ def test_a_partitions_start_and_heal_are_in_the_summary_and_the_report(tmp_path,
     assert summary["window"]["start"] == pytest.approx(T0 + 1.0)  # after the 1 s warm-up
     rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", html)]
     assert ["partition", "A+B", "2", "4", "ok"] in rows, [r for r in rows if len(r) == 5]
+
+
+def test_the_timeline_runs_steps_at_their_times_and_undoes_the_rest_at_stop():
+    """The injector's clock (harness/faults.py Timeline), with steps that note when they ran:
+    a fault at 0.1 s queues its undo for 0.3 s, which runs then; a partition without `for`
+    queues its heal at inf, and a stall its resume at 5 s: both run at stop; a fault due
+    after stop never runs. A 0.2 s undo wait does not hold back the fault due at 0.2 s."""
+    import time
+
+    from harness.faults import Timeline
+
+    line = Timeline()
+    ran: dict[str, float] = {}
+
+    def note(name: str, then=None):
+        def step():
+            ran[name] = time.time() - line.t0
+            if then:
+                then()
+        return step
+
+    line.add(0.1, note("fault", lambda: line.add(0.3, note("undo"), undo=True)))
+    line.add(0.15, note("open-partition", lambda: line.add(float("inf"), note("heal"),
+                                                           undo=True)))
+    line.add(0.2, note("stall", lambda: line.add(5.0, note("resume"), undo=True)))
+    line.add(0.2, note("kill"))
+    line.add(5.0, note("never"))
+    line.start()
+    time.sleep(0.6)
+    line.stop()
+    assert set(ran) == {"fault", "undo", "open-partition", "stall", "kill", "heal", "resume"}
+    for name, at in (("fault", 0.1), ("open-partition", 0.15), ("stall", 0.2), ("kill", 0.2),
+                     ("undo", 0.3)):
+        assert at - 0.01 <= ran[name] <= at + 0.15, (name, ran)
+    assert ran["heal"] >= 0.6 and ran["resume"] >= 0.6
+    assert ran["resume"] <= ran["heal"]  # at stop too in time order: 5 s before inf
+
+
+def test_a_step_with_no_time_of_its_own_waits_for_stop():
+    """A partition without `for` heals at stop only: the timeline waits for it (an unbounded
+    wait, not a timeout of inf seconds, which threading refuses) and runs it at stop."""
+    import time
+
+    from harness.faults import Timeline
+
+    line, ran = Timeline(), []
+    line.add(float("inf"), lambda: ran.append("heal"), undo=True)
+    line.start()
+    time.sleep(0.2)
+    assert line.running and ran == []
+    line.stop()
+    assert ran == ["heal"] and not line.running
