@@ -2,7 +2,7 @@
 a scenario file and run through `fab experiment --scenario=FILE` as a user types it.
 
 Lab test (pytest -m lab, root, the emulated lab up: see tests/test_e2e.py for the fixture).
-One run of 8 s of load.
+One run of 8 s of load (0.5 s warm-up, 7.5 s measured).
 """
 
 from __future__ import annotations
@@ -23,19 +23,24 @@ pytestmark = pytest.mark.lab
 
 NS_PREFIX = "dnnlab-"  # playbooks/roles/lab/defaults/main.yml lab_ns_prefix
 SCENARIO = """\
-    description: pi1 and pi2 partitioned from 2 s for 2 s, baseline at 10 frames/s
+    description: pi1 and pi2 partitioned for 2 s, baseline at 10 frames/s
     strategy: baseline
     model: cao-dense
     profile: rpi3bplus
     rate_fps: 10
-    warmup_s: 1
-    duration_s: 7
+    warmup_s: 0.5
+    duration_s: 7.5
     min_duration_s: 5
     min_frames: 50
     hosts: [pi1, pi2]
     actions:
-      - {at: 2s, do: partition, hosts: [pi1, pi2], for: 2s}
+      - {at: 3s, do: partition, hosts: [pi1, pi2], for: 2s}
     """
+# `at` counts from when the fault injector starts, just before Locust, whose first frame goes
+# out after its own start-up and a 1 s start delay (harness/locustfile.py start_delay_s): so
+# a fault lands 1-3 s earlier in the load than its `at` says. At 3 s the partition is in the
+# measured part however long Locust takes to start; every check below uses the window's
+# recorded (absolute) times, never `at`.
 
 
 def prohibited(host: str) -> str:
@@ -54,7 +59,7 @@ def test_a_partition_loses_frames_at_pi1_then_heals(provisioned_lab, tmp_path):
     f.write_text(textwrap.dedent(SCENARIO))
     fab("experiment", f"--scenario={f}")
     spec, summary = latest_run()
-    assert spec["faults"] == ["partition:pi1+pi2@2s:2s"]
+    assert spec["faults"] == ["partition:pi1+pi2@3s:2s"]
 
     windows = [w for w in summary.get("faults", []) if w["kind"] == "partition"]
     assert len(windows) == 1 and windows[0]["ok"], summary.get("faults")
@@ -71,11 +76,16 @@ def test_a_partition_loses_frames_at_pi1_then_heals(provisioned_lab, tmp_path):
     d = derive(load_run(runs_dir() / spec["run_id"]))
     delivered = ~np.isnan(d.arrival)
     arrivals = d.arrival[delivered]
-    # Nothing crosses while the routes are in place (0.5 s for the SSH that adds them and
-    # a frame already past pi1).
-    assert not ((arrivals > w["start"] + 0.5) & (arrivals < w["end"] - 0.1)).any()
-    due_in = (d.intended >= w["start"]) & (d.intended < w["end"])
-    assert due_in.sum() >= 15 and delivered[due_in].mean() <= 0.5, delivered[due_in]
+    # The routes are surely in place from 1 s after the window opens (two SSH commands)
+    # until the heal starts, `for` = 2 s after it opened: nothing reaches the sink then.
+    cut = (w["start"] + 1.0, w["start"] + 2.0)
+    assert not ((arrivals > cut[0]) & (arrivals < cut[1])).any(), arrivals
+    # Frames due while cut are lost, at pi1: some of them (pi1 keeps up to 5 queued while
+    # its forward waits out its 2 s timeout, and those may go through after the heal).
+    due_cut = (d.intended >= cut[0]) & (d.intended < cut[1])
+    lost = int((due_cut & ~delivered).sum())
+    assert due_cut.sum() >= 8 and lost >= 3, (due_cut.sum(), lost)
+    assert sum(pi1_drops.values()) >= lost, summary["drops"]
     # After the heal (plus 1 s for pi1's queue and the forwarder's new connection), every
     # frame gets through.
     after = d.intended >= w["end"] + 1.0
