@@ -109,7 +109,8 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
         "profile": "device profile for all nodes, overriding the inventory "
                    "(rpi3bplus, rpi3bplus_half_speed, zero, native)",
         "fault": "inject faults, comma-separated: kill:pi2@20s, stall:pi2@20s:5s, "
-                 "link:pi2@20s:1mbit, slow:pi2@20s:x3 (seconds after the load starts)",
+                 "link:pi2@20s:1mbit, slow:pi2@20s:x3, partition:pi1+pi2@20s:5s (seconds "
+                 "after the load starts)",
         "admission": "whole (default: a fan-out entry refuses a frame whole when a node "
                      "downstream has no room) or none (downstream queues drop, slice by slice)",
         "scenario": "a scenario: a name in scenarios/ (cao-fig2, ...) or a YAML file holding "

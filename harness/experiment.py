@@ -28,7 +28,7 @@ from harness.capacity import no_cost_reason, profile_table, shipped
 from harness.clocks import ClockLog
 from harness.cluster import preflight, start_nodes, stop_and_collect
 from harness.fault_spec import parse_fault
-from harness.faults import FaultInjector
+from harness.faults import FaultInjector, partition_routes
 from harness.frames import frames
 from harness.inventory import REPO, Host, load_inventory
 from harness.load import run_locust
@@ -70,6 +70,9 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     sink_host = Host("sink", inventory.controller_address, "", "", "native", False)
     client = _client_host(spec, inventory)
     plan = module.plan(spec, hosts, sink_host)
+    for fault in map(parse_fault, spec.faults):  # a partition outside the lab's range: now
+        if fault.kind == "partition" and set(fault.hosts) <= set(names):
+            partition_routes(fault, {h.name: h for h in hosts})
     say = _printer(out)
     say(f"run {spec.run_id}: strategy {spec.strategy}, {spec.rate_fps:g} fps for "
         f"{spec.duration_s:g} s (+{spec.warmup_s:g} s warm-up) on {', '.join(names)}; "

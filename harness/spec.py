@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from harness import models, strategies
 from harness.errors import CLI_FLAGS, SpecError
-from harness.fault_spec import parse_fault
+from harness.fault_spec import check_faults
 from node_app.validate import MAX_PACKET_ID
 
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
@@ -125,8 +125,7 @@ class RunSpec:
     def __post_init__(self) -> None:
         if isinstance(self.faults, str):
             self.faults = [f for f in self.faults.split(",") if f.strip()]
-        for text in self.faults:
-            parse_fault(text)  # a bad fault fails here, before anything starts
+        check_faults(self.faults)  # a bad fault (or pair of them) fails here, before anything
         self.strategy = resolve_strategy(str(self.strategy))
         self._check_load()
         for name in ("rate_fps", "duration_s"):

@@ -125,10 +125,14 @@ def test_experiment_with_more_devices_than_hosts_names_devices():
 
 def test_bad_scenario_fails_naming_file_and_line(tmp_path):
     bad = tmp_path / "bad.yml"
-    bad.write_text("strategy: baseline\nactions:\n  - {at: 5s, do: partition, hosts: [pi1, pi2]}\n")
+    bad.write_text("strategy: baseline\nactions:\n  - {at: 5s, do: partition, hosts: [pi1, pi1]}\n")
+    steps = tmp_path / "steps.yml"
+    steps.write_text("strategy: baseline\nactions:\n  - {at: 25s, do: rate, fps: 60}\n")
     before = run_ids()
     for args, message in [
-        ([f"--scenario={bad}"], f"--scenario: {bad}:3: action 'partition' is not supported yet"),
+        ([f"--scenario={bad}"], f"--scenario: {bad}:3: partition needs two different hosts"),
+        ([f"--scenario={steps}", "--rates=10,20"], f"--scenario: {steps}:3: rate at 25s and "
+         "the command line's --rates=10,20 both set the rate steps; give one of them"),
         (["--scenario=no-such"], "--scenario: no scenario named 'no-such'; shipped: "),
         (["--scenario=cao-fig2", "--rate=-1"], "--rate: must be > 0"),
         (["--repeat=0"], "--repeat: must be an integer >= 1, got 0"),

@@ -219,3 +219,27 @@ def test_rate_steps_in_one_run(tmp_path: Path) -> None:
     html = write_run_report(run_dir, s, tmp_path / "steps.html").read_text()
     assert "Delivered vs offered" in html and "capacity bound 40.0 fps" in html
     assert "Send lag" in html
+
+
+def test_a_scenarios_rate_action_is_sent_as_rate_steps(tmp_path: Path) -> None:
+    """A scenario at 20 fps with `{at: 2s, do: rate, fps: 60}` after a 0.5 s warm-up: the
+    load generator sends 1.5 s at 20 fps, then 1.5 s at 60 (steps of gcd(1.5, 3) s), and the
+    run's offered rate is their time-weighted mean."""
+    from harness import scenario
+    from harness.schedule import params_of
+
+    f = tmp_path / "rate.yml"
+    f.write_text("strategy: baseline\nrate_fps: 20\nwarmup_s: 0.5\nduration_s: 3\n"
+                 "min_duration_s: 3\nactions:\n  - {at: 2s, do: rate, fps: 60}\n")
+    spec = scenario.load(str(f)).spec()
+    run_dir = run_against(tmp_path, "action", max_in_flight=1000, stall_id=None,
+                          schedule=params_of(spec), spec_extra={"capacity_fps": 100.0})
+    s = summarize(load_run(run_dir))
+    assert s["warmup_frames"] == 10 and [p["scheduled"] for p in s["steps"]] == [30, 90]
+    assert [p["delivered_fps"] for p in s["steps"]] == [20.0, 60.0]
+    assert s["offered_fps"] == 40.0
+    c = load_run(run_dir).client
+    sent = np.sort(c[c["phase"].astype(str) == "measure"]["sent_t"].to_numpy(float))
+    edge = float(c["intended_t"].min()) + 2.0  # the action's time, on the client's clock
+    assert (sent < edge).sum() == pytest.approx(30, abs=2)  # 1.5 s at 20 after the warm-up
+    assert (sent >= edge).sum() == pytest.approx(90, abs=2)  # then 1.5 s at 60

@@ -22,11 +22,17 @@ Subcommands:
 `hosts` and `sshds` do for every lab host in one call what `host`, `shape` and `sshd` do for
 one: a lab of N hosts is a few Ansible tasks, not a few per host (a task costs ~0.4 s).
 
+A partition (harness/faults.py, `partition:pi1+pi2@10s`) is a `prohibit` route to a lab
+address inside a host's namespace, deleted when it heals. A run that died before healing
+leaves one behind: `host` (so every `lab up`) deletes prohibit routes to addresses inside the
+lab's own subnet, and `down` deletes the namespaces and every route in them.
+
 Safety: only touches namespaces/links whose names it is given (or that carry the lab's
 prefixes), and only kills PIDs that `ip netns pids` lists for the lab's namespaces.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import re
@@ -120,10 +126,30 @@ def cmd_host(a):
     for r in ip_json("-n", a.ns, "-4", "route", "show", "default"):
         act("ip", "-n", a.ns, "route", "del", "default", *(["via", r["gateway"]]
                                                            if r.get("gateway") else []))
-    have = {r.get("dst") for r in ip_json("-n", a.ns, "-4", "route", "show", "type", "prohibit")}
+    prohibited = ip_json("-n", a.ns, "-4", "route", "show", "type", "prohibit")
+    have = {r.get("dst") for r in prohibited}
     for net in a.prohibit:
         if net not in have:
             act("ip", "-n", a.ns, "route", "replace", "prohibit", net)
+    for dst in stray_partitions(prohibited, a.cidr):  # a run that died before it healed
+        act("ip", "-n", a.ns, "route", "del", "prohibit", dst)
+
+
+def stray_partitions(routes, cidr):
+    """The prohibit routes (`ip -j route show type prohibit`) that cut a host off from lab
+    addresses: those whose destination lies inside the lab subnet of `cidr` (a host's
+    198.18.0.11/24). The confinement routes (private ranges) are outside it and stay."""
+    lab = ipaddress.ip_interface(cidr).network
+    out = []
+    for r in routes:
+        dst = r.get("dst", "")
+        try:
+            net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+        except ValueError:
+            continue  # `default` or a name: not a partition
+        if net.subnet_of(lab):
+            out.append(dst if "/" in dst else f"{dst}/32")
+    return out
 
 
 UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,
