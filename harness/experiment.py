@@ -31,6 +31,7 @@ from harness.fault_spec import parse_fault
 from harness.faults import FaultInjector
 from harness.frames import frames
 from harness.inventory import REPO, Host, load_inventory
+from harness.links import link_table
 from harness.load import run_locust
 from harness.model import run_stage
 from harness.models import describe
@@ -349,9 +350,13 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
                           no_cost_reason(n.host.profile for n in plan.workers)),
         "profile": ",".join(sorted({n.host.profile for n in plan.workers})),
         "profiles": {p: profiles.get(p) for p in used},
+        # The link kinds the workers send on, with their energy per byte as priced now
+        # (harness/links.json), so the run's energy is recomputed with the same numbers.
+        "links": {k: link_table()[k] for k in sorted({n.host.link for n in plan.workers})},
         "nodes": [
             {"name": n.host.name, "role": n.role, "stages": n.stages, "address": n.host.address,
-             "next_hops": n.next_hops, "profile": n.host.profile, **n.extra}
+             "next_hops": n.next_hops, "profile": n.host.profile, "link": n.host.link,
+             **n.extra}
             for n in plan.nodes
         ],
         "targets": plan.targets,
