@@ -42,6 +42,7 @@ from harness.links import DEFAULT_LINK, Link, LinkError, link_table
 from harness.resources import load_node_stats
 from node_app.profile import ProfileError, parse_profile
 
+J_DIGITS = 9  # joules to the nJ: a link's share can be a few mJ over a whole run
 METHOD = ("idle_w x window + (busy_w - idle_w) x busy time + bytes sent x J per byte of the "
           "node's link; bytes received not counted")
 
@@ -156,9 +157,9 @@ def energy_of(run: Run, d: Derived, delivered: int) -> dict[str, Any]:
         if why is None and idle_w is not None and busy_w is not None and link is not None \
                 and bytes_sent is not None:
             e = node_energy(idle_w, busy_w, window_s, busy, bytes_sent, link.j_per_byte)
-            row.update(idle_j=rounded(e.idle_j, 6), busy_j=rounded(e.busy_j, 6),
-                       link_j=rounded(e.link_j, 6), joules=rounded(e.total, 6),
-                       j_per_frame=rounded(e.total / delivered, 6) if delivered else None)
+            row.update(idle_j=rounded(e.idle_j, J_DIGITS), busy_j=rounded(e.busy_j, J_DIGITS),
+                       link_j=rounded(e.link_j, J_DIGITS), joules=rounded(e.total, J_DIGITS),
+                       j_per_frame=rounded(e.total / delivered, J_DIGITS) if delivered else None)
         nodes[name] = row
     unknown = [n for n, r in nodes.items() if r["joules"] is None]
     total = None if unknown or not nodes else float(sum(r["joules"] for r in nodes.values()))
@@ -172,8 +173,9 @@ def energy_of(run: Run, d: Derived, delivered: int) -> dict[str, Any]:
     else:
         why_total = None
     return {
-        "joules": None if total is None else rounded(total, 6),
-        "j_per_frame": rounded(total / delivered, 6) if total is not None and delivered else None,
+        "joules": None if total is None else rounded(total, J_DIGITS),
+        "j_per_frame": (rounded(total / delivered, J_DIGITS) if total is not None and delivered
+                        else None),
         "delivered": delivered,
         "window_s": rounded(window_s, 6),
         "bytes_share": rounded(share, 6),
