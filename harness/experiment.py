@@ -198,6 +198,12 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         f"{'/'.join(_num(summary['latency_ms'][p], 1) for p in ('p50', 'p95', 'p99'))} ms, "
         f"drops {json.dumps(summary['drops'])}"
     )
+    energy = summary.get("energy") or {}
+    if energy.get("j_per_frame") is not None:
+        say(f"energy: {energy['j_per_frame']:.4g} J per delivered frame "
+            f"({energy['joules']:.4g} J over {energy['window_s']:g} s, all nodes)")
+    elif energy:
+        say(f"energy: unknown ({energy.get('unknown')})")
     seed_said = (summary.get("scenario") or {}).get("seed_reported")
     if seed_said:
         say(f"seed reported (scenario {summary['scenario']['name']}): {seed_said}")

@@ -250,3 +250,22 @@ def test_power_needs_both_figures_and_busy_at_least_idle() -> None:
     with pytest.raises(ProfileError, match="non-negative number"):
         parse_profile("p", {**base, "idle_w": "1", "busy_w": 2.0})
     assert parse_profile("p", base).idle_w is None  # neither: energy unknown, not an error
+
+
+def test_fab_experiment_tail_says_the_energy(tmp_path: Path, monkeypatch) -> None:
+    """The real tail of `fab experiment` (experiment.finish_run): summary.json, the ledger's
+    summary and the console all carry the energy per delivered frame."""
+    from harness import experiment
+    from harness.ledger import summaries
+    from harness.paths import RESULTS_ENV, ledger_path
+
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    run_dir = _run(tmp_path / "runs", "tail", stats=BYTES_OUT,
+                   queue_size=5, x=10, warmup_frames=10, measure_frames=100)
+    said: list[str] = []
+    summary = experiment.finish_run(run_dir, say=said.append)
+    on_disk = json.loads((run_dir / "summary.json").read_text())
+    assert on_disk["energy"] == summary["energy"] == summaries(ledger_path())[0]["energy"]
+    assert "energy: 0.5791 J per delivered frame (46.33 J over 10 s, all nodes)" in said
+    html = (tmp_path / "reports" / "tail.html").read_text(encoding="utf-8")
+    assert "<h2>Energy per delivered frame</h2>" in html
