@@ -834,10 +834,10 @@ def _comparison_figures(labels: list[str], sums: list[dict[str, Any]]) -> dict[s
     """The comparison's bar charts, each with its numbers (label, run id, value)."""
     ids = [str(s.get("run_id")) for s in sums]
 
-    def bar(key: str, title: str, ylabel: str) -> Figure:
+    def bar(key: str, title: str, ylabel: str, missing: str = "n/a") -> Figure:
         values = [_get(s, key) for s in sums]
         table = pd.DataFrame({"label": labels, "run_id": ids, key: values})
-        return Figure(plots.bars, (labels, values, title, ylabel), {"": table})
+        return Figure(plots.bars, (labels, values, title, ylabel, missing), {"": table})
 
     nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
     drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
@@ -847,6 +847,8 @@ def _comparison_figures(labels: list[str], sums: list[dict[str, Any]]) -> dict[s
         "coverage": bar("coverage", "Coverage", "delivered / sent"),
         "delivered_fps": bar("delivered_fps", "Delivered fps", "frames/s"),
         "latency_p95": bar("latency_ms.p95", "Latency p95", "ms"),
+        "energy": bar("energy.j_per_frame", "Energy per delivered frame", "J per frame",
+                      missing=UNKNOWN),
         "drops": Figure(plots.stacked_bars, (labels, drop_parts, "Dropped measure frames",
                                              "frames"), {"": drops}),
     }

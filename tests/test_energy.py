@@ -151,6 +151,8 @@ def test_unknown_power_is_unknown_not_zero(tmp_path: Path) -> None:
     comparison = write_comparison([run_dir], tmp_path / "c.html").read_text(encoding="utf-8")
     row = re.search(r"<td[^>]*>energy J per delivered frame</td>(.*?)</tr>", comparison, re.S)
     assert re.findall(r"<td[^>]*>(.*?)</td>", row.group(1)) == ["unknown"]
+    bars = comparison.split("<h2>Energy per delivered frame (all nodes)</h2>")[1]
+    assert ">unknown</text>" in bars.split("</svg>")[0]  # the bar says so, not a bare 0
 
 
 def test_bytes_not_fetched_make_energy_unknown(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def test_ledger_index_and_comparison(tmp_path: Path) -> None:
     assert not EXTERNAL_INDEX.search(index) and "<script>" in index
 
     comp = write_comparison(dirs, tmp_path / "compare.html").read_text()
-    assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 4
+    assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 5  # + energy
     assert "http://" not in comp and 'class="banner"' in comp
 
 
@@ -594,7 +594,7 @@ def test_export_writes_every_figure_as_svg_pdf_and_csv(tmp_path, monkeypatch) ->
     assert list(table["coverage"]) == [s0["coverage"], s1["coverage"]]
     assert list(table["latency_ms.p99"]) == [s0["latency_ms"]["p99"], s1["latency_ms"]["p99"]]
     figures = {"comparison-coverage", "comparison-delivered_fps", "comparison-latency_p95",
-               "comparison-drops"}
+               "comparison-energy", "comparison-drops"}
     runs = {"throughput", "switches", "queue_depth", "utilisation", "latency", "send_lag"}
     figures |= {f"{r}/{name}" for r in ("e0", "e1") for name in runs}
     for name in figures:
