@@ -271,3 +271,30 @@ def test_fab_experiment_tail_says_the_energy(tmp_path: Path, monkeypatch) -> Non
     assert "energy: 0.5791 J per delivered frame (46.33 J over 10 s, all nodes)" in said
     html = (tmp_path / "reports" / "tail.html").read_text(encoding="utf-8")
     assert "<h2>Energy per delivered frame</h2>" in html
+
+
+def test_spec_json_records_each_nodes_link_and_the_figures_it_is_priced_with(
+        tmp_path: Path) -> None:
+    """spec.json as experiment.py writes it (`_spec_document`, the strategy's own plan):
+    every node's link kind and the links.json entries used, which then price the run."""
+    from harness import experiment, strategies
+    from harness.inventory import REPO, Host
+    from harness.spec import RunSpec
+
+    inventory = str(REPO / "inventory" / "lab.yml")
+    hosts = [Host("A", "198.18.0.11", "", "", "rpi3bplus", True),  # ethernet: the default
+             Host("B", "198.18.0.12", "", "", "rpi4b", True, link="wifi")]
+    spec = RunSpec(strategy="baseline", rate_fps=10.0, duration_s=10.0, warmup_s=1.0,
+                   inventory=inventory, hosts=["A", "B"], run_id="t")
+    plan = strategies.get("baseline").plan(spec, hosts,
+                                           Host("sink", "198.18.0.1", "", "", "native", False))
+    doc = experiment._spec_document(spec, plan, inventory)
+    assert {n["name"]: n["link"] for n in doc["nodes"]} == {
+        "A": "ethernet", "B": "wifi", "sink": "ethernet"}
+    assert doc["links"] == {"ethernet": LINKS["ethernet"], "wifi": LINKS["wifi"]}
+    keep = ("profile", "profiles", "links", "nodes")
+    run_dir = _run(tmp_path, stats=BYTES_OUT, **{k: doc[k] for k in keep})
+    b = summarize(load_run(run_dir))["energy"]["nodes"]["B"]
+    # rpi4b on wifi: 1.6 x 10 + 3.4 x 1.6 + 400,000 x 1.9e-6 = 16 + 5.44 + 0.76 J
+    assert (b["profile"], b["link"], b["j_per_byte"]) == ("rpi4b", "wifi", 1.9e-6)
+    assert b["joules"] == pytest.approx(22.2, abs=1e-3)
