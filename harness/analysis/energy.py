@@ -15,10 +15,11 @@ the energy per byte of the link it sends on (harness/links.json):
 - bytes_sent: the node's /stats `bytes_out` (payload it sent: frames, slices, tasks,
   results), counted over the whole run, times the measure window's share of the frames the
   client got accepted (measure / all, warm-up included), so the bytes match the window;
-- received bytes are not counted: nodes count only what they send, every byte between nodes
-  is then counted once (at its sender), and the WiFi figure's receive cost is under a quarter
-  of its send cost (harness/links.json), so WiFi energy is understated by at most that much
-  per hop. The client's frames to the entry node are the camera's, not a node's.
+- received bytes are not counted: nodes count only what they send (no node counts bytes
+  in), so every byte between nodes is counted once, at its sender. What is left out is the
+  receiver's cost: for a node on WiFi 0.42 uJ per byte received in the source of the WiFi
+  figure (harness/links.json), 22 % of a WiFi send; the entry node's receipt of the client's
+  frames is left out too (the client is the camera, not a node of the run).
 
 A node whose device power or bytes are not known (`native`, a calibrated profile without
 power, no node_stats.json) has energy `null` with the reason in `unknown`, never 0; the
