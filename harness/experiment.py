@@ -31,6 +31,7 @@ from harness.fault_spec import parse_fault
 from harness.faults import FaultInjector, partition_routes
 from harness.frames import frames
 from harness.inventory import REPO, Host, load_inventory
+from harness.links import link_table
 from harness.load import run_locust
 from harness.model import run_stage
 from harness.models import describe
@@ -200,6 +201,12 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         f"{'/'.join(_num(summary['latency_ms'][p], 1) for p in ('p50', 'p95', 'p99'))} ms, "
         f"drops {json.dumps(summary['drops'])}"
     )
+    energy = summary.get("energy") or {}
+    if energy.get("j_per_frame") is not None:
+        say(f"energy: {energy['j_per_frame']:.4g} J per delivered frame "
+            f"({energy['joules']:.4g} J over {energy['window_s']:g} s, all nodes)")
+    elif energy:
+        say(f"energy: unknown ({energy.get('unknown')})")
     seed_said = (summary.get("scenario") or {}).get("seed_reported")
     if seed_said:
         say(f"seed reported (scenario {summary['scenario']['name']}): {seed_said}")
@@ -352,9 +359,13 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
                           no_cost_reason(n.host.profile for n in plan.workers)),
         "profile": ",".join(sorted({n.host.profile for n in plan.workers})),
         "profiles": {p: profiles.get(p) for p in used},
+        # The link kinds the workers send on, with their energy per byte as priced now
+        # (harness/links.json), so the run's energy is recomputed with the same numbers.
+        "links": {k: link_table()[k] for k in sorted({n.host.link for n in plan.workers})},
         "nodes": [
             {"name": n.host.name, "role": n.role, "stages": n.stages, "address": n.host.address,
-             "next_hops": n.next_hops, "profile": n.host.profile, **n.extra}
+             "next_hops": n.next_hops, "profile": n.host.profile, "link": n.host.link,
+             **n.extra}
             for n in plan.nodes
         ],
         "targets": plan.targets,

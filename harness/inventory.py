@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SpecError
+from harness.links import DEFAULT_LINK, known_links
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_PORT = 12345
@@ -38,6 +39,8 @@ class Host:
     key_file: SSH private key, or "" for the user's default keys.
     profile: device profile the node emulates (`native` = none).
     emulated: True for a lab namespace, False for a real Pi.
+    link: the kind of link the host sends on (harness/links.json: `ethernet`, `wifi`), which
+        prices its bytes in the run's energy; inventory var `link`, default ethernet.
     """
 
     name: str
@@ -46,6 +49,7 @@ class Host:
     key_file: str
     profile: str
     emulated: bool
+    link: str = DEFAULT_LINK
 
     @property
     def endpoint(self) -> str:
@@ -94,12 +98,23 @@ def load_inventory(path: str) -> Inventory:
             key_file=_path(ansible.get(name, "ansible_ssh_private_key_file", "")),
             profile=str(ansible.get(name, "device_profile", "native")),
             emulated=ansible.boolean(name, "lab_emulated", False),
+            link=_link(inv_path, name, ansible.get(name, "link", DEFAULT_LINK)),
         )
     # The controller play reads these on localhost; the first node stands in for it
     # so that cluster-group vars count too (docs/provisioning.md).
     first = names[0]
     controller = str(ansible.get(first, "controller_address", DEFAULT_CONTROLLER))
     return Inventory(str(inv_path), hosts, controller)
+
+
+def _link(inv_path: Path, host: str, value: Any) -> str:
+    """A host's `link` var, checked against the known link kinds so that a typo fails the
+    run before anything starts, naming the file, the host and the field."""
+    known = known_links()
+    if not isinstance(value, str) or value not in known:
+        raise SpecError("inventory", f"{inv_path}: host {host}: link: {value!r} is not a link "
+                        f"kind; known: {', '.join(known)} (harness/links.json)")
+    return value
 
 
 def _path(value: Any) -> str:

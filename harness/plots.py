@@ -200,12 +200,13 @@ def latency(lat_ms: np.ndarray, marks: dict[str, float | None]) -> plt.Figure:
 
 @_svg
 def bars(labels: Sequence[str], values: Sequence[float | None], title: str,
-         ylabel: str) -> plt.Figure:
-    """One bar per run (missing values drawn as 0 and labelled n/a)."""
+         ylabel: str, missing: str = "n/a") -> plt.Figure:
+    """One bar per run (missing values drawn as 0 and labelled `missing`: n/a, or unknown
+    for a figure that could not be priced)."""
     fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(labels) + 2), 3))
     vals = [0.0 if v is None else float(v) for v in values]
     rects = ax.bar(range(len(labels)), vals, color="tab:blue")
-    ax.bar_label(rects, labels=["n/a" if v is None else f"{v:.3g}" for v in values],
+    ax.bar_label(rects, labels=[missing if v is None else f"{v:.3g}" for v in values],
                  fontsize="small")
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
     ax.set_title(title)

@@ -315,6 +315,13 @@ def verdict_card(s: dict[str, Any]) -> dict[str, Any]:
         Tile("latency p99 ms", "latency_ms.p99", lat.get("p99"), _fmt(lat.get("p99"), 1),
              f"max {_fmt(lat.get('max'), 1)}", predicted(plat.get("p99"), 1)),
     ]
+    energy = s.get("energy")
+    if isinstance(energy, dict):
+        tiles.append(Tile("energy J per frame", "energy.j_per_frame", energy.get("j_per_frame"),
+                          energy_text(s),
+                          f"{_fmt(energy.get('joules'), 1)} J, all nodes"
+                          if energy.get("joules") is not None else
+                          "a node's power or bytes are not known"))
     if pred.get("skipped"):
         model = f"no prediction: {pred['skipped']}"
     elif pred:
@@ -355,6 +362,58 @@ def _resources(s: dict[str, Any]) -> dict[str, Any]:
                  ("frames sent (incl. warm-up)", wire.get("frames_sent"))],
         "tasks": [[str(h), str(n), _fmt(n / total)] for h, n in tasks.items()],
     }
+
+
+ENERGY_HEADER = ["node", "profile", "link", "power W (idle / busy)", "busy s of the window",
+                 "bytes sent", "J idle", "J busy", "J link", "J total", "J per frame"]
+UNKNOWN = "unknown"
+
+
+def energy_text(s: dict[str, Any]) -> str:
+    """Joules per delivered frame of the whole run as display text: the number, `unknown`
+    when a node's power or bytes are not known (never a bare dash, never 0), or '–' for a
+    summary written before energy was priced."""
+    e = s.get("energy")
+    if not isinstance(e, dict):
+        return "–"
+    if e.get("j_per_frame") is not None:
+        return _fmt(e["j_per_frame"], 4)
+    return "no frame delivered" if e.get("joules") is not None else UNKNOWN
+
+
+def _joules(v: Any, known: bool) -> str:
+    return _fmt(v, 3) if known else UNKNOWN
+
+
+def _energy(s: dict[str, Any]) -> dict[str, Any]:
+    """The energy table of a run page (harness/analysis/energy.py): per node its power,
+    link, busy time and bytes, joules by part and per delivered frame; then the total row,
+    and why any of it is unknown."""
+    e = s.get("energy")
+    if not isinstance(e, dict) or not e.get("nodes"):
+        return {"energy": [], "energy_notes": []}
+    rows: Rows = []
+    for name, n in e["nodes"].items():
+        known = n.get("joules") is not None
+        power = (f"{_fmt(n['idle_w'])} / {_fmt(n['busy_w'])}"
+                 if n.get("idle_w") is not None else UNKNOWN)
+        link = (f"{n.get('link')} ({_fmt(n['j_per_byte'] * 1e9, 1)} nJ/B)"
+                if n.get("j_per_byte") is not None else str(n.get("link") or UNKNOWN))
+        rows.append([str(name), str(n.get("profile") or UNKNOWN), link, power,
+                     _fmt(n.get("busy_s")),
+                     _fmt(n["bytes_sent"]) if n.get("bytes_sent") is not None else UNKNOWN,
+                     *(_joules(n.get(k), known) for k in ("idle_j", "busy_j", "link_j",
+                                                          "joules")),
+                     _fmt(n["j_per_frame"], 4) if n.get("j_per_frame") is not None
+                     else UNKNOWN if not known else "–"])
+    total_known = e.get("joules") is not None
+    rows.append(["total", "", "", "", "", "", "", "", "", _joules(e.get("joules"), total_known),
+                 energy_text(s)])
+    notes = [f"{e.get('delivered')} measure frames delivered in the {_fmt(e.get('window_s'))} s "
+             f"window; {e.get('method')}."]
+    if e.get("unknown"):
+        notes.append(f"Not known: {e['unknown']}.")
+    return {"energy": rows, "energy_notes": notes}
 
 
 STEP_COLS = ("step", "rate_fps", "offered_fps", "scheduled", "sent", "delivered",
@@ -457,6 +516,7 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         drops=_drop_rows(s),
         **_node_tables(s),
         **_resources(s),
+        **_energy(s), energy_header=ENERGY_HEADER,
         step_header=list(STEP_COLS), steps=step_rows,
         faults=_fault_rows(s),
         switches=_switch_rows(s),
@@ -509,6 +569,7 @@ INDEX_COLUMNS = (
     IndexColumn("delivered fps", "delivered_fps", numeric=True),
     IndexColumn("coverage", "coverage", numeric=True),
     IndexColumn("p99 ms", "latency_p99", numeric=True),
+    IndexColumn("J per frame", "j_per_frame", numeric=True),
     IndexColumn("verdict", "verdict"),
 )
 
@@ -535,9 +596,9 @@ def _entry(spec: dict[str, Any], s: dict[str, Any], sweep: str | None) -> dict[s
         "verdict": word, "warnings": [{"badge": badge(r), "text": r} for r in reasons],
         "sort": {"delivered_fps": s.get("delivered_fps"), "coverage": s.get("coverage"),
                  "latency_p99": (s.get("latency_ms") or {}).get("p99"), "rate": rate,
-                 "when": started},
-        "compare": [_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
-                    for _, key in COMPARE_ROWS] + [_flags(s) or "–"],
+                 "when": started, "j_per_frame": _get(s, "energy.j_per_frame")},
+        "j_per_frame": energy_text(s),
+        "compare": [_compare_cell(s, key) for _, key in COMPARE_ROWS] + [_flags(s) or "–"],
     }
 
 
@@ -707,13 +768,27 @@ COMPARE_ROWS = (
     ("delivered", "delivered"), ("coverage", "coverage"), ("drops (total)", "drops_total"),
     ("lost unaccounted", "lost_unaccounted"), ("latency p50 ms", "latency_ms.p50"),
     ("latency p95 ms", "latency_ms.p95"), ("latency p99 ms", "latency_ms.p99"),
-    ("latency max ms", "latency_ms.max"), ("warm-up frames", "warmup_frames"),
+    ("latency max ms", "latency_ms.max"),
+    ("energy J per delivered frame", "energy.j_per_frame"),
+    ("energy J (all nodes, window)", "energy.joules"), ("warm-up frames", "warmup_frames"),
     ("bytes per frame on the wire", "wire.bytes_per_frame"),
     ("L2 weight bytes per device (max)", "memory.l2_weights_bytes_per_device_max"),
     ("peak layer buffers per device (max, measured)", "memory.peak_layer_bytes_per_device_max"),
     ("peak layer footprint per device (max, measured)",
      "memory.peak_footprint_bytes_per_device_max"),
 )
+
+
+def _compare_cell(s: dict[str, Any], key: str) -> str:
+    """One run's cell of a COMPARE_ROWS metric: the capacity bound says why it has no number;
+    energy says `unknown` when a node's power or bytes are not known (never '–' or 0)."""
+    if key == "capacity_fps":
+        return _fmt(_capacity(s))
+    if key.startswith("energy.") and isinstance(s.get("energy"), dict):
+        v = _get(s, key)
+        return (UNKNOWN if s["energy"].get("unknown") and v is None else
+                _fmt(v, 4 if key == "energy.j_per_frame" else 3))
+    return _fmt(_get(s, key))
 
 
 def _get(s: dict[str, Any], dotted: str) -> Any:
@@ -746,8 +821,7 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     seed_rows: Rows = deepthings.rows(runs) if deepthings.applies(runs) else []
     labels = run_labels([_spec_of(i) for i in items], sums)
     rows: Rows = [["run", *(_link(s.get("run_id")) for s in sums)]]
-    rows += [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
-                      for s in sums)] for name, key in COMPARE_ROWS]
+    rows += [[name, *(_compare_cell(s, key) for s in sums)] for name, key in COMPARE_ROWS]
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
     figures = _comparison_figures(labels, sums)
     return _render("comparison.html", out_html, title="Comparison: " + ", ".join(labels),
@@ -760,10 +834,10 @@ def _comparison_figures(labels: list[str], sums: list[dict[str, Any]]) -> dict[s
     """The comparison's bar charts, each with its numbers (label, run id, value)."""
     ids = [str(s.get("run_id")) for s in sums]
 
-    def bar(key: str, title: str, ylabel: str) -> Figure:
+    def bar(key: str, title: str, ylabel: str, missing: str = "n/a") -> Figure:
         values = [_get(s, key) for s in sums]
         table = pd.DataFrame({"label": labels, "run_id": ids, key: values})
-        return Figure(plots.bars, (labels, values, title, ylabel), {"": table})
+        return Figure(plots.bars, (labels, values, title, ylabel, missing), {"": table})
 
     nodes = sorted({n for s in sums for n in (s.get("drops") or {})})
     drop_parts = {n: [sum((s.get("drops") or {}).get(n, {}).values()) for s in sums]
@@ -773,6 +847,8 @@ def _comparison_figures(labels: list[str], sums: list[dict[str, Any]]) -> dict[s
         "coverage": bar("coverage", "Coverage", "delivered / sent"),
         "delivered_fps": bar("delivered_fps", "Delivered fps", "frames/s"),
         "latency_p95": bar("latency_ms.p95", "Latency p95", "ms"),
+        "energy": bar("energy.j_per_frame", "Energy per delivered frame", "J per frame",
+                      missing=UNKNOWN),
         "drops": Figure(plots.stacked_bars, (labels, drop_parts, "Dropped measure frames",
                                              "frames"), {"": drops}),
     }

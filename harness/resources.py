@@ -25,7 +25,8 @@ def save_node_stats(run_dir: Path, stats: dict[str, dict | None]) -> None:
     (Path(run_dir) / NODE_STATS).write_text(json.dumps(stats, indent=2))
 
 
-def _load_stats(run_dir: Path) -> dict[str, dict]:
+def load_node_stats(run_dir: Path) -> dict[str, dict]:
+    """Each node's /stats as fetched after the drain (node_stats.json); {} without it."""
     try:
         data = json.loads((Path(run_dir) / NODE_STATS).read_text())
     except (OSError, ValueError):
@@ -93,7 +94,7 @@ def _tasks_from_trace(run_dir: Path, gateway: str) -> dict[str, int]:
 
 def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """`memory`, `wire` and (strategy tasks) `tasks_per_helper` for summary.json."""
-    stats = _load_stats(run_dir)
+    stats = load_node_stats(run_dir)
     info = describe(str(spec.get("model") or ""))
     memory: dict[str, Any] = {}
     for n in spec.get("nodes", []):

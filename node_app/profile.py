@@ -127,6 +127,10 @@ class Profile:
     conv_ms_per_gflop: float | None = None  # conv and pool; None: no conv cost known
     conv_fixed_ms: float = 0.0  # per conv or pool layer (or region of one)
     ram_mb: int | None = None  # the device's RAM (MB = 2^20 bytes); None: not stated
+    # The whole board's power, W, idle and with every core loaded (the harness prices a run's
+    # energy with them, harness/analysis/energy.py); None: not stated (energy unknown).
+    idle_w: float | None = None
+    busy_w: float | None = None
     stage_dists: dict[str, Dist] = field(default_factory=dict)  # stage name -> its times
 
     def dists_for(self, stages: Iterable[str]) -> list[Dist] | None:
@@ -188,6 +192,24 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+def _power(entry: dict, where: str) -> tuple[float | None, float | None]:
+    """`idle_w` and `busy_w`: both or neither (one alone cannot price a run), each a
+    positive number of watts, busy at least idle (a loaded board draws no less)."""
+    idle, busy = entry.get("idle_w"), entry.get("busy_w")
+    if idle is None and busy is None:
+        return None, None
+    if idle is None or busy is None:
+        missing = "idle_w" if idle is None else "busy_w"
+        raise ProfileError(f"{where} has {'busy_w' if idle is None else 'idle_w'} but no "
+                           f"{missing}: give both (W) or neither (energy then unknown)")
+    idle_w, busy_w = _number(idle, f"{where} idle_w"), _number(busy, f"{where} busy_w")
+    if idle_w <= 0:
+        raise ProfileError(f"{where} idle_w must be > 0 W, got {idle!r}")
+    if busy_w < idle_w:
+        raise ProfileError(f"{where} busy_w {busy!r} W is below idle_w {idle!r} W")
+    return idle_w, busy_w
+
+
 def _parse(name: str, entry: Any, where: str) -> Profile:
     if entry is None:
         return Profile(name=name, native=True)
@@ -213,6 +235,7 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
     if ram is not None and (isinstance(ram, bool) or not isinstance(ram, int) or ram <= 0):
         raise ProfileError(f"{where}: profile '{name}' ram_mb must be a positive integer "
                            f"(MB of RAM), got {ram!r}")
+    idle_w, busy_w = _power(entry, f"{where}: profile '{name}'")
     conv = entry.get("conv_fit")
     if conv is not None and not isinstance(conv, dict):
         raise ProfileError(f"{where}: profile '{name}' conv_fit must be an object")
@@ -231,6 +254,8 @@ def _parse(name: str, entry: Any, where: str) -> Profile:
             conv.get("fixed_ms", 0.0), f"{where}: profile '{name}' conv_fit.fixed_ms"),
         read_mb_s=None if read is None else float(read),
         ram_mb=ram,
+        idle_w=idle_w,
+        busy_w=busy_w,
         build_ms=_number(entry.get("model_build_ms", 0.0),
                          f"{where}: profile '{name}' model_build_ms"),
         model_switch_ms=(None if switch is None else

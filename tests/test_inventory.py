@@ -126,3 +126,24 @@ def test_pick_unknown_host_is_a_hosts_error() -> None:
         inv.pick(["pi1", "pi9"])
     assert err.value.field == "hosts" and "pi9" in str(err.value)
     assert err.value.cli_message().startswith("--hosts: ")
+
+
+def test_link_kind_comes_from_the_inventory_default_ethernet(tmp_path: Path) -> None:
+    """`link: wifi` on a host prices its bytes as WiFi's; a host that says nothing is wired."""
+    hosts = HOSTS_YML.replace("ansible_host: 10.0.0.2\n", "ansible_host: 10.0.0.2\n"
+                              "              link: wifi\n")
+    n1, n2 = load_inventory(str(_write(tmp_path, hosts=hosts))).pick(["n1", "n2"])
+    assert (n1.link, n2.link) == ("ethernet", "wifi")
+
+
+@pytest.mark.parametrize("value", ["wiif", "WiFi", "[]"])
+def test_a_bad_link_fails_naming_file_host_and_field(tmp_path: Path, value: str) -> None:
+    """A typo in `link:` fails when the inventory is read (the first thing a run does), so no
+    run is priced with a link kind nobody asked for."""
+    inv_file = _write(tmp_path, group_vars=GROUP_VARS + f"link: {value}\n")
+    with pytest.raises(SpecError) as err:
+        load_inventory(str(inv_file))
+    msg = str(err.value)
+    assert err.value.field == "inventory"
+    assert str(inv_file) in msg and "host n1" in msg and "link:" in msg
+    assert "not a link kind" in msg and "ethernet, wifi" in msg

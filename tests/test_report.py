@@ -80,7 +80,7 @@ def test_ledger_index_and_comparison(tmp_path: Path) -> None:
     assert not EXTERNAL_INDEX.search(index) and "<script>" in index
 
     comp = write_comparison(dirs, tmp_path / "compare.html").read_text()
-    assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 4
+    assert "run-0" in comp and "run-1" in comp and comp.count("<svg") == 5  # + energy
     assert "http://" not in comp and 'class="banner"' in comp
 
 
@@ -144,7 +144,8 @@ def test_task_helpers_show_their_work_in_the_report(tmp_path: Path) -> None:
 
     run_dir = make_tasks_run(tmp_path)
     html = write_run_report(run_dir, None, tmp_path / "t.html").read_text(encoding="utf-8")
-    frames, times = re.findall(r"<tr><td[^>]*>H0</td>(.*?)</tr>", html, re.S)
+    nodes = html.split("<h2>Nodes</h2>")[1].split("<h2>")[0]  # not the energy table's H0
+    frames, times = re.findall(r"<tr><td[^>]*>H0</td>(.*?)</tr>", nodes, re.S)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", frames)
     # role, profile, received, dropped, rejected, processed, tasks processed, ...
     assert cells[5] == "50" and cells[6] == "200"
@@ -248,11 +249,14 @@ def test_verdict_card_on_top_holds_the_summarys_numbers(tmp_path, monkeypatch) -
     fields = {f: (json.loads(raw.replace("&#34;", '"')) if f != "verdict" else raw, text)
               for f, raw, text in tiles}
     assert set(fields) == {"delivered_fps", "offered_fps", "capacity_fps", "coverage",
-                           "latency_ms.p50", "latency_ms.p99", "verdict"}
+                           "latency_ms.p50", "latency_ms.p99", "energy.j_per_frame", "verdict"}
     for field, (raw, text) in fields.items():
         if field == "verdict":
             continue
         assert raw == _value(summary, field), field
+        if raw is None:  # energy: this run has no node_stats.json, so no bytes sent
+            assert field == "energy.j_per_frame" and text == "unknown"
+            continue
         assert float(text) == pytest.approx(raw, abs=0.05), (field, text)
     assert summary["delivered_fps"] == 7.9 and summary["coverage"] == 0.79  # 79 of 100
     word, reasons = verdict(summary)
@@ -590,7 +594,7 @@ def test_export_writes_every_figure_as_svg_pdf_and_csv(tmp_path, monkeypatch) ->
     assert list(table["coverage"]) == [s0["coverage"], s1["coverage"]]
     assert list(table["latency_ms.p99"]) == [s0["latency_ms"]["p99"], s1["latency_ms"]["p99"]]
     figures = {"comparison-coverage", "comparison-delivered_fps", "comparison-latency_p95",
-               "comparison-drops"}
+               "comparison-energy", "comparison-drops"}
     runs = {"throughput", "switches", "queue_depth", "utilisation", "latency", "send_lag"}
     figures |= {f"{r}/{name}" for r in ("e0", "e1") for name in runs}
     for name in figures:

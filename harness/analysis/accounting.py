@@ -114,10 +114,9 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             s, e = d.busy[name]
             measured = (e - s) * 1000.0
         util = None
-        if name in d.busy and length > 0:
-            s, e = d.busy[name]
-            b = busy_cumulative(s, e, np.array([d.window_start, d.window_end]))
-            util = rounded((b[1] - b[0]) / length, 4)
+        busy = busy_seconds(d, name)
+        if busy is not None and length > 0:
+            util = rounded(busy / length, 4)
         elif code >= 0 and length > 0 and name not in d.sink_nodes:
             util = 0.0
         profile_mean = float(np.nanmean(p)) if len(p) and not np.isnan(p).all() else None
@@ -152,6 +151,18 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
             "queue_depth_max": int(dep.max()) if len(dep) else None,
         }
     return out
+
+
+def busy_seconds(d: Derived, name: str) -> float | None:
+    """Worker-seconds node `name` spent between `started` and `finished` (task helpers:
+    `task_started`/`task_finished`) inside the measure window, every packet's work counted
+    (warm-up frames occupy the worker too); None for a node with no such pairs (a sink).
+    Utilisation is this over the window's length; energy prices it at the busy power."""
+    if name not in d.busy:
+        return None
+    s, e = d.busy[name]
+    b = busy_cumulative(s, e, np.array([d.window_start, d.window_end]))
+    return float(b[1] - b[0])
 
 
 def _service_error(measured: np.ndarray | None, profile_mean: float | None,

@@ -20,6 +20,7 @@ import pandas as pd
 from harness.analysis.accounting import drop_records, node_stats, trace_ends
 from harness.analysis.clocks import clock_summary
 from harness.analysis.derived import derive
+from harness.analysis.energy import energy_of
 from harness.analysis.fidelity import SERVICE_ERROR_MAX, apply_fidelity, drifted
 from harness.analysis.hops import clock_warnings, hop_latencies
 from harness.analysis.loading import Run
@@ -205,6 +206,7 @@ def summarize(run: Run) -> dict[str, Any]:
         "lost_unaccounted": lost_unaccounted,
         "latency_ms": latency,
         "nodes": node_stats(run, d),
+        "energy": energy_of(run, d, delivered),
         "warmup_frames": warmup,
         "window": {"start": rounded(d.window_start, 6), "end": rounded(d.window_end, 6),
                    "length_s": rounded(length, 6)},
