@@ -119,8 +119,8 @@ class SweepSpec:
         if not points:
             return
         inventory = load_inventory(points[0].inventory)
-        largest = max(strategies.hosts_needed(strategies.get(p.strategy), p) for p in points
-                      if not p.hosts)
+        largest = max((strategies.hosts_needed(strategies.get(p.strategy), p) for p in points
+                       if not p.hosts), default=0)  # named hosts are checked by name
         for spec in points:
             strategies.check_host_count(spec, len(inventory.hosts), inventory.path,
                                         self.k_field, largest)
