@@ -443,7 +443,9 @@ def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Ma
 
 def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
                      out_html: str | Path) -> Path:
-    """Write the report page of one run; `summary=None` computes it from the traces."""
+    """Write the report page of one run; `summary=None` computes it from the traces. A run
+    with a counterpart in Cao's seeds (strategies 0-3 on cao-dense, the cao-fig2 scenario)
+    gets a table of ours beside the seed's reported numbers (harness/seeds/cao.py)."""
     run = load_run(run_dir)
     s = summary if summary is not None else summarize(run)
     steps = step_table(run)
@@ -455,6 +457,7 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
               f"{s.get('offered_fps')} fps",
         warnings=_reasons(s),
         summary_rows=_summary_rows(s),
+        cao_rows=cao.rows({**run.spec, **s}), cao_seed=cao.SEED,
         card=verdict_card(s),
         drops=_drop_rows(s),
         **_node_tables(s),
@@ -750,6 +753,9 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     rows: Rows = [["run", *(_link(s.get("run_id")) for s in sums)]]
     rows += [[name, *(_fmt(_capacity(s) if key == "capacity_fps" else _get(s, key))
                       for s in sums)] for name, key in COMPARE_ROWS]
+    seed_cells = [cao.cell(r) for r in runs]
+    if any(seed_cells):  # Cao's number for each run that has one (harness/seeds/cao.py)
+        rows.append([f"seed reported ({cao.SEED})", *(c or "–" for c in seed_cells)])
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
     figures = _comparison_figures(labels, sums)
     return _render("comparison.html", out_html, title="Comparison: " + ", ".join(labels),

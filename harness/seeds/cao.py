@@ -176,6 +176,14 @@ def sweep_cell(strategy: Any, model: Any = MODEL) -> str:
     return SWEEP_CELL.get(str(strategy), "") if (model or MODEL) == MODEL else ""
 
 
+def cell(run: Run) -> str:
+    """The seed's number for one run, in a few words ('' without a counterpart): what a
+    comparison page shows in its "seed reported" row."""
+    if not applies(run):
+        return ""
+    return FIGURE2_ROW.reported if is_fig2(run) else sweep_cell(run.get("strategy"))
+
+
 def sweep_rows(points: Sequence[dict[str, Any]], xstar: int | None) -> list[list[str]]:
     """The seed's directions beside a sweep's: [what, ours, seed reported, the seed's words,
     seed file]. `points` are point_stats rows (strategy, x, coverage, delivered_fps, model
