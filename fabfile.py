@@ -238,10 +238,11 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
     The points are the product of the lists where they apply: ftp at every
     --devices x --grid x --sched, bodp at every --devices only (it has no grid or
     scheduler), strategies 1 and 2 at every --x, dp, mp and tasks at every --k (with
-    --rate above every bound: delivered fps, speedup over K = 1 and latency against K, each
-    strategy's capacity bound drawn), every strategy at every --queue. --repeat=N runs each
-    point N times: mean +/- 95 % CI in the tables, error bars on the curves. Every point is
-    checked before the first run starts, against the model and the inventory's size too.
+    --rate above every bound, e.g. 160 for K up to 6: delivered fps, speedup over K = 1
+    and latency against K, each strategy's capacity bound drawn), every strategy at every
+    --queue. --repeat=N runs each point N times: mean +/- 95 % CI in the tables, error
+    bars on the curves. Every point is checked before the first run starts, against the
+    model and the inventory's size too.
     """
     from harness.sweep import SweepSpec, run_sweep
 

@@ -120,6 +120,16 @@ def test_sweep_help_documents_the_device_options():
     assert "--=" not in text  # every option has a real short flag
 
 
+def test_sweep_help_documents_repeat_queue_and_k():
+    text = " ".join(fab("--help", "sweep").stdout.split())
+    for option in ("--repeat=STRING", "--queue=STRING", "--k STRING"):
+        assert option in text
+    assert "--repeats" not in text  # the option is --repeat, as in fab experiment
+    assert "mean +/- 95 % CI" in text and "error bars" in text
+    assert "--queue=1,5,10" in text and "`fab lab-inventory --pis=7`" in text
+    assert "mp K in 1..6" in text
+
+
 def test_experiment_with_more_devices_than_hosts_names_devices():
     before = run_ids()
     proc = fab("experiment", "--strategy=ftp", "--model=yolov2-16", "--devices=6",
