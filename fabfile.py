@@ -200,11 +200,16 @@ def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no
         "rate": "offered input rate of every run, frames/s (default 30)",
         "duration": "measured window of every run, s (default 60)",
         "warmup": "warm-up of every run, s (default 5)",
-        "repeats": "runs per point (default 1); the report shows their spread",
-        "queue": "incoming queue size per node (default 5)",
+        "repeat": "runs per point (default 1), repetition i with seed + i as in fab "
+                  "experiment --repeat; the report gives each point's mean +/- 95 % CI and "
+                  "draws it as error bars",
+        "queue": "incoming queue size per node, comma-separated for a sensitivity sweep "
+                 "(--queue=1,5,10: every point at each size; default 5)",
         "profile": "device profile for all nodes, overriding the inventory",
         "no_extend": "do not extend X when strategy 2 has not crossed the baseline",
-        "k": "K values for dp, mp, tasks, ftp, bodp, comma-separated (--k=1,2,4; default 2)",
+        "k": "K values for dp, mp, tasks, ftp, bodp, comma-separated (--k=1,2,4; default 2); "
+             "dp, mp and tasks need 1 + K hosts (K = 6: 7, `fab lab-inventory --pis=7`), "
+             "mp K in 1..6",
         "devices": "edge devices of ftp and bodp, comma-separated (--devices=1,2,4,5); the "
                    "same list as --k, give one of the two; ftp and bodp need 1 + K hosts",
         "grid": "ftp only: tile grids, comma-separated (--grid=1x1,3x3,5x5; default 3x3); "
@@ -223,7 +228,7 @@ def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no
     }
 )
 def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
-          warmup="5", repeats="1", queue="5", profile="", no_extend=False, k="", tasks="4",
+          warmup="5", repeat="1", queue="5", profile="", no_extend=False, k="", tasks="4",
           devices="", grid="", sched="", min_duration="10", min_frames="100",
           model=models.DEFAULT_MODEL, fused="0", inventory="inventory/lab.yml",
           admission="whole"):
@@ -233,8 +238,12 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
 
     The points are the product of the lists where they apply: ftp at every
     --devices x --grid x --sched, bodp at every --devices only (it has no grid or
-    scheduler), strategies 1 and 2 at every --x. Every point is checked before the first
-    run starts, against the model and the inventory's size too.
+    scheduler), strategies 1 and 2 at every --x, dp, mp and tasks at every --k (with
+    --rate above every bound, e.g. 160 for K up to 6: delivered fps, speedup over K = 1
+    and latency against K, each strategy's capacity bound drawn), every strategy at every
+    --queue. --repeat=N runs each point N times: mean +/- 95 % CI in the tables, error
+    bars on the curves. Every point is checked before the first run starts, against the
+    model and the inventory's size too.
     """
     from harness.sweep import SweepSpec, run_sweep
 
@@ -242,13 +251,18 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
         xs = [int(v) for v in x.split(",") if v.strip()]
     except ValueError:
         raise Exit(f"bad spec: --x: integers separated by commas, got {x!r}", code=2) from None
+    queues = _items(queue)
     try:
+        if not queues:
+            raise SpecError("queue_size", f"one size or several, comma-separated, got {queue!r}")
         spec = SweepSpec(
             strategies=[s for s in strategies.split(",") if s.strip()], xs=xs,
-            repeats=repeats, extend_to_crossing=not no_extend,
+            repeats=repeat, extend_to_crossing=not no_extend,
             ks=_items(k), devices=_items(devices), grids=_items(grid), scheds=_items(sched),
+            queues=queues if len(queues) > 1 else [],
             run={"rate_fps": rate, "duration_s": duration, "warmup_s": warmup,
-                 "queue_size": queue, "profile": profile, "tasks": tasks, "model": model,
+                 "queue_size": queues[0] if len(queues) == 1 else "5", "profile": profile,
+                 "tasks": tasks, "model": model,
                  "fused": fused, "min_duration_s": min_duration, "min_frames": min_frames,
                  "inventory": inventory, "admission": admission},
         )

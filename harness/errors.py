@@ -24,7 +24,7 @@ class SpecError(ValueError):
 CLI_FLAGS = {
     "rate_fps": "--rate", "duration_s": "--duration", "warmup_s": "--warmup", "x": "--x",
     "queue_size": "--queue", "seed": "--seed", "strategy": "--strategy", "hosts": "--hosts",
-    "inventory": "--inventory", "profile": "--profile", "repeats": "--repeats",
+    "inventory": "--inventory", "profile": "--profile", "repeats": "--repeat",
     "strategies": "--strategies", "fault": "--fault",
     "arrival": "--arrival", "arrival_seed": "--arrival-seed", "rates": "--rates",
     "step_s": "--step", "min_duration_s": "--min-duration", "min_frames": "--min-frames",

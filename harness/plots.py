@@ -291,29 +291,51 @@ STRATEGY_LABELS = {"baseline": "baseline (0)", "cao1": "strategy 1", "cao2": "st
                    "cao3": "strategy 3"}
 
 
+QUEUE_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def _queue_label(label: str, queue: object, queues: Sequence[object]) -> str:
+    return f"{label}, Q={queue}" if len(queues) > 1 and queue is not None else label
+
+
 @_svg
-def sweep_curve(points: pd.DataFrame, metric: str, ylabel: str, title: str,
+def sweep_curve(stats: pd.DataFrame, metric: str, ylabel: str, title: str,
                 predicted: pd.DataFrame | None = None,
-                xstar: int | None = None) -> plt.Figure:
-    """A metric against X: measured points (mean, min-max bar) for the X strategies, the
-    others as horizontal lines, the discrete-event prediction dashed beside them."""
-    if points.empty:
+                xstar: dict[int | None, int | None] | None = None) -> plt.Figure:
+    """A metric against X: each point's mean with its 95 % confidence interval as an error
+    bar (`<metric>_ci95` from harness.analysis.point_stats; a point of one run has none),
+    the strategies without X as horizontal lines with the interval as a band, the
+    discrete-event prediction dashed beside them. With several queue sizes each strategy has
+    one line per size (a marker per size) and X* is marked per size."""
+    if stats.empty or metric not in stats:
         return _empty(title)
     fig, ax = plt.subplots(figsize=(9, 3.8))
-    xs = points["x"].dropna()
+    xs = stats["x"].dropna()
     colours = {"baseline": "black", "cao1": "tab:red", "cao2": "tab:blue", "cao3": "tab:green"}
-    for strategy, g in points.groupby("strategy"):
+    queue_col = stats["queue_size"] if "queue_size" in stats else pd.Series(None, stats.index)
+    queues = sorted({q for q in queue_col if q is not None and q == q})
+    ci_col = f"{metric}_ci95"
+    for (strategy, queue), g in stats.assign(_q=queue_col).groupby(["strategy", "_q"],
+                                                                   dropna=False):
         colour = colours.get(strategy, "tab:gray")
-        label = STRATEGY_LABELS.get(strategy, strategy)
+        marker = QUEUE_MARKERS[queues.index(queue) % len(QUEUE_MARKERS)] if queue in queues \
+            else "o"
+        label = _queue_label(STRATEGY_LABELS.get(strategy, strategy), queue, queues)
+        ci = g[ci_col].astype(float).fillna(0.0) if ci_col in g else 0.0 * g[metric]
         if g["x"].notna().any():
-            agg = g.groupby("x")[metric].agg(["mean", "min", "max"]).sort_index()
-            ax.errorbar(agg.index, agg["mean"], yerr=[agg["mean"] - agg["min"],
-                        agg["max"] - agg["mean"]], fmt="o-", color=colour, label=label,
-                        capsize=3, lw=1.3)
+            g = g.assign(_ci=ci).sort_values("x")
+            ax.errorbar(g["x"].astype(float), g[metric].astype(float), yerr=g["_ci"],
+                        fmt=f"{marker}-", color=colour, label=label, capsize=3, lw=1.3)
         else:
-            ax.axhline(g[metric].mean(), color=colour, lw=1.3, label=f"{label} (no X)")
+            mean, half = float(g[metric].mean()), float(ci.max())
+            ax.axhline(mean, color=colour, lw=1.3, label=f"{label} (no X)")
+            if half > 0:
+                ax.axhspan(mean - half, mean + half, color=colour, alpha=0.12, lw=0)
     if predicted is not None and not predicted.empty and metric in predicted:
-        for strategy, g in predicted.groupby("strategy"):
+        pq = predicted["queue_size"] if "queue_size" in predicted else \
+            pd.Series(None, predicted.index)
+        for (strategy, _queue), g in predicted.assign(_q=pq).groupby(["strategy", "_q"],
+                                                                     dropna=False):
             colour = colours.get(strategy, "tab:gray")
             if g["x"].notna().any():
                 g = g.sort_values("x")
@@ -321,16 +343,56 @@ def sweep_curve(points: pd.DataFrame, metric: str, ylabel: str, title: str,
             else:
                 ax.axhline(g[metric].mean(), color=colour, ls="--", lw=1, alpha=0.8)
         ax.plot([], [], ls="--", color="gray", label="predicted (discrete-event model)")
-    if xstar is not None:
-        ax.axvline(xstar, color="tab:blue", ls=":", lw=1)
-        ax.annotate(f"X* = {xstar}", (xstar, ax.get_ylim()[0]), textcoords="offset points",
-                    xytext=(4, 6), color="tab:blue")
+    for queue, x in (xstar or {}).items():
+        if x is None:
+            continue
+        ax.axvline(x, color="tab:blue", ls=":", lw=1)
+        ax.annotate(f"X* = {x}" + (f" (Q={queue})" if queue is not None else ""),
+                    (x, ax.get_ylim()[0]), textcoords="offset points", xytext=(4, 6),
+                    color="tab:blue")
     if len(xs) and xs.min() > 0:
         ax.set_xscale("log")
     ax.set_xlabel("X (frames the fast node computes per help episode)")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title + " (error bars: 95 % CI of the repetitions)"
+                 if stats.get(f"{metric}_n", pd.Series([1])).max() > 1 else title)
     ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+@_svg
+def against_k(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
+              bound: str | None = None, ideal: bool = False) -> plt.Figure:
+    """dp, mp, tasks against K (`curves` from harness.analysis.scaling_curves): one line per
+    strategy (and queue size), its mean with the 95 % CI as error bars (`<metric>_ci95`;
+    none for a ratio such as the speedup), and the strategy's capacity bound (`bound`, a
+    column) dashed in the same colour; `ideal` adds y = K."""
+    if curves.empty or metric not in curves or curves[metric].notna().sum() == 0:
+        return _empty(title)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ks = sorted(int(k) for k in curves["k"].unique())
+    has_bound = False
+    for i, (line, g) in enumerate(curves.groupby("line", sort=True)):
+        g = g.sort_values("k")
+        colour = f"C{i % 10}"
+        ci = f"{metric}_ci95"
+        yerr = g[ci].astype(float).fillna(0.0) if ci in g else None
+        ax.errorbar(g["k"], g[metric].astype(float), yerr=yerr, fmt="o-", color=colour,
+                    lw=1.4, capsize=3, label=str(line))
+        if bound and bound in g and g[bound].notna().any():
+            ax.plot(g["k"], g[bound].astype(float), "--", color=colour, lw=1, alpha=0.8)
+            has_bound = True
+    if ideal:
+        ax.plot(ks, ks, ls=":", color="grey", lw=1, label="speedup = K")
+    if has_bound:
+        ax.plot([], [], "--", color="gray", label="capacity bound (per strategy)")
+    ax.set_xticks(ks)
+    ax.set_xlabel("K (devices sharing the split layer)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     return fig
 

@@ -33,7 +33,7 @@ from harness import plots, strategies
 from harness.analysis import (
     DEVICE_STRATEGIES,
     Run,
-    crossing_x,
+    crossing_by_queue,
     device_curves,
     drops_per_second_by_node,
     latencies_ms,
@@ -41,7 +41,9 @@ from harness.analysis import (
     load_run,
     model_switches,
     per_second_counts,
+    point_stats,
     queue_depth_per_second,
+    scaling_curves,
     send_lag_ms,
     share_series,
     step_table,
@@ -53,7 +55,7 @@ from harness.analysis import (
 from harness.analysis.metrics import NO_BOUND_ZERO
 from harness.errors import SpecError
 from harness.models import DEFAULT_MODEL
-from harness.seeds import deepthings
+from harness.seeds import cao, deepthings
 
 Cell = str | Markup
 Rows = list[list[Cell]]
@@ -500,7 +502,9 @@ def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Ma
 
 def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
                      out_html: str | Path) -> Path:
-    """Write the report page of one run; `summary=None` computes it from the traces."""
+    """Write the report page of one run; `summary=None` computes it from the traces. A run
+    with a counterpart in Cao's seeds (strategies 0-3 on cao-dense, the cao-fig2 scenario)
+    gets a table of ours beside the seed's reported numbers (harness/seeds/cao.py)."""
     run = load_run(run_dir)
     s = summary if summary is not None else summarize(run)
     steps = step_table(run)
@@ -512,6 +516,7 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
               f"{s.get('offered_fps')} fps",
         warnings=_reasons(s),
         summary_rows=_summary_rows(s),
+        cao_rows=cao.rows({**run.spec, **s}), cao_seed=cao.SEED,
         card=verdict_card(s),
         drops=_drop_rows(s),
         **_node_tables(s),
@@ -822,6 +827,9 @@ def write_comparison(items: Sequence[str | Path | dict[str, Any]], out_html: str
     labels = run_labels([_spec_of(i) for i in items], sums)
     rows: Rows = [["run", *(_link(s.get("run_id")) for s in sums)]]
     rows += [[name, *(_compare_cell(s, key) for s in sums)] for name, key in COMPARE_ROWS]
+    seed_cells = [cao.cell(r) for r in runs]
+    if any(seed_cells):  # Cao's number for each run that has one (harness/seeds/cao.py)
+        rows.append([f"seed reported ({cao.SEED})", *(c or "–" for c in seed_cells)])
     rows.append(["warnings", *(_flags(s) or "–" for s in sums)])
     figures = _comparison_figures(labels, sums)
     return _render("comparison.html", out_html, title="Comparison: " + ", ".join(labels),
@@ -965,46 +973,144 @@ def _device_section(points: pd.DataFrame, run_dirs: Sequence[str | Path]) -> dic
     }}
 
 
+def _ci(mean: Any, half: Any, nd: int) -> str:
+    """`0.8190 ± 0.0042` (mean ± half-width of the 95 % CI); the mean alone for one run."""
+    if mean is None or pd.isna(mean):
+        return "–"
+    if half is None or pd.isna(half):
+        return f"{float(mean):.{nd}f}"
+    return f"{float(mean):.{nd}f} ± {float(half):.{nd}f}"
+
+
+def _stat(row: Any, metric: str, nd: int) -> str:
+    return _ci(getattr(row, metric), getattr(row, f"{metric}_ci95"), nd)
+
+
+def _q(v: Any) -> str:
+    return "" if v is None or pd.isna(v) else str(int(v))
+
+
+def _point_rows(stats: pd.DataFrame, seed: bool) -> Rows:
+    """One row per sweep point: its knobs, runs, each measured number as mean ± 95 % CI
+    (harness/analysis/intervals.py, as `fab experiment --repeat`), the model's prediction,
+    and with `seed` the seed's number for the point's strategy (Cao, harness/seeds/cao.py)."""
+    rows: Rows = []
+    for r in _sorted(stats, "queue_size", "x", "k").itertuples():
+        row: list[Cell] = [
+            _line(r), _x(r.x), _x(getattr(r, "k", None)), _q(getattr(r, "queue_size", None)),
+            str(r.runs), _stat(r, "coverage", 4), _fmt(r.predicted_coverage, 4),
+            _stat(r, "delivered_fps", 2), _fmt(r.predicted_delivered_fps, 2),
+            _stat(r, "latency_p50_ms", 1), _stat(r, "latency_p95_ms", 1)]
+        if seed:
+            row.append(cao.sweep_cell(r.strategy, getattr(r, "model", None)))
+        row.append(Markup(", ").join(_link(i) for i in r.run_ids))
+        rows.append(row)
+    return rows
+
+
+def _scaling_section(stats: pd.DataFrame, run_template: dict[str, Any]) -> dict[str, Any]:
+    """dp, mp and tasks against K: delivered fps with each strategy's capacity bound,
+    speedup over K = 1 (measured, and the bound's), latency p50; mean ± 95 % CI error bars;
+    the table of the same numbers; and a warning when the offered rate is below a point's
+    bound (that point then measures the offered rate, not the strategy)."""
+    curves = scaling_curves(stats)
+    if curves.empty:
+        return {"scaling": None}
+    rows: Rows = [
+        [str(r.line), str(r.k), str(r.runs), _stat(r, "delivered_fps", 2),
+         _fmt(r.capacity_fps, 1) if not pd.isna(r.capacity_fps) else _note(r),
+         _fmt(r.delivered_fps / r.capacity_fps, 3) if r.capacity_fps else "–",
+         _fmt(r.speedup, 2), _fmt(r.bound_speedup, 2), _stat(r, "latency_p50_ms", 1),
+         _stat(r, "coverage", 4), Markup(", ").join(_link(i) for i in r.run_ids)]
+        for r in curves.itertuples()
+    ]
+    rate = pd.to_numeric(pd.Series([run_template.get("rate_fps", 30)]), errors="coerce")[0]
+    under = curves[curves["capacity_fps"] > rate] if not pd.isna(rate) else curves[:0]
+    below = (f"The offered rate ({_fmt(float(rate))} fps) is below the capacity bound of "
+             + ", ".join(f"{r.line} at K = {r.k} ({_fmt(r.capacity_fps, 1)} fps)"
+                         for r in under.itertuples())
+             + ": those points show the offered rate, not what the strategy can do; offer "
+             "more than every bound (e.g. --rate=120).") if len(under) else ""
+    missing = sorted(set(curves["line"]) - set(curves.loc[curves["k"] == 1, "line"]))
+    return {"scaling": {
+        "rows": rows, "below": below,
+        "no_one": ", ".join(missing),
+        "plots": {
+            "fps": Markup(plots.against_k(curves, "delivered_fps", "frames / s",
+                                          "Delivered fps against K (dashed: capacity bound)",
+                                          bound="capacity_fps")),
+            "speedup": Markup(plots.against_k(
+                curves, "speedup", "delivered fps at K / at K = 1",
+                "Speedup over K = 1 (dashed: the bound's speedup)", bound="bound_speedup",
+                ideal=True)),
+            "latency": Markup(plots.against_k(curves, "latency_p50_ms", "ms",
+                                              "Latency p50 against K")),
+        },
+    }}
+
+
 def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[str, Any],
                 out_html: str | Path, predicted: pd.DataFrame | None = None,
                 run_dirs: Sequence[str | Path] = ()) -> Path:
-    """The sweep page: coverage and delivered fps against X, X*, a table of every point;
-    for ftp and bodp points DeepThings' figures against the number of devices (speedup,
-    memory, bytes per frame) and the seed's numbers beside our ratios, read from the runs'
-    directories (`run_dirs`: summary.json and spec.json)."""
-    xstar = crossing_x(points)
+    """The sweep page: each point's numbers as mean ± 95 % CI over its repetitions (error
+    bars on the curves), coverage and delivered fps against X with X* (per queue size when
+    the sweep varies it, beside the discrete-event model's X*), dp/mp/tasks against K with
+    their capacity bounds, a table of every run; Cao's reported numbers beside the points
+    that have a counterpart (`seed reported`, absent when none has); for ftp and bodp
+    points DeepThings' figures against the number of devices (speedup, memory, bytes per
+    frame) and the seed's numbers beside our ratios, read from the runs' directories
+    (`run_dirs`: summary.json and spec.json)."""
+    stats = point_stats(points)
+    xstars = crossing_by_queue(points)
+    predicted_xstars = (crossing_by_queue(predicted) if predicted is not None
+                        and not predicted.empty else {})
     flagged = points[points["warnings"].astype(bool)] if "warnings" in points else points[:0]
     rows: Rows = [
-        [_line(r), _x(r.x), _x(getattr(r, "k", None)), _fmt(r.coverage, 4),
-         _fmt(r.predicted_coverage, 4), _fmt(r.delivered_fps, 2),
+        [_line(r), _x(r.x), _x(getattr(r, "k", None)), _q(getattr(r, "queue_size", None)),
+         _fmt(r.coverage, 4), _fmt(r.predicted_coverage, 4), _fmt(r.delivered_fps, 2),
          _fmt(r.predicted_delivered_fps, 2), _fmt(r.latency_p95_ms, 1), str(r.switches),
          _link(r.run_id), str(r.warnings)]
-        for r in _sorted(points, "x", "k").itertuples()
+        for r in _sorted(points, "queue_size", "x", "k").itertuples()
     ]
     spread_rows: Rows = [
         [line_of(r.strategy, getattr(r, "grid", None), getattr(r, "sched", None)), _x(r.x),
-         _x(getattr(r, "k", None)), str(r.runs),
+         _x(getattr(r, "k", None)), _q(getattr(r, "queue_size", None)), str(r.runs),
          f"{_fmt(r.coverage_min, 4)} – {_fmt(r.coverage_max, 4)}",
          f"{_fmt(r.fps_min, 2)} – {_fmt(r.fps_max, 2)}"]
         for r in spread.itertuples()
     ] if not spread.empty else []
+    strategies_run = set(points.get("strategy", []))
     device_only = (not points.empty and "strategy" in points
                    and bool(points["strategy"].isin(DEVICE_STRATEGIES).all()))
-    figures = {} if device_only else {
-        "coverage": plots.sweep_curve(points, "coverage", "coverage", "Coverage against X",
-                                      predicted, xstar),
-        "delivered_fps": plots.sweep_curve(points, "delivered_fps", "frames / s",
-                                           "Delivered fps against X", predicted, xstar),
+    x_strategies = {"baseline", "cao1", "cao2", "cao3"}
+    against_x = not device_only and bool(strategies_run & x_strategies or not strategies_run)
+    figures = {} if not against_x else {
+        "coverage": plots.sweep_curve(stats, "coverage", "coverage", "Coverage against X",
+                                      predicted, xstars),
+        "delivered_fps": plots.sweep_curve(stats, "delivered_fps", "frames / s",
+                                           "Delivered fps against X", predicted, xstars),
     }
     section = _device_section(points, run_dirs)
+    scaling = _scaling_section(stats, run_template)
+    seed = any(cao.sweep_cell(r.strategy, getattr(r, "model", None))
+               for r in stats.itertuples()) if not stats.empty else False
+    single = next(iter(xstars.values())) if list(xstars) == [None] else None
+    seed_rows = cao.sweep_rows(stats.to_dict("records"), single) if seed else []
+    repeats = int(stats["runs"].max()) if not stats.empty else 0
     against = ("devices" if device_only else
-               "X and devices" if section["devices"] else "X")
+               "X and devices" if section["devices"] else
+               "K" if scaling["scaling"] and not against_x else
+               "X and K" if scaling["scaling"] else "X")
     return _render(
         "sweep.html", out_html, title=f"Sweep: strategies against {against}",
         knobs=", ".join(f"{k}={v}" for k, v in sorted(run_template.items())),
-        xstar=xstar, has_cao2="cao2" in set(points.get("strategy", [])),
-        flagged=len(flagged), points=rows, side_by_side=_side_by_side(points),
+        xstars=[(q, x, predicted_xstars.get(q)) for q, x in xstars.items()],
+        has_cao2="cao2" in strategies_run, repeats=repeats,
+        flagged=len(flagged), stats=_point_rows(stats, seed), seed=seed,
+        cao_rows=seed_rows, cao_seed=cao.SEED,
+        points=rows, side_by_side=_side_by_side(points),
         spread=spread_rows, plots={k: Markup(v) for k, v in figures.items()}, **section,
+        **scaling,
     )
 
 

@@ -1,13 +1,18 @@
-"""A grid of runs (strategies x X) and one comparison report: `fab sweep`.
+"""A grid of runs (strategies x X x K x queue ...) and one comparison report: `fab sweep`.
 
 The sweep reproduces Cao's figures: coverage and delivered fps against X for
-strategies 1 and 2, with the baseline and strategy 3 as horizontal lines. Each
-point is a normal run (its own directory, report and ledger row), so a sweep can
-be stopped and its runs still count; reruns of the same spec show up as spread.
+strategies 1 and 2, with the baseline and strategy 3 as horizontal lines; dp, mp and
+tasks against K (delivered fps, speedup over K = 1, latency, each with its capacity bound);
+and the queue size as a knob of every point (`--queue=1,5,10`), since it moves Cao's X*.
+Each point is a normal run (its own directory, report and ledger row), so a sweep can
+be stopped and its runs still count. `--repeat=N` runs each point N times with the seeds
+`fab experiment --repeat` uses (seed + i), and the report gives each point's mean and 95 %
+confidence interval; reruns of the same spec from earlier sweeps show up as spread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -30,7 +35,8 @@ class SweepSpec:
 
     strategies: strategy ids as typed (0, 1, 2, 3, baseline, ...).
     xs: X values for strategies 1 and 2.
-    repeats: runs per point (spread is shown when > 1, or from earlier sweeps).
+    repeats: runs per point (`--repeat`); repetition i runs with seed + i and arrival_seed
+        + i (harness/repeat.py's rule), and the report shows mean +/- 95 % CI per point.
     extend_to_crossing: keep doubling X for strategy 2 until it beats the baseline.
     run: template for every run (rate, duration, warm-up, queue, profile, model, fused,
         inventory, ...).
@@ -40,6 +46,8 @@ class SweepSpec:
         two. Errors about K then name `--devices`.
     grids: FTP's tile grids (`NxM`), ftp only (empty = the template's grid).
     scheds: FTP's schedulers (wsh, wst, wst-s), ftp only (empty = the template's sched).
+    queues: queue sizes per node (`--queue=1,5,10`), a knob of every strategy (empty = the
+        template's queue_size).
 
     A point is one strategy at one value of each knob it uses (strategies.uses): ftp runs
     at every K x grid x sched, bodp at every K only, the baseline once. Every point is
@@ -56,6 +64,7 @@ class SweepSpec:
     devices: list[int] = field(default_factory=list)
     grids: list[str] = field(default_factory=list)
     scheds: list[str] = field(default_factory=list)
+    queues: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -78,6 +87,9 @@ class SweepSpec:
             if values and not any(strategies.uses(s, knob) for s in self.strategies):
                 raise SpecError(name, f"only {who} use{'s' * (who == 'ftp')} it; none of "
                                 f"the strategies {', '.join(self.strategies)} does")
+        self.queues = [_integer("queue_size", q) for q in self.queues]
+        if any(q < 1 for q in self.queues):
+            raise SpecError("queue_size", f"every queue size must be >= 1, got {self.queues}")
         self.repeats = _integer("repeats", self.repeats)
         if self.repeats < 1:
             raise SpecError("repeats", f"must be >= 1, got {self.repeats}")
@@ -98,25 +110,36 @@ class SweepSpec:
         return SpecError(self.k_field, exc.problem) if exc.field in ("k", "ks") else exc
 
     def check_hosts(self, points: list[RunSpec] | None = None) -> None:
-        """Every point fits the inventory (ftp and bodp: a gateway + K devices), else the
-        error names --devices (or --k) and the inventory's size."""
+        """Every point fits the inventory (dp, mp, tasks: A + K; ftp and bodp: a gateway + K
+        devices), else the error names --devices (or --k), the inventory's size, and the
+        emulated lab that holds the sweep's largest point (`fab lab-inventory --pis=N`)."""
         from harness.inventory import load_inventory
 
         points = self.specs() if points is None else points
         if not points:
             return
         inventory = load_inventory(points[0].inventory)
+        largest = max((strategies.hosts_needed(strategies.get(p.strategy), p) for p in points
+                       if not p.hosts), default=0)  # named hosts are checked by name
         for spec in points:
             strategies.check_host_count(spec, len(inventory.hosts), inventory.path,
-                                        self.k_field)
+                                        self.k_field, largest)
 
     def specs(self) -> list[RunSpec]:
+        """Every run of the sweep: each point `repeats` times, repetition i with seed + i."""
         out = []
         for strategy in self.strategies:
             for knobs in self._knobs(strategy):
-                for _ in range(self.repeats):
-                    out.append(self.make(strategy, **knobs))
+                out += self.repetitions(self.make(strategy, **knobs))
         return out
+
+    def repetitions(self, spec: RunSpec) -> list[RunSpec]:
+        """A point's `repeats` runs: repetition i runs with seed + i and arrival_seed + i
+        (harness/repeat.py's SEED_RULE), so repetitions are distinct draws and repetition
+        0 is exactly the point run once."""
+        return [dataclasses.replace(spec, seed=spec.seed + i,
+                                    arrival_seed=int(spec.arrival_seed or 0) + i)
+                if i else spec for i in range(self.repeats)]
 
     def _knobs(self, strategy: str) -> list[dict]:
         """The product of the values of every knob this strategy uses, X first."""
@@ -125,15 +148,16 @@ class SweepSpec:
                 else [None]
 
         xs = self.xs if strategies.uses(strategy, "x") else [self.run.get("x", 10)]
-        return [{"x": x, "k": k, "grid": g, "sched": sc}
+        return [{"x": x, "k": k, "grid": g, "sched": sc, "queue": q}
+                for q in self.queues or [None]
                 for x in xs for k in values("k", self.ks, 2)
                 for g in values("grid", self.grids, "3x3")
                 for sc in values("sched", self.scheds, "wsh")]
 
     def make(self, strategy: str, x: int, k: int | None = None, grid: str | None = None,
-             sched: str | None = None) -> RunSpec:
-        knobs = {name: v for name, v in (("k", k), ("grid", grid), ("sched", sched))
-                 if v is not None}
+             sched: str | None = None, queue: int | None = None) -> RunSpec:
+        knobs = {name: v for name, v in (("k", k), ("grid", grid), ("sched", sched),
+                                         ("queue_size", queue)) if v is not None}
         return RunSpec(**{**self.run, "strategy": strategy, "x": x, "run_id": "", **knobs})
 
 
@@ -152,29 +176,37 @@ def run_sweep(sweep: SweepSpec, out=sys.stdout) -> Path:
         eta = f", about {elapsed / done * (len(specs) - done) / 60:.0f} min left" if done else ""
         out.write(f"\n[{done + 1}/{len(specs)}] {label} (elapsed {elapsed / 60:.1f} min{eta})\n")
         now = time.strftime("%Y%m%d-%H%M%S")
-        spec.run_id = f"{now}-{spec.strategy}{_id_part(spec)}-r{spec.rate_fps:g}"
+        rep = f"-s{spec.seed}" if sweep.repeats > 1 else ""
+        spec.run_id = (f"{now}-{spec.strategy}{_id_part(spec, queue=len(sweep.queues) > 1)}"
+                       f"-r{spec.rate_fps:g}{rep}")
         summary = run_experiment(spec, out=out)
         rows.append(_point(spec, summary))
 
     for spec in specs:
-        one(spec, point_label(spec))
+        one(spec, point_label(spec, queue=len(sweep.queues) > 1)
+            + (f" seed {spec.seed}" if sweep.repeats > 1 else ""))
     if sweep.extend_to_crossing and "cao2" in sweep.strategies and "baseline" in sweep.strategies:
-        x = max(sweep.xs)
-        while crossing_x(pd.DataFrame(rows)) is None and x * 2 <= MAX_EXTENDED_X:
-            x *= 2
-            out.write(f"\nstrategy 2 has not beaten the baseline up to X={x // 2}: extending to "
-                      f"X={x}\n")
-            extra = [sweep.make("cao2", x) for _ in range(sweep.repeats)]
-            specs.extend(extra)
-            for spec in extra:
-                one(spec, f"cao2 X={x} (extension)")
+        for queue in sweep.queues or [None]:  # X* moves with the queue: extend each
+            x = max(sweep.xs)
+            while crossing_x(_at_queue(pd.DataFrame(rows), queue)) is None \
+                    and x * 2 <= MAX_EXTENDED_X:
+                x *= 2
+                at = f" (queue {queue})" if queue is not None else ""
+                out.write(f"\nstrategy 2 has not beaten the baseline up to X={x // 2}{at}: "
+                          f"extending to X={x}\n")
+                extra = sweep.repetitions(sweep.make("cao2", x, queue=queue))
+                specs.extend(extra)
+                for spec in extra:
+                    one(spec, f"cao2 X={x}{at} (extension)")
 
     points = pd.DataFrame(rows)
     report = write_report(sweep, points, stamp)
-    xstar = crossing_x(points)
     verdict = ""
     if {"cao2", "baseline"} <= set(sweep.strategies):
-        verdict = f"; X* = {xstar if xstar is not None else 'not reached'}"
+        found = {q: crossing_x(_at_queue(points, q)) for q in sweep.queues or [None]}
+        verdict = "; " + ", ".join(
+            f"X* = {x if x is not None else 'not reached'}"
+            + (f" at queue {q}" if q is not None else "") for q, x in found.items())
     out.write(f"\nsweep done in {(time.monotonic() - started) / 60:.1f} min: {len(points)} runs"
               f"{verdict}\nreport: {report}\n")
     return report
@@ -195,22 +227,33 @@ def write_report(sweep: SweepSpec, points: pd.DataFrame, stamp: str) -> Path:
     return report
 
 
-def point_label(spec: RunSpec) -> str:
-    """`ftp K=2 grid 3x3 wsh`: the strategy and the knobs it uses, for the console."""
+def _at_queue(points: pd.DataFrame, queue: int | None) -> pd.DataFrame:
+    """The points run with this queue size (all of them for None)."""
+    if queue is None or points.empty or "queue_size" not in points:
+        return points
+    return points[points["queue_size"] == queue]
+
+
+def point_label(spec: RunSpec, queue: bool = False) -> str:
+    """`ftp K=2 grid 3x3 wsh`: the strategy and the knobs it uses, for the console; `Q=10`
+    too when the sweep varies the queue."""
     uses = strategies.uses
     return (f"{spec.strategy}" + (f" X={spec.x}" if uses(spec.strategy, "x") else "")
             + (f" K={spec.k}" if uses(spec.strategy, "k") else "")
             + (f" grid {spec.grid}" if uses(spec.strategy, "grid") else "")
-            + (f" {spec.sched}" if uses(spec.strategy, "sched") else ""))
+            + (f" {spec.sched}" if uses(spec.strategy, "sched") else "")
+            + (f" Q={spec.queue_size}" if queue else ""))
 
 
-def _id_part(spec: RunSpec) -> str:
-    """`-k2-g3x3-wsh`: the knobs a point's run id carries (those its strategy uses)."""
+def _id_part(spec: RunSpec, queue: bool = False) -> str:
+    """`-k2-g3x3-wsh`: the knobs a point's run id carries (those its strategy uses; `-q10`
+    when the sweep varies the queue)."""
     uses = strategies.uses
     return ((f"-x{spec.x}" if uses(spec.strategy, "x") else "")
             + (f"-k{spec.k}" if uses(spec.strategy, "k") else "")
             + (f"-g{spec.grid}" if uses(spec.strategy, "grid") else "")
-            + (f"-{spec.sched}" if uses(spec.strategy, "sched") else ""))
+            + (f"-{spec.sched}" if uses(spec.strategy, "sched") else "")
+            + (f"-q{spec.queue_size}" if queue else ""))
 
 
 def write_sweep_file(stamp: str, points: pd.DataFrame, run_template: dict) -> Path:
@@ -231,7 +274,7 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "k": spec.k if strategies.uses(spec.strategy, "k") else None,
         "grid": spec.grid if strategies.uses(spec.strategy, "grid") else None,
         "sched": spec.sched if strategies.uses(spec.strategy, "sched") else None,
-        "model": spec.model,
+        "model": spec.model, "queue_size": spec.queue_size, "seed": spec.seed,
         "capacity_fps": summary.get("capacity_fps"),
         "capacity_note": summary.get("capacity_note"),
         "predicted_hop_ms": pred.get("hop_ms"),
@@ -254,7 +297,8 @@ def _point(spec: RunSpec, summary: dict) -> dict:
 
 
 def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
-    """The discrete-event model on a dense X grid, for the dashed lines of the sweep plots.
+    """The discrete-event model on a dense X grid, for the dashed lines of the sweep plots,
+    one curve per strategy and queue size (`queue_size` column: a queue of 10 moves X*).
 
     The per-hop overhead is the median of the points' own (each run's traces), else the
     bench's; without either the curves are drawn without one. Strategies that vary with K
@@ -279,18 +323,20 @@ def predicted_curves(sweep: SweepSpec, points: pd.DataFrame) -> pd.DataFrame:
     for strategy in sweep.strategies:
         if not hasattr(strategies.get(strategy), "predict") or strategies.uses(strategy, "k"):
             continue  # no discrete-event model of this strategy, or one per K
-        for x in grid if strategies.uses(strategy, "x") else [None]:
-            spec = sweep.make(strategy, x or 1)
-            doc = {**spec.to_dict(), "warmup_frames": spec.warmup_frames,
-                   "measure_frames": spec.measure_frames, "profile": profile}
-            nodes = _nodes_of(points, strategy)
-            if nodes:
-                doc["nodes"] = nodes
-            pred = predict_spec(doc, hop_ms=hop, hop_basis=basis)
-            if pred.get("skipped"):
-                continue  # e.g. a profile without a cost model: no curve to draw
-            rows.append({"strategy": strategy, "x": x, "coverage": pred["coverage"],
-                         "delivered_fps": pred["delivered_fps"]})
+        for queue in sweep.queues or [None]:  # one curve per queue size (it moves X*)
+            for x in grid if strategies.uses(strategy, "x") else [None]:
+                spec = sweep.make(strategy, x or 1, queue=queue)
+                doc = {**spec.to_dict(), "warmup_frames": spec.warmup_frames,
+                       "measure_frames": spec.measure_frames, "profile": profile}
+                nodes = _nodes_of(points, strategy)
+                if nodes:
+                    doc["nodes"] = nodes
+                pred = predict_spec(doc, hop_ms=hop, hop_basis=basis)
+                if pred.get("skipped"):
+                    continue  # e.g. a profile without a cost model: no curve to draw
+                rows.append({"strategy": strategy, "x": x, "queue_size": spec.queue_size,
+                             "coverage": pred["coverage"],
+                             "delivered_fps": pred["delivered_fps"]})
     return pd.DataFrame(rows)
 
 
@@ -335,7 +381,7 @@ def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:
     cond = ["rate_fps", "duration_s", "queue_size", "profile", "model"]
     mine = df[df["run_id"].isin(points["run_id"])][cond].drop_duplicates()
     df = df.merge(mine, on=cond)
-    g = df.groupby(["strategy", *knobs], dropna=False)
+    g = df.groupby(["strategy", *knobs, "queue_size"], dropna=False)
     return g.agg(runs=("coverage", "size"), coverage_min=("coverage", "min"),
                  coverage_max=("coverage", "max"), fps_min=("delivered_fps", "min"),
                  fps_max=("delivered_fps", "max")).reset_index()

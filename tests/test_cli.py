@@ -27,8 +27,8 @@ from lab_cli import fab, run_ids  # tests/ is on sys.path (pytest rootdir)
         (["--duration=1e308"], "--duration: --duration=1e+308 at --rate=30"),
         (["--rates=10,inf"], "--rates: every rate must be a finite number, got 'inf'"),
         (["--strategy=2", "--x=inf"], "--x: must be an integer, got 'inf'"),
-        (["--strategy=mp", "--k=5"], "--k: strategy mp slices cao-dense's split stage only "
-                                     "into K in 1, 2, 3, 4"),
+        (["--strategy=mp", "--k=7"], "--k: strategy mp slices cao-dense's split stage only "
+                                     "into K in 1, 2, 3, 4, 5, 6"),
         (["--warmup=inf"], "--warmup: must be a finite number, got 'inf'"),
         (["--queue=1e30"], "--queue: must be <= 16777216"),
         (["--rates=10,20", "--step=inf"], "--step: must be a finite number, got 'inf'"),
@@ -54,18 +54,25 @@ def test_one_letter_option_has_the_documented_long_form():
 def test_bad_sweep_spec_names_the_option():
     proc = fab("sweep", "--x=1,a", check=False)
     assert proc.returncode == 2 and "--x: integers separated by commas" in proc.stderr
-    proc = fab("sweep", "--repeats=0", check=False)
-    assert proc.returncode == 2 and "--repeats: must be >= 1" in proc.stderr
+    proc = fab("sweep", "--repeat=0", check=False)
+    assert proc.returncode == 2 and "--repeat: must be >= 1" in proc.stderr
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        # mp with K=5 used to pass: the baseline would run, then mp's nodes fail at start.
-        (["--strategies=0,mp", "--k=2,5"], "--k: strategy mp slices cao-dense's split stage"),
+        # mp with K=7 (no slices exported): the baseline must not run before it fails.
+        (["--strategies=0,mp", "--k=2,7"], "--k: strategy mp slices cao-dense's split stage"),
         (["--strategies=0", "--rate=inf"], "--rate: must be a finite number, got 'inf'"),
         (["--strategies=0", "--duration=1e308"], "--duration: --duration=1e+308 at --rate=30"),
         (["--strategies=0,dp", "--k=inf"], "--k: must be an integer, got 'inf'"),
+        # The scaling sweep on the 6-host lab: K = 6 needs A + 6 hosts.
+        (["--strategies=dp,mp,tasks", "--k=1,2,3,4,5,6", "--rate=120"],
+         "--k: dp with K=6 needs 7 hosts, but "),
+        (["--strategies=dp,mp,tasks", "--k=1,2,3,4,5,6", "--rate=120"],
+         "`fab lab-inventory --pis=7 > inventory/lab-7.yml`"),
+        (["--strategies=0,1", "--x=1", "--queue=1,0"], "--queue: every queue size must be >= 1"),
+        (["--strategies=0", "--queue=1,a"], "--queue: must be an integer, got 'a'"),
     ],
 )
 def test_bad_sweep_point_fails_before_the_first_run(args, message):
@@ -111,6 +118,16 @@ def test_sweep_help_documents_the_device_options():
         assert option in text
     assert "bodp and the others ignore it" in text  # bodp has no grid and no scheduler
     assert "--=" not in text  # every option has a real short flag
+
+
+def test_sweep_help_documents_repeat_queue_and_k():
+    text = " ".join(fab("--help", "sweep").stdout.split())
+    for option in ("--repeat=STRING", "--queue=STRING", "--k STRING"):
+        assert option in text
+    assert "--repeats" not in text  # the option is --repeat, as in fab experiment
+    assert "mean +/- 95 % CI" in text and "error bars" in text
+    assert "--queue=1,5,10" in text and "`fab lab-inventory --pis=7`" in text
+    assert "mp K in 1..6" in text
 
 
 def test_experiment_with_more_devices_than_hosts_names_devices():

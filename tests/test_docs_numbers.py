@@ -29,3 +29,20 @@ def test_model_xstar_in_measurements_matches_a_recomputation() -> None:
         assert crossing(hop, 800.0, 800.0).xstar == want_flat, ("800/800", hop)
         assert crossing(hop).xstar == want_priced, ("priced", hop)
 
+
+
+def test_model_xstar_by_queue_size_in_strategies_matches_a_recomputation() -> None:
+    """docs/strategies.md's table of X* against the queue size (`bench.xstar --queue`)."""
+    lines = (REPO / "docs" / "strategies.md").read_text().splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("| X* of the model by queue"))
+    label, *queues = [c.strip() for c in lines[head].strip("|").split("|")]
+    hops = [float(h) for h in re.search(r"overhead ([\d./ ]+) ms", label).group(1).split("/")]
+    sizes = [int(q.removeprefix("queue ")) for q in queues]
+    flat, priced = ([[int(v) for v in cell.split("/")] for cell in
+                     [c.strip() for c in lines[head + k].strip("|").split("|")][1:]]
+                    for k in (2, 3))
+    assert sizes == [1, 5, 10] and len(hops) == 3
+    for q, want_flat, want_priced in zip(sizes, flat, priced, strict=True):
+        for hop, f, p in zip(hops, want_flat, want_priced, strict=True):
+            assert crossing(hop, 800.0, 800.0, queue=q).xstar == f, ("800/800", q, hop)
+            assert crossing(hop, queue=q).xstar == p, ("priced", q, hop)

@@ -510,7 +510,7 @@ def test_device_sweep_report_has_deepthings_figures_and_table() -> None:
     spread = re.search(r"Spread over reruns.*?</table>", html, re.S).group(0)
     assert spread.count("<tr>") == 1 + len(DEVICE_RUNS)
     assert '<td class="">ftp 3x3 wsh</td><td class=""></td><td class="">4</td>' \
-           '<td class="">1</td>' in spread
+           '<td class="">5</td><td class="">1</td>' in spread  # K 4, queue 5, 1 run
 
     # DeepThings' reported numbers beside ours, worked out of the sweep's own runs.
     assert "DeepThings reported" in html

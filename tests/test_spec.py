@@ -42,7 +42,7 @@ from node_app.validate import MAX_PACKET_ID
     ({"min_duration_s": "inf"}, "--min-duration", "must be a finite number"),
     ({"min_frames": "inf"}, "--min-frames", "must be an integer"),
     ({"lag_threshold_ms": "inf"}, "--lag-threshold", "must be a finite number"),
-    ({"strategy": "mp", "k": 5}, "--k", "only into K in 1, 2, 3, 4"),
+    ({"strategy": "mp", "k": 7}, "--k", "only into K in 1, 2, 3, 4, 5, 6"),
     ({"strategy": "tasks", "tasks": 2001}, "--tasks", "must be <= 2000"),
 ])
 def test_bad_value_names_the_option(kw: dict, flag: str, problem: str) -> None:
@@ -71,10 +71,10 @@ def test_largest_run_that_fits_the_packet_ids_passes() -> None:
 
 
 def test_sweep_checks_every_point_before_the_first_run() -> None:
-    # The template (baseline) is fine; the mp point with K=5 is not: it must fail now,
+    # The template (baseline) is fine; the mp point with K=7 is not: it must fail now,
     # not after the baseline ran.
     with pytest.raises(SpecError) as err:
-        SweepSpec(strategies=["0", "mp"], xs=[], ks=[2, 5])
+        SweepSpec(strategies=["0", "mp"], xs=[], ks=[2, 7])
     assert err.value.cli_message().startswith("--k: ")
     with pytest.raises(SpecError) as err:
         SweepSpec(strategies=["0"], xs=[], run={"rate_fps": "inf"})
@@ -141,6 +141,42 @@ def test_sweep_point_beyond_the_inventory_names_its_size() -> None:
     SweepSpec(strategies=["ftp", "bodp"], xs=[], devices=[1, hosts - 1], run=YOLO)  # fits
     with pytest.raises(SpecError) as err:
         SweepSpec(strategies=["bodp"], xs=[], devices=[1, hosts], run=YOLO)
-    assert err.value.cli_message() == (
+    assert err.value.cli_message().startswith(
         f"--devices: bodp with K={hosts} needs {hosts + 1} hosts, but "
-        f"{REPO / 'inventory/lab.yml'} has {hosts} (at most K={hosts - 1} fits)")
+        f"{REPO / 'inventory/lab.yml'} has {hosts} (at most K={hosts - 1} fits); ")
+    assert f"`fab lab-inventory --pis={hosts + 1} > inventory/lab-{hosts + 1}.yml`" \
+        in err.value.cli_message()
+
+
+def test_scaling_sweep_beyond_the_lab_names_k_and_the_lab_that_holds_it() -> None:
+    """`fab sweep --strategies=dp,mp,tasks --k=1,...,6` on the 6-host lab: K = 6 needs A + 6
+    = 7 hosts. The sweep fails while being built (nothing has run), naming --k, the hosts K = 6
+    needs, the largest K that fits, and the `fab lab-inventory` command for a lab that holds
+    the sweep's largest point (tests/test_cli.py: no run starts)."""
+    hosts = _lab_hosts()
+    assert hosts == 6
+    ks = list(range(1, hosts + 1))
+    with pytest.raises(SpecError) as err:
+        SweepSpec(strategies=["dp", "mp", "tasks"], xs=[], ks=ks, run={"rate_fps": 120})
+    message = err.value.cli_message()
+    assert message.startswith(f"--k: dp with K={hosts} needs {hosts + 1} hosts, but "), message
+    assert f"has {hosts} (at most K={hosts - 1} fits)" in message
+    assert f"`fab lab-inventory --pis={hosts + 1} > inventory/lab-{hosts + 1}.yml`" in message
+    assert f"--inventory=inventory/lab-{hosts + 1}.yml" in message
+    # The fix names the largest point of the sweep, not the first one that fails: ftp at
+    # K = 7 needs 8 hosts even though dp at K = 6 fails first.
+    with pytest.raises(SpecError) as err:
+        SweepSpec(strategies=["dp", "ftp"], xs=[], ks=[6, 7], run=YOLO)
+    assert "--pis=8 " in err.value.cli_message() and "dp with K=6" in err.value.cli_message()
+
+
+def test_scaling_sweep_fits_a_lab_made_by_lab_inventory(tmp_path) -> None:
+    from harness.lab_inventory import write_inventory
+
+    bigger = tmp_path / "lab-7.yml"
+    write_inventory("7", "rpi3bplus", str(bigger))
+    sweep = SweepSpec(strategies=["dp", "mp", "tasks"], xs=[], ks=[1, 2, 3, 4, 5, 6],
+                      run={"rate_fps": 120, "inventory": str(bigger)})
+    assert sorted({(s.strategy, s.k) for s in sweep.specs()}) == sorted(
+        (s, k) for s in ("dp", "mp", "tasks") for k in range(1, 7))
+    assert {s.rate_fps for s in sweep.specs()} == {120}

@@ -13,8 +13,11 @@ callers keep writing `from harness.analysis import load_run, summarize, ...`:
   minimum-run rule) and the warnings a report shows as a banner.
 - timeseries.py: per-second series for the report's plots.
 - switches.py: model switches (strategies that reload stages at run time).
-- sweeps.py: X*, where strategy 2 overtakes the baseline in a sweep; ftp and bodp against
-  the number of devices (speedup over one device, memory, bytes per frame).
+- sweeps.py: a sweep's points as mean +/- 95 % CI over their repetitions; X*, where
+  strategy 2 overtakes the baseline (per queue size); dp, mp and tasks against K (fps,
+  speedup, latency, bound); ftp and bodp against the number of devices (speedup over one
+  device, memory, bytes per frame).
+- intervals.py: mean and the 95 % Student-t interval (`fab experiment --repeat` and sweeps).
 - rounding.py: JSON-safe rounding used by every summary field.
 
 Speed matters: an hour at a few hundred frames/s is a million packets and several million
@@ -48,7 +51,16 @@ from harness.analysis.metrics import (
     warnings_of,
     write_summary,
 )
-from harness.analysis.sweeps import DEVICE_STRATEGIES, crossing_x, device_curves, line_of
+from harness.analysis.sweeps import (
+    DEVICE_STRATEGIES,
+    STAT_METRICS,
+    crossing_by_queue,
+    crossing_x,
+    device_curves,
+    line_of,
+    point_stats,
+    scaling_curves,
+)
 from harness.analysis.switches import model_switches, share_series
 from harness.analysis.timeseries import (
     drops_per_second_by_node,
@@ -71,7 +83,11 @@ __all__ = [
     "Run",
     "DEVICE_STRATEGIES",
     "apply_fidelity",
+    "crossing_by_queue",
     "crossing_x",
+    "point_stats",
+    "scaling_curves",
+    "STAT_METRICS",
     "device_curves",
     "line_of",
     "drops_per_second_by_node",

@@ -10,9 +10,87 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.analysis.intervals import interval
+
+# A sweep point is one strategy at one value of each knob (a column of the points; absent or
+# None where the strategy ignores it); its repetitions are the runs that share all of them.
+POINT_KEYS = ("strategy", "x", "k", "grid", "sched", "queue_size", "model")
+# The measured numbers a point reports as mean +/- 95 % CI over its repetitions.
+STAT_METRICS = ("coverage", "delivered_fps", "latency_p50_ms", "latency_p95_ms")
+# Numbers every repetition shares (the plan's) or that the model predicts: their mean.
+MEAN_COLUMNS = ("capacity_fps", "predicted_coverage", "predicted_delivered_fps",
+                "predicted_latency_p50_ms", "switches")
+
+
+def point_stats(points: pd.DataFrame) -> pd.DataFrame:
+    """One row per sweep point: for each of STAT_METRICS its mean (`<metric>`), the half-width
+    of its 95 % Student-t interval (`<metric>_ci95`, NaN with one run: no interval) and the
+    runs it is over (`<metric>_n`), by harness/analysis/intervals.py's `interval`, the very
+    function `fab experiment --repeat` reports with; plus `runs`, `run_ids`, the mean of
+    MEAN_COLUMNS, the capacity note and the runs' warnings."""
+    if points.empty or "strategy" not in points:
+        return pd.DataFrame()
+    pts = points.copy()
+    keys = [c for c in POINT_KEYS if c in pts]
+    for col in (*STAT_METRICS, *MEAN_COLUMNS):
+        pts[col] = pd.to_numeric(pts[col], errors="coerce") if col in pts else float("nan")
+    rows = []
+    for key, g in pts.astype({c: object for c in keys}).groupby(keys, dropna=False, sort=True):
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        row = {k: (None if _missing(v) else v) for k, v in row.items()}
+        for metric in STAT_METRICS:
+            ci = interval([None if _missing(v) else float(v) for v in g[metric]])
+            row[metric] = _nan(ci["mean"])
+            row[f"{metric}_ci95"] = _nan(ci["ci95"])
+            row[f"{metric}_n"] = ci["n"]
+        for col in MEAN_COLUMNS:
+            row[col] = float(g[col].mean()) if g[col].notna().any() else float("nan")
+        notes = g["capacity_note"].dropna() if "capacity_note" in g else pd.Series(dtype=str)
+        row["capacity_note"] = str(notes.iloc[0]) if len(notes) else ""
+        row["runs"] = len(g)
+        row["run_ids"] = [str(i) for i in g["run_id"]] if "run_id" in g else []
+        warnings = g["warnings"] if "warnings" in g else pd.Series(dtype=str)
+        row["warnings"] = "; ".join(sorted({str(w) for w in warnings if w and not _missing(w)}))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def scaling_curves(stats: pd.DataFrame) -> pd.DataFrame:
+    """dp, mp, tasks (every strategy shaped by K but ftp and bodp, which have their own
+    figures) against K, one row per (strategy, queue, K) of `point_stats`: delivered fps and
+    latency p50 with their intervals, the capacity bound, `speedup` = mean delivered fps at
+    K over that at K = 1 (same strategy and queue; NaN without a K = 1 point) and
+    `bound_speedup`, the same ratio of the capacity bounds: what the strategy could gain."""
+    if stats.empty or "k" not in stats:
+        return pd.DataFrame()
+    pts = stats[stats["k"].notna() & ~stats["strategy"].isin(DEVICE_STRATEGIES)].copy()
+    if pts.empty:
+        return pd.DataFrame()
+    pts["k"] = pts["k"].astype(int)
+    if "queue_size" not in pts:
+        pts["queue_size"] = None
+    pts["line"] = [str(s) if q is None or len(set(pts["queue_size"])) == 1 else f"{s} Q={q}"
+                   for s, q in zip(pts["strategy"], pts["queue_size"], strict=True)]
+    pts = pts.sort_values(["line", "k"]).reset_index(drop=True)
+    one = pts[pts["k"] == 1].set_index("line")
+    ref_fps = pts["line"].map(one["delivered_fps"])
+    ref_cap = pts["line"].map(one["capacity_fps"])
+    pts["speedup"] = pts["delivered_fps"].to_numpy(float) / ref_fps.to_numpy(float)
+    pts["bound_speedup"] = pts["capacity_fps"].to_numpy(float) / ref_cap.to_numpy(float)
+    return pts
+
 
 def crossing_x(points: pd.DataFrame) -> int | None:
-    """X*: the smallest X from which strategy 2's mean coverage stays above the baseline's."""
+    """X*: the smallest X from which strategy 2's mean coverage stays above the baseline's.
+    Give it one queue size's points: the queue moves X* (crossing_by_queue)."""
     if points.empty or "strategy" not in points:
         return None
     base = points.loc[points["strategy"] == "baseline", "coverage"]
@@ -28,6 +106,15 @@ def crossing_x(points: pd.DataFrame) -> int | None:
             break
         xstar = int(x)
     return xstar
+
+
+def crossing_by_queue(points: pd.DataFrame) -> dict[int | None, int | None]:
+    """X* at each queue size of the points ({None: X*} when they have no queue column or
+    one size)."""
+    if points.empty or "queue_size" not in points or points["queue_size"].nunique() < 2:
+        return {None: crossing_x(points)}
+    return {int(q): crossing_x(points[points["queue_size"] == q])
+            for q in sorted(points["queue_size"].dropna().unique())}
 
 
 # DeepThings' figures (seed 002): FTP and BODP against the number of devices K.

@@ -22,7 +22,8 @@ STAGES = {"L1": ("L1",), "L2": ("L2",), "L1L2": ("L1", "L2")}
 PIPELINE = ("L1", "L2")
 WHOLE = "L1L2"
 SPLIT_STAGE = "L2"
-SLICE_COUNTS = (1, 2, 3, 4)
+# mp's K: 1..6, the scaling sweep's (`fab sweep --k=1,2,3,4,5,6`; K = 6 is A + 6 hosts).
+SLICE_COUNTS = (1, 2, 3, 4, 5, 6)
 
 
 def build(seed: int) -> Any:

@@ -25,8 +25,8 @@ from harness.errors import SpecError
 from harness.strategies import adaptive, baseline, bodp, cao1, cao2, cao3, dp, ftp, mp, tasks
 from harness.strategies.plan import NodePlan, Plan
 
-__all__ = ["NodePlan", "Plan", "check_host_count", "get", "hosts_needed", "register", "resolve",
-           "IMPLEMENTED"]
+__all__ = ["NodePlan", "Plan", "check_host_count", "get", "hosts_needed", "lab_fix", "register",
+           "resolve", "IMPLEMENTED"]
 
 IMPLEMENTED: dict[str, ModuleType] = {}
 _ALIASES: dict[str, str] = {}
@@ -78,21 +78,32 @@ def hosts_needed(module: ModuleType, spec: Any) -> int:
     return int(fn(spec)) if fn is not None else int(module.DEFAULT_HOSTS)
 
 
-def check_host_count(spec: Any, available: int, inventory: str, field: str = "k") -> None:
+def check_host_count(spec: Any, available: int, inventory: str, field: str = "k",
+                     largest: int | None = None) -> None:
     """Raise SpecError(field) when a run with no `--hosts` needs more hosts than the
-    inventory has, before anything starts: the error says how many it needs and has, and
-    for strategies shaped by K the largest K that fits (ftp with K = 6 on a 6-host lab
-    needs 7: the gateway and 6 devices)."""
+    inventory has, before anything starts: the error says how many it needs and has, for
+    strategies shaped by K the largest K that fits (ftp with K = 6 on a 6-host lab needs 7:
+    the gateway and 6 devices), and how to get a lab that holds it (`fab lab-inventory
+    --pis=N`, N the hosts needed, or `largest` when a sweep's biggest point needs more)."""
     if getattr(spec, "hosts", None):
         return  # named hosts are checked by name when the run picks them
     module = get(spec.strategy)
     needed = hosts_needed(module, spec)
     if needed <= available:
         return
+    fix = lab_fix(max(needed, largest or 0))
     if "k" in module.USES:
         most = available - (needed - int(spec.k))
         fits = f"at most K={most} fits" if most >= 1 else "no K fits"
         raise SpecError(field, f"{spec.strategy} with K={spec.k} needs {needed} hosts, but "
-                               f"{inventory} has {available} ({fits})")
+                               f"{inventory} has {available} ({fits}); {fix}")
     raise SpecError(field, f"{spec.strategy} needs {needed} hosts, but {inventory} has "
-                           f"{available}")
+                           f"{available}; {fix}")
+
+
+def lab_fix(pis: int) -> str:
+    """How to get an emulated lab of `pis` hosts (docs/lab.md, "Lab size"); real Pis need
+    that many in the inventory."""
+    return (f"an emulated lab of {pis}: `fab lab-inventory --pis={pis} > "
+            f"inventory/lab-{pis}.yml`, bring it up (docs/lab.md, Lab size) and pass "
+            f"--inventory=inventory/lab-{pis}.yml (real Pis: {pis} hosts in the inventory)")

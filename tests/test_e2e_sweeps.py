@@ -1,0 +1,61 @@
+"""Issue 15's sweeps on the emulated lab, small: repeated points with error bars and two
+queue sizes; mp over the slices of K = 5 (exported for the scaling sweep) delivering the
+Keras model's output; a strategy-3 run's page with Cao's numbers beside ours.
+
+Written without a lab (tests/test_sweep_report.py holds the same pages on synthetic runs);
+the lab-side integrator runs these.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from lab_cli import fab, latest_run, report_of  # tests/ is on sys.path (pytest rootdir)
+
+from harness.analysis.intervals import interval
+from harness.paths import runs_dir
+
+pytestmark = pytest.mark.lab
+
+
+def test_repeated_queue_sweep_reports_mean_and_ci_per_point(provisioned_lab):
+    """dp at K = 1, 2, queues 2 and 5, two repetitions each: 8 normal runs, the sweep file
+    lists them with their queue and seed, and the page gives each point's delivered fps as
+    mean ± the 95 % CI of its two runs (repeat.py's interval), with the K section."""
+    proc = fab("sweep", "--strategies=dp", "--k=1,2", "--queue=2,5", "--repeat=2",
+               "--rate=60", "--duration=5", "--warmup=1", "--min-frames=50", timeout_s=1200)
+    report = re.search(r"^report: (.*sweep-(\S+)\.html)$", proc.stdout, re.M)
+    assert report, proc.stdout[-2000:]
+    points = json.loads((runs_dir() / "sweeps" / f"{report.group(2)}.json").read_text())["runs"]
+    assert sorted((p["k"], p["queue_size"], p["seed"]) for p in points) == sorted(
+        (k, q, s) for k in (1, 2) for q in (2, 5) for s in (0, 1))
+    html = open(report.group(1), encoding="utf-8").read()
+    assert "Against K: dp, mp and tasks" in html and "Delivered fps against K" in html
+    for k in (1, 2):
+        for q in (2, 5):
+            fps = interval([p["delivered_fps"] for p in points
+                            if p["k"] == k and p["queue_size"] == q])
+            assert f"{fps['mean']:.2f} ± {fps['ci95']:.2f}" in html, (k, q)
+    assert "The offered rate (60 fps) is below the capacity bound of dp at K = 2" not in html
+
+
+def test_mp_over_five_slices_delivers_the_models_output(provisioned_lab):
+    """K = 5 slices (uneven: 2000 / 5 = 400 each; K = 6 would need a 7th host) exported by
+    re-provisioning; every frame equal to the Keras model's output."""
+    fab("experiment", "--strategy=mp", "--k=5", "--rate=20", "--duration=5", "--warmup=1",
+        "--min-frames=50")
+    spec, summary = latest_run()
+    assert spec["k"] == 5 and summary["coverage"] > 0.95, summary["coverage"]
+    assert summary["output_check"]["checked"] > 0
+    assert summary["output_check"]["mismatched"] == 0, summary["output_check"]
+
+
+def test_strategy_3_run_page_has_cao_beside_it(provisioned_lab):
+    fab("experiment", "--strategy=3", "--rate=30", "--duration=5", "--warmup=1",
+        "--min-frames=50")
+    _spec, summary = latest_run()
+    html = report_of(summary["run_id"])
+    assert "Beside the seed: Cao" in html and "Achieve 100 % data coverage" in html
+    assert f"{summary['coverage'] * 100:.1f} %" in html and "30 f/s" in html
