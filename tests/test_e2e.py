@@ -32,7 +32,8 @@ def test_second_site_run_changes_nothing(provisioned_lab):
 
 
 def test_overloaded_baseline_drops_at_the_slow_node(provisioned_lab):
-    fab("experiment", "--strategy=0", "--rate=30", "--duration=12", "--warmup=2")
+    fab("experiment", "--strategy=0", "--rate=30", "--duration=8", "--warmup=2",
+        "--min-duration=8", "--min-frames=200")
     spec, summary = latest_run()
     assert spec["strategy"] == "baseline"
     # pi2 runs the 40 ms layer: at most 25 fps of the 30 offered get through, and pi2 is

@@ -43,6 +43,7 @@ import sys
 import time
 
 ACTIONS = []
+RESTART = []  # `files`: hosts whose sshd must restart to read a changed config or script
 
 
 def run(*args, check=True):
@@ -332,6 +333,34 @@ def cmd_mkdirs(a):
             ACTIONS.append(f"chmod {mode:o} {path}")
 
 
+def cmd_files(a):
+    """Write each manifest entry whose file is missing or differs (content or mode), by a
+    rename so a reader never sees half a file; RESTART collects the hosts whose sshd
+    configuration or start script changed (their sshd is restarted by `sshds`)."""
+    with open(a.manifest, encoding="utf-8") as f:
+        entries = json.load(f)
+    for e in entries:
+        path, mode, data = e["path"], int(e["mode"], 8), e["content"].encode()
+        try:
+            with open(path, "rb") as f:
+                same = f.read() == data
+        except FileNotFoundError:
+            same = False
+        if not same:
+            tmp = f"{path}.labctl-tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+            ACTIONS.append(f"write {path}")
+        if os.stat(path).st_mode & 0o7777 != mode:
+            os.chmod(path, mode)
+            ACTIONS.append(f"chmod {mode:o} {path}")
+            same = False
+        if not same and e.get("restart") and e["host"] not in RESTART:
+            RESTART.append(e["host"])
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -371,10 +400,14 @@ def main():
     t.add_argument("--peer-prefix", required=True)
     m = sub.add_parser("mkdirs")
     m.add_argument("dirs", nargs="+", help="PATH:OCTALMODE")
+    f = sub.add_parser("files")
+    f.add_argument("--manifest", required=True,
+                   help="JSON list of {path, mode, content, host, restart}")
     a = p.parse_args()
     {"bridge": cmd_bridge, "host": cmd_host, "shape": cmd_shape, "sshd": cmd_sshd,
-     "hosts": cmd_hosts, "sshds": cmd_sshds, "down": cmd_down, "mkdirs": cmd_mkdirs}[a.cmd](a)
-    json.dump({"changed": bool(ACTIONS), "actions": ACTIONS}, sys.stdout)
+     "hosts": cmd_hosts, "sshds": cmd_sshds, "down": cmd_down, "mkdirs": cmd_mkdirs,
+     "files": cmd_files}[a.cmd](a)
+    json.dump({"changed": bool(ACTIONS), "actions": ACTIONS, "restart": RESTART}, sys.stdout)
 
 
 if __name__ == "__main__":
