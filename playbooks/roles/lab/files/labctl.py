@@ -17,6 +17,8 @@ Subcommands:
   sshds   --ns-prefix dnnlab- --root .lab --timeout 30 --host pi1 198.18.0.11 RESTART ...
           (sshd for each, RESTART 1/0, then wait until each greets on port 22)
   mkdirs  PATH:MODE ...                                       (mkdir -p, then chmod)
+  files   --manifest .lab/files.json    (write each {path, mode, content} that differs; the
+          output's "restart" lists hosts whose sshd config or start script changed)
   down    --ns dnnlab-pi1 ... --bridge dnnlab0 --veth-prefix vl- --ns-prefix dnnlab-
 
 `hosts` and `sshds` do for every lab host in one call what `host`, `shape` and `sshd` do for
