@@ -409,7 +409,10 @@ def main():
     {"bridge": cmd_bridge, "host": cmd_host, "shape": cmd_shape, "sshd": cmd_sshd,
      "hosts": cmd_hosts, "sshds": cmd_sshds, "down": cmd_down, "mkdirs": cmd_mkdirs,
      "files": cmd_files}[a.cmd](a)
-    json.dump({"changed": bool(ACTIONS), "actions": ACTIONS, "restart": RESTART}, sys.stdout)
+    out = {"changed": bool(ACTIONS), "actions": ACTIONS}
+    if a.cmd == "files":
+        out["restart"] = RESTART
+    json.dump(out, sys.stdout)
 
 
 if __name__ == "__main__":
