@@ -70,10 +70,13 @@ def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     A detail column repeats few strings (queue depths, one address per hop, a few thousand
     service times), so parsing the distinct ones and indexing by code is exact and turns
-    seconds into milliseconds. NaN is kept as a value of its own (not a -1 code) so the
-    parse sees every kind of value the rows hold."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-    return codes, np.asarray(uniques, dtype=object)
+    seconds into milliseconds. Missing values (NaN, None) become one NaN, the last value,
+    when there are any: a parse of numbers reads both as missing."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    uniques = np.asarray(uniques, dtype=object)
+    if len(codes) and codes.min() < 0:  # code -1 indexes the NaN appended last
+        uniques = np.append(uniques, np.array([np.nan], dtype=object))
+    return codes, uniques
 
 
 def numeric_details(details: np.ndarray) -> np.ndarray:
@@ -162,17 +165,19 @@ def _pair_busy(d_t: np.ndarray, d_node: np.ndarray, d_ev: np.ndarray, d_pid: np.
     started row of a packet precedes its finished row and a pair is two adjacent rows.
     The key is nearly sorted already (IDs grow with time), which keeps timsort linear.
     """
-    sel = (d_ev == started) | (d_ev == finished)
-    t, node, ev, pid = d_t[sel], d_node[sel], d_ev[sel], d_pid[sel]
+    rows = np.flatnonzero((d_ev == started) | (d_ev == finished))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if not len(t):
+    if not len(rows):
         return out
-    span = int(pid.max() - pid.min()) + 1
-    key = node.astype(np.int64) * span + (pid - pid.min())
+    pid = d_pid[rows]
+    low = pid.min()
+    key = d_node[rows].astype(np.int64) * (int(pid.max() - low) + 1) + (pid - low)
     order = np.argsort(key, kind="stable")
-    t, node, ev, key = t[order], node[order], ev[order], key[order]
+    rows, key = rows[order], key[order]
+    ev = d_ev[rows]
     pair = (key[:-1] == key[1:]) & (ev[:-1] == started) & (ev[1:] == finished)
-    s, e, n = t[:-1][pair], t[1:][pair], node[:-1][pair]
+    first = rows[:-1][pair]  # each pair's started row; its finished row is the next one
+    s, e, n = d_t[first], d_t[rows[1:][pair]], d_node[first]
     for code in np.flatnonzero(np.bincount(n)):
         m = n == code
         out[nodes_cat[code]] = (s[m], e[m])

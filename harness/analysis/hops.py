@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.clocks import UNCERTAINTY_LIMIT_MS, host_entries, uncertainty_ms
-from harness.analysis.derived import Derived, code_of, derive, distinct, in_codes
+from harness.analysis.derived import Derived, code_of, derive, in_codes
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
 
@@ -177,7 +177,8 @@ def hop_samples(run: Run) -> list[HopSamples]:
         idx = np.flatnonzero(fwd)
         # Group the forwarded rows by (node, next hop's address as text), in that sorted
         # order; the addresses are few, so each distinct detail is made text once.
-        codes, uniques = distinct(run.events["detail"].to_numpy(object)[idx])
+        codes, uniques = pd.factorize(run.events["detail"].to_numpy(object)[idx],
+                                      use_na_sentinel=False)  # None and NaN stay apart
         texts = np.array([str(u) for u in uniques], dtype=object)
         addresses = np.array(sorted(set(texts)), dtype=object)
         hop = np.searchsorted(addresses, texts)[codes] if len(texts) else codes

@@ -172,8 +172,11 @@ def _read_client(path: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame({c: pd.Series(dtype=d) for c, d in CLIENT_DTYPES.items()})
     df = _arrow_client(path)
-    if df is None:
-        df = _read_client_c(path)
+    return _finish_client(df if df is not None else _read_client_c(path))
+
+
+def _finish_client(df: pd.DataFrame) -> pd.DataFrame:
+    """`accepted`/`overloaded` as bool and `status` as int (0 = client error), in place."""
     for col in ("accepted", "overloaded"):
         if col in df:
             df[col] = _bool_column(df[col])
