@@ -171,7 +171,10 @@ def _pair_busy(d_t: np.ndarray, d_node: np.ndarray, d_ev: np.ndarray, d_pid: np.
         return out
     pid = d_pid[rows]
     low = pid.min()
-    key = d_node[rows].astype(np.int64) * (int(pid.max() - low) + 1) + (pid - low)
+    key = d_node[rows].astype(np.int64)  # (node, pid) as one integer, built in place
+    key *= int(pid.max() - low) + 1
+    key += pid
+    key -= low
     order = np.argsort(key, kind="stable")
     rows, key = rows[order], key[order]
     ev = d_ev[rows]
