@@ -199,7 +199,10 @@ def _arrow_client(path: Path) -> pd.DataFrame | None:
     df = _to_pandas(table, CLIENT_DTYPES)
     untyped = [c for c in header if c not in CLIENT_DTYPES]
     if untyped:
-        rest = pd.read_csv(path, engine="c", usecols=untyped)
+        try:
+            rest = pd.read_csv(path, engine="c", usecols=untyped)
+        except (ValueError, TypeError):  # then the whole file goes to the C parser
+            return None
         if len(rest) != len(df):
             return None
         for c in untyped:
