@@ -2,12 +2,12 @@
 
 This is the only module that knows the on-disk format (docs/results.md). An hour at a few
 hundred frames/s is a million packets and several million trace rows, so the readers parse
-with pyarrow's multithreaded CSV reader into fixed types (four to five times faster than
-pandas' C parser here: docs/measurements.md) and hand pandas frames of exactly the dtypes
-and values the C parser gives. Whatever Arrow cannot read exactly as pandas would (a torn
-last line, an integer column with a gap, non-UTF-8 bytes) goes to the C parser instead, which
-falls back to a tolerant parse when a file is damaged (a node killed mid-write leaves a torn
-last line; that must not lose the run).
+with pyarrow's multithreaded CSV reader into fixed types (the whole load about twice as
+fast as with pandas' C parser, conversion to pandas included: docs/measurements.md) and hand
+pandas frames of exactly the dtypes and values the C parser gives. Whatever Arrow cannot
+read exactly as pandas would (a torn last line, an integer column with a gap, non-UTF-8
+bytes) goes to the C parser instead, which falls back to a tolerant parse when a file is
+damaged (a node killed mid-write leaves a torn last line; that must not lose the run).
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ def load_run(run_dir: str | Path, correct: bool = True) -> Run:
     clocks = json.loads(clocks_file.read_text()) if clocks_file.exists() else {}
     trace_files = {p.stem: p for p in sorted((run_dir / "traces").glob("*.csv"))}
     # One file at a time: Arrow already parses each on every core, and a second reader
-    # thread only made them compete (2.1 s against 1.2 s for the benchmark's run).
+    # thread only made them compete (1.8-2.5 s against 1.2-1.8 s for the benchmark's run).
     client = _read_client(run_dir / "client.csv")
     events = _read_events(list(trace_files.values()))
     if clocks and correct:
