@@ -169,38 +169,45 @@ def test_damaged_traces_go_to_the_c_parser_and_its_fallback(tmp_path: Path) -> N
     assert loading._read_trace(paths["gap"])["packet_id"].tolist() == [3]
 
 
-def _write_client(path: Path, n: int, reply: bool, words: bool = False) -> None:
+def _write_client(path: Path, n: int, reply: bool, words: bool = False,
+                  answered: bool = True, extra: bool = False) -> None:
     """client.csv as harness/locustfile.py writes it: status 0 and an empty queue depth for a
-    frame without an answer, the raw reply (JSON, so quoted commas) when `reply`."""
+    frame without an answer, the raw reply (JSON, so quoted commas) when `reply`; `answered`
+    False: no frame got an answer; `extra`: a column the loader has no dtype for."""
     yes, no = ("True", "False") if words else ("1", "0")
     with path.open("w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["packet_id", "phase", "intended_t", "sent_t", "status", "accepted",
-                    "overloaded", "queue_depth", "reply_ms", "target"] + (["reply"] if reply
-                                                                          else []))
+                    "overloaded", "queue_depth", "reply_ms", "target"]
+                   + (["reply"] if reply else []) + (["note"] if extra else []))
         for pid in range(n):
-            ok = pid % 9 != 4
+            ok = answered and pid % 9 != 4
             row = [pid, "warmup" if pid < 10 else "measure", f"{T0 + pid / 10:.6f}",
                    f"{T0 + pid / 10 + 0.0013:.6f}", 200 if ok else 0, yes if ok else no,
                    yes if pid % 5 == 0 else no, pid % 4 if ok else "", f"{1 + pid / 7:.3f}",
                    "198.18.0.11:12345" if pid % 2 else "198.18.0.12:12345"]
             answer = json.dumps({"accepted": ok, "queue_depth": pid % 4}) if ok else ""
-            w.writerow(row + ([answer] if reply else []))
+            w.writerow(row + ([answer] if reply else []) + ([pid % 3] if extra else []))
 
 
-@pytest.mark.parametrize(("reply", "words"), [(False, False), (True, False), (True, True)])
-def test_client_csv_is_read_by_arrow_as_the_c_parser_reads_it(tmp_path: Path, reply: bool,
-                                                              words: bool) -> None:
+@pytest.mark.parametrize(("reply", "words", "answered", "extra"), [
+    (False, False, True, False), (True, False, True, False), (True, True, True, False),
+    (True, False, False, False), (True, False, True, True)])
+def test_client_csv_is_read_by_arrow_as_the_c_parser_reads_it(
+        tmp_path: Path, reply: bool, words: bool, answered: bool, extra: bool) -> None:
     path = tmp_path / "client.csv"
-    _write_client(path, 300, reply, words)
+    _write_client(path, 300, reply, words, answered, extra)
     assert loading._arrow_client(path) is not None
     fast, old = loading._read_client(path), _old_client(path)
     _assert_same(fast, old)
     assert len(fast) == len(_csv_rows(path))
     assert fast["accepted"].dtype == bool and fast["status"].dtype == np.int64
-    assert int((fast["status"] == 0).sum()) == sum(1 for p in range(300) if p % 9 == 4)
-    if reply:  # the untyped column keeps the C parser's own guess (text, NaN when empty)
-        assert fast["reply"].dtype == object and fast["reply"].isna().sum() > 0
+    unanswered = 300 if not answered else sum(1 for p in range(300) if p % 9 == 4)
+    assert int((fast["status"] == 0).sum()) == unanswered
+    if reply:  # text, NaN where there was no answer, even when no frame had one
+        assert fast["reply"].dtype == object and int(fast["reply"].isna().sum()) == unanswered
+    if extra:  # no dtype given: the C parser's own guess, as the loader always had
+        assert fast["note"].dtype == np.int64
 
 
 def test_a_damaged_client_csv_goes_to_the_c_parser(tmp_path: Path) -> None:

@@ -51,6 +51,9 @@ CLIENT_DTYPES = {
     "queue_depth": "float64",
     "reply_ms": "float64",
     "target": "category",
+    # The node's JSON reply as received: text, NaN when there was none. Typed so a run in
+    # which no frame got a reply does not read as float64, and so Arrow reads it as well.
+    "reply": "object",
 }
 # What pandas' C parser reads as missing (pandas._libs.parsers.STR_NA_VALUES); Arrow's own
 # list lacks "<NA>" and "None", so it is given this one to read the same cells as NaN.
@@ -186,9 +189,9 @@ def _finish_client(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _arrow_client(path: Path) -> pd.DataFrame | None:
-    """client.csv's typed columns through Arrow; a column CLIENT_DTYPES does not type (the
-    load client's raw `reply`) is left to the C parser, whose guess of its dtype is the one
-    the frame has always had. None when Arrow cannot read the file as pandas would."""
+    """client.csv's typed columns through Arrow; a column CLIENT_DTYPES does not type (none
+    harness/locustfile.py writes) is left to the C parser, whose guess of its dtype is the
+    one the frame has always had. None when Arrow cannot read the file as pandas would."""
     header = _csv_header(path)
     if header is None or len(set(header)) != len(header) or "packet_id" not in header:
         return None
