@@ -140,9 +140,16 @@ def stop_and_collect(hosts: list[Host], run_id: str, dest: Path) -> dict[str, st
     dest.mkdir(parents=True, exist_ok=True)
 
     def collect(host: Host) -> str:
+        local = dest / f"{host.name}.csv"
         with connect(host) as c:
             stop = c.run(f"{_sudo(host)}{CTL} stop", hide=True, warn=True, timeout=30)
-            c.get(f"{TRACE_DIR}/{run_id}.csv", str(dest / f"{host.name}.csv"))
+            try:
+                c.get(f"{TRACE_DIR}/{run_id}.csv", str(local))
+            except Exception:
+                # SFTP opens the local file before the remote one: a node that never wrote
+                # a trace (OOM-killed while loading its stages) would leave an empty file.
+                local.unlink(missing_ok=True)
+                raise
             return "ok" if stop.ok else f"stop exited {stop.exited}: {stop.stderr.strip()[-200:]}"
 
     outcome = {}

@@ -250,3 +250,18 @@ def test_a_node_over_its_devices_ram_is_flagged_without_a_cap(tmp_path, monkeypa
     assert not any("OOM" in w for w in summary["warnings"])
     memory = html.split("<h2>Memory per device")[1]
     assert "OVER the device" in memory and "no limit" in memory
+
+
+def test_a_node_killed_before_its_trace_began_is_missing_not_a_crash(tmp_path,
+                                                                      monkeypatch) -> None:
+    """A node OOM-killed while loading its stages wrote no trace; a collected empty file is
+    read as no rows: B is a missing trace, with the reason, and A's numbers stand."""
+    from test_analysis import make_run
+
+    from harness.analysis import load_run, summarize
+
+    run_dir = make_run(tmp_path, "empty", b_dies_at=0.0)
+    (run_dir / "traces" / "B.csv").write_text("")
+    summary = summarize(load_run(run_dir))
+    assert "B" in summary["missing_traces"]
+    assert summary["nodes"]["A"]["received"] > 0
