@@ -114,10 +114,11 @@ def cap_plan(enforce: str, cap_mb: int | None, hosts: Iterable[Host],
     hosts = list(hosts)
     real = [h.name for h in hosts if not h.emulated]
     if real:
+        one = len(real) == 1
         raise SpecError(FIELD, f"caps emulated lab hosts; {', '.join(real)} "
-                        f"{'is a real device' if len(real) == 1 else 'are real devices'} "
-                        "with RAM of its own, which is the limit there: leave the option out "
-                        "(docs/lab.md, Memory)")
+                        f"{'is a real device' if one else 'are real devices'} with RAM of "
+                        f"{'its' if one else 'their'} own, which is the limit there: leave "
+                        "the option out (docs/lab.md, Memory)")
     caps: dict[str, int] = {}
     for h in hosts:
         if cap_mb is not None:
