@@ -8,6 +8,7 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab experiment --strategy=0 --rates=10,20,30 --step=20 # delivered-vs-offered in one run
     fab experiment --scenario=cao-fig2                    # a run written down in scenarios/
     fab experiment --strategy=0 --rate=30 --repeat=3      # mean +/- 95 % CI of 3 runs
+    fab experiment --strategy=3 --enforce-memory          # each lab host capped at its RAM
     fab rerun RUN_ID                                      # the recorded spec, run again
     fab calibrate --hosts=pi1 --repeat=30                 # pi1 -> profiles/calibrated-pi1.json
     fab report --runs=ID,ID                               # side-by-side comparison page
@@ -79,6 +80,7 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
 
 
 @task(
+    optional=["enforce_memory"],
     help={
         "strategy": "0/baseline, 1, 2, 3 (Cao), dp, mp, tasks, ftp, bodp (docs/strategies.md)",
         "model": f"model to run: {', '.join(models.names())} (default {models.DEFAULT_MODEL}; "
@@ -118,6 +120,10 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
                     "and not at their default override the file",
         "repeat": "run the same spec N times (seed + i for repetition i) and report mean "
                   "+/- 95 % CI of each headline number (default 1)",
+        "enforce_memory": "lab only: cap each host's memory (a cgroup) at its profile's RAM "
+                          "(ram_mb), or with =MB at MB for every host, so a stage too big for "
+                          "the device is OOM-killed as on it; refused for real Pis "
+                          "(docs/lab.md, Memory)",
     }
 )
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
@@ -125,7 +131,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
                model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
-               scenario="", repeat="1", admission="whole"):
+               scenario="", repeat="1", admission="whole", enforce_memory=""):
     """Run one experiment (or --repeat=N of it): start nodes, drive Locust load, collect
     traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
@@ -156,7 +162,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
 def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inventory, profile,
                   rates, step, arrival, arrival_seed, min_duration, min_frames, client,
                   lag_threshold, k, tasks, fault, model, devices, grid, fused, sched,
-                  admission) -> dict:
+                  admission, enforce_memory) -> dict:
     """`fab experiment`'s options as RunSpec fields (the options' names are the CLI's)."""
     return dict(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
                 warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
@@ -165,7 +171,7 @@ def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inven
                 min_duration_s=min_duration, min_frames=min_frames, client=client,
                 lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
                 faults=fault, model=model, grid=grid, fused=fused, sched=sched,
-                admission=admission)
+                admission=admission, enforce_memory=enforce_memory)
 
 
 # The task's options that are spec fields: what `--scenario` lets the command line override.

@@ -11,6 +11,7 @@ import json
 import re
 import shlex
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -104,8 +105,13 @@ def preflight(hosts: list[Host]) -> None:
         raise SpecError("hosts", "; ".join(problems) + hint)
 
 
-def start_nodes(run_files: dict[Host, dict]) -> None:
-    """Write each node's run file and (re)start its server; all hosts in parallel."""
+def start_nodes(run_files: dict[Host, dict],
+                tolerate: Callable[[str], bool] = lambda name: False) -> dict[str, str]:
+    """Write each node's run file and (re)start its server; all hosts in parallel.
+
+    A host whose start failed raises, unless `tolerate(name)` says its failure is the
+    experiment's own result (a node the OOM killer ended under `--enforce-memory`): those
+    are returned, name -> what failed, and the run goes on without them."""
 
     def start(host: Host) -> None:
         with connect(host) as c, tempfile.NamedTemporaryFile("w", suffix=".json") as tmp:
@@ -118,9 +124,11 @@ def start_nodes(run_files: dict[Host, dict]) -> None:
     failures = {
         name: r for name, r in _parallel(start, list(run_files)).items() if isinstance(r, Exception)
     }
-    if failures:
-        detail = "; ".join(f"{n}: {e}" for n, e in failures.items())
-        raise RuntimeError(f"could not start node_app on {', '.join(failures)}: {detail}")
+    fatal = {n: e for n, e in failures.items() if not tolerate(n)}
+    if fatal:
+        detail = "; ".join(f"{n}: {e}" for n, e in fatal.items())
+        raise RuntimeError(f"could not start node_app on {', '.join(fatal)}: {detail}")
+    return {n: f"{type(e).__name__}: {str(e).strip()[-300:]}" for n, e in failures.items()}
 
 
 def stop_and_collect(hosts: list[Host], run_id: str, dest: Path) -> dict[str, str]:
@@ -132,9 +140,16 @@ def stop_and_collect(hosts: list[Host], run_id: str, dest: Path) -> dict[str, st
     dest.mkdir(parents=True, exist_ok=True)
 
     def collect(host: Host) -> str:
+        local = dest / f"{host.name}.csv"
         with connect(host) as c:
             stop = c.run(f"{_sudo(host)}{CTL} stop", hide=True, warn=True, timeout=30)
-            c.get(f"{TRACE_DIR}/{run_id}.csv", str(dest / f"{host.name}.csv"))
+            try:
+                c.get(f"{TRACE_DIR}/{run_id}.csv", str(local))
+            except Exception:
+                # SFTP opens the local file before the remote one: a node that never wrote
+                # a trace (OOM-killed while loading its stages) would leave an empty file.
+                local.unlink(missing_ok=True)
+                raise
             return "ok" if stop.ok else f"stop exited {stop.exited}: {stop.stderr.strip()[-200:]}"
 
     outcome = {}

@@ -32,6 +32,6 @@ CLI_FLAGS = {
     "repeat": "--repeat", "run_id": "RUN_ID",
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
-    "admission": "--admission",
+    "admission": "--admission", "enforce_memory": "--enforce-memory",
     "pis": "--pis", "out": "--out",
 }

@@ -33,6 +33,7 @@ from harness.frames import frames
 from harness.inventory import REPO, Host, load_inventory
 from harness.links import link_table
 from harness.load import run_locust
+from harness.memcap import RunCaps, cap_plan, start_tolerance
 from harness.model import run_stage
 from harness.models import describe
 from harness.monitor import IdleCpuSampler
@@ -68,6 +69,11 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
             raise SpecError("profile",
                             f"unknown profile {spec.profile!r}; known: {', '.join(known)}")
         hosts = [dataclasses.replace(h, profile=spec.profile) for h in hosts]
+    # --enforce-memory: each lab host's cap, refused now for a real Pi or a profile without
+    # RAM; every lab host of the run gets its limit set (or taken off) before the nodes start.
+    caps = RunCaps(hosts, cap_plan(spec.enforce_memory, spec.memory_cap_mb, hosts,
+                                   profile_table()))
+    caps.check()
     sink_host = Host("sink", inventory.controller_address, "", "", "native", False)
     client = _client_host(spec, inventory)
     plan = module.plan(spec, hosts, sink_host)
@@ -77,7 +83,9 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     say = _printer(out)
     say(f"run {spec.run_id}: strategy {spec.strategy}, {spec.rate_fps:g} fps for "
         f"{spec.duration_s:g} s (+{spec.warmup_s:g} s warm-up) on {', '.join(names)}; "
-        f"{capacity_words(plan.capacity_fps, [n.host.profile for n in plan.workers])}")
+        f"{capacity_words(plan.capacity_fps, [n.host.profile for n in plan.workers])}"
+        + ("; memory capped at " + ", ".join(f"{n} {mb} MB" for n, mb in caps.caps.items())
+           if caps.enforced else ""))
     preflight(hosts + ([client] if client and client not in hosts else []))
 
     runs = runs_dir()
@@ -106,7 +114,12 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     clocks_started = False
     sink.start()
     try:
-        start_nodes({n.host: _run_file(spec, plan, n, client_address) for n in workers})
+        caps.apply()
+        not_started = start_nodes({n.host: _run_file(spec, plan, n, client_address)
+                                   for n in workers}, tolerate=start_tolerance(caps))
+        for name in not_started:  # the OOM killer ended it while it loaded its stages
+            say(f"warning: {name}: node_app was killed by the kernel's OOM killer at its "
+                f"{caps.caps[name]} MB cap while starting; the run goes on without it")
         clock_log.measure("start")
         clocks_started = True
         say("nodes up; sending frames" + (f"; faults: {', '.join(spec.faults)}"
@@ -140,6 +153,9 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
                 say("interrupted: clocks measured at the start only")
             clock_log.write(run_dir / "clocks.json")
         collected = stop_and_collect([n.host for n in workers], spec.run_id, run_dir / "traces")
+        # After the nodes stopped: what each host used, then every limit off (memory.json).
+        for error in caps.finish(run_dir).get("errors", []):
+            say(f"warning: memory cgroup {error}")
         sink_trace = sink.stop()
         if sink_trace.exists():
             shutil.copy(sink_trace, run_dir / "traces" / "sink.csv")

@@ -52,7 +52,7 @@ from harness.analysis import (
     verdict,
     warnings_of,
 )
-from harness.analysis.metrics import NO_BOUND_ZERO
+from harness.analysis.metrics import NO_BOUND_ZERO, dead_reasons
 from harness.errors import SpecError
 from harness.models import DEFAULT_MODEL
 from harness.seeds import cao, deepthings
@@ -232,8 +232,15 @@ def _trace_end(s: dict[str, Any], node: str) -> str:
     return f"{round(end - window_end, 1) + 0.0:+.1f}"  # + 0.0: no "-0.0"
 
 
+def _node_end(s: dict[str, Any], node: str, why: dict[str, str]) -> str:
+    """The trace's end, and why the node died where that is known (the OOM killer)."""
+    end = _trace_end(s, node)
+    return f"{end}: {why[node]}" if node in why else end
+
+
 def _node_tables(s: dict[str, Any]) -> dict[str, Any]:
     nodes = s.get("nodes") or {}
+    why = dead_reasons(s)
     return {
         "node_frames_header": ["node", *(h for _, h in NODE_FRAME_COLS)],
         "node_frames": [[str(n), *(_fmt(st.get(c)) for c, _ in NODE_FRAME_COLS)]
@@ -241,7 +248,7 @@ def _node_tables(s: dict[str, Any]) -> dict[str, Any]:
         "node_times_header": ["node", *(h for _, h in NODE_TIME_COLS),
                               "trace ends (s after the window)"],
         "node_times": [[str(n), *(_fmt(st.get(c)) for c, _ in NODE_TIME_COLS),
-                        _trace_end(s, n)] for n, st in nodes.items()],
+                        _node_end(s, n, why)] for n, st in nodes.items()],
     }
 
 
@@ -350,20 +357,34 @@ def _resources(s: dict[str, Any]) -> dict[str, Any]:
     """Weight memory per device, bytes per frame on the wire, tasks per helper
     (harness/resources.py): what dp, mp and tasks trade for fps. Empty when not measured."""
     mem = (s.get("memory") or {}).get("nodes") or {}
+    cgroups = ((s.get("memory") or {}).get("cgroups") or {}).get("hosts") or {}
     if not mem:
-        return {"memory": [], "wire": [], "tasks": []}
+        return {"memory": [], "wire": [], "tasks": [], "cgroups": []}
     wire = s.get("wire") or {}
     tasks = s.get("tasks_per_helper") or {}
     total = sum(tasks.values()) or 1
     return {
         "memory": [[str(n), str(m.get("role")), "+".join(m.get("stages") or []),
-                    _fmt(m.get("weights_bytes")), _fmt(m.get("planned_weights_bytes"))]
+                    _fmt(m.get("weights_bytes")), _fmt(m.get("planned_weights_bytes")),
+                    _mb(m.get("rss_peak_kb"), 1024), _fmt(m.get("ram_mb")),
+                    "OVER the device's RAM" if m.get("rss_over_ram") else
+                    "fits" if m.get("rss_over_ram") is False else "–"]
                    for n, m in mem.items()],
+        "cgroups": [[str(n), "no limit" if h.get("cap_mb") is None else _fmt(h["cap_mb"]),
+                     _mb((h.get("counters") or {}).get("max_usage_bytes"), 1 << 20),
+                     _fmt((h.get("counters") or {}).get("failcnt")), _fmt(h.get("oom_kills")),
+                     h.get("oom_reason") or "–"]
+                    for n, h in cgroups.items() if isinstance(h, dict)],
         "wire": [("bytes per frame on the wire (measured)", wire.get("bytes_per_frame")),
                  ("bytes per frame on the wire (planned)", wire.get("planned_bytes_per_frame")),
                  ("frames sent (incl. warm-up)", wire.get("frames_sent"))],
         "tasks": [[str(h), str(n), _fmt(n / total)] for h, n in tasks.items()],
     }
+
+
+def _mb(value: Any, unit: int) -> str:
+    """A count of `unit`s (kB: 1024, bytes: 2^20) as whole MB; '–' when not known."""
+    return "–" if value is None else f"{int(value) / (1 << 20) * unit:.0f}"
 
 
 ENERGY_HEADER = ["node", "profile", "link", "power W (idle / busy)", "busy s of the window",

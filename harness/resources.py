@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness import memcap
 from harness.models import describe
 
 NODE_STATS = "node_stats.json"
@@ -96,6 +97,8 @@ def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """`memory`, `wire` and (strategy tasks) `tasks_per_helper` for summary.json."""
     stats = load_node_stats(run_dir)
     info = describe(str(spec.get("model") or ""))
+    ram = {name: (entry or {}).get("ram_mb") for name, entry in
+           (spec.get("profiles") or {}).items() if isinstance(entry or {}, dict)}
     memory: dict[str, Any] = {}
     for n in spec.get("nodes", []):
         if n.get("role") == "sink":
@@ -109,7 +112,8 @@ def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
                         "peak_layer_bytes": buffers.get("peak_layer_bytes"),
                         "peak_footprint_bytes": buffers.get("peak_footprint_bytes"),
                         "per_layer_bytes": [p.get("buffer_bytes")
-                                            for p in buffers.get("per_layer") or []]}
+                                            for p in buffers.get("per_layer") or []],
+                        **rss_against_ram(stats.get(name) or {}, ram.get(n.get("profile")))}
     # Devices holding the split stage (whole, or a slice): what dp, mp and tasks spread.
     # The summary key keeps its old name, `l2_...`: the split stage of Cao's model is L2.
     split = {info.split_stage, *info.slices()}
@@ -127,7 +131,7 @@ def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     peaks = [m["peak_layer_bytes"] for m in memory.values() if m["peak_layer_bytes"]]
     feet = [m["peak_footprint_bytes"] for m in memory.values() if m["peak_footprint_bytes"]]
     result: dict[str, Any] = {
-        "memory": {"nodes": memory,
+        "memory": {"nodes": memory, "cgroups": cgroups_of(run_dir),
                    "l2_weights_bytes_per_device_max": max(per_device) if per_device else None,
                    "peak_layer_bytes_per_device_max": max(peaks) if peaks else None,
                    "peak_footprint_bytes_per_device_max": max(feet) if feet else None},
@@ -143,3 +147,25 @@ def summarize(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
         helpers = [str(n.get("name")) for n in spec.get("nodes", []) if n.get("pull")]
         result["tasks_per_helper"] = {h: int(by.get(h, 0)) for h in helpers}
     return result
+
+
+def rss_against_ram(stats: dict[str, Any], ram_mb: int | None) -> dict[str, Any]:
+    """A node's measured resident memory (/stats: the peak, VmHWM, else the RSS after the
+    drain) against its device's RAM: `rss_over_ram` is True when the node would not fit in
+    the device it emulates, None when either number is not known."""
+    peak = stats.get("rss_peak_kb") or stats.get("rss_kb")
+    over = None if not peak or not ram_mb else int(peak) > int(ram_mb) * 1024
+    return {"rss_kb": stats.get("rss_kb"), "rss_peak_kb": peak, "ram_mb": ram_mb,
+            "rss_over_ram": over}
+
+
+def cgroups_of(run_dir: Path) -> dict[str, Any]:
+    """memory.json (harness/memcap.py): per lab host its cap (None: no limit), peak usage,
+    how often the limit was hit and OOM kills, with `oom_reason` in the words the summary's
+    warnings and the report use; {} without lab cgroups."""
+    doc = memcap.load(run_dir)
+    if not doc:
+        return {}
+    hosts = {name: {**h, "oom_reason": memcap.oom_reason(h)}
+             for name, h in (doc.get("hosts") or {}).items() if isinstance(h, dict)}
+    return {**doc, "hosts": hosts}

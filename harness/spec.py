@@ -67,6 +67,9 @@ class RunSpec:
     scenario: the scenario file the run came from (harness/scenario.py), "" for none; kept
         so a report and a re-run say where the spec and its timed actions were written down.
     rerun_of: the run this one re-runs (`fab rerun`), "" for a fresh run.
+    enforce_memory: cap each lab host's memory (a cgroup, harness/memcap.py) so an oversized
+        stage fails as on the device: "" no cap; "ram" each host at its profile's `ram_mb`;
+        "<MB>" every host at MB (a test's tiny limit). `fab experiment --enforce-memory[=MB]`.
     """
 
     strategy: str = "baseline"
@@ -98,6 +101,7 @@ class RunSpec:
     admission: str = "whole"
     scenario: str = ""
     rerun_of: str = ""
+    enforce_memory: str = ""
 
     @property
     def grid_nm(self) -> tuple[int, int]:
@@ -163,6 +167,7 @@ class RunSpec:
             check(self)  # what only the strategy knows (mp: K needs exported slices)
         if isinstance(self.hosts, str):
             self.hosts = [h for h in self.hosts.split(",") if h]
+        self.enforce_memory = _enforce_memory(self.enforce_memory)
         if not self.run_id:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
             k = f"-k{self.k}" if strategies.uses(self.strategy, "k") else ""
@@ -237,6 +242,12 @@ class RunSpec:
             return sum(int(round(r * self.step_s)) for r in self.rates)
         return int(round(self.duration_s * self.rate_fps))
 
+    @property
+    def memory_cap_mb(self) -> int | None:
+        """The cap `--enforce-memory=MB` gives every host; None: each profile's RAM (or no
+        cap at all, when enforce_memory is "")."""
+        return int(self.enforce_memory) if self.enforce_memory.isdigit() else None
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -253,6 +264,33 @@ def _frames_text(spec: RunSpec) -> str:
         return (f"--rates={rates} with --step={spec.step_s:g} (+ --warmup={spec.warmup_s:g})")
     return (f"--duration={spec.duration_s:g} at --rate={spec.rate_fps:g} "
             f"(+ --warmup={spec.warmup_s:g})")
+
+
+_OFF = ("", "false", "no", "off", "none")
+_ON = ("true", "yes", "on", "ram")
+
+
+def _enforce_memory(value: object) -> str:
+    """enforce_memory as "" (off), "ram" (each profile's RAM) or a whole number of MB >= 1,
+    from what a command line (`--enforce-memory` alone is True), a scenario or a spec.json
+    gives."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "ram"
+    text = str(value).strip().lower()
+    if text in _OFF:
+        return ""
+    if text in _ON:
+        return "ram"
+    try:
+        mb = _integer("enforce_memory", text)
+    except SpecError:
+        mb = 0
+    if mb < 1:
+        raise SpecError("enforce_memory", "give it alone (each host at its profile's RAM) or "
+                        f"with a whole number of MB >= 1 for every host, got {value!r}")
+    return str(mb)
 
 
 def _short(value: object) -> str:

@@ -27,7 +27,7 @@ from node_app.node import Node
 from node_app.profile import Profile, load_profile, parse_profile
 from node_app.registry import make_role
 from node_app.stage import Pipeline, load_pipeline
-from node_app.stats import Stats, rss_kb
+from node_app.stats import Stats, rss_kb, rss_peak_kb
 from node_app.trace import TraceWriter
 
 # FTP work stealing (node_app/roles/steal_gateway.py, steal_device.py): the gateway's victim
@@ -177,6 +177,7 @@ class NodeServer(ThreadingHTTPServer):
         # stats (the task board: lock order board -> stats); nesting them here the other way
         # round deadlocked a gateway polled for /stats.
         out["rss_kb"] = rss_kb()
+        out["rss_peak_kb"] = rss_peak_kb()
         out.update(self.role.stats())
         return out
 

@@ -55,10 +55,20 @@ class Stats:
 def rss_kb() -> int:
     """This process's resident set (VmRSS, kB) for /stats, so a soak can watch for leaks; 0
     where there is no /proc."""
+    return _status_kb("VmRSS:")
+
+
+def rss_peak_kb() -> int:
+    """The largest resident set this process has had (VmHWM, kB): what the device's RAM
+    must hold, which the harness compares with the profile's ram_mb; 0 without /proc."""
+    return _status_kb("VmHWM:")
+
+
+def _status_kb(key: str) -> int:
     try:
         with open("/proc/self/status", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass

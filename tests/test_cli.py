@@ -33,6 +33,14 @@ from lab_cli import fab, run_ids  # tests/ is on sys.path (pytest rootdir)
         (["--queue=1e30"], "--queue: must be <= 16777216"),
         (["--rates=10,20", "--step=inf"], "--step: must be a finite number, got 'inf'"),
         (["--arrival=poisson", "--arrival-seed=-1"], "--arrival-seed: must be an integer >= 0"),
+        # --enforce-memory: refused before anything starts (harness/memcap.py).
+        (["--enforce-memory=0"], "--enforce-memory: give it alone (each host at its "
+                                 "profile's RAM) or with a whole number of MB >= 1"),
+        (["--enforce-memory", "--profile=zero"], "--enforce-memory: host pi1's profile 'zero' "
+                                                 "states no RAM (ram_mb)"),
+        (["--enforce-memory=60", "--inventory=inventory/pis.example.yml"],
+         "--enforce-memory: caps emulated lab hosts; pi1, pi2 are real devices with RAM of "
+         "their own"),
     ],
 )
 def test_bad_experiment_spec_names_the_option(args, message):
@@ -48,6 +56,8 @@ def test_bad_experiment_spec_names_the_option(args, message):
 def test_one_letter_option_has_the_documented_long_form():
     help_text = fab("--help", "experiment").stdout
     assert "--x" in help_text and "-x" in help_text
+    # An option whose letters are all taken gets no `--` short flag (harness/cli.py).
+    assert "--enforce-memory[=STRING]" in help_text and "--[=" not in help_text
     assert "--model" in help_text and "cao-dense" in help_text  # the choices are listed
 
 

@@ -262,7 +262,10 @@ def _read_events(paths: list[Path]) -> pd.DataFrame:
 def _read_trace_c(path: Path) -> pd.DataFrame:
     """Read one node trace with pandas' C parser. A node killed mid-write can leave a torn
     last line, so a failing fast parse falls back to a tolerant one that drops unparseable
-    rows."""
+    rows; an empty file (a node killed before it wrote its header) is a trace without rows."""
+    if path.stat().st_size == 0:
+        return pd.DataFrame({c: pd.Series(dtype=TRACE_DTYPES.get(c, object))
+                             for c in TRACE_COLUMNS})
     try:
         df = pd.read_csv(path, dtype=TRACE_DTYPES, engine="c", usecols=TRACE_COLUMNS)
     except (ValueError, TypeError):

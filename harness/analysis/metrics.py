@@ -262,6 +262,38 @@ def emulation_warnings(summary: dict[str, Any]) -> list[str]:
     return out
 
 
+def dead_reasons(summary: dict[str, Any]) -> dict[str, str]:
+    """Why a node whose trace ended early (or never began) died, where it is known: the
+    kernel's OOM killer ended it under `--enforce-memory` (memory.json, harness/memcap.py)."""
+    hosts = ((summary.get("memory") or {}).get("cgroups") or {}).get("hosts") or {}
+    dead = set(summary.get("traces_ending_early") or []) | set(summary.get("missing_traces")
+                                                                or [])
+    return {n: h["oom_reason"] for n, h in hosts.items()
+            if n in dead and isinstance(h, dict) and h.get("oom_reason")}
+
+
+def _with_reason(node: str, why: dict[str, str]) -> str:
+    return f"{node} ({why[node]})" if node in why else node
+
+
+def memory_warnings(summary: dict[str, Any]) -> list[str]:
+    """A node measured holding more memory than its device has (it would not fit there),
+    and OOM kills on a host whose node lived on (a helper process was ended instead)."""
+    mem = summary.get("memory") or {}
+    out = []
+    for name, n in (mem.get("nodes") or {}).items():
+        if n.get("rss_over_ram"):
+            out.append(f"node {name}: measured RSS {int(n['rss_peak_kb']) / 1024:.0f} MB exceeds "
+                       f"its device's RAM ({n.get('ram_mb')} MB): it would not fit on the "
+                       "device (--enforce-memory caps the lab host to show what happens)")
+    dead = dead_reasons(summary)
+    for name, h in ((mem.get("cgroups") or {}).get("hosts") or {}).items():
+        if isinstance(h, dict) and h.get("oom_reason") and name not in dead:
+            out.append(f"host {name}: {h.get('oom_kills')} process(es) {h['oom_reason']}, "
+                       "while its node kept running (an SSH session or a Locust client there)")
+    return out
+
+
 def warnings_of(summary: dict[str, Any]) -> list[str]:
     """Human-readable reasons not to trust a run as is (shown as a banner in reports)."""
     out = []
@@ -277,11 +309,14 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
     if summary.get("lost_unaccounted"):
         out.append(f"{summary['lost_unaccounted']} measure frames vanished without any drop "
                    "record (lost_unaccounted)")
+    why = dead_reasons(summary)
     if summary.get("traces_ending_early"):
         out.append("trace(s) ending > 2 s before the others (node died or hung?): "
-                   + ", ".join(summary["traces_ending_early"]))
+                   + ", ".join(_with_reason(n, why) for n in summary["traces_ending_early"]))
     if summary.get("missing_traces"):
-        out.append("no trace rows for: " + ", ".join(summary["missing_traces"]))
+        out.append("no trace rows for: "
+                   + ", ".join(_with_reason(n, why) for n in summary["missing_traces"]))
+    out += memory_warnings(summary)
     out += clock_warnings(summary)
     out += emulation_warnings(summary)
     for f in summary.get("faults") or []:

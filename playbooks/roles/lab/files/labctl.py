@@ -15,11 +15,14 @@ Subcommands:
           [--prohibit NET ...] --host pi1 198.18.0.11/24 RATE ...  (host + shape for each;
           RATE - = no shaping)
   sshds   --ns-prefix dnnlab- --root .lab --timeout 30 --host pi1 198.18.0.11 RESTART ...
-          (sshd for each, RESTART 1/0, then wait until each greets on port 22)
+          [--memcg-root /sys/fs/cgroup/memory]
+          (sshd for each, RESTART 1/0, in its memory cgroup; then wait until each greets on
+          port 22)
   mkdirs  PATH:MODE ...                                       (mkdir -p, then chmod)
   files   --manifest .lab/files.json    (write each {path, mode, content} that differs; the
           output's "restart" lists hosts whose sshd config or start script changed)
   down    --ns dnnlab-pi1 ... --bridge dnnlab0 --veth-prefix vl- --ns-prefix dnnlab-
+          [--memcg-root /sys/fs/cgroup/memory]   (also removes the hosts' memory cgroups)
 
 `hosts` and `sshds` do for every lab host in one call what `host`, `shape` and `sshd` do for
 one: a lab of N hosts is a few Ansible tasks, not a few per host (a task costs ~0.4 s).
@@ -29,8 +32,16 @@ address inside a host's namespace, deleted when it heals. A run that died before
 leaves one behind: `host` (so every `lab up`) deletes prohibit routes to addresses inside the
 lab's own subnet, and `down` deletes the namespaces and every route in them.
 
+Memory (harness/memcap.py, `fab experiment --enforce-memory`): `sshds` makes one cgroup v1
+memory cgroup per host, named as its namespace (/sys/fs/cgroup/memory/dnnlab-pi1), and moves
+the host's sshd into it, so everything later started on the host over SSH is charged there.
+It sets no limit: a run sets one and takes it off again. A machine without the v1 memory
+controller gets no cgroups (the option is then refused by the harness). `down` removes a
+host's cgroup once its namespace's processes are gone (a cgroup must be empty to go).
+
 Safety: only touches namespaces/links whose names it is given (or that carry the lab's
-prefixes), and only kills PIDs that `ip netns pids` lists for the lab's namespaces.
+prefixes), only kills PIDs that `ip netns pids` lists for the lab's namespaces, and only
+creates or removes the memory cgroups named after those namespaces.
 """
 
 import argparse
@@ -267,13 +278,69 @@ def greets(address, timeout=1.0):
         return False
 
 
+MEMCG_ROOT = "/sys/fs/cgroup/memory"
+
+
+def memcg_cgroup_of(pid):
+    """The memory cgroup of a process, as /proc/PID/cgroup names it (`/dnnlab-pi1`)."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            for line in f:
+                _n, controllers, path = line.rstrip("\n").split(":", 2)
+                if "memory" in controllers.split(","):
+                    return path
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def ensure_memcg(root, name, pid):
+    """Cgroup `name` under the memory controller's `root` exists and holds `pid` (the host's
+    sshd: its children, started over SSH, are then in it). No limit is set here. Nothing
+    is done without the controller (no `root`)."""
+    if not root or not os.path.isfile(os.path.join(root, "memory.limit_in_bytes")):
+        return
+    path = os.path.join(root, name)
+    if not os.path.isdir(path):
+        os.mkdir(path)
+        ACTIONS.append(f"mkdir {path}")
+    if memcg_cgroup_of(pid) != "/" + name:
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+        ACTIONS.append(f"move sshd {pid} into {path}")
+
+
+def remove_memcg(root, name, timeout=3.0):
+    """Remove cgroup `name` once its processes are gone (they were just killed: wait up to
+    `timeout` s for them to exit). A cgroup still holding processes stops `down` with their
+    PIDs, rather than leaving the lab half removed without a word."""
+    path = os.path.join(root, name) if root else ""
+    if not path or not os.path.isdir(path):
+        return
+    end = time.time() + timeout
+    while True:
+        try:
+            os.rmdir(path)
+            ACTIONS.append(f"rmdir {path}")
+            return
+        except OSError as exc:
+            if time.time() > end:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    pids = f.read().split()
+                raise SystemExit(json.dumps({"failed": True, "actions": ACTIONS,
+                                             "msg": f"cannot remove {path}: {exc} (pids in it: "
+                                                    f"{' '.join(pids) or 'none'})"})) from None
+            time.sleep(0.05)
+
+
 def cmd_sshds(a):
     for name, _address, restart in a.host:
         folder = os.path.join(a.root, "hosts", name)
-        cmd_sshd(argparse.Namespace(ns=a.ns_prefix + name,
-                                    pidfile=os.path.join(folder, "sshd.pid"),
+        pidfile = os.path.join(folder, "sshd.pid")
+        cmd_sshd(argparse.Namespace(ns=a.ns_prefix + name, pidfile=pidfile,
                                     start_script=os.path.join(folder, "start.sh"),
                                     restart=restart == "1"))
+        ensure_memcg(a.memcg_root, a.ns_prefix + name, read_pid(pidfile))
     end = time.time() + a.timeout
     waiting = [(name, address) for name, address, _r in a.host]
     while waiting and time.time() < end:
@@ -305,12 +372,24 @@ def cmd_down(a):
             if not pids:
                 break
         act("ip", "netns", "del", ns)
+    for ns in sorted(names | set(memcg_names(a.memcg_root, a.ns_prefix))):
+        remove_memcg(a.memcg_root, ns)
     for entry in ip_json("link", "show", "type", "veth"):
         name = entry.get("ifname", "")
         if name.startswith(a.veth_prefix) or name.startswith(a.peer_prefix):
             delete_veth(name)
     if link(a.bridge) is not None:
         act("ip", "link", "del", "dev", a.bridge)
+
+
+def memcg_names(root, prefix):
+    """The lab's memory cgroups left from hosts no longer in the inventory (their names carry
+    the namespace prefix); a cgroup of a test (`dnnlab-test-*`) is not the lab's."""
+    try:
+        return [n for n in os.listdir(root) if n.startswith(prefix)
+                and not n.startswith(prefix + "test-") and os.path.isdir(os.path.join(root, n))]
+    except (OSError, TypeError):
+        return []
 
 
 def delete_veth(name):
@@ -394,12 +473,15 @@ def main():
     ds.add_argument("--timeout", type=float, default=30.0)
     ds.add_argument("--host", nargs=3, action="append", required=True,
                     metavar=("NAME", "ADDRESS", "RESTART"))
+    ds.add_argument("--memcg-root", default=MEMCG_ROOT,
+                    help="the cgroup v1 memory controller ('' for no memory cgroups)")
     t = sub.add_parser("down")
     t.add_argument("--ns", nargs="*", default=[])
     t.add_argument("--bridge", required=True)
     t.add_argument("--ns-prefix", required=True)
     t.add_argument("--veth-prefix", required=True)
     t.add_argument("--peer-prefix", required=True)
+    t.add_argument("--memcg-root", default=MEMCG_ROOT)
     m = sub.add_parser("mkdirs")
     m.add_argument("dirs", nargs="+", help="PATH:OCTALMODE")
     f = sub.add_parser("files")
