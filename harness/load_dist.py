@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.inventory import REPO
-from harness.load import REMOTE_PYTHON, REMOTE_REPO, REMOTE_WORKDIR, _watch
+from harness.load_common import REMOTE_PYTHON, REMOTE_REPO, REMOTE_WORKDIR, watch
 from harness.schedule import build
 
 WORKERS_WAIT_S = 60  # the master gives up when the workers have not all connected by then
@@ -281,7 +281,7 @@ def run_distributed(config: dict, run_dir: Path, workers: list[Worker], bind_hos
                 return master.returncode
             return 2 if time.monotonic() > deadline else None
 
-        _watch(done, progress, total_s, out)
+        watch(done, progress, total_s, out)
         code = master.poll()
         # The master tells every worker to quit as it ends: give them a moment to go.
         until = time.monotonic() + STOP_TIMEOUT_S + 10

@@ -33,6 +33,18 @@ from lab_cli import fab, run_ids  # tests/ is on sys.path (pytest rootdir)
         (["--queue=1e30"], "--queue: must be <= 16777216"),
         (["--rates=10,20", "--step=inf"], "--step: must be a finite number, got 'inf'"),
         (["--arrival=poisson", "--arrival-seed=-1"], "--arrival-seed: must be an integer >= 0"),
+        # Several load clients (issue 17): distinct hosts of the inventory, not nodes of the
+        # run, not with --client; all before anything starts.
+        (["--clients=pi5,pi5"], "--clients: each load client once: pi5 is given more than "
+                                "once in pi5,pi5"),
+        (["--client=pi4", "--clients=pi5,pi6"], "--clients: give --client=pi4 (one load "
+                                                "client) or --clients=pi5,pi6 (several), not "
+                                                "both"),
+        (["--clients=controller,pi6"], "--clients: list the hosts the workers run on"),
+        (["--clients=pi5,pi9"], "--clients: unknown host(s) pi9; known: pi1, pi2, pi3, pi4, "
+                                "pi5, pi6"),
+        (["--clients=pi2,pi6"], "--clients: pi2 run(s) a node of this run (pi1, pi2); a load "
+                                "client must be another host"),
     ],
 )
 def test_bad_experiment_spec_names_the_option(args, message):

@@ -5,6 +5,9 @@ this machine (no SSH), against a real HTTP node on 127.0.0.1 (tests/test_load.py
 StallNode, without a stall) that is its own sink. Two clients at 100 fps each share one
 schedule of 200 fps: every frame is sent exactly once, each worker its interleaved half,
 all against the one start time the master sent, and the merged client.csv gives one summary.
+Worker w1 is told its clock is 20 ms ahead of the controller's (one kernel clock here, so it
+really sends 20 ms late), and clocks.json says so: the analysis puts its stamps back on the
+controller's clock, and the merged intended times are again the one schedule.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ RATE = 200.0  # 2 x 100 fps
 MEASURE_S = 3.0
 WARMUP_S = 0.5
 WORKERS = ("w0", "w1")
+W1_OFFSET_S = 0.020  # w1's clock minus the controller's, as if measured (harness/clocks.py)
 
 
 def test_shares_cover_the_schedule_once_and_interleave() -> None:
@@ -86,7 +90,8 @@ def dist_run(tmp_path_factory) -> tuple[Path, int]:
               "targets": [node.endpoint], "out": str(run_dir / "client.csv"),
               "max_in_flight": 1000}
     try:
-        code = run_distributed(config, run_dir, [Worker(n) for n in WORKERS], "127.0.0.1",
+        workers = [Worker("w0"), Worker("w1", clock_offset_s=W1_OFFSET_S)]
+        code = run_distributed(config, run_dir, workers, "127.0.0.1",
                                out=open("/dev/null", "w"))  # noqa: SIM115
     finally:
         node.shutdown()
@@ -96,6 +101,12 @@ def dist_run(tmp_path_factory) -> tuple[Path, int]:
             "min_duration_s": 3.0, "min_frames": 100, "client": "controller",
             "clients": list(WORKERS), "nodes": [{"name": "sink", "role": "sink", "stages": []}]}
     (run_dir / "spec.json").write_text(json.dumps(spec))
+    measured = {"offset_ms": W1_OFFSET_S * 1000, "uncertainty_ms": 0.0, "rtt_ms": 0.0,
+                "at": 0.0, "samples": 1}
+    clocks = {"hosts": {}, "clients": {
+        "w0": {"host": "w0", "start": {**measured, "offset_ms": 0.0}},
+        "w1": {"host": "w1", "start": measured}}}
+    (run_dir / "clocks.json").write_text(json.dumps(clocks))
     return run_dir, code
 
 
@@ -125,14 +136,20 @@ def test_every_frame_is_sent_once_each_worker_its_interleaved_share(dist_run) ->
 
 
 def test_one_start_time_for_both_workers(dist_run) -> None:
-    """The merged intended times are the one schedule's offsets from one start: the workers
-    did not each start their own clock (which would shift one half against the other)."""
+    """On the controller's clock the merged intended times are the one schedule's offsets
+    from one start: the workers did not each start their own clock, and w1 added its
+    measured offset to the master's start (its raw stamps are 20 ms later than w0's)."""
     run_dir, _ = dist_run
-    c = load_run(run_dir).client.sort_values("packet_id")
     sched = build(arrival="constant", rate_fps=RATE, warmup_s=WARMUP_S, duration_s=MEASURE_S)
+    c = load_run(run_dir).client.sort_values("packet_id")
     intended = c["intended_t"].to_numpy(float)
     np.testing.assert_allclose(intended - intended[0], sched.offset_s - sched.offset_s[0],
                                atol=2e-6)
+    raw = load_run(run_dir, correct=False).client.sort_values("packet_id")
+    shift = raw["intended_t"].to_numpy(float) - intended
+    w1 = raw["worker"].astype(str).to_numpy() == "w1"
+    np.testing.assert_allclose(shift[w1], W1_OFFSET_S, atol=2e-6)
+    np.testing.assert_allclose(shift[~w1], 0.0, atol=2e-6)
 
 
 def test_one_summary_lists_both_workers_at_the_target_rate(dist_run, tmp_path: Path) -> None:
@@ -147,5 +164,45 @@ def test_one_summary_lists_both_workers_at_the_target_rate(dist_run, tmp_path: P
         assert c["send_lag_ms"]["p99"] is not None and c["send_lag_ms"]["p50"] >= 0
     lags = [c["send_lag_ms"]["max"] for c in s["clients"]]
     assert s["send_lag_ms"]["max"] == max(lags)
+    assert s["clocks"]["hosts"]["client w1"]["offset_ms_start"] == W1_OFFSET_S * 1000
     html = write_run_report(run_dir, s, tmp_path / "dist.html").read_text()
     assert "load clients" in html and "w0: 300" in html and "w1: 300" in html
+
+
+def test_clock_log_measures_each_client_and_gives_its_offset() -> None:
+    """ClockLog with `clients`: each worker host's clock over SSH, by name, and the offsets
+    a worker adds to the master's start (0 for one that could not be measured)."""
+    from harness.clocks import ClockLog
+    from harness.inventory import Host
+
+    hosts = [Host(n, a, "root", "", "rpi3bplus", True)
+             for n, a in (("pi5", "198.18.0.15"), ("pi6", "198.18.0.16"))]
+
+    def ssh(host):
+        if host.name == "pi6":
+            raise OSError("no route to host")
+        return {"offset_ms": 4.5, "uncertainty_ms": 1.0, "at": 1.0, "via": "ssh"}
+
+    log = ClockLog({}, None, clients=hosts)
+    log.measure("start", ssh_fn=ssh)
+    assert log.doc["clients"]["pi5"]["start"]["offset_ms"] == 4.5
+    assert "no route" in log.doc["clients"]["pi6"]["start"]["error"]
+    assert log.client_offsets_s("start") == {"pi5": 0.0045, "pi6": 0.0}
+
+
+def test_entry_nodes_accept_frames_from_every_client() -> None:
+    """strict_peers: the entry node's peers are all the workers' addresses."""
+    from harness import strategies
+    from harness.experiment import _run_file
+    from harness.inventory import Host
+    from harness.spec import RunSpec
+
+    spec = RunSpec(strategy="baseline", clients="pi5,pi6")
+    hosts = [Host(f"pi{i}", f"198.18.0.{10 + i}", "root", "", "rpi3bplus", True)
+             for i in (1, 2)]
+    plan = strategies.get("baseline").plan(spec, hosts,
+                                           Host("sink", "198.18.0.1", "", "", "native", False))
+    clients = ["198.18.0.15", "198.18.0.16"]
+    entry, second = plan.workers[0], plan.workers[1]
+    assert set(clients) <= set(_run_file(spec, plan, entry, clients)["peers"])
+    assert not set(clients) & set(_run_file(spec, plan, second, clients)["peers"])
