@@ -100,6 +100,9 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
         "min_duration": "a measured part shorter than this (s) marks the run invalid (default 10)",
         "min_frames": "fewer measure frames than this marks the run invalid (default 100)",
         "client": "where Locust runs: controller (default) or an inventory host, over SSH",
+        "clients": "several load clients, comma-separated inventory hosts (--clients=pi5,pi6): "
+                   "Locust's distributed mode, the master on the controller, a worker on each "
+                   "host sending its interleaved share of the one schedule",
         "lag_threshold": "flag the run when send lag p99 exceeds this, ms (default 5)",
         "duration": "measured window, s (default 60)",
         "warmup": "warm-up before the measured window, s, not counted (default 5)",
@@ -131,7 +134,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
                model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
-               scenario="", repeat="1", admission="whole", enforce_memory=""):
+               scenario="", repeat="1", admission="whole", enforce_memory="", clients=""):
     """Run one experiment (or --repeat=N of it): start nodes, drive Locust load, collect
     traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
@@ -162,7 +165,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
 def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inventory, profile,
                   rates, step, arrival, arrival_seed, min_duration, min_frames, client,
                   lag_threshold, k, tasks, fault, model, devices, grid, fused, sched,
-                  admission, enforce_memory) -> dict:
+                  admission, enforce_memory, clients) -> dict:
     """`fab experiment`'s options as RunSpec fields (the options' names are the CLI's)."""
     return dict(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
                 warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
@@ -171,7 +174,8 @@ def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inven
                 min_duration_s=min_duration, min_frames=min_frames, client=client,
                 lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
                 faults=fault, model=model, grid=grid, fused=fused, sched=sched,
-                admission=admission, enforce_memory=enforce_memory)
+                admission=admission, enforce_memory=enforce_memory,
+                clients=clients)
 
 
 # The task's options that are spec fields: what `--scenario` lets the command line override.

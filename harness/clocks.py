@@ -92,9 +92,11 @@ def ssh_exchange(host, n: int = SSH_SAMPLES, clock: Callable[[], float] = time.t
 class ClockLog:
     """The run's clock measurements: `measure("start"|"end", ...)`, then `write()`."""
 
-    def __init__(self, nodes: dict[str, str], client=None, samples: int = SAMPLES) -> None:
+    def __init__(self, nodes: dict[str, str], client=None, samples: int = SAMPLES,
+                 clients: list | None = None) -> None:
         self.nodes = dict(nodes)  # node name -> endpoint
         self.client = client  # None (load client on the controller) or its inventory Host
+        self.clients = list(clients or [])  # `--clients`: the workers' inventory Hosts
         self.samples = samples
         self.doc: dict = {
             "reference": "controller (sink and a local load client use its clock: offset 0)",
@@ -105,6 +107,9 @@ class ClockLog:
         }
         if client is not None:
             self.doc["client"] = {"host": client.name, "address": client.address}
+        if self.clients:  # by worker name, the `worker` column of client.csv
+            self.doc["clients"] = {h.name: {"host": h.name, "address": h.address}
+                                   for h in self.clients}
 
     def measure(self, when: str, exchange_fn=exchange, ssh_fn=ssh_exchange) -> None:
         """Measure every node (and a remote client) now; a host that fails gets an `error`
@@ -119,6 +124,21 @@ class ClockLog:
                 self.doc["client"][when] = ssh_fn(self.client)
             except Exception as e:  # noqa: BLE001 - SSH failures are many kinds; recorded
                 self.doc["client"][when] = {"error": f"{type(e).__name__}: {e}"}
+        for h in self.clients:
+            try:
+                self.doc["clients"][h.name][when] = ssh_fn(h)
+            except Exception as e:  # noqa: BLE001 - as for the one client above
+                self.doc["clients"][h.name][when] = {"error": f"{type(e).__name__}: {e}"}
+
+    def client_offsets_s(self, when: str = "start") -> dict[str, float]:
+        """Each `--clients` worker's clock minus the controller's, s, as measured `when`
+        (0 where it failed): a worker adds it to the master's start time, so all of them
+        send the one schedule on the controller's clock."""
+        out = {}
+        for name, entry in (self.doc.get("clients") or {}).items():
+            m = entry.get(when) or {}
+            out[name] = float(m["offset_ms"]) / 1000.0 if m.get("offset_ms") is not None else 0.0
+        return out
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.doc, indent=2))

@@ -76,6 +76,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     caps.check()
     sink_host = Host("sink", inventory.controller_address, "", "", "native", False)
     client = _client_host(spec, inventory)
+    clients = _client_hosts(spec, inventory, names)
     plan = module.plan(spec, hosts, sink_host)
     for fault in map(parse_fault, spec.faults):  # a partition outside the lab's range: now
         if fault.kind == "partition" and set(fault.hosts) <= set(names):
@@ -86,7 +87,7 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         f"{capacity_words(plan.capacity_fps, [n.host.profile for n in plan.workers])}"
         + ("; memory capped at " + ", ".join(f"{n} {mb} MB" for n, mb in caps.caps.items())
            if caps.enforced else ""))
-    preflight(hosts + ([client] if client and client not in hosts else []))
+    preflight(hosts + ([client] if client and client not in hosts else []) + clients)
 
     runs = runs_dir()
     run_dir, first_id = runs / spec.run_id, spec.run_id
@@ -99,7 +100,9 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     spec_doc = _spec_document(spec, plan, inventory.path)
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
 
-    client_address = client.address if client else inventory.controller_address
+    client_address: str | list[str] = (
+        [h.address for h in clients] if clients
+        else client.address if client else inventory.controller_address)
     sink = Sink(inventory.controller_address, spec.run_id, run_dir,
                 input_size=describe(spec.model).output_size, extra=plan.sink.extra,
                 peers=plan.peers_of(plan.sink, client_address))
@@ -110,7 +113,8 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     collected: dict[str, str] = {}
     # Each host's clock against the controller's, at the start and end (harness/clocks.py);
     # the sink and a local client share the controller's clock.
-    clock_log = ClockLog({n.host.name: n.host.endpoint for n in workers}, client)
+    clock_log = ClockLog({n.host.name: n.host.endpoint for n in workers}, client,
+                         clients=clients)
     clocks_started = False
     sink.start()
     try:
@@ -131,7 +135,9 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         sampler = IdleCpuSampler(max_s=spec.warmup_s + spec.duration_s + 120.0).start()
         try:
             code = run_locust(spec, plan.targets, plan.input_size, run_dir, endpoints,
-                              sink.endpoint, out=out, client=client)
+                              sink.endpoint, out=out, client=client, clients=clients,
+                              master_host=inventory.controller_address,
+                              clock_offsets=clock_log.client_offsets_s("start"))
         finally:
             sampler.stop()
             sampler.write(run_dir)
@@ -261,6 +267,20 @@ def _client_host(spec: RunSpec, inventory) -> Host | None:
     return inventory.hosts[spec.client]
 
 
+def _client_hosts(spec: RunSpec, inventory, nodes: list[str]) -> list[Host]:
+    """`--clients`: the inventory hosts the Locust workers run on; each must exist and must
+    not be a node of this run (a node that also sends load would measure itself)."""
+    unknown = [c for c in spec.clients if c not in inventory.hosts]
+    if unknown:
+        raise SpecError("clients", f"unknown host(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(inventory.hosts)}")
+    busy = [c for c in spec.clients if c in nodes]
+    if busy:
+        raise SpecError("clients", f"{', '.join(busy)} run(s) a node of this run "
+                        f"({', '.join(nodes)}); a load client must be another host")
+    return [inventory.hosts[c] for c in spec.clients]
+
+
 def _num(value: float | None, decimals: int) -> str:
     """A figure for the console; a run that delivered nothing has None, not a crash."""
     return "n/a" if value is None else f"{value:.{decimals}f}"
@@ -289,7 +309,7 @@ def check_outputs(run_dir: Path, seed: int, model: str = "") -> dict:
             "reference": f"{whole.name} (= Keras predict, see tests/test_model.py)"}
 
 
-def _run_file(spec: RunSpec, plan, node, client_address: str = "") -> dict:
+def _run_file(spec: RunSpec, plan, node, client_address: str | list[str] = "") -> dict:
     first = node.stages[0] if node.stages else ""
     slow = {f.host: f.factor for f in map(parse_fault, spec.faults) if f.kind == "slow"}
     input_size = describe(spec.model).stage_input_size(first) if first else plan.input_size

@@ -3,7 +3,8 @@
 The load is open-loop (harness/locustfile.py): one user dispatches every frame of the
 schedule (harness/schedule.py) at its intended time, whatever the replies do. Locust runs
 on the controller (a child process) or, with `--client=<host>`, on a lab host or Pi over
-SSH, with client.csv fetched back into the run directory.
+SSH, with client.csv fetched back into the run directory. With `--clients=<h1>,<h2>` it
+runs in Locust's distributed mode, each host sending its share (harness/load_dist.py).
 
 Locust runs headless as a child process (its own gevent loop, its own core);
 this process polls the nodes' `/stats` once a second for the progress line, so
@@ -13,16 +14,16 @@ what the user sees is what the nodes counted, not what the client hoped.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.inventory import REPO
+from harness.load_common import REMOTE_PYTHON, REMOTE_REPO, REMOTE_WORKDIR, watch
+from harness.load_dist import Worker, run_distributed
 from harness.nodeapi import try_stats
 from harness.schedule import build, params_of
 from harness.spec import RunSpec
@@ -100,7 +101,7 @@ def run_load(config: dict, run_dir: Path, progress=None, out=sys.stdout,
     log = open(run_dir / "locust.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
-        _watch(proc.poll, progress, total_s, out)
+        watch(proc.poll, progress, total_s, out)
     except KeyboardInterrupt:
         proc.terminate()
         proc.wait(timeout=15)
@@ -112,54 +113,31 @@ def run_load(config: dict, run_dir: Path, progress=None, out=sys.stdout,
     return proc.returncode
 
 
-def _watch(done, progress, total_s: float, out) -> None:
-    """Until done() returns non-None: a progress line once a second (tty) or every 5 s.
-    done() is checked ten times a second, so a run does not wait out a progress tick."""
-    started = time.monotonic()
-    tty = out.isatty()
-    last_print = last_tick = 0.0
-    while done() is None:
-        time.sleep(0.1)
-        elapsed = time.monotonic() - started
-        if progress is None or elapsed - last_tick < 1.0:
-            continue
-        last_tick = elapsed
-        line = progress(elapsed, total_s + 1)
-        if tty:
-            out.write("\r" + line)
-            out.flush()
-        elif elapsed - last_print >= 5:
-            out.write(line + "\n")
-            last_print = elapsed
-    if tty and progress is not None:
-        out.write("\n")
-
-
 def run_locust(
     spec: RunSpec, targets: list[str], input_size: int, run_dir: Path,
     node_endpoints: list[str], sink_endpoint: str, out=sys.stdout, client=None,
+    clients: list | None = None, master_host: str = "", clock_offsets: dict | None = None,
 ) -> int:
     """Run the schedule to its end; returns Locust's exit code (1 = some requests failed).
 
     client: None = Locust on this machine; a Host = Locust on that host over SSH, its
     client.csv and log fetched back into run_dir (see run_remote).
+    clients: several Hosts (`--clients`): Locust's distributed mode, the master here bound to
+    master_host, a worker on each host (harness/load_dist.py); clock_offsets: each worker's
+    clock minus the controller's, s, by host name.
     """
     def progress(elapsed: float, total: float) -> str:
         return poll(targets, node_endpoints, sink_endpoint).line(elapsed, total)
 
+    if clients:
+        config = load_config(spec, targets, input_size, str(run_dir / "client.csv"))
+        offsets = clock_offsets or {}
+        workers = [Worker(h.name, h, offsets.get(h.name, 0.0)) for h in clients]
+        return run_distributed(config, run_dir, workers, master_host, progress, out)
     if client is None:
         config = load_config(spec, targets, input_size, str(run_dir / "client.csv"))
         return run_load(config, run_dir, progress, out)
     return run_remote(client, spec, targets, input_size, run_dir, progress, out)
-
-
-# Where the repo and its venv are on a remote client. The lab shares the controller's
-# filesystem, so the same paths work; a real Pi needs them installed there (docs/load.md).
-REMOTE_REPO = os.environ.get("DNN_CLIENT_REPO", str(REPO))
-REMOTE_PYTHON = os.environ.get("DNN_CLIENT_PYTHON", str(Path(REMOTE_REPO) / ".venv/bin/python"))
-
-
-REMOTE_WORKDIR = "/tmp/dnn-load.XXXXXXXXXX"  # mktemp -d template on the client host
 
 
 def remote_locust_line(remote: str, target: str, total_s: float) -> str:
@@ -205,7 +183,7 @@ def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
     try:
-        _watch(lambda: None if worker.is_alive() else 0, progress, total_s, out)
+        watch(lambda: None if worker.is_alive() else 0, progress, total_s, out)
     except KeyboardInterrupt:
         with connect(host, timeout_s=10) as c:
             c.run(f"kill $(cat {q}/locust.pid)", hide=True, warn=True, timeout=20)

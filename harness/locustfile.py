@@ -13,6 +13,14 @@ omission: a slow system cannot hide its delay by slowing the client down).
 Started by harness/load.py as `locust -f harness/locustfile.py --headless -u 1
 --load-config <json>`; the JSON holds the schedule parameters, frame seed, targets and
 where to write `client.csv`.
+
+Several clients (`--clients`, harness/load_dist.py) use Locust's distributed mode: the JSON's
+`role` is `master` (on the controller; sends nothing) or `worker`. Worker i of N sends frames
+i, i + N, ... (harness/schedule.py `share`) as its one user, all against one start time the
+master sends (message `start_at`, controller clock; each worker adds its measured clock
+offset), writes its part of client.csv with a `worker` column, and tells the master
+(`share_done`); the master ends the test once every worker is done. Each process reads its
+own JSON at `init`: Locust later overwrites a worker's custom options with the master's.
 """
 
 from __future__ import annotations
@@ -25,12 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.pool
 from locust import FastHttpUser, constant, events, task
 from locust.exception import StopUser
 
 from harness.frames import frame_bytes
-from harness.schedule import build
+from harness.schedule import build, share
 
 CLIENT_FIELDS = [
     "packet_id", "phase", "intended_t", "sent_t", "status", "accepted",
@@ -53,21 +62,41 @@ class Plan:
     lead_s: float = 0.02
     spin_s: float = 0.0
     network_timeout_s: float = 10.0
+    # Distributed mode (harness/load_dist.py): "local" (one process), "master" or "worker".
+    role: str = "local"
+    workers: int = 0  # master: how many workers report `share_done` before it ends the test
+    share: tuple[int, int] = (0, 1)  # worker: (index, count) of its frames in the schedule
+    worker: str = ""  # worker: its name (the inventory host), the `worker` column
+    clock_offset_s: float = 0.0  # worker: its clock minus the controller's, measured
+    start_wait_s: float = 60.0  # worker: how long to wait for the master's start time
     start_t: float = 0.0
     rows: list[list] = field(default_factory=list)
     written: bool = False
 
+    def fields(self) -> list[str]:
+        return CLIENT_FIELDS + (["worker"] if self.role == "worker" else [])
+
     def write(self) -> None:
+        """client.csv (a worker's: its part); the master's `out` gets the workers' reports."""
         if self.written:
+            return
+        if self.role == "master":
+            with open(self.out, "w") as fh:
+                json.dump({"workers": self.workers, "done": DONE}, fh, indent=2)
+            self.written = True
             return
         with open(self.out, "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(CLIENT_FIELDS)
+            writer.writerow(self.fields())
             writer.writerows(sorted(self.rows, key=lambda r: r[0]))
         self.written = True
 
 
 PLAN: Plan | None = None
+# Worker: the schedule's start on this host's clock, from the master's `start_at` message.
+START = gevent.event.AsyncResult()
+# Master: worker name -> its `share_done` report.
+DONE: dict[str, dict] = {}
 
 
 @events.init_command_line_parser.add_listener
@@ -75,13 +104,46 @@ def _add_options(parser) -> None:
     parser.add_argument("--load-config", type=str, default="", help="JSON schedule (harness)")
 
 
-@events.test_start.add_listener
-def _on_start(environment, **_kw) -> None:
+@events.init.add_listener
+def _on_init(environment, **_kw) -> None:
+    """Read this process's JSON now: in distributed mode the master's custom options replace
+    a worker's own when the test starts, so a worker's --load-config is only its own here."""
     global PLAN
-    with open(environment.parsed_options.load_config) as fh:
-        PLAN = Plan(**json.load(fh))
+    path = environment.parsed_options.load_config if environment.parsed_options else ""
+    if not path:
+        return
+    with open(path) as fh:
+        doc = json.load(fh)
+    doc["share"] = tuple(doc.get("share") or (0, 1))
+    PLAN = Plan(**doc)
     Camera.concurrency = max(1, int(PLAN.max_in_flight))
     Camera.network_timeout = PLAN.network_timeout_s
+    runner = environment.runner
+    if PLAN.role == "master":
+        runner.register_message("share_done", _on_share_done)
+    elif PLAN.role == "worker":
+        runner.register_message("start_at", _on_start_at)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kw) -> None:
+    """The master fixes the one start time for every worker (its clock = the controller's),
+    before its spawn messages go out, so each worker has it by the time its user runs."""
+    if PLAN is not None and PLAN.role == "master":
+        environment.runner.send_message("start_at", {"t": time.time() + PLAN.start_delay_s})
+
+
+def _on_start_at(environment, msg, **_kw) -> None:
+    if not START.ready():
+        START.set(float(msg.data["t"]) + (PLAN.clock_offset_s if PLAN else 0.0))
+
+
+def _on_share_done(environment, msg, **_kw) -> None:
+    """A worker sent its whole share: once all have, end the test (Locust then tells every
+    worker to quit) instead of waiting out --run-time."""
+    DONE[str(msg.data.get("worker"))] = dict(msg.data)
+    if PLAN is not None and len(DONE) >= PLAN.workers:
+        gevent.spawn(environment.runner.quit)
 
 
 @events.quitting.add_listener
@@ -119,16 +181,25 @@ class Camera(FastHttpUser):
         sched = build(**plan.schedule)
         offsets = sched.offset_s.tolist()
         warm = (sched.step < 0).tolist()
+        mine = share(len(offsets), *plan.share)
         pool = gevent.pool.Pool(max(1, int(plan.max_in_flight)))
-        plan.start_t = time.time() + plan.start_delay_s
+        if plan.role == "worker":  # the master's start time, on this host's clock
+            plan.start_t = START.get(timeout=plan.start_wait_s)
+        else:
+            plan.start_t = time.time() + plan.start_delay_s
         gc.collect()
         gc.freeze()  # a full collection mid-run would stall every timer at once
-        for pid, off in enumerate(offsets):
-            due = plan.start_t + off
+        for pid in mine:
+            due = plan.start_t + offsets[pid]
             _sleep_until(due - plan.lead_s)
             pool.spawn(self._send, plan, pid, due, warm[pid])  # waits when the cap is hit
         pool.join()
         plan.write()
+        if plan.role == "worker":  # the master ends the test when every worker is done
+            self.environment.runner.send_message("share_done", {
+                "worker": plan.worker, "share": list(plan.share), "sent": len(plan.rows),
+                "locust_worker_index": getattr(self.environment.runner, "worker_index", -1)})
+            raise StopUser()
         # End the test now: the quit runs once this user has stopped, so it does not wait
         # out --stop-timeout for a task that has nothing left to do.
         gevent.spawn(self.environment.runner.quit)
@@ -161,4 +232,4 @@ class Camera(FastHttpUser):
             pid, "warmup" if warmup else "measure", f"{intended:.6f}", f"{sent:.6f}", status,
             int(bool(reply.get("accepted", False))), int(bool(reply.get("overloaded", False))),
             reply.get("queue_depth", ""), f"{reply_ms:.3f}", target, raw.strip(),
-        ])
+        ] + ([plan.worker] if plan.role == "worker" else []))

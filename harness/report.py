@@ -141,6 +141,12 @@ def _min_run(s: dict[str, Any]) -> str:
     return f"{m.get('min_duration_s'):g} / {m.get('min_frames')}: {verdict}"
 
 
+def _clients(s: dict[str, Any]) -> str:
+    """Several load clients (`--clients`): each worker's share as it was sent."""
+    return "; ".join(f"{c['worker']}: {c['sent']}, {c.get('achieved_send_fps')}, "
+                     f"{(c.get('send_lag_ms') or {}).get('p99')}" for c in s["clients"])
+
+
 def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
     lat = s.get("latency_ms") or {}
     win = s.get("window") or {}
@@ -158,6 +164,8 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("latency max ms", lat.get("max")), ("warm-up frames (excluded)", s.get("warmup_frames")),
         ("measure window s", win.get("length_s")),
         ("arrival", s.get("arrival")), ("client", s.get("client")),
+        *([("load clients (sent, send fps, send lag p99 ms)", _clients(s))]
+          if s.get("clients") else []),
         ("send lag p50 ms", lag.get("p50")), ("send lag p99 ms", lag.get("p99")),
         ("send lag max ms", lag.get("max")),
         ("minimum run (duration s / frames)", _min_run(s)),

@@ -133,6 +133,15 @@ def build(arrival: str = "constant", seed: int = 0, rate_fps: float = 30.0,
     return Schedule(arrival, int(seed), segs, off, st)
 
 
+def share(n_frames: int, index: int, count: int) -> range:
+    """The packet IDs load client `index` of `count` sends (issue 17, `--clients`): frames
+    index, index + count, index + 2 * count, ... of the one schedule, interleaved, so every
+    client offers 1/count of the rate at every moment and together they send each frame once."""
+    if not 0 <= index < count:
+        raise ValueError(f"client index {index} is not in 0 .. {count - 1}")
+    return range(index, n_frames, count)
+
+
 def params_of(spec: Any) -> dict[str, Any]:
     """build() arguments from a RunSpec or a spec.json dict (old runs: constant, no steps)."""
     get = spec.get if isinstance(spec, dict) else lambda k, d=None: getattr(spec, k, d)

@@ -48,6 +48,11 @@ class RunSpec:
     min_duration_s, min_frames: LoadGen's minimum-run rule: a measured part shorter than
         this, or with fewer measure frames, is marked invalid in summary and report.
     client: where Locust runs: `controller` or an inventory host (over Fabric/SSH).
+    clients: several load clients through Locust's distributed mode (harness/load_dist.py):
+        inventory hosts, each running a worker that sends its interleaved share of the one
+        schedule, the master on the controller; empty = one client (`client`). Distinct,
+        not nodes of the run (checked against the inventory when the run starts), and not
+        together with `client`.
     lag_threshold_ms: a run whose send lag (actual - intended send) p99 exceeds this is
         flagged: the load generator, not the system under test, was the limit.
     k: devices sharing the model's split stage in dp (replicas), mp (slices) and tasks
@@ -90,6 +95,7 @@ class RunSpec:
     min_duration_s: float = 10.0
     min_frames: int = 100
     client: str = "controller"
+    clients: list[str] = field(default_factory=list)
     lag_threshold_ms: float = 5.0
     k: int = 2
     tasks: int = 4
@@ -205,6 +211,24 @@ class RunSpec:
         if not self.lag_threshold_ms > 0:
             raise SpecError("lag_threshold_ms", f"must be > 0, got {self.lag_threshold_ms}")
         self.client = str(self.client or "controller").strip()
+        self._check_clients()
+
+    def _check_clients(self) -> None:
+        """`--clients`: distinct inventory hosts, not with `--client` (which the inventory
+        check, in harness/experiment.py, cannot tell apart from a typo later)."""
+        if isinstance(self.clients, str):
+            self.clients = self.clients.split(",")
+        self.clients = [str(c).strip() for c in self.clients if str(c).strip()]
+        twice = sorted({c for c in self.clients if self.clients.count(c) > 1})
+        if twice:
+            raise SpecError("clients", f"each load client once: {', '.join(twice)} is given "
+                            f"more than once in {','.join(self.clients)}")
+        if "controller" in self.clients:
+            raise SpecError("clients", "list the hosts the workers run on; the Locust master "
+                            "always runs on the controller")
+        if self.clients and self.client not in ("", "controller"):
+            raise SpecError("clients", f"give --client={self.client} (one load client) or "
+                            f"--clients={','.join(self.clients)} (several), not both")
 
     def _check_frame_count(self) -> None:
         """The run must measure at least one frame, and every frame needs a packet id

@@ -41,6 +41,18 @@ from lab_cli import fab, run_ids  # tests/ is on sys.path (pytest rootdir)
         (["--enforce-memory=60", "--inventory=inventory/pis.example.yml"],
          "--enforce-memory: caps emulated lab hosts; pi1, pi2 are real devices with RAM of "
          "their own"),
+        # Several load clients (issue 17): distinct hosts of the inventory, not nodes of the
+        # run, not with --client; all before anything starts.
+        (["--clients=pi5,pi5"], "--clients: each load client once: pi5 is given more than "
+                                "once in pi5,pi5"),
+        (["--client=pi4", "--clients=pi5,pi6"], "--clients: give --client=pi4 (one load "
+                                                "client) or --clients=pi5,pi6 (several), not "
+                                                "both"),
+        (["--clients=controller,pi6"], "--clients: list the hosts the workers run on"),
+        (["--clients=pi5,pi9"], "--clients: unknown host(s) pi9; known: pi1, pi2, pi3, pi4, "
+                                "pi5, pi6"),
+        (["--clients=pi2,pi6"], "--clients: pi2 run(s) a node of this run (pi1, pi2); a load "
+                                "client must be another host"),
     ],
 )
 def test_bad_experiment_spec_names_the_option(args, message):

@@ -57,6 +57,14 @@ def uncertainty_ms(entry: dict[str, Any] | None) -> float | None:
     return max(p[2] for p in pts) if pts else None
 
 
+def clients_uncertainty_ms(clocks: dict[str, Any]) -> float | None:
+    """The widest bound of several load clients' clocks (`--clients`); None when one of
+    them was never measured (or there are none)."""
+    entries = list((clocks.get("clients") or {}).values())
+    bounds = [uncertainty_ms(e) for e in entries]
+    return None if not bounds or None in bounds else max(b for b in bounds if b is not None)
+
+
 def host_entries(clocks: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Trace node name -> its clocks.json entry (the sink is the controller: none)."""
     return dict(clocks.get("hosts") or {})
@@ -70,6 +78,8 @@ def clock_summary(clocks: dict[str, Any]) -> dict[str, Any]:
     entries = dict(host_entries(clocks))
     if clocks.get("client"):
         entries["client"] = clocks["client"]
+    for name, entry in (clocks.get("clients") or {}).items():  # `--clients`: one per worker
+        entries[f"client {name}"] = entry
     for name, entry in entries.items():
         start, end = entry.get("start") or {}, entry.get("end") or {}
         row: dict[str, Any] = {

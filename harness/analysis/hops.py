@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.clocks import UNCERTAINTY_LIMIT_MS, host_entries, uncertainty_ms
+from harness.analysis.clocks import (
+    UNCERTAINTY_LIMIT_MS,
+    clients_uncertainty_ms,
+    host_entries,
+    uncertainty_ms,
+)
 from harness.analysis.derived import Derived, code_of, derive, in_codes
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
@@ -122,7 +127,7 @@ def hop_samples(run: Run) -> list[HopSamples]:
     clocks = run.clocks if run.corrected else {}
     entries = host_entries(clocks)
     controller = set(d.sink_nodes)
-    if not (clocks.get("client") or {}).get("host"):
+    if not (clocks.get("client") or {}).get("host") and not clocks.get("clients"):
         controller.add("client")
 
     def unc(name: str) -> float | None:
@@ -130,6 +135,8 @@ def hop_samples(run: Run) -> list[HopSamples]:
             return None
         if name in controller:
             return 0.0
+        if name == "client" and clocks.get("clients"):
+            return clients_uncertainty_ms(clocks)
         entry = clocks.get("client") if name == "client" else entries.get(name)
         return uncertainty_ms(entry)
 

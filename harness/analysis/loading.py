@@ -54,6 +54,7 @@ CLIENT_DTYPES = {
     # The node's JSON reply as received: text, NaN when there was none. Typed so a run in
     # which no frame got a reply does not read as float64, and so Arrow reads it as well.
     "reply": "object",
+    "worker": "category",  # only with several load clients (`--clients`)
 }
 # What pandas' C parser reads as missing (pandas._libs.parsers.STR_NA_VALUES); Arrow's own
 # list lacks "<NA>" and "None", so it is given this one to read the same cells as NaN.
@@ -225,7 +226,7 @@ def _read_client_c(path: Path) -> pd.DataFrame:
                 df[col] = pd.to_numeric(df[col], errors="coerce")
         df = df[df["packet_id"].notna()].copy()
         df["packet_id"] = df["packet_id"].astype("int64")
-        for col in ("phase", "accepted", "overloaded", "target"):
+        for col in ("phase", "accepted", "overloaded", "target", "worker"):
             if col in df:
                 df[col] = df[col].astype("category")
         return df
@@ -337,6 +338,15 @@ def correct_clocks(events: pd.DataFrame, client: pd.DataFrame, clocks: dict[str,
     if clocks.get("client") and len(client):
         for col in ("intended_t", "sent_t"):
             client[col] = to_controller(clocks["client"], client[col].to_numpy(float))
+    # Several load clients (`--clients`): each row by the clock of the worker that sent it.
+    if clocks.get("clients") and len(client) and "worker" in client:
+        worker = client["worker"].astype(str).to_numpy()
+        for name, entry in clocks["clients"].items():
+            m = worker == name
+            for col in ("intended_t", "sent_t"):
+                t = client[col].to_numpy(float).copy()
+                t[m] = to_controller(entry, t[m])
+                client[col] = t
 
 
 def load_run(run_dir: str | Path, correct: bool = True) -> Run:

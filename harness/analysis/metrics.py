@@ -48,6 +48,25 @@ def send_lag_ms(run: Run) -> np.ndarray:
     return (d.sent_t[ok] - d.intended[ok]) * 1000.0
 
 
+def clients_of(run: Run) -> list[dict[str, Any]] | None:
+    """Per load client of a run with several (`--clients`, client.csv's `worker` column):
+    its measure frames, achieved send rate and send lag; None for a run with one client."""
+    c = run.client
+    if not len(c) or "worker" not in c:
+        return None
+    m = c[c["phase"].astype(str) == "measure"]
+    out = []
+    for name, g in m.groupby(m["worker"].astype(str), sort=True, observed=True):
+        st = np.sort(g["sent_t"].to_numpy(float))
+        st = st[~np.isnan(st)]
+        achieved = (len(st) - 1) / (st[-1] - st[0]) if len(st) >= 2 and st[-1] > st[0] else None
+        lag = ((g["sent_t"] - g["intended_t"]).to_numpy(float)) * 1000.0
+        out.append({"worker": name, "sent": len(g),
+                    "achieved_send_fps": rounded(achieved) if achieved is not None else None,
+                    "send_lag_ms": _pcts(lag[~np.isnan(lag)])})
+    return out
+
+
 def _pcts(x: np.ndarray) -> dict[str, float | None]:
     """p50 / p99 / max of `x`, all None when empty (a run that sent nothing)."""
     if not len(x):
@@ -225,6 +244,9 @@ def summarize(run: Run) -> dict[str, Any]:
     summary["send_lag_ms"] = {**_pcts(lag), "threshold": threshold}
     summary["send_lag_flagged"] = bool(
         threshold is not None and len(lag) and np.percentile(lag, 99) > float(threshold))
+    clients = clients_of(run)
+    if clients is not None:
+        summary["clients"] = clients
     steps = step_table(run)
     if len(steps):
         summary["steps"] = [{k: (rounded(v) if isinstance(v, float) else int(v))

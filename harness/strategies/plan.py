@@ -64,12 +64,14 @@ class Plan:
     def workers(self) -> list[NodePlan]:
         return [n for n in self.nodes if n.role != "sink"]
 
-    def peers_of(self, node: NodePlan, client_address: str = "") -> list[str]:
+    def peers_of(self, node: NodePlan, client_address: str | list[str] = "") -> list[str]:
         """Who may send data to `node` (run.json `peers`, enforced with strict_peers): the
-        client for entry nodes, and every node that sends to it: the plan's edges, inverted.
+        client (or the several load clients of `--clients`) for entry nodes, and every node
+        that sends to it: the plan's edges, inverted.
         Derived here, once, so a new strategy gets it right without writing it."""
         me = node.host.endpoint
-        peers = {client_address} if me in self.targets and client_address else set()
+        clients = {client_address} if isinstance(client_address, str) else set(client_address)
+        peers = {a for a in clients if a} if me in self.targets else set()
         peers |= {up.host.address for up in self.nodes if me in up.sends_to()}
         return sorted(peers)
 
