@@ -288,3 +288,20 @@ def test_profile_sources_of_native_unknown_and_a_hand_written_file() -> None:
     assert out["mine"] == {"source": "file", "basis": "my bench", "file": "profiles/mine.json",
                            "measured_on": None, "measured_at": None, "nodes": ["B"]}
     assert out["no-such-profile"]["source"] == "unknown"
+
+
+def test_the_notebook_reads_the_percentiles_from_the_summary(tmp_path: Path) -> None:
+    """harness.results: one row per node and percentile, the summary's numbers."""
+    from harness.analysis import write_summary
+    from harness.results import load_run as notebook_run
+
+    run_dir = dist_run(tmp_path, SPREAD, [round(v * 1.06, 3) for v in SPREAD])
+    write_summary(run_dir, summarize(load_run(run_dir)))
+    table = notebook_run(run_dir).service_percentiles
+    assert list(table["node"]) == ["A"] * 3 + ["B"] * 3
+    assert list(table["percentile"]) == ["p50", "p90", "p99"] * 2
+    b = table[table["node"] == "B"].set_index("percentile")
+    assert b.loc["p90", "profile_ms"] == 48.0
+    assert b.loc["p90", "measured_ms"] == pytest.approx(50.88, abs=2e-3)
+    assert b.loc["p99", "difference"] == pytest.approx(0.06, abs=1e-4)
+    assert set(table["kind"]) == {"distribution"} and set(table["frames"]) == {201}
