@@ -305,3 +305,21 @@ def test_the_notebook_reads_the_percentiles_from_the_summary(tmp_path: Path) -> 
     assert b.loc["p90", "measured_ms"] == pytest.approx(50.88, abs=2e-3)
     assert b.loc["p99", "difference"] == pytest.approx(0.06, abs=1e-4)
     assert set(table["kind"]) == {"distribution"} and set(table["frames"]) == {201}
+
+
+def test_a_node_that_switched_models_is_judged_by_what_it_recorded(tmp_path: Path) -> None:
+    """Strategies 1 and 2: A switches to L1+L2 and runs that at a constant, drawing from its
+    L1 distribution only for the rest; its frames are then not draws of the distribution,
+    so A is held to the times it recorded (`recorded`), never warned about by percentile."""
+    run_dir = dist_run(tmp_path, SPREAD, SPREAD, a_claimed=[45.0] * 100 + SPREAD[100:])
+    trace = run_dir / "traces" / "A.csv"
+    with trace.open("a", encoding="utf-8") as f:
+        f.write(f"{T0 + 100.0:.6f},-1,A,switch_started,L1L2\n"
+                f"{T0 + 100.5:.6f},-1,A,switch_finished,L1L2\n")
+    s = summarize(load_run(run_dir))
+    a = s["nodes"]["A"]["service_ms_percentiles"]
+    assert a["kind"] == "recorded"
+    assert a["profile"]["p50"] == pytest.approx(float(np.percentile(
+        [45.0] * 100 + SPREAD[100:], 50)), abs=1e-2)
+    assert s["nodes"]["B"]["service_ms_percentiles"]["kind"] == "distribution"
+    assert percentiles_off(s["nodes"]["A"]) == []

@@ -11,7 +11,10 @@ the profile's CDF next to the measured CDF and their p50, p90 and p99 side by si
   frames of a run pay for cold caches, and with a few hundred frames two slow ones would be
   the p99.
 - the profile, by what the profile says about the node's stages:
-  `distribution`: the node's stages all have `stage_ms`. One stage: its quantile function,
+  `distribution`: the node's stages all have `stage_ms`, and it ran only them: a node
+  that switched models (strategies 1 and 2: A then runs L1+L2 at a constant) or computed
+  task blocks draws from the distribution only for some of its work (node_app/node.py
+  `compute`), so such a node is judged by what it recorded, below. One stage: its quantile function,
   exactly. Several: a frame's time is one draw per stage summed (as the node draws it), whose
   quantiles have no closed form, so they are read off MC_DRAWS sums drawn with a fixed
   seed (a p99 to well under 0.1 % of its value: the same every time the run is analysed).
@@ -37,6 +40,7 @@ from harness.analysis.derived import _pair_busy, code_of, derive
 from harness.analysis.energy import _profile_of
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
+from harness.analysis.switches import model_switches
 from node_app.profile import Dist, ProfileError, parse_profile
 
 PERCENTILES = (50, 90, 99)
@@ -170,6 +174,7 @@ def service_times(run: Run) -> dict[str, ServiceTimes]:
     _, recorded = _split_finished(run.events["detail"].to_numpy(object)[fin])
     fin_node = d.ev_node[fin]
     spec_by_name = {str(n.get("name")): n for n in run.spec.get("nodes", [])}
+    switched = set(model_switches(run)["node"])
     out: dict[str, ServiceTimes] = {}
     for name in d.nodes:
         info = spec_by_name.get(name, {})
@@ -185,7 +190,7 @@ def service_times(run: Run) -> dict[str, ServiceTimes]:
         kind: str | None = None
         cdf_ms = cdf_q = np.empty(0)
         pcts = None
-        if dists is not None:
+        if dists is not None and name not in switched and name not in tasks:
             cdf_ms, cdf_q, pcts = dist_cdf(dists)
             kind = "distribution"
         elif len(times) and not native:
