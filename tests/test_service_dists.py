@@ -323,3 +323,28 @@ def test_a_node_that_switched_models_is_judged_by_what_it_recorded(tmp_path: Pat
         [45.0] * 100 + SPREAD[100:], 50)), abs=1e-2)
     assert s["nodes"]["B"]["service_ms_percentiles"]["kind"] == "distribution"
     assert percentiles_off(s["nodes"]["A"]) == []
+
+
+def test_export_writes_the_figure_with_its_numbers(tmp_path: Path) -> None:
+    """`fab report --export`: the service-time figure as SVG and PDF, and as CSV every
+    measured time (whose percentiles are the summary's) and each profile's CDF line."""
+    import pandas as pd
+
+    from harness.analysis import write_summary
+    from harness.report import export
+
+    run_dir = dist_run(tmp_path, SPREAD, [round(v * 1.06, 3) for v in SPREAD])
+    s = summarize(load_run(run_dir))
+    write_summary(run_dir, s)
+    export([run_dir], tmp_path / "figures")
+    base = tmp_path / "figures" / "d1"
+    assert (base / "service_times.svg").is_file() and (base / "service_times.pdf").is_file()
+    measured = pd.read_csv(base / "service_times-measured.csv")
+    b = measured.loc[measured["node"] == "B", "measured_ms"].to_numpy()
+    assert len(b) == 201
+    assert np.percentile(b, 99) == pytest.approx(
+        s["nodes"]["B"]["service_ms_percentiles"]["measured"]["p99"], abs=1e-3)
+    line = pd.read_csv(base / "service_times-profile.csv")
+    a = line[line["node"] == "A"]
+    assert list(a["profile_ms"]) == [30.0, 30.0, 40.0, 48.0, 49.8, 50.0, 50.0]
+    assert list(a["fraction"]) == [0.0, 0.0, 0.5, 0.9, 0.99, 1.0, 1.0]
