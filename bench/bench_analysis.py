@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -161,6 +162,7 @@ def bench_analysis(n_packets: int = 1_000_000) -> dict:
             "coverage": summary["coverage"],
             "lost_unaccounted": summary["lost_unaccounted"],
             "cpus": os.cpu_count(),
+            "versions": {"pandas": pd.__version__, "pyarrow": pa.__version__},
         }
 
 

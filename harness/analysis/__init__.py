@@ -25,9 +25,10 @@ callers keep writing `from harness.analysis import load_run, summarize, ...`:
 - rounding.py: JSON-safe rounding used by every summary field.
 
 Speed matters: an hour at a few hundred frames/s is a million packets and several million
-trace rows, so loading uses the C CSV parser with fixed dtypes and every join is a
-vectorised numpy operation on packet IDs (no per-row Python). The schema of the summary is
-in docs/results.md.
+trace rows, so loading parses with pyarrow's multithreaded CSV reader into fixed dtypes (the
+C parser only for a damaged file), every join is a vectorised numpy operation on packet IDs
+(no per-row Python) and a detail string is parsed once per distinct value, not per row. The
+schema of the summary is in docs/results.md.
 """
 
 from harness.analysis.accounting import EARLY_END_S

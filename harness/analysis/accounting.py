@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.derived import Derived, busy_cumulative, code_of, numeric_details
+from harness.analysis.derived import (
+    Derived,
+    busy_cumulative,
+    code_of,
+    distinct,
+    in_codes,
+    numeric_details,
+)
 from harness.analysis.loading import DROP_EVENTS, Run
 from harness.analysis.rounding import rounded
 
@@ -31,7 +38,7 @@ def drop_table(run: Run, d: Derived) -> pd.DataFrame:
     failures: no answer at all, or an HTTP error the node did not trace. The summary counts
     these (drop_records); harness.results shows each frame's own."""
     codes = {e: code_of(d.events_cat, e) for e in DROP_EVENTS}
-    m = np.isin(d.ev_event, list(codes.values())) & (d.ev_pos >= 0)
+    m = in_codes(d.ev_event, list(codes.values()), len(d.events_cat)) & (d.ev_pos >= 0)
     idx = np.flatnonzero(m)
     details = run.events["detail"].to_numpy(object)[idx]
     evs = d.ev_event[idx]
@@ -87,9 +94,9 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
                          minlength=n_nodes * n_ev).reshape(n_nodes, n_ev) if n_nodes else None
     detail = run.events["detail"].to_numpy(object)
     # A task helper's work is task_finished rows (one per block, `<real_ms>:<profile_ms>`).
-    fin = meas & np.isin(d.ev_event, [code_of(d.events_cat, "finished"),
-                                      code_of(d.events_cat, "task_finished")])
-    real, prof = _split_finished(detail[fin])
+    fin = meas & in_codes(d.ev_event, [code_of(d.events_cat, "finished"),
+                                       code_of(d.events_cat, "task_finished")], n_ev)
+    real, prof = split_finished(detail[fin])
     fin_node = d.ev_node[fin]
     rec = meas & (d.ev_event == code_of(d.events_cat, "received"))
     depth = numeric_details(detail[rec])
@@ -200,10 +207,9 @@ def trace_ends(run: Run, d: Derived) -> tuple[dict[str, float | None], list[str]
     strategy 1) is not mistaken for a dead one. Older traces fall back to "stops > 2 s
     before the others"."""
     ends: dict[str, float | None] = {n: None for n in d.nodes}
-    if len(d.ev_t):
-        last = pd.Series(d.ev_t).groupby(d.ev_node).max()
-        for code, t in last.items():
-            ends[d.nodes_cat[int(code)]] = float(t)
+    # A pass per node (there are few) instead of a groupby; fmax skips NaN stamps as max did.
+    for code in np.flatnonzero(np.bincount(d.ev_node + 1, minlength=1)[1:]):
+        ends[d.nodes_cat[int(code)]] = float(np.fmax.reduce(d.ev_t[d.ev_node == code]))
     present = {n: t for n, t in ends.items() if t is not None}
     stopped_code = code_of(d.events_cat, "stopped")
     if stopped_code >= 0 and (d.ev_event == stopped_code).any():
@@ -218,6 +224,20 @@ def trace_ends(run: Run, d: Derived) -> tuple[dict[str, float | None], list[str]
             early.append(n)
     missing = [n for n, t in ends.items() if t is None]
     return {n: rounded(t, 6) for n, t in ends.items()}, early, missing
+
+
+def split_finished(details: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_split_finished` of each distinct detail once (a run repeats its few thousand
+    `<real_ms>:<profile_ms>` texts over a million rows). A text with a quote or a line break
+    could make the C parser join rows, which depends on their order, so then every row is
+    parsed as before."""
+    if details.dtype != object:
+        return _split_finished(details)
+    codes, uniques = distinct(details)
+    if any(isinstance(u, str) and ('"' in u or "\n" in u or "\r" in u) for u in uniques):
+        return _split_finished(details)
+    real, prof = _split_finished(uniques)
+    return real[codes], prof[codes]
 
 
 def _split_finished(details: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -31,8 +31,8 @@ class IdIndex:
         self.ids = ids[keep]
         self._lut: np.ndarray | None = None
         if len(self.ids) and self.ids[0] >= 0 and self.ids[-1] < 4 * len(self.ids) + 1_000_000:
-            lut = np.full(int(self.ids[-1]) + 1, -1, dtype=np.int64)
-            lut[self.ids] = np.arange(len(self.ids))
+            lut = np.full(int(self.ids[-1]) + 3, -1, dtype=np.int64)  # ends: "not an ID"
+            lut[self.ids + 1] = np.arange(len(self.ids))
             self._lut = lut
 
     def __len__(self) -> int:
@@ -44,19 +44,72 @@ class IdIndex:
         if not len(self.ids):
             return np.full(len(pids), -1, dtype=np.int64)
         if self._lut is not None:
-            ok = (pids >= 0) & (pids < len(self._lut))
-            out = np.full(len(pids), -1, dtype=np.int64)
-            out[ok] = self._lut[pids[ok]]
-            return out
+            # One clipped gather from a table with -1 at both ends (an ID below 0 or above
+            # the largest lands there): a boolean-masked scatter over millions of trace rows
+            # costs ten times as much.
+            return np.take(self._lut, pids + 1, mode="clip")
         p = np.searchsorted(self.ids, pids)
         p_clip = np.minimum(p, len(self.ids) - 1)
         return np.where(self.ids[p_clip] == pids, p_clip, -1)
 
 
+def in_codes(codes: np.ndarray, wanted: list[int] | tuple[int, ...], n: int) -> np.ndarray:
+    """`np.isin(codes, wanted)` for category codes in [-1, n): a lookup in a table of n + 1
+    booleans (the last one for -1, a missing value), one pass where np.isin sorts or loops.
+    Codes of `wanted` outside [0, n) (code_of's -2 for an absent name) match nothing."""
+    table = np.zeros(n + 1, dtype=bool)
+    for w in wanted:
+        if 0 <= w < n:
+            table[w] = True
+    return table[codes]
+
+
+def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of an object array (in order of first appearance) and each row's
+    code into them, so an elementwise parse can run once per distinct value.
+
+    A detail column repeats few strings (queue depths, one address per hop, a few thousand
+    service times), so parsing the distinct ones and indexing by code is exact and turns
+    seconds into milliseconds. Missing values (NaN, None) become one NaN, the last value,
+    when there are any: a parse of numbers reads both as missing."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    uniques = np.asarray(uniques, dtype=object)
+    if len(codes) and codes.min() < 0:  # code -1 indexes the NaN appended last
+        uniques = np.append(uniques, np.array([np.nan], dtype=object))
+    return codes, uniques
+
+
 def numeric_details(details: np.ndarray) -> np.ndarray:
-    """Queue depths from `detail` strings (empty at the sink -> NaN)."""
+    """Queue depths from `detail` strings (empty at the sink -> NaN); each distinct string
+    is parsed once."""
+    codes, uniques = distinct(details)
+    return _to_float(uniques)[codes]
+
+
+def _to_float(details: np.ndarray) -> np.ndarray:
     return pd.to_numeric(pd.Series(details, dtype=object), errors="coerce").to_numpy(float)
 
+
+
+def is_phase(client: pd.DataFrame, phase: str) -> np.ndarray:
+    """Rows of client.csv in `phase`; the categorical's few categories are compared as text,
+    not every row turned into a string."""
+    col = client["phase"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        hit = np.array([str(c) == phase for c in col.cat.categories] + [str(np.nan) == phase])
+        return hit[col.cat.codes.to_numpy()]
+    return (col.astype(str) == phase).to_numpy()
+
+
+def measure_rows(client: pd.DataFrame) -> np.ndarray:
+    """Positions in client.csv of the measure frames, the first row of each packet ID, in
+    file order: `client[phase == "measure"].drop_duplicates("packet_id")` as row numbers,
+    so the columns needed are taken as arrays instead of copying the frame."""
+    if not len(client):
+        return np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(is_phase(client, "measure"))
+    pids = pd.Series(client["packet_id"].to_numpy(np.int64)[rows])
+    return rows[~pids.duplicated(keep="first").to_numpy()]
 
 
 def busy_cumulative(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -65,8 +118,8 @@ def busy_cumulative(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.
     The overlap of [s, e] with (-inf, T] is (T - s)+ - (T - e)+, so prefix sums over the
     sorted starts and ends give every bin at once, exactly, even for overlapping workers.
     """
-    s = np.sort(starts)
-    e = np.sort(ends)
+    s = np.sort(starts, kind="stable")  # nearly sorted already: timsort is linear on them
+    e = np.sort(ends, kind="stable")
     cs = np.concatenate([[0.0], np.cumsum(s)])
     ce = np.concatenate([[0.0], np.cumsum(e)])
     ns = np.searchsorted(s, at, side="right")
@@ -94,6 +147,7 @@ class Derived:
     events_cat: list[str]
     arrival: np.ndarray  # per measure ID: first sink arrival, NaN if not delivered
     busy: dict[str, tuple[np.ndarray, np.ndarray]]  # node -> (starts, ends); tasks included
+    client_rows: np.ndarray  # rows of run.client that are measure frames (measure_rows)
 
 
 def code_of(cats: list[str], name: str) -> int:
@@ -111,17 +165,22 @@ def _pair_busy(d_t: np.ndarray, d_node: np.ndarray, d_ev: np.ndarray, d_pid: np.
     started row of a packet precedes its finished row and a pair is two adjacent rows.
     The key is nearly sorted already (IDs grow with time), which keeps timsort linear.
     """
-    sel = (d_ev == started) | (d_ev == finished)
-    t, node, ev, pid = d_t[sel], d_node[sel], d_ev[sel], d_pid[sel]
+    rows = np.flatnonzero((d_ev == started) | (d_ev == finished))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if not len(t):
+    if not len(rows):
         return out
-    span = int(pid.max() - pid.min()) + 1
-    key = node.astype(np.int64) * span + (pid - pid.min())
+    pid = d_pid[rows]
+    low = pid.min()
+    key = d_node[rows].astype(np.int64)  # (node, pid) as one integer, built in place
+    key *= int(pid.max() - low) + 1
+    key += pid
+    key -= low
     order = np.argsort(key, kind="stable")
-    t, node, ev, key = t[order], node[order], ev[order], key[order]
+    rows, key = rows[order], key[order]
+    ev = d_ev[rows]
     pair = (key[:-1] == key[1:]) & (ev[:-1] == started) & (ev[1:] == finished)
-    s, e, n = t[:-1][pair], t[1:][pair], node[:-1][pair]
+    first = rows[:-1][pair]  # each pair's started row; its finished row is the next one
+    s, e, n = d_t[first], d_t[rows[1:][pair]], d_node[first]
     for code in np.flatnonzero(np.bincount(n)):
         m = n == code
         out[nodes_cat[code]] = (s[m], e[m])
@@ -134,13 +193,13 @@ def derive(run: Run) -> Derived:
     if "derived" in run._cache:
         return run._cache["derived"]
     c = run.client
-    meas = c[c["phase"].astype(str) == "measure"] if len(c) else c
-    meas = meas.drop_duplicates("packet_id", keep="first")
-    ids = IdIndex(meas["packet_id"].to_numpy(np.int64))
-    order = np.argsort(meas["packet_id"].to_numpy(np.int64), kind="stable")
-    intended = meas["intended_t"].to_numpy(float)[order]
-    sent_t = meas["sent_t"].to_numpy(float)[order]
-    status = meas["status"].to_numpy(np.int64)[order]
+    rows = measure_rows(c)
+    pids = c["packet_id"].to_numpy(np.int64)[rows]
+    ids = IdIndex(pids)
+    by_id = rows[np.argsort(pids, kind="stable")]
+    intended = c["intended_t"].to_numpy(float)[by_id]
+    sent_t = c["sent_t"].to_numpy(float)[by_id]
+    status = c["status"].to_numpy(np.int64)[by_id]
 
     rate = float(run.spec.get("rate_fps") or 0.0)
     if run.spec.get("rates"):  # rate steps: the measured part ends in the last step
@@ -174,7 +233,7 @@ def derive(run: Run) -> Derived:
     arrival = np.full(len(ids), np.nan)
     sink_codes = [nodes_cat.index(s) for s in sink_nodes if s in nodes_cat]
     recv = code_of(events_cat, "received")
-    m = np.isin(ev_node, sink_codes) & (ev_event == recv) & (ev_pos >= 0)
+    m = in_codes(ev_node, sink_codes, len(nodes_cat)) & (ev_event == recv) & (ev_pos >= 0)
     if m.any():
         pos, t = ev_pos[m], ev_t[m]
         o = np.argsort(t, kind="stable")[::-1]  # latest first so the earliest write wins
@@ -194,6 +253,6 @@ def derive(run: Run) -> Derived:
         else:
             busy[name] = (s, e)
     d = Derived(ids, intended, sent_t, status, start, end, nodes, sink_nodes, ev_t, ev_node,
-                 ev_event, ev_pos, nodes_cat, events_cat, arrival, busy)
+                 ev_event, ev_pos, nodes_cat, events_cat, arrival, busy, rows)
     run._cache["derived"] = d
     return d

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.clocks import UNCERTAINTY_LIMIT_MS, host_entries, uncertainty_ms
-from harness.analysis.derived import Derived, code_of, derive
+from harness.analysis.derived import Derived, code_of, derive, in_codes
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
 
@@ -60,13 +60,22 @@ def _first_per_id(d: Derived, node_code: int, event_codes: list[int] | int,
     `node_code` (NaN if none)."""
     out = np.full(len(d.ids), np.nan)
     codes = [event_codes] if isinstance(event_codes, int) else event_codes
-    m = (d.ev_node == node_code) & np.isin(d.ev_event, codes) & (d.ev_pos >= 0)
+    m = (d.ev_node == node_code) & in_codes(d.ev_event, codes, len(d.events_cat)) & (d.ev_pos >= 0)
     if m.any():
         pos, t = d.ev_pos[m], d.ev_t[m]
         o = np.argsort(t, kind="stable")  # the last write wins: latest first for earliest
         o = o if latest else o[::-1]
         out[pos[o]] = t[o]
     return out
+
+
+def _as_text(col: pd.Series) -> np.ndarray:
+    """`col.astype(str)` as an object array; a categorical's few categories are made text,
+    not its million rows (NaN reads "nan", as astype(str) writes it)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        labels = np.array([str(c) for c in col.cat.categories] + ["nan"], dtype=object)
+        return labels[col.cat.codes.to_numpy()]
+    return col.astype(str).to_numpy(object)
 
 
 def _figures(ms: np.ndarray, unc: float | None, merging: bool) -> dict[str, Any]:
@@ -150,10 +159,10 @@ def hop_samples(run: Run) -> list[HopSamples]:
     out: list[HopSamples] = []
     c = run.client
     if len(c) and "target" in c:  # client -> entry node
-        meas = c[c["phase"].astype(str) == "measure"].drop_duplicates("packet_id")
-        pos = d.ids.pos(meas["packet_id"].to_numpy(np.int64))
-        targets = meas["target"].astype(str).to_numpy(object)
-        sent = meas["sent_t"].to_numpy(float)
+        rows = d.client_rows
+        pos = d.ids.pos(c["packet_id"].to_numpy(np.int64)[rows])
+        targets = _as_text(c["target"])[rows]
+        sent = c["sent_t"].to_numpy(float)[rows]
         for target in pd.unique(targets):
             name = name_of(names, str(target))
             if name is None:
@@ -166,18 +175,26 @@ def hop_samples(run: Run) -> list[HopSamples]:
     fwd = (d.ev_event == code_of(d.events_cat, "forwarded")) & (d.ev_pos >= 0)
     if fwd.any():
         idx = np.flatnonzero(fwd)
-        hops = pd.Categorical(run.events["detail"].to_numpy(object)[idx].astype(str))
+        # Group the forwarded rows by (node, next hop's address as text), in that sorted
+        # order; the addresses are few, so each distinct detail is made text once.
+        codes, uniques = pd.factorize(run.events["detail"].to_numpy(object)[idx],
+                                      use_na_sentinel=False)  # None and NaN stay apart
+        texts = np.array([str(u) for u in uniques], dtype=object)
+        addresses = np.array(sorted(set(texts)), dtype=object)
+        hop = np.searchsorted(addresses, texts)[codes] if len(texts) else codes
+        width = max(len(addresses), 1)
+        key = (d.ev_node[idx] + 1) * width + hop  # node code -1 (no name) sorts first
         ready = [code_of(d.events_cat, "finished"), code_of(d.events_cat, "task_done")]
-        key = pd.DataFrame({"node": d.ev_node[idx], "hop": hops.codes})
-        for (node_code, hop_code), rows in key.groupby(["node", "hop"], sort=True).groups.items():
-            src = d.nodes_cat[int(node_code)]
-            dst = name_of(names, str(hops.categories[int(hop_code)]))
+        for k in np.flatnonzero(np.bincount(key)):
+            node_code, hop_code = int(k // width) - 1, int(k % width)
+            src = d.nodes_cat[node_code]
+            dst = name_of(names, str(addresses[hop_code]))
             if dst is None:
                 continue
-            p = d.ev_pos[idx[np.asarray(rows)]]
-            hop = sample(src, dst, p, _first_per_id(d, int(node_code), ready, latest=True)[p])
-            if hop is not None:
-                out.append(hop)
+            p = d.ev_pos[idx[key == k]]
+            hop_t = sample(src, dst, p, _first_per_id(d, node_code, ready, latest=True)[p])
+            if hop_t is not None:
+                out.append(hop_t)
     return out
 
 
