@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.analysis.accounting import _split_finished
-from harness.analysis.derived import _pair_busy, code_of, derive
+from harness.analysis.accounting import split_finished
+from harness.analysis.derived import _pair_busy, code_of, derive, in_codes
 from harness.analysis.energy import _profile_of
 from harness.analysis.loading import Run
 from harness.analysis.rounding import rounded
@@ -161,18 +161,19 @@ def service_times(run: Run) -> dict[str, ServiceTimes]:
     if "service_times" in run._cache:
         return run._cache["service_times"]
     d = derive(run)
-    meas = d.ev_pos >= 0
-    pid = run.events["packet_id"].to_numpy(np.int64)
-    pairs = _pair_busy(d.ev_t[meas], d.ev_node[meas], d.ev_event[meas], pid[meas],
-                       code_of(d.events_cat, "started"), code_of(d.events_cat, "finished"),
+    code = {e: code_of(d.events_cat, e)
+            for e in ("started", "finished", "task_started", "task_finished")}
+    # Only the measure frames' work rows, taken once (a long run has millions of rows);
+    # a measure row's position in the measure IDs stands for its packet ID in the pairing.
+    rows = np.flatnonzero(in_codes(d.ev_event, list(code.values()), len(d.events_cat))
+                          & (d.ev_pos >= 0))
+    t, node, ev, pos = d.ev_t[rows], d.ev_node[rows], d.ev_event[rows], d.ev_pos[rows]
+    pairs = _pair_busy(t, node, ev, pos, code["started"], code["finished"], d.nodes_cat)
+    tasks = _pair_busy(t, node, ev, pos, code["task_started"], code["task_finished"],
                        d.nodes_cat)
-    tasks = _pair_busy(d.ev_t[meas], d.ev_node[meas], d.ev_event[meas], pid[meas],
-                       code_of(d.events_cat, "task_started"),
-                       code_of(d.events_cat, "task_finished"), d.nodes_cat)
-    fin = meas & np.isin(d.ev_event, [code_of(d.events_cat, "finished"),
-                                      code_of(d.events_cat, "task_finished")])
-    _, recorded = _split_finished(run.events["detail"].to_numpy(object)[fin])
-    fin_node = d.ev_node[fin]
+    fin = (ev == code["finished"]) | (ev == code["task_finished"])
+    _, recorded = split_finished(run.events["detail"].to_numpy(object)[rows[fin]])
+    fin_node = node[fin]
     spec_by_name = {str(n.get("name")): n for n in run.spec.get("nodes", [])}
     switched = set(model_switches(run)["node"])
     out: dict[str, ServiceTimes] = {}
@@ -184,8 +185,8 @@ def service_times(run: Run) -> dict[str, ServiceTimes]:
         measured = (np.concatenate([(e - s) * 1000.0 for s, e in parts]) if parts
                     else np.empty(0))
         profile, dists, native = _stage_dists(run, info)
-        code = d.nodes_cat.index(name) if name in d.nodes_cat else -1
-        times = recorded[fin_node == code]
+        node_code = d.nodes_cat.index(name) if name in d.nodes_cat else -1
+        times = recorded[fin_node == node_code]
         times = times[~np.isnan(times)]
         kind: str | None = None
         cdf_ms = cdf_q = np.empty(0)
