@@ -199,6 +199,50 @@ def latency(lat_ms: np.ndarray, marks: dict[str, float | None]) -> plt.Figure:
 
 
 @_svg
+def service_times(panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, str]]
+                  ) -> plt.Figure:
+    """One panel per node: the measured service-time CDF (started to finished of each
+    measure frame) and the profile's CDF, `(title, measured ms, profile ms, profile
+    fraction, profile label)` each; a constant profile is a step at its value, a node
+    without a profile time (`native`) shows the measured line alone. The p50, p90 and p99
+    levels are drawn across, where the table below the figure compares the two."""
+    if not panels:
+        return _empty("Service times")
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 0.6, 2.9 * rows),
+                             squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    for ax, (title, measured, prof_ms, prof_q, label) in zip(axes.flat, panels, strict=False):
+        xs = [a for a in (measured, prof_ms) if len(a)]
+        lo = min(float(np.min(a)) for a in xs) if xs else 0.0
+        hi = max(float(np.max(a)) for a in xs) if xs else 1.0
+        pad = 0.05 * (hi - lo) or 0.05 * max(hi, 1.0)
+        lo, hi = lo - pad, hi + pad
+        if len(prof_ms):
+            ax.plot(np.concatenate([[lo], prof_ms, [hi]]),
+                    np.concatenate([[0.0], prof_q, [1.0]]), color="tab:orange", lw=1.6,
+                    label=label)
+        if len(measured):
+            q = np.linspace(0, 1, min(MAX_POINTS, len(measured)))
+            ax.plot(np.concatenate([[lo], np.quantile(measured, q), [hi]]),
+                    np.concatenate([[0.0], q, [1.0]]), color="tab:blue", lw=1.2,
+                    drawstyle="steps-post", label=f"measured ({len(measured)} frames)")
+        for level in (0.5, 0.9, 0.99):
+            ax.axhline(level, color="grey", lw=0.6, ls=":")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title)
+        ax.set_xlabel("service time (ms)")
+        ax.set_ylabel("fraction of frames")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+@_svg
 def bars(labels: Sequence[str], values: Sequence[float | None], title: str,
          ylabel: str, missing: str = "n/a") -> plt.Figure:
     """One bar per run (missing values drawn as 0 and labelled `missing`: n/a, or unknown

@@ -53,6 +53,8 @@ from harness.analysis import (
     warnings_of,
 )
 from harness.analysis.metrics import NO_BOUND_ZERO, dead_reasons
+from harness.analysis.profilesource import profile_sources
+from harness.analysis.servicetimes import PERCENTILES, ServiceTimes, service_times
 from harness.errors import SpecError
 from harness.models import DEFAULT_MODEL
 from harness.seeds import cao, deepthings
@@ -258,6 +260,51 @@ def _node_tables(s: dict[str, Any]) -> dict[str, Any]:
         "node_times": [[str(n), *(_fmt(st.get(c)) for c, _ in NODE_TIME_COLS),
                         _node_end(s, n, why)] for n, st in nodes.items()],
     }
+
+
+SERVICE_HEADER = ["node", "profile", "percentile", "profile ms", "measured ms",
+                  "difference (measured vs profile)", "frames measured"]
+PROFILE_KIND = {"distribution": "its distribution (stage_ms)",
+                "constant": "a constant time", "recorded": "the times the node recorded",
+                None: "no profile time"}
+
+
+def _pct_text(v: Any) -> str:
+    return "–" if v is None else f"{v:+.1%}"
+
+
+def _service_rows(s: dict[str, Any]) -> Rows:
+    """Per node and percentile (p50, p90, p99): the profile's service time, the measured
+    one and their relative difference (summary `service_ms_percentiles`)."""
+    rows: Rows = []
+    for name, n in (s.get("nodes") or {}).items():
+        pct = n.get("service_ms_percentiles")
+        if not pct:
+            continue
+        prof, meas = pct.get("profile") or {}, pct.get("measured") or {}
+        diff = pct.get("difference") or {}
+        name_of = n.get("profile") or s.get("profile") or "–"  # older specs: the run's
+        label = f"{name_of}: {PROFILE_KIND.get(pct.get('kind'), pct.get('kind'))}"
+        for p in PERCENTILES:
+            key = f"p{p}"
+            rows.append([str(name), label, key, _fmt(prof.get(key)), _fmt(meas.get(key)),
+                         _pct_text(diff.get(key)), _fmt(pct.get("frames"))])
+    return rows
+
+
+PROFILE_HEADER = ["profile", "nodes", "source", "file", "measured on", "measured at", "basis"]
+
+
+def _profile_rows(run: Run, s: dict[str, Any]) -> Rows:
+    """Every profile the run's nodes used, with where its numbers come from (summary
+    `profile_sources`; recomputed from the spec for summaries written before it)."""
+    sources = s.get("profile_sources")
+    if sources is None:
+        sources = profile_sources(run.spec)
+    return [[str(name), ", ".join(src.get("nodes") or []) or "–", str(src.get("source")),
+             _fmt(src.get("file")), _fmt(src.get("measured_on")), _fmt(src.get("measured_at")),
+             str(src.get("basis") or "–")]
+            for name, src in sources.items()]
 
 
 def _fidelity(s: dict[str, Any]) -> str:
@@ -518,15 +565,41 @@ def _run_figures(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, 
     if not steps.empty:
         figures["capacity"] = Figure(plots.capacity_curve, (steps, s.get("capacity_fps")),
                                      {"": steps})
+    times = service_times(run)
+    if times:  # issue 14: each node's profile distribution beside its measured times
+        figures["service_times"] = Figure(plots.service_times, (_service_panels(times),),
+                                          _service_tables(times))
     series = share_series(run)
     if not series.empty:  # an adaptive entry's shares (issue 13)
         figures["shares"] = Figure(plots.shares, (series, start, faults), {"": series})
     return figures
 
 
+def _service_panels(times: dict[str, ServiceTimes]
+                    ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str]]:
+    return [(f"{name} ({st.profile or 'no profile'})", st.measured, st.cdf_ms, st.cdf_q,
+             f"profile: {PROFILE_KIND.get(st.kind, st.kind)}")
+            for name, st in times.items()]
+
+
+def _service_tables(times: dict[str, ServiceTimes]) -> dict[str, pd.DataFrame]:
+    """The figure's numbers: every measured service time, and each profile's CDF line."""
+    measured = pd.DataFrame({"node": np.repeat(list(times), [len(t.measured)
+                                                             for t in times.values()]),
+                             "measured_ms": np.concatenate([t.measured for t in
+                                                            times.values()])})
+    profile = pd.DataFrame({"node": np.repeat(list(times), [len(t.cdf_ms)
+                                                            for t in times.values()]),
+                            "profile_ms": np.concatenate([t.cdf_ms for t in times.values()]),
+                            "fraction": np.concatenate([t.cdf_q for t in times.values()])})
+    return {"measured": measured, "profile": profile}
+
+
 def _run_plots(run: Run, s: dict[str, Any], steps: pd.DataFrame) -> dict[str, Markup]:
-    """Every figure of the run page as inline SVG ("shares" empty unless adaptive)."""
-    return {"shares": Markup("")} | {k: f.svg() for k, f in _run_figures(run, s, steps).items()}
+    """Every figure of the run page as inline SVG ("shares" empty unless adaptive,
+    "service_times" empty for a run whose nodes timed no frame)."""
+    return ({"shares": Markup(""), "service_times": Markup("")}
+            | {k: f.svg() for k, f in _run_figures(run, s, steps).items()})
 
 
 def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
@@ -549,6 +622,8 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         card=verdict_card(s),
         drops=_drop_rows(s),
         **_node_tables(s),
+        service=_service_rows(s), service_header=SERVICE_HEADER,
+        profiles=_profile_rows(run, s), profile_header=PROFILE_HEADER,
         **_resources(s),
         **_energy(s), energy_header=ENERGY_HEADER,
         step_header=list(STEP_COLS), steps=step_rows,
@@ -571,7 +646,8 @@ def _flags(s: dict[str, Any]) -> str:
 BADGES = (("marked invalid", "invalid"), ("interrupted", "interrupted"),
           ("send lag", "send lag"), ("vanished", "frames vanished"),
           ("node died", "trace ends early"), ("no trace rows", "trace missing"),
-          ("fault injected", "fault injected"), ("discrete-event", "differs from model"))
+          ("fault injected", "fault injected"), ("discrete-event", "differs from model"),
+          ("profile's distribution", "service percentiles off"))
 
 
 def badge(reason: str) -> str:

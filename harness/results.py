@@ -155,6 +155,28 @@ class RunResults:
         return table
 
     @cached_property
+    def service_percentiles(self) -> pd.DataFrame:
+        """One row per node and percentile (p50, p90, p99): `node`, `percentile`,
+        `profile_ms`, `measured_ms`, `difference` ((measured - profile) / profile), `kind`
+        (of the profile's time) and `frames` measured: the summary's
+        `nodes.<n>.service_ms_percentiles`, the table under the run page's service-time
+        figure (issue 14)."""
+        cols = ["node", "percentile", "profile_ms", "measured_ms", "difference", "kind",
+                "frames"]
+        rows = []
+        for node, stats in (self.summary.get("nodes") or {}).items():
+            pct = stats.get("service_ms_percentiles")
+            if not pct:
+                continue
+            prof, meas = pct.get("profile") or {}, pct.get("measured") or {}
+            diff = pct.get("difference") or {}
+            for key in ("p50", "p90", "p99"):
+                rows.append([node, key, prof.get(key), meas.get(key), diff.get(key),
+                             pct.get("kind"), pct.get("frames")])
+        return pd.DataFrame(rows, columns=cols).astype(
+            {"profile_ms": float, "measured_ms": float, "difference": float})
+
+    @cached_property
     def per_second(self) -> pd.DataFrame:
         """Measure frames sent / delivered / dropped per second since the window start: the
         series of the report's "Frames over time" plot."""

@@ -35,8 +35,9 @@ def test_run_report_is_self_contained(tmp_path: Path) -> None:
     assert "http://" not in html and "https://" not in html
     assert "r1" in html and "baseline" in html
     assert re.search(r"coverage</th><td>0\.8</td>", html)
-    # throughput, switches + drops by node, queue depth, utilisation, latency, send lag
-    assert html.count("<svg") == 6
+    # throughput, switches + drops by node, queue depth, utilisation, latency, send lag, and
+    # each node's service times beside its profile's (issue 14)
+    assert html.count("<svg") == 7
     assert 'class="banner"' not in html
     assert "queue_full" in html
 

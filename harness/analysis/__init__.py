@@ -9,6 +9,10 @@ callers keep writing `from harness.analysis import load_run, summarize, ...`:
 - accounting.py: drops by node and reason, per-node counts and service times, trace ends.
 - fidelity.py: the emulation's self-check (idle CPU, service-time error, send lag) that
   marks an overloaded run invalid (Mininet-HiFi's rule).
+- servicetimes.py: each node's service times beside its profile's (a `stage_ms`
+  distribution, or the constant), as CDFs and p50/p90/p99 (issue 14).
+- profilesource.py: each device profile the run used and where its numbers come from
+  (shipped with its basis; calibrated: where and when measured).
 - metrics.py: the headline numbers (`summarize`, latency, send lag, rate steps, the
   minimum-run rule) and the warnings a report shows as a banner.
 - timeseries.py: per-second series for the report's plots.

@@ -21,10 +21,17 @@ from harness.analysis.accounting import drop_records, node_stats, trace_ends
 from harness.analysis.clocks import clock_summary
 from harness.analysis.derived import derive
 from harness.analysis.energy import energy_of
-from harness.analysis.fidelity import SERVICE_ERROR_MAX, apply_fidelity, drifted
+from harness.analysis.fidelity import (
+    SERVICE_ERROR_MAX,
+    apply_fidelity,
+    drifted,
+    percentiles_off,
+)
 from harness.analysis.hops import clock_warnings, hop_latencies
 from harness.analysis.loading import Run
+from harness.analysis.profilesource import profile_sources
 from harness.analysis.rounding import rounded
+from harness.analysis.servicetimes import service_percentiles
 from harness.analysis.switches import model_switches, switch_summary
 from harness.monitor import read_samples
 
@@ -224,7 +231,8 @@ def summarize(run: Run) -> dict[str, Any]:
         "drops_total": drops_total,
         "lost_unaccounted": lost_unaccounted,
         "latency_ms": latency,
-        "nodes": node_stats(run, d),
+        "nodes": _with_percentiles(node_stats(run, d), service_percentiles(run)),
+        "profile_sources": profile_sources(run.spec),
         "energy": energy_of(run, d, delivered),
         "warmup_frames": warmup,
         "window": {"start": rounded(d.window_start, 6), "end": rounded(d.window_end, 6),
@@ -264,10 +272,20 @@ def summarize(run: Run) -> dict[str, Any]:
     return summary
 
 
+def _with_percentiles(nodes: dict[str, dict[str, Any]],
+                      pcts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each node's `service_ms_percentiles` (None for a node with no service time: a sink)."""
+    for name, n in nodes.items():
+        n["service_ms_percentiles"] = pcts.get(name)
+    return nodes
+
+
 def emulation_warnings(summary: dict[str, Any]) -> list[str]:
     """The emulation checks itself (the Mininet-HiFi rule: a result from an overloaded
     emulator is not a result): a node whose real compute plus overhead outlasted its
-    profile time (`overruns`), or whose measured service times drift from the profile's."""
+    profile time (`overruns`), whose measured mean service time drifts from the profile's
+    (`drifted`), or whose measured p50/p90/p99 leave the profile's distribution
+    (`percentiles_off`; harness/analysis/fidelity.py has the limits and why)."""
     out = []
     for name, n in (summary.get("nodes") or {}).items():
         if n.get("overruns"):
@@ -281,6 +299,15 @@ def emulation_warnings(summary: dict[str, Any]) -> list[str]:
                        f"{n.get('service_ms_mean')} ms by {err:+.1%} "
                        f"(> {SERVICE_ERROR_MAX:.0%}): the emulation did not keep to "
                        "its profile")
+        off = percentiles_off(n)
+        if off:
+            pct = n["service_ms_percentiles"]
+            diffs = ", ".join(f"{k} {pct['measured'][k]:.2f} ms vs {pct['profile'][k]:.2f} ms "
+                              f"({pct['difference'][k]:+.1%})" for k in off)
+            out.append(f"node {name}: measured service-time percentiles differ from its "
+                       f"profile's distribution ({n.get('profile')}) by more than "
+                       f"{SERVICE_ERROR_MAX:.0%} over {pct['frames']} frames: {diffs}; the "
+                       "emulation did not keep to the distribution it was given")
     return out
 
 
