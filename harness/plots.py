@@ -405,6 +405,24 @@ def sweep_curve(stats: pd.DataFrame, metric: str, ylabel: str, title: str,
     return fig
 
 
+def _finish_k_axes(ax: plt.Axes, ks: list[int], ideal: bool, companion: tuple[str, str] | None,
+                   xlabel: str, ylabel: str, title: str) -> None:
+    """The end every against-K figure shares: y = K when `ideal`, one grey legend entry for
+    the dashed companion lines (`companion`: line style, label; bounds or predictions), ticks
+    at the K measured, axes from 0."""
+    if ideal:
+        ax.plot(ks, ks, ls=":", color="grey", lw=1, label="speedup = K")
+    if companion:
+        ax.plot([], [], companion[0], color="gray", label=companion[1])
+    ax.set_xticks(ks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+
+
 @_svg
 def against_k(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
               bound: str | None = None, ideal: bool = False) -> plt.Figure:
@@ -427,17 +445,8 @@ def against_k(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
         if bound and bound in g and g[bound].notna().any():
             ax.plot(g["k"], g[bound].astype(float), "--", color=colour, lw=1, alpha=0.8)
             has_bound = True
-    if ideal:
-        ax.plot(ks, ks, ls=":", color="grey", lw=1, label="speedup = K")
-    if has_bound:
-        ax.plot([], [], "--", color="gray", label="capacity bound (per strategy)")
-    ax.set_xticks(ks)
-    ax.set_xlabel("K (devices sharing the split layer)")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    _finish_k_axes(ax, ks, ideal, ("--", "capacity bound (per strategy)") if has_bound else None,
+                   "K (devices sharing the split layer)", ylabel, title)
     return fig
 
 
@@ -503,15 +512,7 @@ def against_devices(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
             ax.plot(g["k"], g[predicted].astype(float) / scale, "x--", color=colour, lw=1,
                     alpha=0.8)
             has_prediction = True
-    if ideal:
-        ax.plot(ks, ks, ls=":", color="grey", lw=1, label="speedup = K")
-    if has_prediction:
-        ax.plot([], [], "x--", color="gray", label="predicted (discrete-event model)")
-    ax.set_xticks(ks)
-    ax.set_xlabel("devices K")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    _finish_k_axes(ax, ks, ideal,
+                   ("x--", "predicted (discrete-event model)") if has_prediction else None,
+                   "devices K", ylabel, title)
     return fig

@@ -100,11 +100,7 @@ def make_run(
         late = 5.0 if phase == "warmup" else 0.0  # warm-up latency must not leak in
         sink.append([intended + 0.050 + late + (sent - intended - 0.001), pid, "sink",
                      "received", ""])
-    _write(run_dir / "client.csv", "packet_id,phase,intended_t,sent_t,status,accepted,"
-           "overloaded,queue_depth,reply_ms,target", client)
-    for name, rows in (("A", a), ("B", b), ("sink", sink)):
-        rows = [[f"{r[0]:.6f}", *r[1:]] for r in sorted(rows, key=lambda r: r[0])]
-        _write(run_dir / "traces" / f"{name}.csv", "t,packet_id,node,event,detail", rows)
+    write_run_files(run_dir, client, {"A": a, "B": b, "sink": sink})
     return run_dir
 
 
@@ -112,6 +108,16 @@ def _write(path: Path, header: str, rows: list[list]) -> None:
     with path.open("w", newline="") as fh:
         fh.write(header + "\n")
         csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+def write_run_files(run_dir: Path, client: list[list], traces: dict[str, list[list]]) -> None:
+    """A synthetic run's client.csv and one trace per node (rows [t, packet_id, node, event,
+    detail], written in time order as a node writes them)."""
+    _write(run_dir / "client.csv", "packet_id,phase,intended_t,sent_t,status,accepted,"
+           "overloaded,queue_depth,reply_ms,target", client)
+    for name, rows in traces.items():
+        rows = [[f"{r[0]:.6f}", *r[1:]] for r in sorted(rows, key=lambda r: r[0])]
+        _write(run_dir / "traces" / f"{name}.csv", "t,packet_id,node,event,detail", rows)
 
 
 @pytest.fixture()
@@ -333,11 +339,7 @@ def make_tasks_run(root: Path, blocks_in_spec: bool = True) -> Path:
         done = sent + 0.008 + 2 * (BLOCK_S + 0.0005)
         a.append([done + 0.001, pid, "A", "forwarded", "198.18.0.1:12345"])
         sink.append([done + 0.002, pid, "sink", "received", ""])
-    _write(run_dir / "client.csv", "packet_id,phase,intended_t,sent_t,status,accepted,"
-           "overloaded,queue_depth,reply_ms,target", client)
-    for name, rows in (("A", a), ("sink", sink), *helpers.items()):
-        rows = [[f"{r[0]:.6f}", *r[1:]] for r in sorted(rows, key=lambda r: r[0])]
-        _write(run_dir / "traces" / f"{name}.csv", "t,packet_id,node,event,detail", rows)
+    write_run_files(run_dir, client, {"A": a, "sink": sink, **helpers})
     return run_dir
 
 

@@ -10,13 +10,13 @@ they must not move a percentile.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from test_analysis import write_run_files  # tests/ is on sys.path (pytest rootdir)
 
 from harness.analysis import load_run, summarize
 from harness.analysis.fidelity import SERVICE_PCT_MIN_FRAMES, percentiles_off
@@ -94,18 +94,8 @@ def dist_run(root: Path, a_ms: list[float], b_ms: list[float], *,
               [b_end, pid, "B", "finished", f"1.00:{bcl:.2f}"],
               [b_end + 0.0002, pid, "B", "forwarded", "198.18.0.1:12345"]]
         sink.append([b_end + 0.0005, pid, "sink", "received", ""])
-    _write(run_dir / "client.csv", "packet_id,phase,intended_t,sent_t,status,accepted,"
-           "overloaded,queue_depth,reply_ms,target", client)
-    for name, rows in (("A", a), ("B", b), ("sink", sink)):
-        rows = [[f"{r[0]:.6f}", *r[1:]] for r in sorted(rows, key=lambda r: r[0])]
-        _write(run_dir / "traces" / f"{name}.csv", "t,packet_id,node,event,detail", rows)
+    write_run_files(run_dir, client, {"A": a, "B": b, "sink": sink})
     return run_dir
-
-
-def _write(path: Path, header: str, rows: list[list]) -> None:
-    with path.open("w", newline="") as fh:
-        fh.write(header + "\n")
-        csv.writer(fh, lineterminator="\n").writerows(rows)
 
 
 def _summary(tmp_path: Path, a_ms: list[float], b_ms: list[float], **kw: Any) -> dict:
