@@ -35,8 +35,8 @@ def test_calibrate_pi1_then_a_baseline_emulates_it(provisioned_lab, tmp_path, mo
     assert all((v["cold"] is not None) == cold for v in entry["load_ms"].values())
     assert entry["ram_mb"] > 0 and entry["calibration"]["device"]["cores"] >= 1
 
-    fab("experiment", "--strategy=0", "--rate=10", "--duration=10", "--warmup=2",
-        "--profile=calibrated-pi1", timeout_s=600)
+    fab("experiment", "--strategy=0", "--rate=10", "--duration=5", "--warmup=1",
+        "--min-duration=5", "--min-frames=50", "--profile=calibrated-pi1", timeout_s=600)
     spec, summary = latest_run()
     assert spec["profile"] == "calibrated-pi1"
     assert spec["profiles"]["calibrated-pi1"]["basis"] == entry["basis"]  # recorded as run

@@ -27,7 +27,8 @@ from harness.playbooks import ansible_playbook
 pytestmark = pytest.mark.lab
 
 OFFSET_MS = 250.0
-RUN = ("--strategy=0", "--rate=10", "--duration=8", "--warmup=1")  # pi1 -> pi2 -> sink
+RUN = ("--strategy=0", "--rate=10", "--duration=6", "--warmup=1", "--min-duration=6",
+       "--min-frames=50")  # pi1 -> pi2 -> sink
 SLACK_MS = 0.05  # rounding of the stored figures
 
 

@@ -63,24 +63,23 @@ def test_bodp_delivers_the_models_output_with_every_layer_on_both_devices(provis
 
 
 def test_device_sweep_writes_one_report_with_deepthings_figures(provisioned_lab):
-    """A small `fab sweep` of DeepThings' comparison: ftp (grids 1x1, 2x2) and bodp at K = 1
-    and 2, one frame per point at 0.25 fps (ftp 2x2 on one device: 3.14 s by the model, under
-    the 4 s between frames); 6 runs, each a normal run that delivers the model's output,
-    and one report with the three plots against K and the DeepThings table."""
+    """A small `fab sweep` of DeepThings' comparison: ftp (grid 1x1, the reference every
+    speedup is over) and bodp at K = 1 and 2, one frame per point at 0.25 fps; 4 runs, each
+    a normal run that delivers the model's output, and one report with the three plots
+    against K and the DeepThings table. (Tiles on several devices: the ftp tests above.)"""
     import json
     import re
 
     from harness.paths import runs_dir
 
     proc = fab("sweep", "--strategies=ftp,bodp", "--model=yolov2-16", "--devices=1,2",
-               "--grid=1x1,2x2", "--rate=0.25", "--duration=5", "--warmup=0",
+               "--grid=1x1", "--rate=0.25", "--duration=5", "--warmup=0",
                "--min-frames=1", timeout_s=900)
     report = re.search(r"^report: (.*sweep-(\S+)\.html)$", proc.stdout, re.M)
     assert report, proc.stdout[-2000:]
     points = json.loads((runs_dir() / "sweeps" / f"{report.group(2)}.json").read_text())["runs"]
     assert sorted((p["strategy"], p["k"], p["grid"]) for p in points) == [
-        ("bodp", 1, None), ("bodp", 2, None), ("ftp", 1, "1x1"), ("ftp", 1, "2x2"),
-        ("ftp", 2, "1x1"), ("ftp", 2, "2x2")]
+        ("bodp", 1, None), ("bodp", 2, None), ("ftp", 1, "1x1"), ("ftp", 2, "1x1")]
     for p in points:
         summary = json.loads((runs_dir() / p["run_id"] / "summary.json").read_text())
         assert summary["coverage"] == 1.0, (p["run_id"], summary["coverage"])
