@@ -4,7 +4,7 @@ A = pi1 (rpi3bplus: L1 4 ms, L2 40 ms), workers pi2 (rpi4b: L2 20.79 ms, 48.1 fp
 (rpizero2w: L2 56 ms, 17.9 fps): the workers take 66.0 fps, A keeps (1000 - 66.0 * 4) / 44 =
 16.7 more: bound 82.7 fps. Below it every frame arrives; at 1.5x it every loss is at pi1
 before any work (`admission`, or pi1's own queue while it runs its share) and no worker
-drops; after `slow:pi2@8s:x3` (pi2's L2 62.4 ms, new bound 33.9 + 19.6 = 53.5 fps) a 40 fps
+drops; after `slow:pi2@5s:x3` (pi2's L2 62.4 ms, new bound 33.9 + 19.6 = 53.5 fps) a 40 fps
 load still arrives whole.
 
 Measured on the lab (2026-11-28): below the bound and through the slow fault every frame
@@ -22,7 +22,7 @@ from lab_cli import fab, latest_run  # tests/ is on sys.path (pytest rootdir)
 pytestmark = pytest.mark.lab
 
 MIXED = ("--strategy=adaptive", "--inventory=inventory/lab-mixed.yml", "--hosts=pi1,pi2,pi4",
-         "--k=2", "--duration=15", "--warmup=2")
+         "--k=2", "--duration=10", "--warmup=2", "--min-duration=10")
 BOUND = 82.7
 
 
@@ -54,7 +54,7 @@ def test_adaptive_above_the_bound_refuses_only_at_the_entry(provisioned_lab):
 
 
 def test_adaptive_absorbs_a_slow_fault(provisioned_lab):
-    fab("experiment", *MIXED, "--rate=40", "--fault=slow:pi2@8s:x3")
+    fab("experiment", *MIXED, "--rate=40", "--fault=slow:pi2@5s:x3")
     _spec, summary = latest_run()
     checked(summary)
     windows = [f for f in summary.get("faults", []) if f["kind"] == "slow"]

@@ -4,9 +4,9 @@ At 30 fps with the rpi3bplus profile (L1 4 ms on pi1, L2 40 ms on pi2; a model s
 costs its weights' read from the SD card: 851 ms to help, 50 ms back) the seed finds:
 strategy 1 below the baseline; strategy 2 below it at X=1 and above it at large X;
 strategy 3 delivering every frame. The margins used here come from
-the discrete-event model for these 8 s runs (baseline 0.81, s1 X=20 0.49, s2 X=1 0.27,
-s2 X=200 1.0: its first help episode of 200 frames outlasts the measured part; s3 1.0; at
-15 s: 0.81, 0.48, 0.27, 0.95, 1.0), so a pass is not luck and a failure is not noise.
+the discrete-event model for these runs, 1 s warm-up and 8 s measured (baseline 0.82, s1
+X=20 0.44, s2 X=1 0.27, s2 X=200 0.92, s3 1.0; at 2 s + 15 s: 0.81, 0.48, 0.27, 0.95,
+1.0), so a pass is not luck and a failure is not noise.
 Every run also checks the sink's sampled outputs against the model.
 """
 
@@ -17,7 +17,7 @@ from lab_cli import fab, latest_run, report_of  # tests/ is on sys.path (pytest 
 
 pytestmark = pytest.mark.lab
 
-RUN = ("--rate=30", "--duration=8", "--warmup=2", "--min-duration=8", "--min-frames=200")
+RUN = ("--rate=30", "--duration=8", "--warmup=1", "--min-duration=8", "--min-frames=200")
 
 
 @pytest.fixture(scope="module")
