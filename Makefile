@@ -45,13 +45,11 @@ demo: provision
 # lab lane (one shared lab, its tests in order in one pytest process) prints as it goes; the
 # other lane (node_app on the Pis' Pythons, then every test that needs no lab) is logged to
 # .test-logs/other.log and printed when both are done. Either lane failing fails the target,
-# and so does a lane in which pytest collected no tests (exit 5): that can never pass. The
-# other lane runs at a lower CPU priority (nice 10): the lab lane is the longer one, and its
-# emulated devices keep to their profiles better when the CPU-bound lane yields to them.
+# and so does a lane in which pytest collected no tests (exit 5): that can never pass.
 test: system-deps venv
 	@mkdir -p .test-logs; \
-	( nice -n 10 $(MAKE) --no-print-directory test-node-pythons && \
-	  nice -n 10 $(BIN)/python -m pytest -m "not lab" $(PYTEST_ARGS) ) > .test-logs/other.log 2>&1 & other=$$!; \
+	( $(MAKE) --no-print-directory test-node-pythons && \
+	  $(BIN)/python -m pytest -m "not lab" $(PYTEST_ARGS) ) > .test-logs/other.log 2>&1 & other=$$!; \
 	echo "test: lab lane here; the other lane runs meanwhile (pid $$other, .test-logs/other.log)"; \
 	$(BIN)/python -m pytest -m lab $(PYTEST_ARGS); lab=$$?; \
 	wait $$other; rest=$$?; \
