@@ -1135,7 +1135,8 @@ def _scaling_section(stats: pd.DataFrame, run_template: dict[str, Any]) -> dict[
              + ", ".join(f"{r.line} at K = {r.k} ({_fmt(r.capacity_fps, 1)} fps)"
                          for r in under.itertuples())
              + ": those points show the offered rate, not what the strategy can do; offer "
-             "more than every bound (e.g. --rate=120).") if len(under) else ""
+             f"more than every bound (--rate above {_fmt(float(under['capacity_fps'].max()), 1)}"
+             " here).") if len(under) else ""
     missing = sorted(set(curves["line"]) - set(curves.loc[curves["k"] == 1, "line"]))
     return {"scaling": {
         "rows": rows, "below": below,

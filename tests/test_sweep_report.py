@@ -222,6 +222,9 @@ def test_scaling_section_of_the_sweep_page(tmp_path: Path) -> None:
     low = write_sweep(_scaling_points(), pd.DataFrame(), {"rate_fps": 30},
                       tmp_path / "low.html").read_text()
     assert "The offered rate (30 fps) is below the capacity bound of dp at K = 2" in low
+    # the hint names the rate that clears every bound of this sweep, not a fixed example
+    top = _scaling_points()["capacity_fps"].max()
+    assert f"--rate above {top:.1f} here" in low, low[low.find("offer more"):][:200]
 
 
 def test_sweep_seed_column_only_where_the_seed_has_a_counterpart(tmp_path: Path) -> None:
