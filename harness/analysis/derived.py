@@ -156,7 +156,7 @@ def code_of(cats: list[str], name: str) -> int:
     return cats.index(name) if name in cats else -2
 
 
-def _pair_busy(d_t: np.ndarray, d_node: np.ndarray, d_ev: np.ndarray, d_pid: np.ndarray,
+def pair_busy(d_t: np.ndarray, d_node: np.ndarray, d_ev: np.ndarray, d_pid: np.ndarray,
                started: int, finished: int, nodes_cat: list[str]
                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Pair each `started` with the `finished` of the same packet on the same node.
@@ -239,11 +239,11 @@ def derive(run: Run) -> Derived:
         o = np.argsort(t, kind="stable")[::-1]  # latest first so the earliest write wins
         arrival[pos[o]] = t[o]
 
-    busy = _pair_busy(ev_t, ev_node, ev_event, ev_pid, code_of(events_cat, "started"),
+    busy = pair_busy(ev_t, ev_node, ev_event, ev_pid, code_of(events_cat, "started"),
                       code_of(events_cat, "finished"), nodes_cat)
     # Task helpers (task sharing) trace their work as task_started / task_finished, one
     # pair per block; a helper has one worker, so its pairs alternate like a stage's.
-    tasks = _pair_busy(ev_t, ev_node, ev_event, ev_pid, code_of(events_cat, "task_started"),
+    tasks = pair_busy(ev_t, ev_node, ev_event, ev_pid, code_of(events_cat, "task_started"),
                        code_of(events_cat, "task_finished"), nodes_cat)
     for name, (s, e) in tasks.items():
         if name in busy:

@@ -37,8 +37,8 @@ import numpy as np
 from harness.analysis.accounting import busy_seconds
 from harness.analysis.derived import Derived
 from harness.analysis.loading import Run
+from harness.analysis.profilesource import profile_of
 from harness.analysis.rounding import rounded
-from harness.capacity import profile_table
 from harness.links import DEFAULT_LINK, Link, LinkError, link_table
 from harness.resources import load_node_stats
 from node_app.profile import ProfileError, parse_profile
@@ -67,24 +67,6 @@ def node_energy(idle_w: float, busy_w: float, window_s: float, busy_s: float,
     most the whole window), and its link's cost of every byte it sent."""
     busy = min(max(busy_s, 0.0), window_s)
     return NodeEnergy(idle_w * window_s, (busy_w - idle_w) * busy, bytes_sent * j_per_byte)
-
-
-def _profile_of(run: Run, node: dict[str, Any]) -> tuple[str | None, Any, bool]:
-    """The node's profile name and JSON entry: recorded in spec.json `profiles` when the run
-    has them (the numbers it ran with), else today's table; found=False when neither has it.
-    A spec node without `profile` (older runs) takes the run's single `profile`."""
-    spec = run.spec
-    name = node.get("profile")
-    if not name:
-        label = str(spec.get("profile") or "")
-        name = label if label and "," not in label else None
-    if name is None:
-        return None, None, False
-    recorded = spec.get("profiles")
-    if isinstance(recorded, dict) and name in recorded:
-        return name, recorded[name], True
-    table = profile_table()
-    return name, table.get(name), name in table
 
 
 def _link_of(run: Run, node: dict[str, Any]) -> Link:
@@ -134,7 +116,7 @@ def energy_of(run: Run, d: Derived, delivered: int) -> dict[str, Any]:
         if node.get("role") == "sink" or not node.get("name"):
             continue
         name = str(node["name"])
-        profile, entry, found = _profile_of(run, node)
+        profile, entry, found = profile_of(run.spec, node)
         idle_w, busy_w, why = _power(profile, entry, found)
         try:
             link: Link | None = _link_of(run, node)

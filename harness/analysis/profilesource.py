@@ -52,26 +52,46 @@ def profile_sources(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     `source` (see the module), `basis`, `file`, `measured_on` and `measured_at` (calibrated
     only) and the `nodes` on it. A spec node without a profile (older runs) takes the run's
     single `profile`."""
-    label = str(spec.get("profile") or "")
-    fallback = label if label and "," not in label else None
+    fallback = _run_profile(spec)
     users: dict[str, list[str]] = {}
     for node in spec.get("nodes") or []:
         if node.get("role") == "sink":
             continue
-        name = node.get("profile") or fallback
+        name = node_profile(spec, node)
         if name:
-            users.setdefault(str(name), []).append(str(node.get("name")))
+            users.setdefault(name, []).append(str(node.get("name")))
     if not users and fallback:
         users[fallback] = []
+    return {name: {**_source_of(name, *profile_entry(spec, name)), "nodes": nodes}
+            for name, nodes in users.items()}
+
+
+def node_profile(spec: dict[str, Any], node: dict[str, Any]) -> str | None:
+    """A spec node's profile name; a node without one (older runs) takes the run's single
+    `profile` (none when the run's label joins several)."""
+    name = node.get("profile")
+    return str(name) if name else _run_profile(spec)
+
+
+def profile_entry(spec: dict[str, Any], name: str) -> tuple[Any, bool]:
+    """The profile's JSON entry and whether it was found: as the run recorded it (spec.json
+    `profiles`, the numbers it ran with), else today's table (older runs only)."""
     recorded = spec.get("profiles")
-    recorded = recorded if isinstance(recorded, dict) else {}
-    table: dict[str, Any] | None = None
-    out: dict[str, dict[str, Any]] = {}
-    for name, nodes in users.items():
-        if name in recorded:
-            entry, found = recorded[name], True
-        else:
-            table = profile_table() if table is None else table
-            entry, found = table.get(name), name in table
-        out[name] = {**_source_of(name, entry, found), "nodes": nodes}
-    return out
+    if isinstance(recorded, dict) and name in recorded:
+        return recorded[name], True
+    table = profile_table()
+    return table.get(name), name in table
+
+
+def profile_of(spec: dict[str, Any], node: dict[str, Any]) -> tuple[str | None, Any, bool]:
+    """A node's profile name, its entry and whether it was found (`profile_entry`)."""
+    name = node_profile(spec, node)
+    if name is None:
+        return None, None, False
+    return (name, *profile_entry(spec, name))
+
+
+def _run_profile(spec: dict[str, Any]) -> str | None:
+    label = str(spec.get("profile") or "")
+    return label if label and "," not in label else None
+

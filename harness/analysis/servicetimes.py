@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from harness.analysis.accounting import split_finished
-from harness.analysis.derived import _pair_busy, code_of, derive, in_codes
-from harness.analysis.energy import _profile_of
+from harness.analysis.derived import code_of, derive, in_codes, pair_busy
 from harness.analysis.loading import Run
+from harness.analysis.profilesource import profile_of
 from harness.analysis.rounding import rounded
 from harness.analysis.switches import model_switches
 from node_app.profile import Dist, ProfileError, parse_profile
@@ -143,7 +143,7 @@ def _stage_dists(run: Run, info: dict[str, Any]) -> tuple[str | None, list[Dist]
                                                           bool]:
     """The node's profile name, its stages' distributions (None when it has none) and
     whether it is `native` (the node claims its real time: there is no profile time)."""
-    name, entry, found = _profile_of(run, info)
+    name, entry, found = profile_of(run.spec, info)
     if name == "native" or (found and entry is None):
         return name, None, True
     if not found:
@@ -168,8 +168,8 @@ def service_times(run: Run) -> dict[str, ServiceTimes]:
     rows = np.flatnonzero(in_codes(d.ev_event, list(code.values()), len(d.events_cat))
                           & (d.ev_pos >= 0))
     t, node, ev, pos = d.ev_t[rows], d.ev_node[rows], d.ev_event[rows], d.ev_pos[rows]
-    pairs = _pair_busy(t, node, ev, pos, code["started"], code["finished"], d.nodes_cat)
-    tasks = _pair_busy(t, node, ev, pos, code["task_started"], code["task_finished"],
+    pairs = pair_busy(t, node, ev, pos, code["started"], code["finished"], d.nodes_cat)
+    tasks = pair_busy(t, node, ev, pos, code["task_started"], code["task_finished"],
                        d.nodes_cat)
     fin = (ev == code["finished"]) | (ev == code["task_finished"])
     _, recorded = split_finished(run.events["detail"].to_numpy(object)[rows[fin]])
