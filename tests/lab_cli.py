@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+from pathlib import Path
 
 from harness.inventory import REPO, load_inventory
 from harness.paths import reports_dir, runs_dir
@@ -18,9 +19,14 @@ def fab(*args: str, check: bool = True, timeout_s: float = 600) -> subprocess.Co
     return proc
 
 
+def latest_run_dir() -> Path:
+    """The newest run's folder in the tests' results root."""
+    return (runs_dir() / "latest").resolve()
+
+
 def latest_run() -> tuple[dict, dict]:
     """spec.json and summary.json of the newest run in the tests' results root."""
-    run_dir = (runs_dir() / "latest").resolve()
+    run_dir = latest_run_dir()
     return (json.loads((run_dir / "spec.json").read_text()),
             json.loads((run_dir / "summary.json").read_text()))
 

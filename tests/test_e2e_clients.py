@@ -18,7 +18,7 @@ Run (root, lab up or brought up by the session fixture):
 from __future__ import annotations
 
 import pytest
-from lab_cli import fab, latest_run  # tests/ is on sys.path (rootdir)
+from lab_cli import fab, latest_run, latest_run_dir  # tests/ is on sys.path (rootdir)
 
 from harness.analysis import load_run
 
@@ -63,8 +63,3 @@ def test_two_workers_on_two_lab_hosts_send_one_schedule(provisioned_lab):
         assert summary["coverage"] >= 0.99, summary
     assert "delivered" in proc.stdout
 
-
-def latest_run_dir():
-    from harness.paths import runs_dir
-
-    return (runs_dir() / "latest").resolve()

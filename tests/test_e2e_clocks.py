@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from lab_cli import fab, latest_run  # tests/ is on sys.path (rootdir)
+from lab_cli import fab, latest_run, latest_run_dir  # tests/ is on sys.path (rootdir)
 
 from harness.analysis import load_run
 from harness.analysis.clocks import UNCERTAINTY_LIMIT_MS
 from harness.analysis.hops import hop_latencies
-from harness.paths import runs_dir
 from harness.playbooks import ansible_playbook
 
 pytestmark = pytest.mark.lab
@@ -57,7 +56,7 @@ def _within_bound(measured: dict, want_ms: float) -> None:
 def test_injected_offset_is_measured_and_hops_are_corrected(pi2_clock_ahead):
     fab("experiment", *RUN)
     spec, summary = latest_run()
-    run_dir = (runs_dir() / "latest").resolve()
+    run_dir = latest_run_dir()
     clocks = json.loads((run_dir / "clocks.json").read_text())
 
     # The exchange finds pi2's 250 ms (and pi1's 0) within its bound, at both ends of the run.
