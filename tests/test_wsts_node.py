@@ -42,9 +42,11 @@ def test_wsts_merged_output_equals_keras(tmp_path, yolo_stages, start, grid, k):
     n, m = grid
     tiles = n * m
     dependent = sum(is_dependent(t, m) for t in range(tiles))
+    # A device counts a tile done after its result is posted, so the last count can follow
+    # the sink's frame by a moment: wait for it (the sum must still be exact).
+    assert wait_for(lambda: sum(stats(d)["tasks_done"] for d in devices) == tiles * len(xs))
     done = [stats(d) for d in devices]
     g = stats(gw)
-    assert sum(d["tasks_done"] for d in done) == tiles * len(xs)
     assert sum(d["reuse_tiles"] + d["reuse_fallback"] for d in done) == dependent * len(xs)
     assert sum(d["reused_bytes"] for d in done) == g["reuse_bytes_out"]
     assert sum(d["gave_bytes"] for d in done) == g["reuse_bytes_in"]
