@@ -211,6 +211,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = EVENT_TIMEOUT_S) -> 
         time.sleep(0.02)
 
 
+def idle(port: int, processed: int) -> bool:
+    """The node has processed `processed` frames and holds none: nothing a stop would drop."""
+    st = request(port, "GET", "/stats")[1]
+    return st["processed"] >= processed and st["queue_depth"] == 0 and st["busy"] == 0
+
+
 def events(path: Path, event: str) -> list[dict[str, str]]:
     if not path.exists():
         return []
@@ -471,6 +477,9 @@ def test_trace_is_flushed_while_running_and_complete_after_stop(tmp_path: Path, 
 
     for pid in range(3, 6):
         send_frame(node.port, pid, np.ones(16))
+    # Stop once the node has done all six (a stop drops frames still queued, by design), not
+    # once the flusher wrote them: the last rows reach the file through close() alone.
+    assert wait_for(lambda: idle(node.port, processed=6))
     node.stop()  # as SIGTERM does (test_sigterm_leaves_complete_trace)
 
     assert node.trace_path.read_text().splitlines()[0] == "t,packet_id,node,event,detail"

@@ -319,6 +319,8 @@ def test_real_overload_switches_and_frames_wait_or_drop_during_the_switch(
     assert [r["accepted"] for r in replies] == [True, True, True, False, False]
     assert replies[-1]["overloaded"] is True
     assert wait_for(lambda: stats()["switches"] >= 2)
+    # A still owes B the frame it queued during the switch; a stop would drop it.
+    assert wait_for(lambda: stats()["queue_depth"] == 0 and stats()["busy"] == 0)
     stop_all(a, b, sink)
     rows = read_trace(a.trace.path)
     dropped = [(int(r["packet_id"]), r["detail"]) for r in rows if r["event"] == "dropped"]
