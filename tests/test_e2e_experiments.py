@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from lab_cli import fab, latest_run, report_of, run_ids  # tests/ is on sys.path (rootdir)
+from lab_cli import fab, latest_run, measured, report_of, run_ids  # tests/ is on sys.path (rootdir)
 
 from harness.paths import runs_dir
 
@@ -60,5 +60,7 @@ def test_repeat_three_then_rerun_lands_within_three_percent(provisioned_lab):
     assert [r["seed"] for r in again["runs"]] == [0, 1, 2]
     spec = json.loads((runs_dir() / again["runs"][0]["run_id"] / "spec.json").read_text())
     assert spec["rerun_of"] == group["group"]
+    measured(*[json.loads((runs_dir() / r["run_id"] / "summary.json").read_text())
+               for r in group["runs"] + again["runs"]])
     mean, mean_again = fps["mean"], again["metrics"]["delivered_fps"]["mean"]
     assert abs(mean_again - mean) <= 0.03 * mean, (mean, mean_again)

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lab_cli import fab, latest_run, report_of  # tests/ is on sys.path (rootdir)
+from lab_cli import fab, latest_run, measured, report_of  # tests/ is on sys.path (rootdir)
 
 from harness.capacity import PROFILES_DIR_ENV
 
@@ -36,6 +36,7 @@ def test_measured_percentiles_keep_to_the_distribution_and_the_model_to_coverage
     spec, summary = latest_run()
     assert spec["profile"] == "dist-lab"
     assert spec["capacity_fps"] == pytest.approx(1000.0 / 28.3125, rel=1e-3)
+    measured(summary)
     for name in ("pi1", "pi2"):  # A runs L1, B runs L2
         pct = summary["nodes"][name]["service_ms_percentiles"]
         assert pct["kind"] == "distribution", (name, pct)
