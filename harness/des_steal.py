@@ -96,7 +96,8 @@ class StealGateway:
 
     def over(self, t: float) -> bool:
         """No work can come any more: the last frame is in and no device holds any."""
-        return t > self.last_arrival and not any(d.queue or d.local for d in self.devices)
+        return t > self.last_arrival and not any(d.queue or d.local or d.cutting
+                                                 for d in self.devices)
 
 
 class StealDevice:
@@ -112,6 +113,7 @@ class StealDevice:
         self.queue: deque[int] = deque()  # frames on /message: only the source gets any
         self.local: deque[Task] = deque()
         self.registered = False
+        self.cutting = 0  # frames taken off the queue, their registration under way
         self.waiting = 0  # > 0: the token of the wait in progress
         self.tokens = 0
         self.tasks = 0
@@ -141,11 +143,11 @@ class StealDevice:
         if self.local:
             task = self.local.popleft()
             if not self.local and self.queue:  # cut the next frame before this last tile
-                self.sim.at(t + hop, self._registered, self.queue.popleft(), task)
+                self._cut(t, task)
                 return
             self._run(t, *task)
         elif self.queue:
-            self.sim.at(t + hop, self._registered, self.queue.popleft(), None)
+            self._cut(t, None)
         else:
             if self.registered:  # nothing of our own: cancel, then steal
                 self.registered = False
@@ -153,7 +155,13 @@ class StealDevice:
                 t += hop
             self.sim.at(t, self._steal)
 
+    def _cut(self, t: float, task: Task | None) -> None:
+        """Take the next frame off the queue and register it at G (a round trip)."""
+        self.cutting += 1
+        self.sim.at(t + self.p.hop_ms, self._registered, self.queue.popleft(), task)
+
     def _registered(self, t: float, frame: int, task: Task | None) -> None:
+        self.cutting -= 1
         if self.g.register(self, frame):
             order = self.p.rounds[0] if self.p.rounds else range(len(self.p.parts_ms[0]))
             self.local.extend((frame, i) for i in order)
