@@ -193,6 +193,18 @@ def test_reuse_saves_the_dependent_tile_s_work_less_its_pieces():
         pytest.approx(156.0)
 
 
+def test_a_dependent_tile_whose_neighbour_is_not_in_is_computed_whole():
+    """1 x 2 grid, two devices, tile 0 (independent) 150 ms on D0, dependent tile 1 200 ms
+    whole or 40 ms reduced. D1 steals tile 1 at 102 (as in the wsh/wst case above) and
+    has it at 104, when tile 0 is not in (153): G answers 204 (1 hop) and D1 computes the
+    whole tile: 104 + 1 + 200 + 1 = 306, G forwards: 307. With a 1 ms tile 0, D0 has it in
+    at 4 and takes tile 1 itself before D1 asks, reduced: 4 + 1 (its pieces) + 40 + 1 = 46,
+    G forwards: 47."""
+    reuse = (ReuseTile(), ReuseTile(neighbours=(0,), ms=(40.0, 40.0)))
+    assert _latency(_params("wst-s", 2, [150.0, 200.0], reuse=reuse)) == pytest.approx(307.0)
+    assert _latency(_params("wst-s", 2, [1.0, 200.0], reuse=reuse)) == pytest.approx(47.0)
+
+
 def test_wst_s_is_cheaper_than_wst_by_node_app_s_reuse_prices():
     """yolov2-16, 3x3, one device, no bytes: the source computes every tile in turn, and in
     checkerboard order every dependent tile finds its neighbours in; so wst-s saves exactly
