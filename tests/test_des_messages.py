@@ -230,3 +230,4 @@ def test_a_recorded_ftp_spec_is_predicted_under_every_scheduler(sched):
     assert p.get("skipped") is None
     assert p["coverage"] == 1.0 and 1000.0 < p["latency_ms"]["p50"] < 3000.0
     assert p["rate_bytes_per_ms"] == 200_000.0
+
