@@ -22,6 +22,11 @@ The model (times in ms; see docs/strategies.md, "Predicted vs measured"):
   waits for the reply). The frame reaches the next node at the end of the forward; the
   reply (accepted, overloaded = rejected or queue full after it) arrives at that instant.
 - A sink only records the arrival time; latency is sink arrival minus intended send time.
+- Message size (`Links`, the gateway boards of ftp and bodp): a message also costs its
+  bytes / the link's rate (bytes per ms): a tile's or band's input and result, the frame
+  from the client (its bytes only: no strategy prices the client's fixed cost), the output
+  to the sink. Each message is priced alone: two messages through one host at once do not
+  slow each other (no contention for the gateway's link or CPU).
 
 It is an event-driven simulation on a heap of (time, sequence) events; the sequence
 number makes simultaneous events run in the order they were scheduled, so a prediction
@@ -42,6 +47,48 @@ from typing import Any
 import numpy as np
 
 from node_app.profile import Dist
+
+
+@dataclass(frozen=True)
+class Links:
+    """What a message's bytes cost on top of its hop: bytes / rate, rates in bytes per ms.
+
+    shaped: node name (`G`, `D0`, ...) -> the rate its host's link is shaped to (the lab's
+        tc tbf, both directions, inventory var `link_rate`): a message between two nodes
+        goes at the lower of their shaped rates; the client, the sink and an unshaped host
+        do not limit it.
+    rate: the rate of a message between nodes none of which is shaped: the effective rate
+        fitted on the run's own traces (harness/overhead.py); None: their bytes cost nothing.
+    """
+
+    rate: float | None = None
+    shaped: tuple[tuple[str, float], ...] = ()
+
+    def ms(self, a: str, b: str, nbytes: int) -> float:
+        """The bytes' time of a message of `nbytes` between nodes `a` and `b`."""
+        shaped = dict(self.shaped)
+        limits = [shaped[n] for n in (a, b) if n in shaped]
+        rate = min(limits) if limits else self.rate
+        return nbytes / rate if rate and nbytes > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class ReuseTile:
+    """wst-s: what data reuse changes for one tile (node_app/reuse.py, priced as
+    node_app/roles/reuse_device.py waits it out). A dependent tile (`neighbours`: the tiles
+    whose results it reuses) computes its reduced stack (`ms`, per device) from its smaller
+    input (`in_bytes`) once it has fetched its pieces from G (`fetch_bytes`); an independent
+    tile (no neighbours) is computed whole and its result carries `give_bytes` of pieces."""
+
+    neighbours: tuple[int, ...] = ()
+    ms: tuple[float, ...] = ()
+    in_bytes: int = 0
+    fetch_bytes: int = 0
+    give_bytes: int = 0
+
+    @property
+    def dependent(self) -> bool:
+        return bool(self.neighbours)
 
 
 @dataclass(frozen=True)
@@ -75,6 +122,14 @@ class Params:
     dists: node name -> the service-time distributions of its stages (profile `stage_ms`):
         that node's service time is drawn per frame (one draw per stage, summed) instead of
         its constant, from an RNG seeded by `seed` and the name, as node_app draws them.
+    links: what a message's bytes cost (`Links`; default: nothing, the hop only).
+    task_bytes: ftp, bodp: per task, (its input's bytes, its result's bytes), the two
+        messages of a task; empty: tasks carry no bytes.
+    frame_bytes: ftp, bodp: (the client's frame, the gateway's output to the sink), bytes.
+    sched: ftp's scheduler: `wsh` (the devices pull from G's board), `wst`, `wst-s` (the
+        source queues its tiles, the others steal them: harness/des_steal.py); the one
+        round of `rounds` is then the order a frame's tiles are queued in.
+    reuse: wst-s: per tile its reuse prices (`ReuseTile`).
     """
 
     rate_fps: float
@@ -96,6 +151,11 @@ class Params:
     admission: str = "whole"
     dists: tuple[tuple[str, tuple[Dist, ...]], ...] = ()
     seed: int = 0
+    links: Links = Links()
+    task_bytes: tuple[tuple[int, int], ...] = ()
+    frame_bytes: tuple[int, int] = (0, 0)
+    sched: str = "wsh"
+    reuse: tuple[ReuseTile, ...] = ()
 
     @property
     def back_ms(self) -> float:
@@ -115,12 +175,17 @@ class Params:
 @dataclass(frozen=True)
 class BoardJobs:
     """What a gateway board's strategy (ftp, bodp) adds to `Params`: the devices' task
-    times, the rounds, the owners, the gateway's rest (see `Params`)."""
+    times, the rounds, the owners, the gateway's rest, the messages' bytes, the scheduler
+    and its reuse prices (see `Params`)."""
 
     parts_ms: tuple[tuple[float, ...], ...]
     rounds: tuple[tuple[int, ...], ...] = ()
     owners: tuple[int, ...] = ()
     rest_ms: float = 0.0
+    task_bytes: tuple[tuple[int, int], ...] = ()
+    frame_bytes: tuple[int, int] = (0, 0)
+    sched: str = "wsh"
+    reuse: tuple[ReuseTile, ...] = ()
 
 
 class Sim:
@@ -138,6 +203,20 @@ class Sim:
         while heap:
             t, _, fn, args = heapq.heappop(heap)
             fn(t, *args)
+
+
+class Delayed:
+    """The client's frame on its way to `node`: it arrives after its bytes' time on the link
+    (`delay_ms`); the reply the client gets is not modelled (the client ignores it)."""
+
+    def __init__(self, sim: Sim, node: Any, delay_ms: float) -> None:
+        self.sim, self.node, self.delay_ms = sim, node, delay_ms
+
+    def admit(self, frame: int, t: float) -> bool:
+        if self.delay_ms <= 0:
+            return bool(self.node.admit(frame, t))
+        self.sim.at(t + self.delay_ms, lambda t2: self.node.admit(frame, t2))
+        return False
 
 
 class Sink:
@@ -385,12 +464,13 @@ class GatewayNode(Node):
     a frame's tasks come in `rounds` (default: one round of all `blocks`), the next round
     queued when the last task of the one before is back. When the last round is in, the
     sender thread does `finish_ms` of work (FTP's layers after the fused ones) and forwards
-    the frame to the sink (one hop), one frame at a time."""
+    the frame to the sink (one hop and `out_ms`, its bytes), one frame at a time."""
 
     def __init__(self, *args: Any, blocks: int, sink: Sink,
                  rounds: Sequence[Sequence[int]] = (), owners: Sequence[int] = (),
-                 finish_ms: float = 0.0, **kwargs: Any) -> None:
+                 finish_ms: float = 0.0, out_ms: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, next_node=sink, **kwargs)
+        self.out_ms = out_ms  # the output's bytes on the way to the sink
         self.blocks, self.sink = blocks, sink
         self.rounds = [list(r) for r in rounds if r] or [list(range(blocks))]
         self.owners, self.finish_ms = list(owners), finish_ms
@@ -438,7 +518,7 @@ class GatewayNode(Node):
             self._queue_round(frame, nxt, t)
             return
         del self.left[frame], self.round[frame]
-        self.sender_free = max(self.sender_free, t) + self.finish_ms + self.hop_ms
+        self.sender_free = max(self.sender_free, t) + self.finish_ms + self.hop_ms + self.out_ms
         self.sim.at(self.sender_free, lambda t2: self.sink.admit(frame, t2))
         if self.held is not None:
             held, self.held = self.held, None
@@ -451,12 +531,14 @@ class PullHelper:
     """A task helper (run.json `pull`): when idle it pulls the next task (one its gateway
     lets device `index` take), computes it in its own profile's time and returns the
     result; a task costs its time plus two HTTP round trips (the pull that brings it, the
-    post that returns it)."""
+    post that returns it) plus its messages' bytes (`bytes_ms`, per task: input and result
+    on this device's link to the gateway; empty: none)."""
 
     def __init__(self, sim: Sim, name: str, gateway: GatewayNode, block_ms: Sequence[float],
-                 hop_ms: float, index: int = 0) -> None:
+                 hop_ms: float, index: int = 0, bytes_ms: Sequence[float] = ()) -> None:
         self.sim, self.name, self.gateway = sim, name, gateway
         self.block_ms, self.hop_ms, self.index = list(block_ms), hop_ms, index
+        self.bytes_ms = list(bytes_ms) or [0.0] * len(self.block_ms)
         self.switches = 0
         self.tasks = 0
 
@@ -465,7 +547,8 @@ class PullHelper:
         if task is None:
             return
         frame, block = task
-        self.sim.at(t + self.block_ms[block] + 2 * self.hop_ms, self._done, frame)
+        self.sim.at(t + self.block_ms[block] + 2 * self.hop_ms + self.bytes_ms[block],
+                    self._done, frame)
 
     def _done(self, t: float, frame: int) -> None:
         self.tasks += 1
@@ -474,19 +557,23 @@ class PullHelper:
 
 
 def board(p: Params, what: str) -> tuple[Sim, Sink, dict[int, str], GatewayNode,
-                                         list[PullHelper]]:
+                                         list[PullHelper], Delayed]:
     """A gateway G whose board serves `p.parts_ms`'s devices D0..D(K-1) (ftp, bodp): its
     worker only queues a frame's tasks (cutting tiles and bands is copies, not priced),
-    its sender runs `p.rest_ms` before each forward; the devices start idle."""
+    its sender runs `p.rest_ms` before each forward; the devices start idle. The last item
+    is the client's way into G (the frame's bytes on G's link): the entry to simulate."""
     sim, sink, drops, common = start(p)
     devices = parts(p, what)
+    frame_in, frame_out = p.frame_bytes
     g = GatewayNode(sim, "G", service_ms=p.first_ms, blocks=len(devices[0]), sink=sink,
-                    rounds=p.rounds, owners=p.owners, finish_ms=p.rest_ms, **common)
-    helpers = [PullHelper(sim, f"D{i}", g, ms, p.hop_ms, index=i)
+                    rounds=p.rounds, owners=p.owners, finish_ms=p.rest_ms,
+                    out_ms=p.links.ms("G", "sink", frame_out), **common)
+    helpers = [PullHelper(sim, f"D{i}", g, ms, p.hop_ms, index=i,
+                          bytes_ms=[p.links.ms("G", f"D{i}", sum(b)) for b in p.task_bytes])
                for i, ms in enumerate(devices)]
     for h in helpers:
         h.pull(0.0)
-    return sim, sink, drops, g, helpers
+    return sim, sink, drops, g, helpers, Delayed(sim, g, p.links.ms("client", "G", frame_in))
 
 
 def parts(p: Params, what: str) -> tuple[tuple[float, ...], ...]:
@@ -510,11 +597,12 @@ def _drawer(dists: Sequence[Dist], seed: int, name: str) -> Callable[[], float]:
     return lambda: sum(d.draw(rng) for d in dists)
 
 
-def simulate(sim: Sim, sink: Sink, entries: Sequence[Node], nodes: Sequence[Node | PullHelper],
+def simulate(sim: Sim, sink: Sink, entries: Sequence[Node | Delayed], nodes: Sequence[Any],
              drops: dict[int, str], p: Params) -> dict[str, Any]:
     """Send the schedule into `entries` (frame i to entries[i % len]), run, and summarise
-    like summary.json: coverage and delivered_fps over measure frames (delivered_fps over
-    the measure window, measure_frames / rate); drops of measure frames by node and reason;
+    like summary.json (`nodes`: every node and helper, each with `switches`): coverage and
+    delivered_fps over measure frames (delivered_fps over the measure window,
+    measure_frames / rate); drops of measure frames by node and reason;
     switches of every node in the whole run, warm-up included, as the traces count them;
     latency from the intended send time to the sink, ms."""
     total = p.warmup_frames + p.measure_frames

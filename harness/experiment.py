@@ -40,7 +40,7 @@ from harness.monitor import IdleCpuSampler
 from harness.nodeapi import try_stats
 from harness.overhead import hop_ms
 from harness.paths import ledger_path, reports_dir, runs_dir
-from harness.predict import predict_spec, why_not
+from harness.predict import message_fit, predict_spec, why_not
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
 from harness.strategies.plan import body_limit
@@ -195,7 +195,8 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         summary["predicted"] = {"skipped": why}
     else:
         hop, basis = hop_ms(run.events)
-        summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis)
+        summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis,
+                                            fit=message_fit(run.spec, run.events))
     summary.update(resources.summarize(run_dir, run.spec))
     if run.spec.get("scenario"):
         summary["scenario"] = {"name": run.spec["scenario"], **(run.spec.get("scenario_text")
@@ -401,7 +402,7 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
         "nodes": [
             {"name": n.host.name, "role": n.role, "stages": n.stages, "address": n.host.address,
              "next_hops": n.next_hops, "profile": n.host.profile, "link": n.host.link,
-             **n.extra}
+             **({"link_rate": n.host.link_rate} if n.host.link_rate else {}), **n.extra}
             for n in plan.nodes
         ],
         "targets": plan.targets,

@@ -12,6 +12,7 @@ not enough: it prints host vars untemplated.)
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ class Host:
     emulated: True for a lab namespace, False for a real Pi.
     link: the kind of link the host sends on (harness/links.json: `ethernet`, `wifi`), which
         prices its bytes in the run's energy; inventory var `link`, default ethernet.
+    link_rate: the rate the lab shapes the host's link to (tc tbf, both directions: inventory
+        var `link_rate`, e.g. "100mbit"; playbooks/roles/lab/files/labctl.py), "" = unshaped.
+        spec.json records it per node, so the model prices a message's bytes at it.
     """
 
     name: str
@@ -50,6 +54,7 @@ class Host:
     profile: str
     emulated: bool
     link: str = DEFAULT_LINK
+    link_rate: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -99,6 +104,7 @@ def load_inventory(path: str) -> Inventory:
             profile=str(ansible.get(name, "device_profile", "native")),
             emulated=ansible.boolean(name, "lab_emulated", False),
             link=_link(inv_path, name, ansible.get(name, "link", DEFAULT_LINK)),
+            link_rate=_link_rate(inv_path, name, ansible.get(name, "link_rate", "")),
         )
     # The controller play reads these on localhost; the first node stands in for it
     # so that cluster-group vars count too (docs/provisioning.md).
@@ -115,6 +121,34 @@ def _link(inv_path: Path, host: str, value: Any) -> str:
         raise SpecError("inventory", f"{inv_path}: host {host}: link: {value!r} is not a link "
                         f"kind; known: {', '.join(known)} (harness/links.json)")
     return value
+
+
+# tc's rate units, as labctl.py's UNITS (bits per second per unit; the `bps` family is bytes)
+RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,
+              "bps": 8, "kbps": 8 * 10**3, "mbps": 8 * 10**6, "gbps": 8 * 10**9}
+
+
+def link_rate_bytes(rate: str) -> int:
+    """Bytes per second of a tc rate ("100mbit", "500kbit", "1gbit", "2mbps"), computed as
+    labctl.py's rate_bytes does for the qdisc it installs; ValueError for anything else."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", rate)
+    if not m or m.group(2).lower() not in RATE_UNITS:
+        raise ValueError(f"bad link_rate {rate!r} (use e.g. 100mbit, 500kbit, 1gbit)")
+    value = int(float(m.group(1)) * RATE_UNITS[m.group(2).lower()] / 8)
+    if value <= 0:
+        raise ValueError(f"bad link_rate {rate!r}: not a positive rate")
+    return value
+
+
+def _link_rate(inv_path: Path, host: str, value: Any) -> str:
+    """A host's `link_rate` var, checked as the lab will read it ("" = unshaped)."""
+    if value in (None, ""):
+        return ""
+    try:
+        link_rate_bytes(str(value))
+    except ValueError as e:
+        raise SpecError("inventory", f"{inv_path}: host {host}: link_rate: {e}") from None
+    return str(value)
 
 
 def _path(value: Any) -> str:

@@ -6,11 +6,16 @@ wrong on a busy one, and on real Pis it is whatever their network gives; the run
 traces hold the real figure: `forwarded` minus `finished` of the same packet on the
 same node. Without any forward in the run, `make bench`'s node overhead
 (bench/results.json) stands in; without that, nothing does (`hop_ms` says so).
+
+A gateway board's messages (ftp's tiles, bodp's bands) differ in size by an order of
+magnitude, so for them a message costs a fixed part plus its bytes at a rate, both fitted on
+the run's own task messages (`message_fit`), as `hop_ms` is measured on its forwards.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +72,99 @@ def hop_ms(events: pd.DataFrame | None, bench: Path = BENCH_RESULTS) -> tuple[fl
         return benched, (f"{bench.name} node overhead p50 (make bench; this run forwarded "
                          "nothing)")
     return None, "none: no forward in this run's traces and no bench result"
+
+
+# A message's bytes: the gateway boards (ftp, bodp) ---------------------------------------
+
+MIN_TASKS = 8  # fewer task messages than this: no fit
+MIN_SPREAD = 2.0  # the largest message must be this many times the smallest
+MIN_R = 0.3  # the bytes must explain some of the time (correlation), else no fit
+
+
+@dataclass(frozen=True)
+class MessageFit:
+    """A gateway board's message cost from the run's own traces: a message takes
+    `hop_ms` + its bytes / `rate` (bytes per ms); rate None: no usable fit, so the
+    prediction prices each message at `hop_ms` alone (`basis` says which and why)."""
+
+    hop_ms: float | None
+    rate: float | None
+    basis: str
+    tasks: int
+
+
+def task_messages(events: pd.DataFrame) -> pd.DataFrame:
+    """Per task a gateway handed out and took back (its `task_sent` and `task_done`, detail
+    `<device>:<block>`) and the device computed (`task_started` `<block>/<T>`, then
+    `task_finished`): `block` and `comm_ms`, the gateway's sent-to-done time minus the
+    device's started-to-finished time. That is the task's two messages (its input out, its
+    result back) with their fixed costs and bytes, each difference on one node's own clock,
+    so no clock offset enters. Tiles a stealing source computes itself have no `task_sent`
+    and are left out. Empty when the run has no such tasks."""
+    empty = pd.DataFrame({"block": pd.Series(dtype=int), "comm_ms": pd.Series(dtype=float)})
+    g = events[events["event"].isin(["task_sent", "task_done"])]
+    dev = events[events["event"].isin(["task_started", "task_finished"])].sort_values("t")
+    if g.empty or dev.empty:
+        return empty
+    g = g.assign(device=g["detail"].astype(str).str.split(":").str[0],
+                 block=pd.to_numeric(g["detail"].astype(str).str.split(":").str[1],
+                                     errors="coerce"))
+    at_g = g.dropna(subset=["block"]).pivot_table(
+        index=["packet_id", "device", "block"], columns="event", values="t", aggfunc="min",
+        observed=True)
+    started = dev["detail"].astype(str).str.split("/").str[0].where(
+        dev["event"] == "task_started")
+    dev = dev.assign(block=pd.to_numeric(started, errors="coerce"))
+    dev["block"] = dev.groupby("node", observed=True)["block"].ffill()
+    at_d = dev.dropna(subset=["block"]).pivot_table(
+        index=["packet_id", "node", "block"], columns="event", values="t", aggfunc="min",
+        observed=True)
+    at_d.index = at_d.index.set_names(["packet_id", "device", "block"])
+    need = {"task_sent", "task_done", "task_started", "task_finished"}
+    both = at_g.join(at_d, how="inner")
+    if both.empty or not need <= set(both.columns):
+        return empty
+    comm = ((both["task_done"] - both["task_sent"])
+            - (both["task_finished"] - both["task_started"])) * 1000.0
+    out = pd.DataFrame({"block": both.index.get_level_values("block").astype(int),
+                        "comm_ms": comm.to_numpy()}).dropna()
+    return out[out["comm_ms"] >= 0].reset_index(drop=True)
+
+
+def message_fit(events: pd.DataFrame | None, task_bytes: list[int]) -> MessageFit | None:
+    """Fit the run's task messages: comm_ms = 2 x hop + bytes / rate (least squares), bytes
+    = block b's input plus its result (`task_bytes[b]`, from the strategy's geometry). Used
+    when the fit is usable (at least MIN_TASKS tasks, messages of at least MIN_SPREAD x
+    different sizes, a positive slope, correlation at least MIN_R); else the per-message
+    cost alone, half the median task's comm_ms. None when the run has no task messages."""
+    if events is None:
+        return None
+    obs = task_messages(events)
+    obs = obs[obs["block"].between(0, len(task_bytes) - 1)]
+    if obs.empty:
+        return None
+    x = np.array([task_bytes[b] for b in obs["block"]], dtype=float)
+    y = obs["comm_ms"].to_numpy(dtype=float)
+    n = len(y)
+    why = None
+    if n < MIN_TASKS:
+        why = f"{n} tasks (fewer than {MIN_TASKS})"
+    elif x.min() <= 0 or x.max() < MIN_SPREAD * x.min():
+        why = (f"messages of {x.min() / 1e3:.0f}-{x.max() / 1e3:.0f} kB (less than "
+               f"{MIN_SPREAD:g} x apart)")
+    else:
+        slope, intercept = np.polyfit(x, y, 1)
+        r = float(np.corrcoef(x, y)[0, 1])
+        if slope <= 0 or r < MIN_R:
+            why = f"time does not grow with bytes (slope {slope:.3g} ms/B, r {r:.2f})"
+        else:
+            hop = round(max(float(intercept), 0.0) / 2.0, 3)
+            rate = round(1.0 / float(slope), 1)
+            return MessageFit(hop, rate, (
+                f"fit of {n} task messages in this run's traces (gateway sent-to-done minus "
+                f"device compute, against input + result bytes): {float(intercept):.2f} ms "
+                f"per task (2 messages) + bytes / {rate / 1e3:.1f} kB/ms, r {r:.2f}"), n)
+    hop = round(float(np.median(y)) / 2.0, 3)
+    return MessageFit(hop, None, (
+        f"half the median of {n} task messages' time in this run's traces ({hop} ms a "
+        f"message); no usable fit against bytes: {why}; bytes not priced"), n)

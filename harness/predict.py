@@ -13,13 +13,21 @@ strategy behaves.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import strategies
 from harness.capacity import device_profile, has_cost_model, no_cost_reason, profile_names, stage_ms
-from harness.des import Params
+from harness.des import Links, Params
+from harness.inventory import link_rate_bytes
 from harness.models import DEFAULT_MODEL, describe
+from harness.overhead import MessageFit
+from harness.overhead import message_fit as overhead_fit
 from node_app.profile import Dist, Profile, parse_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.spec import RunSpec
 
 NO_HOP = ("none: no hop in this run's traces (a task gateway's forwards do not count) and no "
           "node overhead in bench/results.json; predicted WITHOUT per-hop overhead (every "
@@ -99,7 +107,7 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
 
 
 def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
-                 hop_basis: str = "") -> dict[str, Any]:
+                 hop_basis: str = "", fit: MessageFit | None = None) -> dict[str, Any]:
     """`predict` for a spec.json-like dict, with service times from the device profile
     and the model's layer table; `{"skipped": why}` when the model cannot predict the run
     (`why_not`). The result carries `hop_ms` and `hop_basis`: the per-hop overhead used
@@ -113,6 +121,10 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     for every node (`profile`, else the one entry of `profiles` other than `native`). The
     two switch costs come from the profile the run recorded (else profiles.json) and the
     weights each switch loads: the whole model to help, the first stage back.
+
+    ftp and bodp (a gateway board) also price each message's bytes (`_predict_board`):
+    `fit` is the run's own message cost (`message_fit`), used before `hop_ms`; the result
+    then also carries `rate_bytes_per_ms` and `rate_basis`.
     """
     reason = why_not(spec)
     if reason:
@@ -130,7 +142,8 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         measure = int(round(float(spec["duration_s"]) * rate))
     module = strategies.get(str(spec["strategy"]))
     if hasattr(module, "board_jobs"):
-        return _predict_board(spec, module, rate, int(warmup), int(measure), hop_ms, hop_basis)
+        return _predict_board(spec, module, rate, int(warmup), int(measure), hop_ms, hop_basis,
+                              fit)
     info = describe(model)
     first, second = info.pipeline
     parts_ms: tuple[tuple[float, ...], ...] = ()
@@ -159,11 +172,9 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     return result | {"hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
 
 
-def _predict_board(spec: dict[str, Any], module: Any, rate: float, warmup: int, measure: int,
-                   hop_ms: float | None, hop_basis: str) -> dict[str, Any]:
-    """ftp and bodp: a gateway G and K devices D0..D(K-1), each priced by its own profile
-    (the spec's `nodes` by role, else the one profile of the run), the tasks and rounds
-    from the strategy module's `board_jobs` on the run's own grid, fused depth and model."""
+def _board_run(spec: dict[str, Any]) -> tuple[RunSpec, str, list[str]]:
+    """ftp, bodp: the run's RunSpec (its own grid, fused depth, scheduler and model), G's
+    profile and the devices' (the spec's `nodes` by role, else the one profile of the run)."""
     from harness.spec import RunSpec
 
     workers = _worker_profiles(spec)
@@ -175,16 +186,62 @@ def _predict_board(spec: dict[str, Any], module: Any, rate: float, warmup: int, 
     run = RunSpec(strategy=str(spec["strategy"]), model=str(spec.get("model") or DEFAULT_MODEL),
                   k=k, grid=str(spec.get("grid") or "3x3"), fused=int(spec.get("fused") or 0),
                   sched=str(spec.get("sched") or "wsh"), queue_size=int(spec["queue_size"]))
+    return run, gateway, devices
+
+
+def message_fit(spec: dict[str, Any], events: pd.DataFrame | None) -> MessageFit | None:
+    """ftp, bodp: the message cost fitted on the run's own task messages, with each task's
+    bytes from the strategy's geometry (harness/overhead.py `message_fit`); None for other
+    strategies and for a run without task messages."""
+    try:
+        module = strategies.get(str(spec.get("strategy")))
+    except ValueError:
+        return None
+    if not hasattr(module, "task_bytes") or events is None:
+        return None
+    run, _gateway, devices = _board_run(spec)
+    return overhead_fit(events, [i + o for i, o in module.task_bytes(run, devices)])
+
+
+def links(spec: dict[str, Any], rate: float | None) -> tuple[Links, str]:
+    """What the run's messages' bytes cost: each node's shaped rate (spec.json `nodes`
+    `link_rate`, the lab's tc tbf, in bytes per ms), `rate` (fitted) for the rest; and a
+    basis in words."""
+    shaped = tuple((str(n["role"]), link_rate_bytes(str(n["link_rate"])) / 1000.0)
+                   for n in spec.get("nodes") or [] if n.get("link_rate") and n.get("role"))
+    words = [f"{role} shaped to {r / 1e3:g} kB/ms" for role, r in shaped]
+    return Links(rate=rate, shaped=shaped), "; ".join(words)
+
+
+def _predict_board(spec: dict[str, Any], module: Any, rate: float, warmup: int, measure: int,
+                   hop_ms: float | None, hop_basis: str,
+                   fit: MessageFit | None = None) -> dict[str, Any]:
+    """ftp and bodp: a gateway G and K devices D0..D(K-1), each priced by its own profile
+    (the spec's `nodes` by role, else the one profile of the run), the tasks and rounds
+    from the strategy module's `board_jobs` on the run's own grid, fused depth and model.
+    A message costs the per-message hop plus its bytes at its link's rate: a shaped link's
+    rate where the lab shapes one, else the rate `fit` found in the run's traces; `fit`'s
+    per-message cost, the run's own, goes before `hop_ms` (a board run has no forwards of
+    its own to measure, so that is the bench's)."""
+    run, gateway, devices = _board_run(spec)
     jobs = module.board_jobs(run, gateway, devices)
     if jobs is None:  # why_not checked; belt and braces
         return {"skipped": no_cost_reason([gateway, *devices]) or "a profile has no cost model"}
+    if fit is not None and fit.hop_ms is not None:
+        hop_ms, hop_basis = fit.hop_ms, fit.basis
+    link, shaped_words = links(spec, fit.rate if fit is not None else None)
+    rate_basis = "; ".join(w for w in (
+        shaped_words, (fit.basis if fit is not None and fit.rate is not None else
+                       "no fitted rate: bytes on unshaped links not priced")) if w)
     params = Params(rate_fps=rate, warmup_frames=warmup, measure_frames=measure,
                     queue_size=int(spec["queue_size"]), x=1, first_ms=0.0, second_ms=0.0,
                     whole_ms=0.0, switch_ms=0.0, hop_ms=0.0 if hop_ms is None else hop_ms,
                     parts_ms=jobs.parts_ms, rounds=jobs.rounds, owners=jobs.owners,
-                    rest_ms=jobs.rest_ms)
+                    rest_ms=jobs.rest_ms, links=link, task_bytes=jobs.task_bytes,
+                    frame_bytes=jobs.frame_bytes, sched=jobs.sched, reuse=jobs.reuse)
     return module.predict(params) | {
-        "hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
+        "hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP,
+        "rate_bytes_per_ms": link.rate, "rate_basis": rate_basis}
 
 
 def _priced(spec: dict[str, Any], profile: str) -> bool:

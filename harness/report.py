@@ -194,6 +194,11 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
                          f"{_fmt(p['hop_ms'], 3)} ({p.get('hop_basis', '')})"))
         elif p.get("hop_basis"):
             rows.append(("model's per-hop overhead ms", p["hop_basis"]))
+        if p.get("rate_basis"):  # ftp, bodp: a message's bytes (harness/overhead.py)
+            rate = p.get("rate_bytes_per_ms")
+            rows.append(("model's rate for message bytes kB/ms",
+                         f"{_fmt(rate / 1000.0, 1)} ({p['rate_basis']})" if rate is not None
+                         else p["rate_basis"]))
     return rows
 
 

@@ -381,12 +381,12 @@ def test_bodp_coverage_is_whole_under_the_bound_and_short_above_it(k):
     assert over["delivered_fps"] == pytest.approx(bound, rel=0.1)
 
 
-def test_ftp_and_bodp_are_predicted_wst_says_why_not():
+def test_ftp_every_scheduler_and_bodp_are_predicted():
     from harness.predict import why_not
 
-    assert why_not(_board_spec("ftp", 2, 0.1)) is None
     assert why_not(_board_spec("bodp", 2, 0.1)) is None
-    assert "wsh" in why_not(_board_spec("ftp", 2, 0.1, sched="wst"))
+    for sched in ("wsh", "wst", "wst-s"):
+        assert why_not(_board_spec("ftp", 2, 0.1, sched=sched)) is None
     native = _board_spec("bodp", 2, 0.1, profile="native")
     assert predict_spec(native, HOP, "t") == {"skipped": NATIVE_WHY}
 

@@ -631,3 +631,18 @@ def test_deepthings_reuse_and_wire_rows_compare_like_with_like() -> None:
     assert deepthings._wire(runs) == "-52 % (grid 3x3, k 2)"
     assert "needs an ftp wst run with k 2" in deepthings._reuse(runs[:1] + runs[3:])
     assert deepthings._wire(runs[:3]).startswith("not measured")
+
+
+def test_the_report_says_what_a_message_s_bytes_were_priced_at():
+    """The run report's summary table shows the rate and its basis beside the hop's."""
+    from harness.overhead import MessageFit
+    from harness.predict import predict_spec
+    from harness.report import _summary_rows
+
+    spec = {"strategy": "ftp", "rate_fps": 0.02, "warmup_frames": 0, "measure_frames": 2,
+            "x": 1, "k": 1, "queue_size": 5, "profile": "rpi3bplus", "model": "yolov2-16",
+            "grid": "1x1", "sched": "wsh"}
+    pred = predict_spec(spec, 1.0, "t", fit=MessageFit(0.5, 2500.0, "fit of 9 tasks", 9))
+    rows = dict(_summary_rows({"predicted": pred}))
+    assert rows["model's rate for message bytes kB/ms"] == "2.5 (fit of 9 tasks)"
+    assert rows["model's per-hop overhead ms"].startswith("0.5")

@@ -34,9 +34,13 @@ G's own work (cutting and merging bands) is copies and is not priced.
 
 Prediction (harness/des.py): G's board with one round per layer (that layer's non-empty
 bands, block l * K + k owned by device k alone), up to queue_size frames in flight, each
-band costing its `band_ms` plus two round trips (the pull, the result), one hop to the
+band costing its `band_ms` plus two round trips (the pull, the result) plus its bytes (the
+rows of its input it needs and its output: `band_bytes`) at the link's rate, one hop to the
 sink. One frame alone therefore takes the sum over layers of (the slowest band + two
-round trips), plus the hop; frames in flight fill the barrier's idle time as above.
+round trips + its bytes' time), plus the hop; frames in flight fill the barrier's idle time
+as above. The bytes are what the model missed before (yolov2-16, K = 5: 21 MB a frame
+through G); each band's messages are priced alone, so G's own contention (one host, every
+band of a layer at once) is not in it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from harness.models import describe
 from harness.strategies.common import MapShape, map_shapes
 from harness.strategies.plan import NodePlan, Plan, body_limit
 from node_app.stage import stack_costs
-from node_app.tiles import Region, biased_rows
+from node_app.tiles import Region, biased_rows, input_region
 
 if TYPE_CHECKING:
     from harness.spec import RunSpec
@@ -155,24 +159,51 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
                 input_size=info.input_size)
 
 
+def band_bytes(profiles: list[str], model: str) -> list[tuple[int, int]]:
+    """Per task b = l * K + k: the bytes of band k of layer l's input (the rows it needs,
+    full width) and of its output, as node_app's gateway cuts and takes them
+    (node_app/roles/band_gateway.py Bands); (0, 0) for an empty band."""
+    speeds = device_speeds(profiles, model)
+    out = []
+    for shape in map_shapes(model):
+        h, w = shape.out_hw
+        for r1, r2 in biased_rows(h, speeds):
+            band = Region(r1, r2, 0, w)
+            if band.empty:
+                out.append((0, 0))
+                continue
+            inp = input_region(shape, band)[0]
+            out.append((inp.rows * inp.cols * shape.in_shape[2] * 4,
+                        band.rows * band.cols * shape.c_out * 4))
+    return out
+
+
+def task_bytes(spec: RunSpec, devices: list[str]) -> list[tuple[int, int]]:
+    """A task's two messages' bytes (input, result): the bands' on these devices' speeds."""
+    return band_bytes(devices, spec.model)
+
+
 def board_jobs(spec: RunSpec, gateway: str, devices: list[str]) -> BoardJobs | None:
     """Tasks b = l * K + k, device k's the band times of its own blocks; one round per layer
-    of its non-empty bands; None when a profile has no cost model."""
+    of its non-empty bands; each band's bytes; None when a profile has no cost model."""
     table = band_ms(devices, spec.model)
     if table is None:
         return None
     live = live_bands(devices, spec.model)
     k = len(devices)
+    info = describe(spec.model)
     return BoardJobs(
         parts_ms=tuple(tuple(row[d] if j == d else 0.0 for row in table for j in range(k))
                        for d in range(k)),
         rounds=tuple(tuple(layer * k + d for d in range(k) if live[layer][d])
                      for layer in range(len(table))),
-        owners=tuple(b % k for b in range(len(table) * k)))
+        owners=tuple(b % k for b in range(len(table) * k)),
+        task_bytes=tuple(task_bytes(spec, devices)),
+        frame_bytes=(info.input_size * 4, info.output_size * 4))
 
 
 def predict(p: Params) -> dict[str, Any]:
     """G (one round of bands per layer, each band its device's own, at most queue_size
     frames on the board) and K pulling devices (their band times, `p.parts_ms`)."""
-    sim, sink, drops, g, devices = board(p, "bodp")
-    return simulate(sim, sink, [g], [g, *devices], drops, p)
+    sim, sink, drops, g, devices, entry = board(p, "bodp")
+    return simulate(sim, sink, [entry], [g, *devices], drops, p)

@@ -31,12 +31,21 @@ yolov2-16 (160 x 160), a frame is 1444 ms whole, its 3 x 3 tiles 5502 ms in all 
 3.8); at 608 x 608 the tiles of a 3 x 3 grid are 1.5 x the frame, of 5 x 5 2.2 x
 (tests/test_conv.py).
 
-Prediction (harness/des.py, `wsh` only): G's board with every tile of a frame in one
-round, the K devices pulling them in order (each tile costs its `tile_ms` on the device's
-profile plus two round trips: the pull, the result), G's sender running the layers after
-the fused ones (`rest_ms`, G's profile) and forwarding. One frame alone therefore takes
-the list schedule of its tiles over the K devices, plus the rest and one hop. `wst` is not
-modelled (victim lookups, peer-to-peer leases, the source's own queue): `unpredictable`.
+Prediction, `wsh` (harness/des.py): G's board with every tile of a frame in one round, the
+K devices pulling them in order (each tile costs its `tile_ms` on the device's profile plus
+two round trips, the pull and the result, plus its bytes: input region and output tile at
+the link's rate), G's sender running the layers after the fused ones (`rest_ms`, G's
+profile) and forwarding. One frame alone therefore takes the list schedule of its tiles over
+the K devices, plus the rest and one hop. That is node_app's work sharing: G hands nothing
+out by itself, idle devices pull (node_app/roles/tile_gateway.py), so equal devices take
+the tiles in turn, DeepThings' round robin.
+
+Prediction, `wst` and `wst-s` (harness/des_steal.py): the source D0 queues each frame's
+tiles and works through them; the other devices ask G for a victim and steal one tile at a
+time from D0 (a victim lookup, the steal, the victim's lease at G: three round trips, and
+the tile's input on the D0-thief link); every result goes to G. wst-s adds the reuse prices
+(`reuse_tiles`): checkerboard order, independent tiles' results carry their pieces, a
+dependent tile whose neighbours are in fetches its pieces and computes its reduced stack.
 """
 
 from __future__ import annotations
@@ -44,14 +53,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.capacity import device_profile, fps_min, fps_of, fps_sum
-from harness.des import BoardJobs, Params, board, simulate
+from harness.des import BoardJobs, Params, ReuseTile, board, simulate
+from harness.des_steal import steal_predict
 from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.common import MapShape, map_shapes
 from harness.strategies.plan import NodePlan, Plan
-from node_app.stage import stack_costs
-from node_app.tiles import Region, grid
+from node_app.reuse import ReusePlan, neighbours, piece_bytes
+from node_app.stage import map_cost, stack_costs
+from node_app.tiles import Region, checkerboard, grid, walk_back
 
 if TYPE_CHECKING:
     from harness.spec import RunSpec
@@ -158,29 +169,76 @@ def rest_ms(profile: str, spec: RunSpec) -> float | None:
     return prof.frame_ms(stack_costs(rest, Region.whole(rest[-1].out_hw))) or 0.0
 
 
-def unpredictable(spec: dict[str, Any]) -> str | None:
-    """Why the discrete-event model cannot predict this ftp run; None when it can (wsh)."""
-    sched = str(spec.get("sched") or "wsh")
-    if sched != "wsh":
-        return (f"the model predicts FTP's work sharing (wsh) only; this run's {sched} "
-                "(victim lookups at the gateway, peer-to-peer steals from the source's "
-                "queue) is not modelled")
-    return None
+def tile_bytes(spec: RunSpec) -> list[tuple[int, int]]:
+    """Per tile: the bytes of its input region (walked back through the fused layers, overlap
+    included) and of its output, as node_app cuts and merges them (tile_gateway.py)."""
+    fused, _rest = _shapes(spec)
+    c_in, c_out = fused[0].in_shape[2], fused[-1].c_out
+    out = []
+    for tile in grid(fused[-1].out_hw, *spec.grid_nm):
+        first = walk_back(fused, tile)[0][0]
+        out.append((first.rows * first.cols * c_in * 4, tile.rows * tile.cols * c_out * 4))
+    return out
+
+
+def task_bytes(spec: RunSpec, devices: list[str]) -> list[tuple[int, int]]:
+    """A task's two messages' bytes (input, result), the same for every device: the tiles'."""
+    return tile_bytes(spec)
+
+
+def reuse_tiles(spec: RunSpec, devices: list[str]) -> tuple[ReuseTile, ...] | None:
+    """wst-s: each tile's reuse prices from node_app's own geometry (node_app/reuse.py) and
+    each device's profile, as node_app/roles/reuse_device.py prices them; None when a
+    profile has no cost model."""
+    fused, _rest = _shapes(spec)
+    n, m = spec.grid_nm
+    plan = ReusePlan.of(fused, n, m)
+    profs = [device_profile(d) for d in devices]
+    if any(p.native for p in profs):
+        return None
+    channels = [la.c_out for la in fused]
+    c_in = fused[0].in_shape[2]
+    out = []
+    for t in range(n * m):
+        red = plan.reduced.get(t)
+        if red is None:
+            out.append(ReuseTile(give_bytes=sum(piece_bytes(p, channels)
+                                                for p in plan.gives(t))))
+            continue
+        costs = [map_cost(la, r) for la, r in zip(fused, red.computed, strict=True)
+                 if not r.empty]
+        out.append(ReuseTile(
+            neighbours=tuple(sorted(neighbours(t, n, m).values())),
+            ms=tuple(p.frame_ms(costs) or 0.0 for p in profs),
+            in_bytes=red.input.rows * red.input.cols * c_in * 4,
+            fetch_bytes=sum(piece_bytes(p, channels) for p in red.pieces)))
+    return tuple(out)
 
 
 def board_jobs(spec: RunSpec, gateway: str, devices: list[str]) -> BoardJobs | None:
-    """Each device's tile times, one round of all tiles, G's rest; None when a profile has
-    no cost model."""
+    """Each device's tile times, one round of all tiles (under wst-s in checkerboard order,
+    with the reuse prices), G's rest, each tile's bytes; None when a profile has no cost
+    model."""
     tiles = [tile_ms(p, spec) for p in devices]
     rest = rest_ms(gateway, spec)
     if rest is None or any(t is None for t in tiles):
         return None
+    n, m = spec.grid_nm
+    reuse = reuse_tiles(spec, devices) if spec.sched == "wst-s" else ()
+    order = checkerboard(n, m) if spec.sched == "wst-s" else list(range(n * m))
+    info = describe(spec.model)
     return BoardJobs(parts_ms=tuple(tuple(t) for t in tiles),  # type: ignore[arg-type]
-                     rest_ms=rest)
+                     rounds=(tuple(order),), rest_ms=rest,
+                     task_bytes=tuple(task_bytes(spec, devices)),
+                     frame_bytes=(info.input_size * 4, info.output_size * 4),
+                     sched=spec.sched, reuse=reuse or ())
 
 
 def predict(p: Params) -> dict[str, Any]:
-    """G (queues a frame's tiles, at most queue_size frames on the board; its sender runs
-    the rest and forwards) and K pulling devices (their tile times, `p.parts_ms`)."""
-    sim, sink, drops, g, devices = board(p, "ftp")
-    return simulate(sim, sink, [g], [g, *devices], drops, p)
+    """wsh: G (queues a frame's tiles, at most queue_size frames on the board; its sender
+    runs the rest and forwards) and K pulling devices (their tile times, `p.parts_ms`).
+    wst, wst-s: the source D0 and K - 1 thieves (harness/des_steal.py)."""
+    if p.sched in ("wst", "wst-s"):
+        return steal_predict(p)
+    sim, sink, drops, g, devices, entry = board(p, "ftp")
+    return simulate(sim, sink, [entry], [g, *devices], drops, p)
