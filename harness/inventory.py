@@ -41,6 +41,9 @@ class Host:
     emulated: True for a lab namespace, False for a real Pi.
     link: the kind of link the host sends on (harness/links.json: `ethernet`, `wifi`), which
         prices its bytes in the run's energy; inventory var `link`, default ethernet.
+    link_rate: the host's shaped link speed (inventory var `link_rate`, e.g. `100mbit`;
+        "" unshaped), which netem's classes keep while a run's `--link` is on
+        (harness/netem.py).
     """
 
     name: str
@@ -50,6 +53,7 @@ class Host:
     profile: str
     emulated: bool
     link: str = DEFAULT_LINK
+    link_rate: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -99,6 +103,7 @@ def load_inventory(path: str) -> Inventory:
             profile=str(ansible.get(name, "device_profile", "native")),
             emulated=ansible.boolean(name, "lab_emulated", False),
             link=_link(inv_path, name, ansible.get(name, "link", DEFAULT_LINK)),
+            link_rate=str(ansible.get(name, "link_rate", "") or ""),
         )
     # The controller play reads these on localhost; the first node stands in for it
     # so that cluster-group vars count too (docs/provisioning.md).
