@@ -39,7 +39,7 @@ from harness.model import run_stage
 from harness.models import describe
 from harness.monitor import IdleCpuSampler
 from harness.nodeapi import try_stats
-from harness.overhead import hop_ms
+from harness.overhead import hop_ms, link_summary
 from harness.paths import ledger_path, reports_dir, runs_dir
 from harness.predict import predict_spec, why_not
 from harness.sink import Sink
@@ -215,6 +215,9 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         hop, basis = hop_ms(run.events)
         summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis)
     summary.update(resources.summarize(run_dir, run.spec))
+    links = link_summary(run.spec, run.events)
+    if links:
+        summary["link_emulation"] = links
     if run.spec.get("scenario"):
         summary["scenario"] = {"name": run.spec["scenario"], **(run.spec.get("scenario_text")
                                                                or {})}
@@ -247,6 +250,8 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
             f"({energy['joules']:.4g} J over {energy['window_s']:g} s, all nodes)")
     elif energy:
         say(f"energy: unknown ({energy.get('unknown')})")
+    if summary.get("link_emulation"):
+        say(f"links: {', '.join(summary['link_emulation']['links'])}")
     seed_said = (summary.get("scenario") or {}).get("seed_reported")
     if seed_said:
         say(f"seed reported (scenario {summary['scenario']['name']}): {seed_said}")

@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.errors import SpecError
 from harness.links import Link, LinkError, load_link, net_links
+from node_app.link import TCP_RTO_MIN_MS
 
 CLIENT = "client"
 SINK = "sink"
@@ -250,3 +251,37 @@ def _edges_text(plan: Any) -> str:
         pairs += [f"{name(n)} -> {name(by_endpoint[h])}" for h in forward_hops(n)
                   if h in by_endpoint]
     return ", ".join(dict.fromkeys(pairs))
+
+
+def expected_ms(link: Link) -> float:
+    """What the link adds to a frame on average: the mean of the clipped uniform delay, and
+    for the share of frames lost, TCP's minimum retransmission timeout (node_app/link.py)."""
+    return link.mean_delay_ms + link.loss_pct / 100.0 * TCP_RTO_MIN_MS
+
+
+def model_link_ms(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], str]:
+    """The discrete-event model's view of a run's links (spec.json `link_emulation`), by
+    role: per sending node the ms its links add per forward, averaged over its forward hops
+    (exact for a node with one hop and for mp's fan-out to all hops, the mean for dp's
+    one-of-K), and per entry node the ms the client's link adds; and how, in words."""
+    doc = spec.get("link_emulation") or {}
+    hops: dict[str, int] = {}
+    for n in spec.get("nodes") or []:
+        hops[str(n.get("role"))] = len(n.get("next_hops") or []) + int(bool(n.get("local")))
+    per_node: dict[str, float] = {}
+    client: dict[str, float] = {}
+    for applied in doc.get("links") or []:
+        ms = expected_ms(Link.from_entry(str(applied.get("kind")), applied.get("entry"),
+                                         "spec.json link_emulation"))
+        for e in applied.get("edges") or []:
+            if e.get("from_role") == CLIENT:
+                client[str(e["to_role"])] = ms
+            else:
+                role = str(e.get("from_role"))
+                per_node[role] = per_node.get(role, 0.0) + ms
+    per_node = {r: ms / max(1, hops.get(r, 1)) for r, ms in per_node.items()}
+    if not per_node and not client:
+        return {}, {}, ""
+    parts = [f"{r} +{ms:.3g} ms per forward" for r, ms in sorted(per_node.items())]
+    parts += [f"client -> {r} +{ms:.3g} ms" for r, ms in sorted(client.items())]
+    return per_node, client, ("each link's mean delay + loss x 200 ms RTO: " + ", ".join(parts))
