@@ -127,6 +127,10 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
                           "(ram_mb), or with =MB at MB for every host, so a stage too big for "
                           "the device is OOM-killed as on it; refused for real Pis "
                           "(docs/lab.md, Memory)",
+        "link": "delay, jitter and loss on links, comma-separated A-B:NAME (the link between "
+                "hosts A and B, A may be `client`, B `sink`; NAME a link kind of "
+                "harness/links.json with delay_ms: wifi-good, wifi-busy, delay20-jitter5); "
+                "netem where the hosts' kernel has it, else node_app (docs/lab.md, Links)",
     }
 )
 def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queue="5", seed="0",
@@ -134,7 +138,8 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                arrival="constant", arrival_seed="", min_duration="10", min_frames="100",
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
                model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
-               scenario="", repeat="1", admission="whole", enforce_memory="", clients=""):
+               scenario="", repeat="1", admission="whole", enforce_memory="", clients="",
+               link=""):
     """Run one experiment (or --repeat=N of it): start nodes, drive Locust load, collect
     traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
@@ -165,7 +170,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
 def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inventory, profile,
                   rates, step, arrival, arrival_seed, min_duration, min_frames, client,
                   lag_threshold, k, tasks, fault, model, devices, grid, fused, sched,
-                  admission, enforce_memory, clients) -> dict:
+                  admission, enforce_memory, clients, link) -> dict:
     """`fab experiment`'s options as RunSpec fields (the options' names are the CLI's)."""
     return dict(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
                 warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
@@ -175,7 +180,7 @@ def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inven
                 lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
                 faults=fault, model=model, grid=grid, fused=fused, sched=sched,
                 admission=admission, enforce_memory=enforce_memory,
-                clients=clients)
+                clients=clients, net_links=link)
 
 
 # The task's options that are spec fields: what `--scenario` lets the command line override.
@@ -235,13 +240,14 @@ def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no
                       "lower it for slow models at low rates, e.g. --min-frames=1)",
         "inventory": "Ansible inventory (default inventory/lab.yml); every point must fit it",
         "admission": "whole (default) or none, for every run (see fab --help experiment)",
+        "link": "links of every run, A-B:NAME comma-separated (see fab --help experiment)",
     }
 )
 def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
           warmup="5", repeat="1", queue="5", profile="", no_extend=False, k="", tasks="4",
           devices="", grid="", sched="", min_duration="10", min_frames="100",
           model=models.DEFAULT_MODEL, fused="0", inventory="inventory/lab.yml",
-          admission="whole"):
+          admission="whole", link=""):
     # (min_duration and min_frames before model: invoke gives each option the first free
     # letter of its name as a short flag, and after -m, -i, -n it would give min_frames "-")
     """Run every strategy (at each X, K, grid and sched it uses) and write one report.
@@ -274,7 +280,7 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
                  "queue_size": queues[0] if len(queues) == 1 else "5", "profile": profile,
                  "tasks": tasks, "model": model,
                  "fused": fused, "min_duration_s": min_duration, "min_frames": min_frames,
-                 "inventory": inventory, "admission": admission},
+                 "inventory": inventory, "admission": admission, "net_links": link},
         )
         run_sweep(spec)
     except SpecError as exc:

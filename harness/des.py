@@ -130,6 +130,11 @@ class Params:
         source queues its tiles, the others steal them: harness/des_steal.py); the one
         round of `rounds` is then the order a frame's tiles are queued in.
     reuse: wst-s: per tile its reuse prices (`ReuseTile`).
+    link_ms: node name -> ms an emulated link adds to each of its forwards (`--link`: the
+        link's mean delay + loss x TCP's RTO, per forward; harness/link_plan.py): that
+        node's worker stays busy hop_ms + link_ms per forward, and the frame arrives then.
+    client_link_ms: entry node name -> ms the client's link to it adds to each frame's
+        arrival there (the client does not wait: its sends are open-loop).
     """
 
     rate_fps: float
@@ -156,6 +161,8 @@ class Params:
     frame_bytes: tuple[int, int] = (0, 0)
     sched: str = "wsh"
     reuse: tuple[ReuseTile, ...] = ()
+    link_ms: tuple[tuple[str, float], ...] = ()
+    client_link_ms: tuple[tuple[str, float], ...] = ()
 
     @property
     def back_ms(self) -> float:
@@ -608,13 +615,24 @@ def simulate(sim: Sim, sink: Sink, entries: Sequence[Node | Delayed], nodes: Seq
     total = p.warmup_frames + p.measure_frames
     period_ms = 1000.0 / p.rate_fps
     dists = dict(p.dists)
+    links = dict(p.link_ms)
     for n in nodes:
         if isinstance(n, Node) and n.name in dists:
             n.draw = _drawer(dists[n.name], p.seed, n.name)
+        if n.name in links:  # a node's forwards over an emulated link take that much longer
+            n.hop_ms += links[n.name]
+    client_links = dict(p.client_link_ms)
+
+    def arrive(t: float, entry: Node, i: int) -> None:
+        entry.admit(i, t)
 
     def send(t: float, i: int) -> None:
         # One pending client event at a time keeps the heap small at high rates.
-        entries[i % len(entries)].admit(i, t)
+        entry = entries[i % len(entries)]
+        if client_links.get(entry.name):
+            sim.at(t + client_links[entry.name], arrive, entry, i)
+        else:
+            entry.admit(i, t)
         if i + 1 < total:
             sim.at((i + 1) * period_ms, send, i + 1)
 

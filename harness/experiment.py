@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import analysis, ledger, report, resources, strategies
+from harness import analysis, ledger, netem, report, resources, strategies
 from harness.capacity import no_cost_reason, profile_table, shipped
 from harness.clocks import ClockLog
 from harness.cluster import preflight, start_nodes, stop_and_collect
@@ -31,6 +31,7 @@ from harness.fault_spec import parse_fault
 from harness.faults import FaultInjector, partition_routes
 from harness.frames import frames
 from harness.inventory import REPO, Host, load_inventory
+from harness.link_plan import NETEM, NODE_APP, LinkPlan, parse_options, resolve
 from harness.links import link_table
 from harness.load import run_locust
 from harness.memcap import RunCaps, cap_plan, start_tolerance
@@ -38,7 +39,7 @@ from harness.model import run_stage
 from harness.models import describe
 from harness.monitor import IdleCpuSampler
 from harness.nodeapi import try_stats
-from harness.overhead import hop_ms
+from harness.overhead import hop_ms, link_summary
 from harness.paths import ledger_path, reports_dir, runs_dir
 from harness.predict import message_fit, predict_spec, why_not
 from harness.sink import Sink
@@ -78,6 +79,9 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
     client = _client_host(spec, inventory)
     clients = _client_hosts(spec, inventory, names)
     plan = module.plan(spec, hosts, sink_host)
+    # --link: each end a host of the inventory and of this run, each link one the plan sends
+    # frames over (harness/link_plan.py); checked now, the mechanism chosen after preflight.
+    links = resolve(parse_options(spec.net_links), plan, inventory, spec.seed)
     for fault in map(parse_fault, spec.faults):  # a partition outside the lab's range: now
         if fault.kind == "partition" and set(fault.hosts) <= set(names):
             partition_routes(fault, {h.name: h for h in hosts})
@@ -88,6 +92,10 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         + ("; memory capped at " + ", ".join(f"{n} {mb} MB" for n, mb in caps.caps.items())
            if caps.enforced else ""))
     preflight(hosts + ([client] if client and client not in hosts else []) + clients)
+    probes = choose_mechanism(links, {h.name: h for h in hosts})
+    if links:
+        say(f"links: {', '.join(a.option.text for a in links.links)} emulated by "
+            f"{links.mechanism()}")
 
     runs = runs_dir()
     run_dir, first_id = runs / spec.run_id, spec.run_id
@@ -98,6 +106,8 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
         run_dir = runs / spec.run_id
     (run_dir / "traces").mkdir(parents=True, exist_ok=False)
     spec_doc = _spec_document(spec, plan, inventory.path)
+    if links:
+        spec_doc["link_emulation"] = links.record(link_table()) | {"netem_probe": probes}
     (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2))
 
     client_address: str | list[str] = (
@@ -117,9 +127,11 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
                          clients=clients)
     clocks_started = False
     sink.start()
+    netem_on: list[Host] = []
     try:
         caps.apply()
-        not_started = start_nodes({n.host: _run_file(spec, plan, n, client_address)
+        netem_on = apply_netem(links, {h.name: h for h in hosts}, inventory.controller_address)
+        not_started = start_nodes({n.host: _run_file(spec, plan, n, client_address, links)
                                    for n in workers}, tolerate=start_tolerance(caps))
         for name in not_started:  # the OOM killer ended it while it loaded its stages
             say(f"warning: {name}: node_app was killed by the kernel's OOM killer at its "
@@ -137,7 +149,8 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
             code = run_locust(spec, plan.targets, plan.input_size, run_dir, endpoints,
                               sink.endpoint, out=out, client=client, clients=clients,
                               master_host=inventory.controller_address,
-                              clock_offsets=clock_log.client_offsets_s("start"))
+                              clock_offsets=clock_log.client_offsets_s("start"),
+                              client_links=links.client_links())
         finally:
             sampler.stop()
             sampler.write(run_dir)
@@ -159,6 +172,11 @@ def run_experiment(spec: RunSpec, out=sys.stdout) -> dict:
                 say("interrupted: clocks measured at the start only")
             clock_log.write(run_dir / "clocks.json")
         collected = stop_and_collect([n.host for n in workers], spec.run_id, run_dir / "traces")
+        for host in netem_on:  # the hosts' qdiscs back as they were, whatever happened
+            try:
+                netem.clear(host, rate=host.link_rate)
+            except (RuntimeError, OSError) as exc:
+                say(f"warning: {exc}")
         # After the nodes stopped: what each host used, then every limit off (memory.json).
         for error in caps.finish(run_dir).get("errors", []):
             say(f"warning: memory cgroup {error}")
@@ -198,6 +216,9 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
         summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis,
                                             fit=message_fit(run.spec, run.events))
     summary.update(resources.summarize(run_dir, run.spec))
+    links = link_summary(run.spec, run.events)
+    if links:
+        summary["link_emulation"] = links
     if run.spec.get("scenario"):
         summary["scenario"] = {"name": run.spec["scenario"], **(run.spec.get("scenario_text")
                                                                or {})}
@@ -230,6 +251,8 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
             f"({energy['joules']:.4g} J over {energy['window_s']:g} s, all nodes)")
     elif energy:
         say(f"energy: unknown ({energy.get('unknown')})")
+    if summary.get("link_emulation"):
+        say(f"links: {', '.join(summary['link_emulation']['links'])}")
     seed_said = (summary.get("scenario") or {}).get("seed_reported")
     if seed_said:
         say(f"seed reported (scenario {summary['scenario']['name']}): {seed_said}")
@@ -310,8 +333,51 @@ def check_outputs(run_dir: Path, seed: int, model: str = "") -> dict:
             "reference": f"{whole.name} (= Keras predict, see tests/test_model.py)"}
 
 
-def _run_file(spec: RunSpec, plan, node, client_address: str | list[str] = "") -> dict:
+def choose_mechanism(links: LinkPlan, hosts: dict[str, Host],
+                     probe=None) -> dict[str, dict]:
+    """Probe netem on every host that sends over a link (`probe(host) -> Verdict`, over SSH
+    by default); netem runs only if every one of them has it, else node_app emulates every
+    link (one mechanism per run, so the run is one kind of experiment). A load client's link
+    is node_app's (its load client) either way. Returns the verdicts for spec.json."""
+    senders = sorted({e.src for a in links.links for e in a.edges if e.src in hosts})
+    if not senders:
+        return {}
+    probe = probe or netem.probe
+    verdicts = {name: probe(hosts[name]) for name in senders}
+    use_netem = all(v.available for v in verdicts.values())
+    for applied in links.links:
+        on_hosts = all(e.src in hosts for e in applied.edges)
+        applied.mechanism = NETEM if use_netem and on_hosts else NODE_APP
+    return {name: {"available": v.available, "reason": v.reason}
+            for name, v in verdicts.items()}
+
+
+def apply_netem(links: LinkPlan, hosts: dict[str, Host], controller: str) -> list[Host]:
+    """Install netem's classes on every host that sends over a netem link; the hosts done,
+    so the caller clears them at the end (also after a failure part-way)."""
+    peers: dict[str, list] = {}
+    for applied in links.links:
+        if applied.mechanism != NETEM:
+            continue
+        for e in applied.edges:
+            address = controller if e.dst == "sink" else hosts[e.dst].address
+            peers.setdefault(e.src, []).append((address, applied.link))
+    done: list[Host] = []
+    try:
+        for name, pairs in peers.items():
+            netem.apply(hosts[name], pairs, rate=hosts[name].link_rate)
+            done.append(hosts[name])
+    except RuntimeError:
+        for host in done:
+            netem.clear(host, rate=host.link_rate)
+        raise
+    return done
+
+
+def _run_file(spec: RunSpec, plan, node, client_address: str | list[str] = "",
+              links: LinkPlan | None = None) -> dict:
     first = node.stages[0] if node.stages else ""
+    node_links = links.node_links(node.host.name) if links else {}
     slow = {f.host: f.factor for f in map(parse_fault, spec.faults) if f.kind == "slow"}
     input_size = describe(spec.model).stage_input_size(first) if first else plan.input_size
     return {
@@ -320,8 +386,9 @@ def _run_file(spec: RunSpec, plan, node, client_address: str | list[str] = "") -
         "input_size": input_size,
         "profile": node.host.profile, "peers": plan.peers_of(node, client_address),
         "seed": spec.seed,  # a profile's service-time distributions draw from it
-    } | _profile_entry(node.host.profile) | ({"help": node.help} if node.help else {}) \
-        | node.extra | ({"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
+    } | ({"links": node_links} if node_links else {}) | _profile_entry(node.host.profile) \
+        | ({"help": node.help} if node.help else {}) | node.extra \
+        | ({"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
 
 
 def _profile_entry(profile: str) -> dict:

@@ -45,6 +45,7 @@ class Host:
     link_rate: the rate the lab shapes the host's link to (tc tbf, both directions: inventory
         var `link_rate`, e.g. "100mbit"; playbooks/roles/lab/files/labctl.py), "" = unshaped.
         spec.json records it per node, so the model prices a message's bytes at it.
+        With `--link` on, netem's classes keep this rate (harness/netem.py).
     """
 
     name: str

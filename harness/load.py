@@ -66,13 +66,15 @@ def poll(entry: list[str], all_nodes: list[str], sink: str) -> Progress:
 
 
 def load_config(spec: RunSpec, targets: list[str], input_size: int, out: str,
-                max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> dict:
+                max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+                links: dict[str, dict] | None = None) -> dict:
     """The JSON the locustfile reads: schedule parameters (a pure function of the spec),
-    frame seed, targets and where to write client.csv."""
+    frame seed, targets, where to write client.csv, and the client's links per target
+    (`--link=client-ENTRY:NAME`, emulated by the load client; omitted when none)."""
     return {
         "schedule": params_of(spec), "frame_seed": spec.seed, "input_size": input_size,
         "targets": targets, "out": out, "max_in_flight": max_in_flight,
-    }
+    } | ({"links": links} if links else {})
 
 
 def locust_command(python: str, repo: str | Path, cfg_path: str | Path, host: str,
@@ -117,6 +119,7 @@ def run_locust(
     spec: RunSpec, targets: list[str], input_size: int, run_dir: Path,
     node_endpoints: list[str], sink_endpoint: str, out=sys.stdout, client=None,
     clients: list | None = None, master_host: str = "", clock_offsets: dict | None = None,
+    client_links: dict[str, dict] | None = None,
 ) -> int:
     """Run the schedule to its end; returns Locust's exit code (1 = some requests failed).
 
@@ -125,19 +128,23 @@ def run_locust(
     clients: several Hosts (`--clients`): Locust's distributed mode, the master here bound to
     master_host, a worker on each host (harness/load_dist.py); clock_offsets: each worker's
     clock minus the controller's, s, by host name.
+    client_links: per target, the `client-ENTRY` link the load client emulates.
     """
     def progress(elapsed: float, total: float) -> str:
         return poll(targets, node_endpoints, sink_endpoint).line(elapsed, total)
 
     if clients:
-        config = load_config(spec, targets, input_size, str(run_dir / "client.csv"))
+        config = load_config(spec, targets, input_size, str(run_dir / "client.csv"),
+                             links=client_links)
         offsets = clock_offsets or {}
         workers = [Worker(h.name, h, offsets.get(h.name, 0.0)) for h in clients]
         return run_distributed(config, run_dir, workers, master_host, progress, out)
     if client is None:
-        config = load_config(spec, targets, input_size, str(run_dir / "client.csv"))
+        config = load_config(spec, targets, input_size, str(run_dir / "client.csv"),
+                             links=client_links)
         return run_load(config, run_dir, progress, out)
-    return run_remote(client, spec, targets, input_size, run_dir, progress, out)
+    return run_remote(client, spec, targets, input_size, run_dir, progress, out,
+                      links=client_links)
 
 
 def remote_locust_line(remote: str, target: str, total_s: float) -> str:
@@ -152,7 +159,7 @@ def remote_locust_line(remote: str, target: str, total_s: float) -> str:
 
 
 def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir: Path,
-               progress=None, out=sys.stdout) -> int:
+               progress=None, out=sys.stdout, links: dict[str, dict] | None = None) -> int:
     """Run Locust on an inventory host over Fabric, then fetch client.csv and the log.
 
     The remote work dir is a new `mktemp -d` folder (0700) on the host, /tmp/dnn-load.XXXX;
@@ -165,7 +172,7 @@ def run_remote(host, spec: RunSpec, targets: list[str], input_size: int, run_dir
 
     with connect(host, timeout_s=10) as c:
         remote = remote_mktemp(c, REMOTE_WORKDIR, directory=True)
-    config = load_config(spec, targets, input_size, f"{remote}/client.csv")
+    config = load_config(spec, targets, input_size, f"{remote}/client.csv", links=links)
     total_s = build(**config["schedule"]).total_s
     (run_dir / "load.json").write_text(json.dumps(config, indent=2))
     line = remote_locust_line(remote, targets[0], total_s)

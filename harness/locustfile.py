@@ -21,6 +21,12 @@ master sends (message `start_at`, controller clock; each worker adds its measure
 offset), writes its part of client.csv with a `worker` column, and tells the master
 (`share_done`); the master ends the test once every worker is done. Each process reads its
 own JSON at `init`: Locust later overwrites a worker's custom options with the master's.
+
+A `client-ENTRY` link (`--link`, harness/link_plan.py) is the JSON's `links`: per target, the
+link node_app's forwarder would emulate (node_app/link.py). The frame's greenlet sends at its
+intended time as always (`sent_t`, so send lag stays the client's own lateness), then waits
+out the drawn delay before the request leaves, as netem would hold it on the wire: the
+delay shows in the frame's latency and in the client->entry hop, not as send lag.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from locust.exception import StopUser
 
 from harness.frames import frame_bytes
 from harness.schedule import build, share
+from node_app.link import LinkEmulation
 
 CLIENT_FIELDS = [
     "packet_id", "phase", "intended_t", "sent_t", "status", "accepted",
@@ -70,8 +77,19 @@ class Plan:
     clock_offset_s: float = 0.0  # worker: its clock minus the controller's, measured
     start_wait_s: float = 60.0  # worker: how long to wait for the master's start time
     start_t: float = 0.0
+    links: dict[str, dict] = field(default_factory=dict)  # target -> link (client-ENTRY)
     rows: list[list] = field(default_factory=list)
     written: bool = False
+    emulated: dict[str, LinkEmulation] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.emulated = {t: LinkEmulation.from_dict(v, f"load config links[{t!r}]")
+                         for t, v in (self.links or {}).items()}
+
+    def link_wait_s(self, target: str) -> float:
+        """The next frame's emulated link wait to `target`, s (0 without a link)."""
+        link = self.emulated.get(target)
+        return 0.0 if link is None else link.draw()[0] / 1000.0
 
     def fields(self) -> list[str]:
         return CLIENT_FIELDS + (["worker"] if self.role == "worker" else [])
@@ -207,9 +225,12 @@ class Camera(FastHttpUser):
 
     def _send(self, plan: Plan, pid: int, intended: float, warmup: bool) -> None:
         target = plan.targets[pid % len(plan.targets)]
+        link_s = plan.link_wait_s(target)  # drawn in spawn (= packet id) order: reproducible
         body = frame_bytes(pid, seed=plan.frame_seed, size=plan.input_size)
         _sleep_until(intended, plan.spin_s)
         sent = time.time()
+        if link_s > 0.0:  # after `sent`: the link's delay is not the client's send lag
+            gevent.sleep(link_s)
         reply: dict = {}
         raw = ""
         status = 0

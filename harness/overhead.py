@@ -27,7 +27,10 @@ def forward_ms(events: pd.DataFrame) -> float | None:
     worker node of the run; None when the run forwarded nothing.
 
     A task gateway (it traces `task_sent`) is left out: between its `finished` (its own
-    stage) and `forwarded` (the assembled frame) lie the helpers' tasks, not a hop."""
+    stage) and `forwarded` (the assembled frame) lie the helpers' tasks, not a hop. An
+    emulated link's wait before the send (`link_delayed`, node_app/link.py) is taken out:
+    it is the link's, which the model adds per link (harness/link_plan.py), not the
+    testbed's overhead, which every hop pays."""
     gateways = events.loc[events["event"] == "task_sent", "node"].unique()
     ev = events[events["event"].isin(["finished", "forwarded"]) & ~events["node"].isin(gateways)]
     if ev.empty:
@@ -37,8 +40,47 @@ def forward_ms(events: pd.DataFrame) -> float | None:
     if "finished" not in first or "forwarded" not in first:
         return None
     gap = (first["forwarded"] - first["finished"]).dropna()
+    waited = link_wait_s(events)
+    if len(waited):
+        gap = gap.sub(waited.reindex(gap.index).fillna(0.0))
     gap = gap[gap >= 0]
     return round(float(gap.median()) * 1000.0, 3) if len(gap) else None
+
+
+def link_wait_s(events: pd.DataFrame) -> pd.Series:
+    """Per (node, packet) the first `link_delayed` wait, s (the one before the node's first
+    forward of the packet), from its detail `<ms>[:lost]`; empty without emulated links."""
+    rows = events[events["event"] == "link_delayed"]
+    if rows.empty:
+        return pd.Series(dtype="float64")
+    ms = pd.to_numeric(rows["detail"].astype(str).str.partition(":")[0], errors="coerce")
+    first = (rows.assign(wait=ms / 1000.0).sort_values("t")
+             .groupby(["node", "packet_id"], observed=True)["wait"].first())
+    return first.dropna()
+
+
+def link_summary(spec: dict, events: pd.DataFrame | None) -> dict | None:
+    """summary.json `link_emulation`: the mechanism that ran, the links as given, and what
+    node_app's forwarders waited per node (frames, mean ms, frames charged an RTO); None for a
+    run without `--link`. Under netem the kernel's waits are not traced: no `waited`."""
+    doc = spec.get("link_emulation")
+    if not doc:
+        return None
+    out = {"mechanism": doc.get("mechanism", ""),
+           "links": [f"{a.get('spec')} ({a.get('mechanism')})" for a in doc.get("links") or []]}
+    rows = (events[events["event"] == "link_delayed"] if events is not None
+            else pd.DataFrame())
+    if len(rows):
+        detail = rows["detail"].astype(str)
+        ms = pd.to_numeric(detail.str.partition(":")[0], errors="coerce")
+        lost = detail.str.endswith(":lost")
+        waited = {}
+        for node, idx in rows.groupby("node", observed=True).groups.items():
+            waited[str(node)] = {"frames": int(len(idx)),
+                                 "mean_ms": round(float(ms.loc[idx].mean()), 3),
+                                 "lost": int(lost.loc[idx].sum())}
+        out["waited"] = waited
+    return out
 
 
 BENCH_RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"

@@ -19,6 +19,7 @@ from harness import strategies
 from harness.capacity import device_profile, has_cost_model, no_cost_reason, profile_names, stage_ms
 from harness.des import Links, Params
 from harness.inventory import link_rate_bytes
+from harness.link_plan import model_link_ms
 from harness.models import DEFAULT_MODEL, describe
 from harness.overhead import MessageFit
 from harness.overhead import message_fit as overhead_fit
@@ -75,7 +76,9 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
             parts_ms: tuple[tuple[float, ...], ...] = (),
             b_whole_ms: float | None = None,
             dists: tuple[tuple[str, tuple[Dist, ...]], ...] = (),
-            seed: int = 0, admission: str = "whole") -> dict[str, Any]:
+            seed: int = 0, admission: str = "whole",
+            link_ms: dict[str, float] | None = None,
+            client_link_ms: dict[str, float] | None = None) -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
     l1_ms, l2_ms: the model's two pipeline stages (A's on A's device, B's on B's);
@@ -85,8 +88,9 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
     run's own, see harness/overhead.py); dists, seed: per node (A, B) the service-time
     distributions its profile has for its stages, drawn per frame (harness/des.py);
     parts_ms: dp, mp, tasks: the job times of each part node (harness/des.py `Params`);
-    admission: `whole` or `none` (mp, adaptive). See harness/des.py `simulate` for what is
-    counted.
+    admission: `whole` or `none` (mp, adaptive); link_ms, client_link_ms: by node name, what
+    emulated links add to its forwards and to the client's frames (harness/des.py `Params`).
+    See harness/des.py `simulate` for what is counted.
     """
     try:
         module = strategies.get(strategy)
@@ -102,7 +106,9 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
                     switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms,
                     parts_ms=tuple(tuple(p) for p in parts_ms), b_whole_ms=b_whole_ms,
-                    dists=dists, seed=seed, admission=admission)
+                    dists=dists, seed=seed, admission=admission,
+                    link_ms=tuple(sorted((link_ms or {}).items())),
+                    client_link_ms=tuple(sorted((client_link_ms or {}).items())))
     return module.predict(params)
 
 
@@ -141,9 +147,12 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     if measure is None:
         measure = int(round(float(spec["duration_s"]) * rate))
     module = strategies.get(str(spec["strategy"]))
+    link_ms, client_link_ms, link_basis = model_link_ms(spec)
+    links = {"link_ms": link_ms, "client_link_ms": client_link_ms,
+             "link_basis": link_basis} if link_basis else {}
     if hasattr(module, "board_jobs"):
         return _predict_board(spec, module, rate, int(warmup), int(measure), hop_ms, hop_basis,
-                              fit)
+                              fit) | links
     info = describe(model)
     first, second = info.pipeline
     parts_ms: tuple[tuple[float, ...], ...] = ()
@@ -168,8 +177,10 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         hop_ms=0.0 if hop_ms is None else hop_ms, parts_ms=parts_ms,
         dists=dists, seed=int(spec.get("seed") or 0),
         admission=str(spec.get("admission") or "none"),  # runs before issue 13 had none
+        link_ms=link_ms, client_link_ms=client_link_ms,
     )
-    return result | {"hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP}
+    return result | {"hop_ms": hop_ms,
+                     "hop_basis": hop_basis if hop_ms is not None else NO_HOP} | links
 
 
 def _board_run(spec: dict[str, Any]) -> tuple[RunSpec, str, list[str]]:
@@ -238,10 +249,18 @@ def _predict_board(spec: dict[str, Any], module: Any, rate: float, warmup: int, 
                     whole_ms=0.0, switch_ms=0.0, hop_ms=0.0 if hop_ms is None else hop_ms,
                     parts_ms=jobs.parts_ms, rounds=jobs.rounds, owners=jobs.owners,
                     rest_ms=jobs.rest_ms, links=link, task_bytes=jobs.task_bytes,
-                    frame_bytes=jobs.frame_bytes, sched=jobs.sched, reuse=jobs.reuse)
+                    frame_bytes=jobs.frame_bytes, sched=jobs.sched, reuse=jobs.reuse,
+                    **_link_params(spec))
     return module.predict(params) | {
         "hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP,
         "rate_bytes_per_ms": link.rate, "rate_basis": rate_basis}
+
+
+def _link_params(spec: dict[str, Any]) -> dict[str, Any]:
+    """Params' link fields for a spec (harness/link_plan.py `model_link_ms`)."""
+    link_ms, client_link_ms, _basis = model_link_ms(spec)
+    return {"link_ms": tuple(sorted(link_ms.items())),
+            "client_link_ms": tuple(sorted(client_link_ms.items()))}
 
 
 def _priced(spec: dict[str, Any], profile: str) -> bool:

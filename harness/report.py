@@ -182,6 +182,10 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
         rows.append(("seed reported", scen["seed_reported"]))
     if s.get("rerun_of"):
         rows.append(("re-run of", s["rerun_of"]))
+    links = s.get("link_emulation") or {}
+    if links:
+        rows.append(("links (delay, jitter, loss) emulated by",
+                     f"{links.get('mechanism')}: {', '.join(links.get('links') or [])}"))
     p = s.get("predicted") or {}
     if p.get("skipped"):
         rows.append(("prediction (discrete-event model)", f"none: {p['skipped']}"))
@@ -199,6 +203,8 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
             rows.append(("model's rate for message bytes kB/ms",
                          f"{_fmt(rate / 1000.0, 1)} ({p['rate_basis']})" if rate is not None
                          else p["rate_basis"]))
+        if p.get("link_basis"):
+            rows.append(("model's link delays", p["link_basis"]))
     return rows
 
 

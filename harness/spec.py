@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from harness import models, strategies
 from harness.errors import CLI_FLAGS, SpecError
 from harness.fault_spec import check_faults
+from harness.link_plan import parse_options
 from node_app.validate import MAX_PACKET_ID
 
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
@@ -75,6 +76,10 @@ class RunSpec:
     enforce_memory: cap each lab host's memory (a cgroup, harness/memcap.py) so an oversized
         stage fails as on the device: "" no cap; "ram" each host at its profile's `ram_mb`;
         "<MB>" every host at MB (a test's tiny limit). `fab experiment --enforce-memory[=MB]`.
+    net_links: `--link` SPECs `A-B:NAME`: the link between hosts A and B (A may be `client`,
+        B `sink`) delays, jitters and loses frames as link kind NAME of harness/links.json
+        says (harness/link_plan.py); the ends are checked against the inventory and the plan
+        when the run starts, the text here.
     """
 
     strategy: str = "baseline"
@@ -108,6 +113,7 @@ class RunSpec:
     scenario: str = ""
     rerun_of: str = ""
     enforce_memory: str = ""
+    net_links: list[str] = field(default_factory=list)
 
     @property
     def grid_nm(self) -> tuple[int, int]:
@@ -174,6 +180,7 @@ class RunSpec:
         if isinstance(self.hosts, str):
             self.hosts = [h for h in self.hosts.split(",") if h]
         self.enforce_memory = _enforce_memory(self.enforce_memory)
+        self.net_links = [o.text for o in parse_options(self.net_links)]
         if not self.run_id:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
             k = f"-k{self.k}" if strategies.uses(self.strategy, "k") else ""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node_app.link import LinkConfigError, LinkEmulation
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 DEFAULT_READ_TIMEOUT_S = 5.0  # run.json read_timeout_s: time a client has to send a request
 
@@ -432,6 +434,7 @@ class RunConfig:
     local: LocalConfig | None = None
     seed: int = 0
     profile_entry: dict[str, Any] | None = None
+    links: dict[str, dict[str, Any]] | None = None
 
     FIELDS = ("run_id", "stages", "next_hops", "queue_size", "max_body_bytes", "input_size")
     # profile: overrides node.json's device profile for this run ("" = keep it);
@@ -461,9 +464,11 @@ class RunConfig:
     #   waiting is reproducible.
     # profile_entry: the profile itself (as spec.json `profiles` records it), for profiles
     #   that are not in the node's profiles.json (a calibrated profiles/<name>.json).
+    # links: per hop this node forwards to, the link the Forwarder emulates before each send
+    #   ({delay_ms, jitter_ms, loss_pct, seed}; node_app/link.py), where netem does not.
     OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
                 "tasks", "pull", "peers", "read_timeout_s", "admission", "heartbeat_ms",
-                "slow_factor", "local", "seed", "profile_entry")
+                "slow_factor", "local", "seed", "profile_entry", "links")
 
     @property
     def is_sink(self) -> bool:
@@ -525,12 +530,14 @@ class RunConfig:
             else None,
             seed=_int(data, "seed", where, 0) if data.get("seed") is not None else 0,
             profile_entry=data.get("profile_entry"),
+            links=data.get("links") or None,
         )
         if run.profile_entry is not None and (not isinstance(run.profile_entry, dict)
                                               or not run.profile):
             raise ConfigError(f"{where}: field 'profile_entry' must be an object and needs "
                               "'profile' (its name)")
         run._check_parallel(where)
+        run._check_links(where)
         run._check_feedback(where)
         run._check_access(data, where)
         if run.keep_outputs and not run.outputs_file:
@@ -552,6 +559,33 @@ class RunConfig:
                 f"frame (input_size {run.input_size} * 4 = {run.frame_bytes} bytes)"
             )
         return run
+
+    def forward_hops(self) -> tuple[str, ...]:
+        """Every hop the Forwarder sends frames to: next hops and a direct hop to the sink."""
+        direct = [c.direct_hop for c in (self.help, self.local) if c is not None]
+        return (*self.next_hops, *direct)
+
+    def _check_links(self, where: str) -> None:
+        """`links`: an object of hop -> link, each hop one this node forwards to (a link to
+        anywhere else would emulate nothing), each link valid (node_app/link.py)."""
+        if self.links is None:
+            return
+        if not isinstance(self.links, dict):
+            raise ConfigError(f"{where}: field 'links' must be an object of hop -> link")
+        hops = self.forward_hops()
+        for hop, entry in self.links.items():
+            if hop not in hops:
+                raise ConfigError(f"{where}: field 'links' has hop {hop!r}, which this node "
+                                  f"does not forward to (its hops: {', '.join(hops) or 'none'})")
+            try:
+                LinkEmulation.from_dict(entry, f"{where}: field 'links'[{hop!r}]")
+            except LinkConfigError as e:
+                raise ConfigError(str(e)) from None
+
+    def link(self, hop: str) -> LinkEmulation | None:
+        """A fresh emulation (its own seeded generator) of the link to `hop`, or None."""
+        entry = (self.links or {}).get(hop)
+        return None if entry is None else LinkEmulation.from_dict(entry, f"links[{hop!r}]")
 
     def _check_access(self, data: dict[str, Any], where: str) -> None:
         """`peers` must be IP addresses (not names: a peer is matched by its source address),

@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import Any
 
 from node_app.config import parse_hostport
+from node_app.link import LinkEmulation
 
 FORWARD_TIMEOUT_S = 2.0
 
 
 class Forwarder:
-    """One kept-alive HTTP connection to a next hop (used by the single worker thread)."""
+    """One kept-alive HTTP connection to a next hop (used by the single worker thread).
 
-    def __init__(self, hop: str, timeout: float = FORWARD_TIMEOUT_S):
+    With a `link` (run.json `links`, node_app/link.py) every send first waits out the link's
+    drawn delay, as netem would hold the request on the wire; `last_link` is then the
+    (start time, ms waited, lost?) of the last send, for the node's trace and counters.
+    """
+
+    def __init__(self, hop: str, timeout: float = FORWARD_TIMEOUT_S,
+                 link: LinkEmulation | None = None):
         self.hop = hop
         self.host, self.port = parse_hostport(hop)
         self.timeout = timeout
+        self.link = link
+        self.last_link: tuple[float, float, bool] | None = None
         self._conn: http.client.HTTPConnection | None = None
 
     def send(
@@ -35,6 +45,11 @@ class Forwarder:
         connection error is retried once on a fresh connection. A timeout is not retried:
         the peer may have the frame already.
         """
+        if self.link is not None:
+            started = time.time()
+            wait_ms, lost = self.link.draw()
+            time.sleep(wait_ms / 1000.0)
+            self.last_link = (started, wait_ms, lost)
         reason = "connect_error"
         for _attempt in range(2):
             if self._conn is None:

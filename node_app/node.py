@@ -58,7 +58,7 @@ class Node:
         self.memory = MemoryMeter()  # per-layer buffers while computing, /stats `memory`
         self.queue = WorkQueue(run.queue_size)  # frames for the worker (None: stop)
         self.served: list[WorkQueue] = [self.queue]  # every queue a serve loop works through
-        self.forwarders = [Forwarder(hop) for hop in run.next_hops]
+        self.forwarders = [self.forwarder(hop) for hop in run.next_hops]
         self.stopping = threading.Event()
         # The port the server listens on: node.json's until the bind, then the bound one
         # (port 0 in tests); a work-stealing source tells its gateway where thieves reach it.
@@ -66,6 +66,11 @@ class Node:
         # The `slow` fault (run.json slow_factor, applied on SIGUSR1 by slow_down()): every
         # profile time of compute() is multiplied by this from then on.
         self.slowdown = 1.0
+
+    def forwarder(self, hop: str) -> Forwarder:
+        """A Forwarder to `hop`, emulating run.json's link to it if there is one (every role
+        gets its forwarders here, so no send bypasses the link)."""
+        return Forwarder(hop, link=self.run.link(hop))
 
     def open_trace(self) -> None:
         """Open `<trace_dir>/<run_id>.csv`; only after bind, so a failed start leaves none."""
@@ -190,6 +195,8 @@ class Node:
                 "share": st.share,
                 "slowdown": self.slowdown,
                 "overruns": st.overruns,
+                "link_delay_ms": round(st.link_delay_ms, 3),
+                "link_lost": st.link_lost,
             } | {"memory": memory}
 
     # worker side -------------------------------------------------------------------------
@@ -296,6 +303,8 @@ class Node:
     ) -> tuple[dict[str, Any] | None, str | None]:
         """forward(), with the failure's reason: (reply, None) or (None, reason)."""
         reply, failure = fwd.send(packet_id, data, headers)
+        if fwd.last_link is not None:
+            self.note_link(packet_id, fwd)
         with self.stats.lock:
             if failure is None:
                 self.stats.forwarded += 1
@@ -307,6 +316,20 @@ class Node:
         else:
             self.trace.write(packet_id, "forward_failed", failure)
         return reply, failure
+
+    def note_link(self, packet_id: int, fwd: Forwarder) -> None:
+        """Count and trace the link's wait before this send: `link_delayed` at the time the
+        wait began, detail `<ms>` or `<ms>:lost` (the RTO included), so the analysis can take
+        the emulated link out of the node's own forward time (harness/overhead.py) and show
+        it on the hop instead; /stats `link_delay_ms` (total) and `link_lost`."""
+        assert fwd.last_link is not None
+        started, ms, lost = fwd.last_link
+        fwd.last_link = None
+        with self.stats.lock:
+            self.stats.link_delay_ms += ms
+            self.stats.link_lost += int(lost)
+        self.trace.write(packet_id, "link_delayed", f"{ms:.3f}" + (":lost" if lost else ""),
+                         t=started)
 
     def close_forwarders(self) -> None:
         for fwd in self.forwarders:

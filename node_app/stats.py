@@ -37,6 +37,10 @@ class Stats:
         self.stage_ms: dict[str, float] = {}
         self.share: float | None = None
         self.overruns = 0  # frames whose real compute + overhead outlasted the profile time
+        # run.json `links` (node_app/link.py): ms the forwarders waited for emulated links,
+        # and frames they charged a retransmission timeout for
+        self.link_delay_ms = 0.0
+        self.link_lost = 0
 
     def count(self, table: dict[str, int], reason: str) -> None:
         with self.lock:

@@ -53,6 +53,12 @@ from lab_cli import fab, run_ids  # tests/ is on sys.path (pytest rootdir)
                                 "pi5, pi6"),
         (["--clients=pi2,pi6"], "--clients: pi2 run(s) a node of this run (pi1, pi2); a load "
                                 "client must be another host"),
+        (["--link=pi1pi2:wifi-busy"], "--link: 'pi1pi2:wifi-busy' is not A-B:NAME"),
+        (["--link=pi1-pi2:wifi"], "--link: 'pi1-pi2:wifi': link kind 'wifi' has no delay_ms"),
+        (["--link=pi1-pi9:wifi-busy"], "--link: 'pi1-pi9:wifi-busy': unknown host 'pi9': not "
+                                       "in "),
+        (["--link=pi1-pi3:wifi-busy"], "--link: 'pi1-pi3:wifi-busy': host pi3 is not a node "
+                                       "of this run"),
     ],
 )
 def test_bad_experiment_spec_names_the_option(args, message):

@@ -114,7 +114,7 @@ def test_wifi_costs_more_per_byte_than_ethernet() -> None:
     assert "1.32W" in eth.basis and "1.13W" in eth.basis
     assert eth.j_per_byte == pytest.approx((1.32 - 1.13) / 12.5e6, rel=1e-3)
     assert "1.9 uJ per byte" in wifi.basis and wifi.j_per_byte == 1.9e-6
-    with pytest.raises(LinkError, match="known: ethernet, wifi"):
+    with pytest.raises(LinkError, match="known: delay20-jitter5, ethernet, wifi, wifi-busy"):
         load_link("carrier pigeon")
     with pytest.raises(LinkError, match="j_per_byte"):
         Link.from_entry("x", {"j_per_byte": -1})

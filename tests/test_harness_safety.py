@@ -96,7 +96,7 @@ def test_remote_load_works_in_a_mktemp_dir(fake_ssh, tmp_path: Path, monkeypatch
     from harness import load
 
     monkeypatch.setattr(load, "build", lambda **kw: SimpleNamespace(total_s=0.0))
-    monkeypatch.setattr(load, "load_config", lambda spec, targets, n, out: {
+    monkeypatch.setattr(load, "load_config", lambda spec, targets, n, out, **_kw: {
         "schedule": {}, "out": out})
     host = Host("pi3", "198.18.0.13", "root", "", "zero", True)
     spec = SimpleNamespace(run_id="predictable-id")

@@ -76,7 +76,7 @@ class AdaptiveEntry(Role):
             self.full = load_pipeline(node.config.stages_dir, [*run.stages, *cfg.stages],
                                       run.input_size)
             self.full_ms = node.profile.frame_ms(self.full.costs)
-            self.direct = Forwarder(cfg.direct_hop)
+            self.direct = node.forwarder(cfg.direct_hop)
             self.own_key = "+".join(st.name for st in node.pipeline.stages)
             self.full_key = "+".join(st.name for st in self.full.stages)
         members = n + (self.direct is not None)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import queue
 import time
 
-from node_app.forwarder import Forwarder
 from node_app.node import Node
 from node_app.profile import sleep_until
 from node_app.role import Role
@@ -40,7 +39,7 @@ class Helper(Role):
         cfg = node.run.help
         assert cfg is not None, "Helper needs run.json 'help'"
         self.cfg = cfg
-        self.direct = Forwarder(cfg.direct_hop)
+        self.direct = node.forwarder(cfg.direct_hop)
         self.to_next = node.forwarders[0]
         self.own = node.pipeline
         self.help: Pipeline | None = None  # loaded at each switch, dropped at the switch back
