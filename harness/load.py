@@ -68,10 +68,12 @@ def poll(entry: list[str], all_nodes: list[str], sink: str) -> Progress:
 def load_config(spec: RunSpec, targets: list[str], input_size: int, out: str,
                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> dict:
     """The JSON the locustfile reads: schedule parameters (a pure function of the spec),
-    frame seed, targets and where to write client.csv."""
+    the data sources (each that schedule, source i sent to targets[i]), frame seed, targets
+    and where to write client.csv."""
     return {
-        "schedule": params_of(spec), "frame_seed": spec.seed, "input_size": input_size,
-        "targets": targets, "out": out, "max_in_flight": max_in_flight,
+        "schedule": params_of(spec), "sources": spec.sources, "frame_seed": spec.seed,
+        "input_size": input_size, "targets": targets, "out": out,
+        "max_in_flight": max_in_flight,
     }
 
 

@@ -14,7 +14,7 @@ from harness.analysis.intervals import interval
 
 # A sweep point is one strategy at one value of each knob (a column of the points; absent or
 # None where the strategy ignores it); its repetitions are the runs that share all of them.
-POINT_KEYS = ("strategy", "x", "k", "grid", "sched", "queue_size", "model")
+POINT_KEYS = ("strategy", "x", "k", "grid", "sched", "sources", "queue_size", "model")
 # The measured numbers a point reports as mean +/- 95 % CI over its repetitions.
 STAT_METRICS = ("coverage", "delivered_fps", "latency_p50_ms", "latency_p95_ms")
 # Numbers every repetition shares (the plan's) or that the model predicts: their mean.
