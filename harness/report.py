@@ -143,6 +143,26 @@ def _min_run(s: dict[str, Any]) -> str:
     return f"{m.get('min_duration_s'):g} / {m.get('min_frames')}: {verdict}"
 
 
+SOURCE_HEADER = ("source", "entry", "first packet id", "sent", "delivered", "coverage",
+                 "delivered fps", "latency p50 ms", "latency p99 ms", "latency max ms",
+                 "send lag p99 ms")
+
+
+def _sources(s: dict[str, Any]) -> dict[str, Any]:
+    """The run page's table of data sources (`--sources`): a row per source; empty for a
+    run with one."""
+    rows: Rows = [
+        [str(r.get("source")), _fmt(r.get("target")), str(r.get("first_id")),
+         _fmt(r.get("sent")), _fmt(r.get("delivered")), _fmt(r.get("coverage"), 4),
+         _fmt(r.get("delivered_fps"), 3), _fmt(_get(r, "latency_ms.p50"), 1),
+         _fmt(_get(r, "latency_ms.p99"), 1), _fmt(_get(r, "latency_ms.max"), 1),
+         _fmt(_get(r, "send_lag_ms.p99"), 2)]
+        for r in s.get("sources") or []]
+    return {"sources": rows, "source_header": list(SOURCE_HEADER),
+            "sources_total": f"{_fmt(s.get('throughput_fps'), 3)} fps",
+            "sources_worst": _fmt(s.get("max_source_latency_ms"), 1)}
+
+
 def _clients(s: dict[str, Any]) -> str:
     """Several load clients (`--clients`): each worker's share as it was sent."""
     return "; ".join(f"{c['worker']}: {c['sent']}, {c.get('achieved_send_fps')}, "
@@ -156,7 +176,8 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = [
         ("run id", s.get("run_id")), ("strategy", s.get("strategy")),
         ("profile", s.get("profile")), ("started", _when(s.get("started_at"))),
-        ("offered fps", s.get("offered_fps")), ("achieved send fps", s.get("achieved_send_fps")),
+        ("offered fps" + (f" ({len(s['sources'])} sources)" if s.get("sources") else ""),
+         s.get("offered_fps")), ("achieved send fps", s.get("achieved_send_fps")),
         ("delivered fps", s.get("delivered_fps")), ("capacity fps", _capacity(s)),
         ("efficiency", s.get("efficiency")), ("sent", s.get("sent")),
         ("delivered", s.get("delivered")), ("coverage", s.get("coverage")),
@@ -627,6 +648,7 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         **_resources(s),
         **_energy(s), energy_header=ENERGY_HEADER,
         step_header=list(STEP_COLS), steps=step_rows,
+        **_sources(s),
         faults=_fault_rows(s),
         switches=_switch_rows(s),
         plots=_run_plots(run, s, steps),

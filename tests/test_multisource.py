@@ -188,3 +188,229 @@ def test_fab_help_says_the_rate_is_per_source() -> None:
     for task in ("experiment", "sweep"):
         text = " ".join(fab("--help", task).stdout.split())
         assert "--sources" in text and "per source" in text, text
+
+
+# --------------------------------------------------------------------------- analysis
+
+T0 = 1_700_000_000.0
+LATENCY_S = (0.100, 0.300)  # source 0's frames take 100 ms, source 1's 300 ms
+LOST = 1_000_003  # source 1's fourth frame is dropped at D1
+
+
+def make_two_source_run(root, **spec_extra):
+    """A hand-made ftp wst run with 2 sources at 2 fps each for 5 s (no warm-up), frames
+    timed by the very schedule the load sends (harness/schedule.py `frames_of`)."""
+    import json
+
+    from test_analysis import write_run_files
+
+    from harness.schedule import frames_of
+
+    run_dir = root / "two"
+    (run_dir / "traces").mkdir(parents=True)
+    spec = {"run_id": "two", "strategy": "ftp", "sched": "wst", "k": 2, "sources": 2,
+            "rate_fps": 2.0, "duration_s": 5.0, "warmup_s": 0.0, "arrival": "constant",
+            "seed": 0, "started_at": T0, "profile": "zero",
+            "targets": ["198.18.0.12:12345", "198.18.0.13:12345"],
+            "nodes": [{"name": n, "role": r, "stages": [], "address": f"198.18.0.{a}:12345"}
+                      for n, r, a in (("pi1", "G", 11), ("pi2", "D0", 12), ("pi3", "D1", 13),
+                                      ("sink", "sink", 1))], **spec_extra}
+    (run_dir / "spec.json").write_text(json.dumps(spec))
+    fr = frames_of(spec)
+    client, traces = [], {"pi2": [], "pi3": [], "sink": []}
+    for off, pid, src, step in zip(fr.offset_s, fr.pid, fr.source, fr.step, strict=True):
+        t = T0 + off
+        node = ("pi2", "pi3")[src]
+        client.append([pid, "warmup" if step < 0 else "measure", f"{t:.6f}", f"{t + 0.001:.6f}",
+                       200, 1, 0, 0, 1.0, spec["targets"][src]])
+        traces[node].append([t + 0.002, pid, node, "received", 0])
+        if pid == LOST:
+            traces[node].append([t + 0.003, pid, node, "dropped", "register_failed"])
+            continue
+        traces["sink"].append([t + LATENCY_S[src], pid, "sink", "received", ""])
+    write_run_files(run_dir, client, traces)
+    return run_dir
+
+
+def test_summary_gives_each_source_and_the_worst(tmp_path) -> None:
+    from harness.analysis import load_run, summarize
+
+    s = summarize(load_run(make_two_source_run(tmp_path)))
+    assert s["offered_fps"] == 4.0  # 2 sources x 2 fps
+    assert s["sent"] == 20 and s["delivered"] == 19
+    first, second = s["sources"]
+    assert (first["source"], first["first_id"], first["target"]) == (0, 0, "198.18.0.12:12345")
+    assert (second["source"], second["first_id"]) == (1, 1_000_000)
+    assert (first["sent"], first["delivered"], second["sent"], second["delivered"]) == (
+        10, 10, 10, 9)
+    assert second["coverage"] == 0.9
+    for row, lat in zip(s["sources"], LATENCY_S, strict=True):
+        for p in ("p50", "p99", "max"):
+            assert row["latency_ms"][p] == pytest.approx(lat * 1000, abs=1e-3)
+        assert row["send_lag_ms"]["p99"] == pytest.approx(1.0, abs=1e-3)
+    # the measure window is the run's 5 s, though source 1 starts a quarter second late
+    assert s["window"]["length_s"] == pytest.approx(5.0)
+    assert (first["delivered_fps"], second["delivered_fps"]) == (2.0, 1.8)
+    assert s["max_source_latency_ms"] == pytest.approx(300.0, abs=1e-3)
+    assert s["throughput_fps"] == 3.8 == s["delivered_fps"]
+    assert s["drops"] == {"pi3": {"register_failed": 1}}
+
+
+def test_a_single_source_summary_has_no_source_fields(tmp_path) -> None:
+    from test_analysis import make_run
+
+    from harness.analysis import load_run, summarize
+
+    s = summarize(load_run(make_run(tmp_path)))
+    assert "sources" not in s and "max_source_latency_ms" not in s and s["offered_fps"] == 10.0
+
+
+def test_rate_steps_count_every_sources_frames(tmp_path) -> None:
+    from harness.analysis import load_run, step_table
+
+    run = load_run(make_two_source_run(tmp_path, rates=[2.0], step_s=5.0))
+    steps = step_table(run)
+    assert steps["scheduled"].tolist() == [20] and steps["sent"].tolist() == [20]
+    assert steps["delivered"].tolist() == [19]
+
+
+def test_no_prediction_for_several_sources() -> None:
+    from harness.predict import why_not
+
+    spec = {"strategy": "ftp", "sched": "wsh", "sources": 2, "arrival": "constant"}
+    assert "one data source" in why_not(spec)
+
+
+def test_run_report_has_the_source_table(tmp_path) -> None:
+    from harness.analysis import load_run, summarize
+    from harness.report import write_run_report
+
+    run_dir = make_two_source_run(tmp_path)
+    s = summarize(load_run(run_dir))
+    html = write_run_report(run_dir, s, tmp_path / "two.html").read_text()
+    assert "<h2>Data sources</h2>" in html and "offered fps (2 sources)" in html
+    assert "1000000" in html and "198.18.0.13:12345" in html and "300.0" in html
+    single = tmp_path / "one"
+    single.mkdir()
+    from test_analysis import make_run
+
+    one = make_run(single)
+    assert "Data sources" not in write_run_report(one, None, single / "one.html").read_text()
+
+
+# --------------------------------------------------------------------------- Locust
+
+SRC_RATE = 20.0  # per source
+SRC_S = 1.5
+
+
+def _nodes(n: int):
+    import threading
+
+    from test_load import StallNode
+
+    nodes = [StallNode(None) for _ in range(n)]
+    for node in nodes:
+        threading.Thread(target=node.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+    return nodes
+
+
+def _stop(nodes) -> None:
+    for node in nodes:
+        node.shutdown()
+        node.server_close()
+
+
+def _config(run_dir, nodes, sources: int) -> dict:
+    return {"schedule": {"arrival": "constant", "seed": 0, "rate_fps": SRC_RATE,
+                         "warmup_s": 0.0, "duration_s": SRC_S},
+            "sources": sources, "frame_seed": 0, "input_size": 100,
+            "targets": [n.endpoint for n in nodes], "out": str(run_dir / "client.csv"),
+            "max_in_flight": 100}
+
+
+def test_one_locust_run_sends_each_source_to_its_own_entry(tmp_path) -> None:
+    """Two sources, two entries: each entry gets exactly its source's frames (IDs in the
+    source's range), each at its intended time, one client.csv for both."""
+    import json
+
+    from harness.analysis import load_run
+    from harness.load import run_load
+
+    run_dir = tmp_path / "local"
+    run_dir.mkdir()
+    nodes = _nodes(2)
+    try:
+        code = run_load(_config(run_dir, nodes, 2), run_dir,
+                        out=open("/dev/null", "w"))  # noqa: SIM115
+    finally:
+        _stop(nodes)
+    assert code == 0, (run_dir / "locust.log").read_text()[-2000:]
+    n = int(SRC_RATE * SRC_S)
+    for s, node in enumerate(nodes):
+        assert sorted(pid for _t, pid in node.rows) == [first_id(s) + i for i in range(n)]
+    sched = _config(run_dir, nodes, 2)["schedule"]
+    (run_dir / "spec.json").write_text(json.dumps({"run_id": "local", **sched, "sources": 2}))
+    c = load_run(run_dir).client.sort_values("intended_t")
+    fr = frames(sched | {"rates": [], "step_s": 0.0}, 2)
+    assert c["packet_id"].tolist() == fr.pid.tolist()  # the merged schedule, in its order
+    intended = c["intended_t"].to_numpy(float)
+    np.testing.assert_allclose(intended - intended[0], fr.offset_s - fr.offset_s[0], atol=2e-6)
+    assert set(c["target"].astype(str)) == {nodes[0].endpoint, nodes[1].endpoint}
+    by_target = c.groupby(c["target"].astype(str))["packet_id"].min().to_dict()
+    assert by_target == {nodes[0].endpoint: 0, nodes[1].endpoint: ID_STRIDE}
+
+
+def test_distributed_load_splits_whole_sources_round_robin(tmp_path) -> None:
+    """Three sources, two Locust workers (distributed mode): w0 sends sources 0 and 2 whole,
+    w1 source 1; one merged client.csv and one summary with a row per source."""
+    import json
+
+    from harness.analysis import load_run, summarize
+    from harness.load_dist import Worker, run_distributed
+
+    run_dir = tmp_path / "dist"
+    run_dir.mkdir()
+    nodes = _nodes(3)
+    cfg = _config(run_dir, nodes, 3)
+    try:
+        code = run_distributed(cfg, run_dir, [Worker("w0"), Worker("w1")], "127.0.0.1",
+                               out=open("/dev/null", "w"))  # noqa: SIM115
+    finally:
+        _stop(nodes)
+    logs = "\n".join(p.read_text(errors="replace")[-1500:] for p in run_dir.glob("locust*.log"))
+    assert code == 0, logs
+    n = int(SRC_RATE * SRC_S)
+    for s, node in enumerate(nodes):
+        assert sorted(pid for _t, pid in node.rows) == [first_id(s) + i for i in range(n)]
+    spec = {"run_id": "dist", "strategy": "ftp", "sources": 3, **cfg["schedule"],
+            "lag_threshold_ms": 50.0, "min_duration_s": 1.0, "min_frames": 10,
+            "client": "controller", "clients": ["w0", "w1"], "targets": cfg["targets"],
+            "nodes": [{"name": "sink", "role": "sink", "stages": []}]}
+    (run_dir / "spec.json").write_text(json.dumps(spec))
+    c = load_run(run_dir).client
+    got = {w: sorted(set(source_of(g["packet_id"].to_numpy(), 3)))
+           for w, g in c.groupby(c["worker"].astype(str))}
+    assert got == {"w0": [0, 2], "w1": [1]}
+    done = json.loads((run_dir / "workers.json").read_text())["done"]
+    assert {w: (d["sources"], d["sent"]) for w, d in done.items()} == {
+        "w0": ([0, 2], 2 * n), "w1": ([1], n)}
+    trace = run_dir / "traces" / "sink.csv"
+    rows = [(t, pid) for node in nodes for t, pid in node.rows]
+    nodes[0].rows = sorted(rows)
+    nodes[0].write_trace(trace)
+    s = summarize(load_run(run_dir))
+    assert [r["sent"] for r in s["sources"]] == [n, n, n]
+    assert [r["delivered"] for r in s["sources"]] == [n, n, n]
+    assert s["offered_fps"] == 3 * SRC_RATE and s["max_source_latency_ms"] is not None
+    assert abs(s["throughput_fps"] / (3 * SRC_RATE) - 1) < 0.01
+
+
+def test_distributed_load_refuses_more_workers_than_sources(tmp_path) -> None:
+    from harness.load_dist import Worker, run_distributed
+
+    cfg = {"schedule": {"arrival": "constant", "rate_fps": 1.0, "duration_s": 1.0},
+           "sources": 2, "targets": ["127.0.0.1:1"]}
+    with pytest.raises(ValueError, match="3 workers need at least as many sources"):
+        run_distributed(cfg, tmp_path, [Worker(f"w{i}") for i in range(3)], "127.0.0.1")
