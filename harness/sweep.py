@@ -23,6 +23,7 @@ import pandas as pd
 
 from harness import ledger, strategies
 from harness.analysis import crossing_x
+from harness.analysis.sweeps import source_latency_ms
 from harness.paths import runs_dir
 from harness.spec import RunSpec, SpecError, _integer, resolve_strategy
 
@@ -299,9 +300,9 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "coverage": summary.get("coverage"), "delivered_fps": summary.get("delivered_fps"),
         "latency_p50_ms": (summary.get("latency_ms") or {}).get("p50"),
         "latency_p95_ms": (summary.get("latency_ms") or {}).get("p95"),
-        # DeepThings' multi-source figures: the worst source's latency (harness/analysis/
-        # sources.py); delivered_fps above is the total throughput over the sources.
-        "max_source_latency_ms": summary.get("max_source_latency_ms"),
+        # DeepThings' multi-source figures: the worst source's median latency (harness/
+        # analysis/sources.py; a single source's own p50); delivered_fps is the throughput.
+        "max_source_latency_ms": source_latency_ms(summary),
         "predicted_latency_p50_ms": (pred.get("latency_ms") or {}).get("p50"),
         # DeepThings' per-device footprint: the largest over the nodes that computed layers
         # of the buffers they allocated plus their weights (harness/resources.py).

@@ -414,3 +414,88 @@ def test_distributed_load_refuses_more_workers_than_sources(tmp_path) -> None:
            "sources": 2, "targets": ["127.0.0.1:1"]}
     with pytest.raises(ValueError, match="3 workers need at least as many sources"):
         run_distributed(cfg, tmp_path, [Worker(f"w{i}") for i in range(3)], "127.0.0.1")
+
+
+# --------------------------------------------------------------------------- sweep report
+
+SWEEP = {  # (strategy, S) -> (throughput fps, worst source's p50 ms), K = 6
+    ("ftp", 1): (0.20, 2000.0), ("ftp", 2): (0.26, 2600.0), ("ftp", 6): (0.30, 6000.0),
+    ("bodp", 1): (0.09, 3000.0), ("bodp", 6): (0.10, 12000.0),
+}
+
+
+def _sweep_point(strategy: str, sources: int, fps: float, lat: float) -> dict:
+    ftp = strategy == "ftp"
+    return {"run_id": f"t-{strategy}-s{sources}", "strategy": strategy, "x": None, "k": 6,
+            "grid": "3x3" if ftp else None, "sched": "wst-s" if ftp else None,
+            "sources": sources, "model": "yolov2-16", "queue_size": 5, "seed": 0,
+            "profile": "rpi3bplus", "capacity_fps": None, "capacity_note": None,
+            "coverage": 1.0, "delivered_fps": fps, "latency_p50_ms": lat,
+            "latency_p95_ms": lat, "max_source_latency_ms": lat,
+            "predicted_coverage": None, "predicted_delivered_fps": None,
+            "predicted_latency_p50_ms": None, "predicted_hop_ms": None,
+            "wire_bytes_per_frame": None, "l2_weights_bytes_per_device": None,
+            "peak_memory_bytes_per_device": None, "switches": 0, "warnings": ""}
+
+
+def test_sweep_page_draws_throughput_and_max_latency_against_sources(tmp_path) -> None:
+    import re
+
+    import pandas as pd
+
+    from harness.analysis import source_curves
+    from harness.report import write_sweep
+
+    points = pd.DataFrame([_sweep_point(st, s, *v) for (st, s), v in SWEEP.items()])
+    curves = source_curves(points)
+    got = {(r.line, r.sources): (r.throughput_fps, r.latency_ratio) for r in curves.itertuples()}
+    assert got[("ftp 3x3 wst-s K=6", 6)] == (0.30, 3.0)
+    assert got[("bodp K=6", 6)] == (0.10, 4.0) and got[("ftp 3x3 wst-s K=6", 1)][1] == 1.0
+    html = write_sweep(points, pd.DataFrame(), {"rate_fps": 0.5}, tmp_path / "s.html").read_text()
+    assert "Throughput against data sources" in html and "Maximum latency against data" in html
+    assert "DeepThings reported: FTP-WST-S 0.29 FPS" in html  # the star's legend
+    assert "DeepThings reported: FTP-WST-S 3.1x" in html
+    row = re.search(r'<tr><td class="l">ftp 3x3 wst-s K=6</td><td class="">6</td>(.*?)</tr>',
+                    html, re.S)
+    assert row, html[-3000:]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+    assert cells[:4] == ["0.3", "6000", "3", "0.29 FPS; 3.1x"]  # _fmt drops trailing zeros
+    assert '<td class="l">bodp K=6</td><td class="">6</td><td class="">0.1</td>' in html
+    assert "0.12 FPS</td>" in html
+    # the single-source points still make the devices figures; the note points below
+    assert "in the section below" in html
+    assert "ftp 3x3 wst-s S=6" in html  # every point's row names its sources
+    # a sweep at one source count draws no sources figures
+    one = points[points["sources"] == 1]
+    assert source_curves(one).empty
+    html1 = write_sweep(one, pd.DataFrame(), {}, tmp_path / "one.html").read_text()
+    assert "Throughput against data sources" not in html1 and "not in this sweep" in html1
+
+
+def test_deepthings_rows_work_out_the_source_numbers() -> None:
+    from harness.seeds import deepthings
+
+    runs = []
+    for (strategy, s), (fps, lat) in SWEEP.items():
+        spec = {"strategy": strategy, "k": 6, "sources": s,
+                "grid": "3x3" if strategy == "ftp" else None,
+                "sched": "wst-s" if strategy == "ftp" else "wsh"}
+        summary = {"delivered_fps": fps, "latency_ms": {"p50": lat}}
+        if s > 1:  # a multi-source summary's list over the spec's number, as merged
+            summary |= {"sources": [{}] * s, "max_source_latency_ms": lat}
+        runs.append({**spec, **summary})
+    rows = {r[0]: r[1] for r in deepthings.rows(runs)}
+    assert rows["throughput with 6 data sources, FTP vs BODP"] == (
+        "0.30 FPS (ftp 3x3 wst-s k 6) vs 0.10 FPS (bodp k 6)")
+    assert rows["max latency from 1 to 6 data sources, FTP"] == (
+        "3.0x (ftp 3x3 wst-s k 6, 2.00 s -> 6.00 s)")
+    # single-source figures never take a multi-source run: with a single device at 4 s the
+    # speedup at 6 devices is over the one-source run's 2 s, not a six-source run's 6 s
+    single = {"strategy": "ftp", "k": 1, "grid": "1x1", "sched": "wsh",
+              "latency_ms": {"p50": 4000.0}}
+    six_first = sorted(runs, key=lambda r: -deepthings.source_count(r))
+    rows = {r[0]: r[1] for r in deepthings.rows([single, *six_first])}
+    assert rows["speedup, FTP at 6 devices"] == "2.0x (ftp wst-s, 2.00 s)"
+    no_six = [r for r in runs if deepthings.source_count(r) != 6]
+    rows = {r[0]: r[1] for r in deepthings.rows(no_six)}
+    assert rows["throughput with 6 data sources, FTP vs BODP"].startswith("not measured")
