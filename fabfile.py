@@ -92,7 +92,12 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
         "fused": "ftp: fused layers from the model's first (default 0 = all 16 of yolov2-16)",
         "sched": "ftp: tile scheduling, wsh (work sharing), wst (work stealing) or wst-s (work "
                  "stealing with data reuse: dependent tiles reuse their neighbours' overlap)",
-        "rate": "offered input rate, frames/s (default 30)",
+        "rate": "offered input rate, frames/s (default 30); per source with --sources",
+        "sources": "ftp and bodp: S data sources (DeepThings' multi-source runs), each a camera "
+                   "at --rate (per source: S x --rate in all) with its own schedule and seed; "
+                   "source i is device Di (its frames enter at Di under wst/wst-s, at the "
+                   "gateway under wsh and bodp) and its packet ids are i*1000000 + 0, 1, ...; "
+                   "1 <= S <= --devices (default 1: one camera)",
         "rates": "rate steps in one run, comma-separated (--rates=10,20,30 --step=20)",
         "step": "length of each rate step, s (default 20)",
         "arrival": "constant (a camera at N fps, default) or poisson (seeded exponential gaps)",
@@ -139,7 +144,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
                model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
                scenario="", repeat="1", admission="whole", enforce_memory="", clients="",
-               link=""):
+               link="", sources="1"):
     """Run one experiment (or --repeat=N of it): start nodes, drive Locust load, collect
     traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
@@ -170,7 +175,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
 def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inventory, profile,
                   rates, step, arrival, arrival_seed, min_duration, min_frames, client,
                   lag_threshold, k, tasks, fault, model, devices, grid, fused, sched,
-                  admission, enforce_memory, clients, link) -> dict:
+                  admission, enforce_memory, clients, link, sources) -> dict:
     """`fab experiment`'s options as RunSpec fields (the options' names are the CLI's)."""
     return dict(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
                 warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
@@ -180,7 +185,7 @@ def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inven
                 lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
                 faults=fault, model=model, grid=grid, fused=fused, sched=sched,
                 admission=admission, enforce_memory=enforce_memory,
-                clients=clients, net_links=link)
+                clients=clients, net_links=link, sources=sources)
 
 
 # The task's options that are spec fields: what `--scenario` lets the command line override.
@@ -231,6 +236,10 @@ def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no
                 "bodp and the others ignore it",
         "sched": "ftp only: schedulers, comma-separated, of wsh, wst, wst-s (default wsh); "
                  "bodp and the others ignore it",
+        "sources": "ftp and bodp: data sources, comma-separated (--sources=1,2,4,6), each a "
+                   "camera at --rate (per source); every point at each S <= its --devices "
+                   "(larger S are skipped for that K); the report draws throughput and max "
+                   "latency against sources beside DeepThings' numbers",
         "model": f"model of every run: {', '.join(models.names())} (default "
                  f"{models.DEFAULT_MODEL}; ftp and bodp need a conv model, e.g. yolov2-16)",
         "fused": "ftp: fused layers from the model's first (default 0 = all of them)",
@@ -247,7 +256,7 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
           warmup="5", repeat="1", queue="5", profile="", no_extend=False, k="", tasks="4",
           devices="", grid="", sched="", min_duration="10", min_frames="100",
           model=models.DEFAULT_MODEL, fused="0", inventory="inventory/lab.yml",
-          admission="whole", link=""):
+          admission="whole", link="", sources=""):
     # (min_duration and min_frames before model: invoke gives each option the first free
     # letter of its name as a short flag, and after -m, -i, -n it would give min_frames "-")
     """Run every strategy (at each X, K, grid and sched it uses) and write one report.
@@ -275,6 +284,7 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
             strategies=[s for s in strategies.split(",") if s.strip()], xs=xs,
             repeats=repeat, extend_to_crossing=not no_extend,
             ks=_items(k), devices=_items(devices), grids=_items(grid), scheds=_items(sched),
+            sources=_items(sources),
             queues=queues if len(queues) > 1 else [],
             run={"rate_fps": rate, "duration_s": duration, "warmup_s": warmup,
                  "queue_size": queues[0] if len(queues) == 1 else "5", "profile": profile,

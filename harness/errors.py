@@ -34,5 +34,5 @@ CLI_FLAGS = {
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
     "admission": "--admission", "enforce_memory": "--enforce-memory",
-    "pis": "--pis", "out": "--out", "net_links": "--link",
+    "pis": "--pis", "out": "--out", "net_links": "--link", "sources": "--sources",
 }

@@ -69,11 +69,13 @@ def load_config(spec: RunSpec, targets: list[str], input_size: int, out: str,
                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
                 links: dict[str, dict] | None = None) -> dict:
     """The JSON the locustfile reads: schedule parameters (a pure function of the spec),
-    frame seed, targets, where to write client.csv, and the client's links per target
-    (`--link=client-ENTRY:NAME`, emulated by the load client; omitted when none)."""
+    the data sources (each that schedule, source i sent to targets[i]), frame seed, targets,
+    where to write client.csv, and the client's links per target (`--link=client-ENTRY:NAME`,
+    emulated by the load client; omitted when none)."""
     return {
-        "schedule": params_of(spec), "frame_seed": spec.seed, "input_size": input_size,
-        "targets": targets, "out": out, "max_in_flight": max_in_flight,
+        "schedule": params_of(spec), "sources": spec.sources, "frame_seed": spec.seed,
+        "input_size": input_size, "targets": targets, "out": out,
+        "max_in_flight": max_in_flight,
     } | ({"links": links} if links else {})
 
 

@@ -4,7 +4,9 @@ One schedule, several senders: a Locust master on the controller (headless,
 `--expect-workers=N`, bound to the controller's lab address, never 0.0.0.0) and one Locust
 worker per client host, started over SSH the way `--client` starts Locust (harness/load.py),
 or as processes on this machine (the tests). Worker i of N sends frames i, i + N, ... of the
-schedule (harness/schedule.py `share`) against one start time the master sends
+schedule (harness/schedule.py `share`), or, in a run with several data sources (`--sources`),
+the whole sources i, i + N, ... (round robin; `portion`), so each camera's stream leaves one
+client, against one start time the master sends
 (harness/locustfile.py); each writes its part of client.csv, and the parts are fetched and
 merged here into the run's client.csv (the same columns plus `worker`), so the analysis
 reads one file: intended-time latency and send lag of every client in one summary.
@@ -255,6 +257,10 @@ def run_distributed(config: dict, run_dir: Path, workers: list[Worker], bind_hos
     names = [w.name for w in workers]
     if len(set(names)) != len(names):
         raise ValueError(f"worker names must be distinct, got {names}")
+    sources = int(config.get("sources") or 1)
+    if 1 < sources < len(workers):
+        raise ValueError(f"each worker sends whole sources: {len(workers)} workers need at "
+                         f"least as many sources, got {sources}")
     total_s = build(**config["schedule"]).total_s
     run_time_s = total_s + 30
     bound_s = WORKERS_WAIT_S + run_time_s + STOP_TIMEOUT_S + GRACE_S

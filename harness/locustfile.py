@@ -14,9 +14,15 @@ Started by harness/load.py as `locust -f harness/locustfile.py --headless -u 1
 --load-config <json>`; the JSON holds the schedule parameters, frame seed, targets and
 where to write `client.csv`.
 
+Several data sources (`--sources=S`): the JSON's `sources` is S and the one user sends every
+source's schedule, merged in intended-time order (harness/schedule.py `frames`); source i's
+frames (packet IDs i * 1,000,000 + 0, 1, ...) go to `targets[i]` (one target per source; a
+single target takes them all). With one source, frame i goes to `targets[i % len]` as ever.
+
 Several clients (`--clients`, harness/load_dist.py) use Locust's distributed mode: the JSON's
 `role` is `master` (on the controller; sends nothing) or `worker`. Worker i of N sends frames
-i, i + N, ... (harness/schedule.py `share`) as its one user, all against one start time the
+i, i + N, ... of one source, or with several sources the whole sources i, i + N, ...
+(harness/schedule.py `portion`) as its one user, all against one start time the
 master sends (message `start_at`, controller clock; each worker adds its measured clock
 offset), writes its part of client.csv with a `worker` column, and tells the master
 (`share_done`); the master ends the test once every worker is done. Each process reads its
@@ -45,7 +51,7 @@ from locust import FastHttpUser, constant, events, task
 from locust.exception import StopUser
 
 from harness.frames import frame_bytes
-from harness.schedule import build, share
+from harness.schedule import frames, portion, sources_of_client
 from node_app.link import LinkEmulation
 
 CLIENT_FIELDS = [
@@ -73,6 +79,7 @@ class Plan:
     role: str = "local"
     workers: int = 0  # master: how many workers report `share_done` before it ends the test
     share: tuple[int, int] = (0, 1)  # worker: (index, count) of its frames in the schedule
+    sources: int = 1  # data sources, each its own schedule; source i sends to targets[i]
     worker: str = ""  # worker: its name (the inventory host), the `worker` column
     clock_offset_s: float = 0.0  # worker: its clock minus the controller's, measured
     start_wait_s: float = 60.0  # worker: how long to wait for the master's start time
@@ -196,10 +203,12 @@ class Camera(FastHttpUser):
         if plan is None:
             gevent.sleep(0.01)
             return
-        sched = build(**plan.schedule)
-        offsets = sched.offset_s.tolist()
-        warm = (sched.step < 0).tolist()
-        mine = share(len(offsets), *plan.share)
+        fr = frames(plan.schedule, plan.sources)
+        offsets = fr.offset_s.tolist()
+        pids = fr.pid.tolist()
+        srcs = fr.source.tolist()
+        warm = (fr.step < 0).tolist()
+        mine = portion(fr, *plan.share).tolist()
         pool = gevent.pool.Pool(max(1, int(plan.max_in_flight)))
         if plan.role == "worker":  # the master's start time, on this host's clock
             plan.start_t = START.get(timeout=plan.start_wait_s)
@@ -207,15 +216,17 @@ class Camera(FastHttpUser):
             plan.start_t = time.time() + plan.start_delay_s
         gc.collect()
         gc.freeze()  # a full collection mid-run would stall every timer at once
-        for pid in mine:
-            due = plan.start_t + offsets[pid]
+        for row in mine:
+            due = plan.start_t + offsets[row]
             _sleep_until(due - plan.lead_s)
-            pool.spawn(self._send, plan, pid, due, warm[pid])  # waits when the cap is hit
+            # waits when the cap is hit
+            pool.spawn(self._send, plan, pids[row], srcs[row], due, warm[row])
         pool.join()
         plan.write()
         if plan.role == "worker":  # the master ends the test when every worker is done
             self.environment.runner.send_message("share_done", {
                 "worker": plan.worker, "share": list(plan.share), "sent": len(plan.rows),
+                "sources": sources_of_client(plan.sources, *plan.share),
                 "locust_worker_index": getattr(self.environment.runner, "worker_index", -1)})
             raise StopUser()
         # End the test now: the quit runs once this user has stopped, so it does not wait
@@ -223,8 +234,9 @@ class Camera(FastHttpUser):
         gevent.spawn(self.environment.runner.quit)
         raise StopUser()
 
-    def _send(self, plan: Plan, pid: int, intended: float, warmup: bool) -> None:
-        target = plan.targets[pid % len(plan.targets)]
+    def _send(self, plan: Plan, pid: int, source: int, intended: float, warmup: bool) -> None:
+        key = source if plan.sources > 1 else pid
+        target = plan.targets[key % len(plan.targets)]
         link_s = plan.link_wait_s(target)  # drawn in spawn (= packet id) order: reproducible
         body = frame_bytes(pid, seed=plan.frame_seed, size=plan.input_size)
         _sleep_until(intended, plan.spin_s)

@@ -424,6 +424,33 @@ def _finish_k_axes(ax: plt.Axes, ks: list[int], ideal: bool, companion: tuple[st
 
 
 @_svg
+def against_sources(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
+                    reported: Sequence[tuple[str, float, float]] = ()) -> plt.Figure:
+    """A metric against the number of data sources S, one line per strategy/grid/sched/K
+    (`curves` from harness.analysis.source_curves), measured solid with dots; `reported`:
+    DeepThings' numbers as (label, S, value), drawn as stars beside ours."""
+    if curves.empty or metric not in curves or curves[metric].notna().sum() == 0:
+        return _empty(title)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ss = sorted({int(s) for s in curves["sources"]} | {int(r[1]) for r in reported})
+    for i, (line, g) in enumerate(curves.groupby("line", sort=True)):
+        g = g.sort_values("sources")
+        ax.plot(g["sources"], g[metric].astype(float), "o-", color=f"C{i % 10}", lw=1.4,
+                label=str(line))
+    for j, (label, at, value) in enumerate(reported):
+        ax.plot([at], [value], "*", color="black" if j == 0 else "dimgray", ms=11,
+                label=f"DeepThings reported: {label}")
+    ax.set_xticks(ss)
+    ax.set_xlabel("data sources S")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+@_svg
 def against_k(curves: pd.DataFrame, metric: str, ylabel: str, title: str,
               bound: str | None = None, ideal: bool = False) -> plt.Figure:
     """dp, mp, tasks against K (`curves` from harness.analysis.scaling_curves): one line per

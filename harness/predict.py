@@ -50,6 +50,10 @@ def why_not(spec: dict[str, Any]) -> str | None:
     if spec.get("rates"):
         return ("the model replays one constant rate; this run steps through rates "
                 f"{spec.get('rates')}, which it does not model")
+    if int(spec.get("sources") or 1) > 1:
+        return ("the model replays one data source; this run has "
+                f"{spec.get('sources')} (--sources), each its own stream, which it does not "
+                "model")
     try:
         if not predictable(str(spec.get("strategy"))):
             return (f"no discrete-event model of strategy {spec.get('strategy')} "

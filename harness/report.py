@@ -46,6 +46,7 @@ from harness.analysis import (
     scaling_curves,
     send_lag_ms,
     share_series,
+    source_curves,
     step_table,
     summarize,
     utilisation_per_second,
@@ -143,6 +144,26 @@ def _min_run(s: dict[str, Any]) -> str:
     return f"{m.get('min_duration_s'):g} / {m.get('min_frames')}: {verdict}"
 
 
+SOURCE_HEADER = ("source", "entry", "first packet id", "sent", "delivered", "coverage",
+                 "delivered fps", "latency p50 ms", "latency p99 ms", "latency max ms",
+                 "send lag p99 ms")
+
+
+def _sources(s: dict[str, Any]) -> dict[str, Any]:
+    """The run page's table of data sources (`--sources`): a row per source; empty for a
+    run with one."""
+    rows: Rows = [
+        [str(r.get("source")), _fmt(r.get("target")), str(r.get("first_id")),
+         _fmt(r.get("sent")), _fmt(r.get("delivered")), _fmt(r.get("coverage"), 4),
+         _fmt(r.get("delivered_fps"), 3), _fmt(_get(r, "latency_ms.p50"), 1),
+         _fmt(_get(r, "latency_ms.p99"), 1), _fmt(_get(r, "latency_ms.max"), 1),
+         _fmt(_get(r, "send_lag_ms.p99"), 2)]
+        for r in s.get("sources") or []]
+    return {"sources": rows, "source_header": list(SOURCE_HEADER),
+            "sources_total": f"{_fmt(s.get('throughput_fps'), 3)} fps",
+            "sources_worst": _fmt(s.get("max_source_latency_ms"), 1)}
+
+
 def _clients(s: dict[str, Any]) -> str:
     """Several load clients (`--clients`): each worker's share as it was sent."""
     return "; ".join(f"{c['worker']}: {c['sent']}, {c.get('achieved_send_fps')}, "
@@ -156,7 +177,8 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = [
         ("run id", s.get("run_id")), ("strategy", s.get("strategy")),
         ("profile", s.get("profile")), ("started", _when(s.get("started_at"))),
-        ("offered fps", s.get("offered_fps")), ("achieved send fps", s.get("achieved_send_fps")),
+        ("offered fps" + (f" ({len(s['sources'])} sources)" if s.get("sources") else ""),
+         s.get("offered_fps")), ("achieved send fps", s.get("achieved_send_fps")),
         ("delivered fps", s.get("delivered_fps")), ("capacity fps", _capacity(s)),
         ("efficiency", s.get("efficiency")), ("sent", s.get("sent")),
         ("delivered", s.get("delivered")), ("coverage", s.get("coverage")),
@@ -638,6 +660,7 @@ def write_run_report(run_dir: str | Path, summary: dict[str, Any] | None,
         **_resources(s),
         **_energy(s), energy_header=ENERGY_HEADER,
         step_header=list(STEP_COLS), steps=step_rows,
+        **_sources(s),
         faults=_fault_rows(s),
         switches=_switch_rows(s),
         plots=_run_plots(run, s, steps),
@@ -1015,8 +1038,12 @@ def _x(v: Any) -> str:
 
 
 def _line(point: Any) -> str:
-    """A point's strategy with the grid and sched it ran (`ftp 3x3 wsh`, `bodp`, `cao2`)."""
-    return line_of(point.strategy, getattr(point, "grid", None), getattr(point, "sched", None))
+    """A point's strategy with the grid and sched it ran (`ftp 3x3 wsh`, `bodp`, `cao2`), and
+    its data sources when it had several (`ftp 3x3 wst S=6`)."""
+    line = line_of(point.strategy, getattr(point, "grid", None), getattr(point, "sched", None))
+    sources = getattr(point, "sources", None)
+    return line + (f" S={int(sources)}" if sources is not None and not pd.isna(sources)
+                   and int(sources) > 1 else "")
 
 
 def _side_by_side(points: pd.DataFrame) -> Rows:
@@ -1047,8 +1074,55 @@ def _note(point: Any) -> str:
     return str(note) if isinstance(note, str) and note else "–"
 
 
-SOURCES_NOT_BUILT = ("Latency and throughput against data sources (DeepThings' 1 to 6 sources): "
-                     "not measured, `--sources` is not built.")
+SOURCES_ELSEWHERE = ("Throughput and maximum latency against data sources (DeepThings' 1 to 6 "
+                     "sources): in the section below.")
+SOURCES_NOT_RUN = ("Throughput and maximum latency against data sources (DeepThings' 1 to 6 "
+                   "sources): not in this sweep; run ftp and bodp at several, e.g. "
+                   "`--sources=1,2,4,6` with `--devices=6`.")
+
+
+def _sources_section(points: pd.DataFrame) -> dict[str, Any]:
+    """DeepThings' multi-source figures for a sweep that varies `--sources`: total throughput
+    and the worst source's latency against S, one line per strategy/grid/sched/K, with the
+    seed's reported numbers beside ours (stars on the plots, a column in the table: FTP 0.29
+    and BODP 0.12 FPS at 6 sources, FTP's maximum latency 3.1x from 1 to 6)."""
+    curves = source_curves(points)
+    if curves.empty:
+        return {"by_sources": None}
+    six = deepthings.SOURCES_REPORTED
+
+    def reported(r: Any) -> str:
+        if int(r.sources) == six and r.strategy in deepthings.THROUGHPUT_FPS:
+            text = f"{deepthings.THROUGHPUT_FPS[r.strategy]:g} FPS"
+            return text + (f"; {deepthings.MAX_LATENCY_RATIO:g}x" if r.strategy == "ftp" else "")
+        return "–"
+
+    rows: Rows = [
+        [str(r.line), str(int(r.sources)), _fmt(r.throughput_fps, 3),
+         _fmt(r.max_source_latency_ms, 0), _fmt(r.latency_ratio, 2), reported(r), str(r.runs),
+         Markup(", ").join(_link(i) for i in r.run_ids)]
+        for r in curves.itertuples()
+    ]
+    stars = [(f"FTP-WST-S {deepthings.THROUGHPUT_FPS['ftp']:g} FPS", six,
+              deepthings.THROUGHPUT_FPS["ftp"]),
+             (f"MoDNN (BODP) {deepthings.THROUGHPUT_FPS['bodp']:g} FPS", six,
+              deepthings.THROUGHPUT_FPS["bodp"])]
+    ratio_star = [(f"FTP-WST-S {deepthings.MAX_LATENCY_RATIO:g}x", six,
+                   deepthings.MAX_LATENCY_RATIO)]
+    figures = {
+        "throughput": plots.against_sources(
+            curves, "throughput_fps", "frames / s (all sources)",
+            "Throughput against data sources", stars),
+        "latency": plots.against_sources(
+            curves.assign(max_source_latency_s=curves["max_source_latency_ms"] / 1000.0),
+            "max_source_latency_s", "s", "Maximum latency (worst source's p50) against "
+            "data sources"),
+        "ratio": plots.against_sources(
+            curves, "latency_ratio", "max latency at S / at S = 1",
+            "Maximum latency against data sources, over one source", ratio_star),
+    }
+    return {"by_sources": {"rows": rows, "seed": deepthings.SEED,
+                           "plots": {k: Markup(v) for k, v in figures.items()}}}
 
 
 def _device_section(points: pd.DataFrame, run_dirs: Sequence[str | Path]) -> dict[str, Any]:
@@ -1085,7 +1159,7 @@ def _device_section(points: pd.DataFrame, run_dirs: Sequence[str | Path]) -> dic
         "plots": {k: Markup(v) for k, v in figures.items()},
         "seed_rows": deepthings.rows(runs) if deepthings.applies(runs) else [],
         "seed_labels": list(ROW_LABELS), "seed": deepthings.SEED,
-        "sources": SOURCES_NOT_BUILT,
+        "sources": SOURCES_ELSEWHERE if not source_curves(points).empty else SOURCES_NOT_RUN,
     }}
 
 
@@ -1208,6 +1282,7 @@ def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[s
                                            "Delivered fps against X", predicted, xstars),
     }
     section = _device_section(points, run_dirs)
+    by_sources = _sources_section(points)
     scaling = _scaling_section(stats, run_template)
     seed = any(cao.sweep_cell(r.strategy, getattr(r, "model", None))
                for r in stats.itertuples()) if not stats.empty else False
@@ -1227,7 +1302,7 @@ def write_sweep(points: pd.DataFrame, spread: pd.DataFrame, run_template: dict[s
         cao_rows=seed_rows, cao_seed=cao.SEED,
         points=rows, side_by_side=_side_by_side(points),
         spread=spread_rows, plots={k: Markup(v) for k, v in figures.items()}, **section,
-        **scaling,
+        **scaling, **by_sources,
     )
 
 

@@ -16,6 +16,7 @@ from harness import models, strategies
 from harness.errors import CLI_FLAGS, SpecError
 from harness.fault_spec import check_faults
 from harness.link_plan import parse_options
+from harness.schedule import ID_STRIDE, MAX_SOURCES
 from node_app.validate import MAX_PACKET_ID
 
 __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
@@ -73,6 +74,10 @@ class RunSpec:
     scenario: the scenario file the run came from (harness/scenario.py), "" for none; kept
         so a report and a re-run say where the spec and its timed actions were written down.
     rerun_of: the run this one re-runs (`fab rerun`), "" for a fresh run.
+    sources: data sources (`--sources=S`, DeepThings' multi-source runs; ftp and bodp only):
+        S cameras, each at `rate_fps` with its own schedule and packet IDs (source i's are
+        i * 1,000,000 + 0, 1, ...; harness/schedule.py), source i being device Di; 1 <= S <=
+        k. 1 = one camera, exactly as before sources existed.
     enforce_memory: cap each lab host's memory (a cgroup, harness/memcap.py) so an oversized
         stage fails as on the device: "" no cap; "ram" each host at its profile's `ram_mb`;
         "<MB>" every host at MB (a test's tiny limit). `fab experiment --enforce-memory[=MB]`.
@@ -114,6 +119,7 @@ class RunSpec:
     rerun_of: str = ""
     enforce_memory: str = ""
     net_links: list[str] = field(default_factory=list)
+    sources: int = 1
 
     @property
     def grid_nm(self) -> tuple[int, int]:
@@ -174,6 +180,7 @@ class RunSpec:
         if self.admission not in ADMISSIONS:
             raise SpecError("admission", f"must be one of {', '.join(ADMISSIONS)}, got "
                             f"{self.admission!r}")
+        self._check_sources()
         check = getattr(strategies.get(self.strategy), "check", None)
         if check is not None:
             check(self)  # what only the strategy knows (mp: K needs exported slices)
@@ -184,7 +191,8 @@ class RunSpec:
         if not self.run_id:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
             k = f"-k{self.k}" if strategies.uses(self.strategy, "k") else ""
-            self.run_id = f"{stamp}-{self.strategy}{k}-r{self.rate_fps:g}"
+            s = f"-s{self.sources}" if self.sources > 1 else ""
+            self.run_id = f"{stamp}-{self.strategy}{k}{s}-r{self.rate_fps:g}"
 
     def _check_load(self) -> None:
         """The load fields (arrival, steps, minimum-run rule, client)."""
@@ -236,6 +244,33 @@ class RunSpec:
         if self.clients and self.client not in ("", "controller"):
             raise SpecError("clients", f"give --client={self.client} (one load client) or "
                             f"--clients={','.join(self.clients)} (several), not both")
+
+    def _check_sources(self) -> None:
+        """`--sources`: 1 .. MAX_SOURCES; more than one only for a strategy whose devices are
+        data sources (ftp, bodp), at most one per device (source i is device Di), and at
+        least one per load client (each client sends whole sources)."""
+        self.sources = _integer("sources", self.sources)
+        if not 1 <= self.sources <= MAX_SOURCES:
+            raise SpecError("sources", f"must be an integer in 1 .. {MAX_SOURCES} (source i's "
+                            f"packet ids are i * {ID_STRIDE} + 0, 1, ...), got {self.sources}")
+        if self.sources == 1:
+            return
+        if not strategies.uses(self.strategy, "sources"):
+            takers = ", ".join(n for n in strategies.IMPLEMENTED
+                               if strategies.uses(n, "sources"))
+            raise SpecError("sources", f"{self.strategy} has one entry and one data source; "
+                            f"several sources are for {takers}, got {self.sources}")
+        if self.sources > self.k:
+            raise SpecError("sources", f"{self.sources} sources need {self.sources} devices "
+                            f"(source i is device Di), but --devices is {self.k}")
+        if len(self.clients) > self.sources:
+            raise SpecError("sources", f"each load client sends whole sources: "
+                            f"{len(self.clients)} clients ({','.join(self.clients)}) need at "
+                            f"least as many sources, got {self.sources}")
+        if self.measure_frames + self.warmup_frames > ID_STRIDE:
+            raise SpecError("duration_s", f"{_frames_text(self)} is "
+                            f"{self.measure_frames + self.warmup_frames} frames per source; "
+                            f"with several sources each has at most {ID_STRIDE} (its id range)")
 
     def _check_frame_count(self) -> None:
         """The run must measure at least one frame, and every frame needs a packet id

@@ -23,6 +23,7 @@ import pandas as pd
 
 from harness import ledger, strategies
 from harness.analysis import crossing_x
+from harness.analysis.sweeps import source_latency_ms
 from harness.paths import runs_dir
 from harness.spec import RunSpec, SpecError, _integer, resolve_strategy
 
@@ -48,6 +49,9 @@ class SweepSpec:
     scheds: FTP's schedulers (wsh, wst, wst-s), ftp only (empty = the template's sched).
     queues: queue sizes per node (`--queue=1,5,10`), a knob of every strategy (empty = the
         template's queue_size).
+    sources: data sources (`--sources=1,2,4,6`), ftp and bodp only (empty = the template's,
+        one); a point's S never exceeds its K (source i is device Di): larger S are left out
+        at that K, so `--devices=1,2,4,6 --sources=1,2,4,6` runs every listed S up to K at each K.
 
     A point is one strategy at one value of each knob it uses (strategies.uses): ftp runs
     at every K x grid x sched, bodp at every K only, the baseline once. Every point is
@@ -65,6 +69,7 @@ class SweepSpec:
     grids: list[str] = field(default_factory=list)
     scheds: list[str] = field(default_factory=list)
     queues: list[int] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -81,8 +86,10 @@ class SweepSpec:
         self.ks = self.devices or [_integer("ks", k) for k in self.ks]
         if any(k < 1 for k in self.ks):
             raise SpecError(self.k_field, f"every K must be >= 1, got {self.ks}")
+        self.sources = [_integer("sources", v) for v in self.sources]
         for name, knob, values, who in (("grid", "grid", self.grids, "ftp"),
                                         ("sched", "sched", self.scheds, "ftp"),
+                                        ("sources", "sources", self.sources, "ftp, bodp"),
                                         ("devices", "k", self.devices, "ftp, bodp, dp, mp, tasks")):
             if values and not any(strategies.uses(s, knob) for s in self.strategies):
                 raise SpecError(name, f"only {who} use{'s' * (who == 'ftp')} it; none of "
@@ -148,16 +155,22 @@ class SweepSpec:
                 else [None]
 
         xs = self.xs if strategies.uses(strategy, "x") else [self.run.get("x", 10)]
-        return [{"x": x, "k": k, "grid": g, "sched": sc, "queue": q}
+        return [{"x": x, "k": k, "grid": g, "sched": sc, "queue": q, "sources": s}
                 for q in self.queues or [None]
                 for x in xs for k in values("k", self.ks, 2)
                 for g in values("grid", self.grids, "3x3")
-                for sc in values("sched", self.scheds, "wsh")]
+                for sc in values("sched", self.scheds, "wsh")
+                for s in values("sources", self.sources, 1)
+                # S <= K: a source is a device; only a list the user gave is trimmed, so a
+                # single S too large is still an error that names --sources
+                if s is None or k is None or not self.sources or int(s) <= int(k)]
 
     def make(self, strategy: str, x: int, k: int | None = None, grid: str | None = None,
-             sched: str | None = None, queue: int | None = None) -> RunSpec:
+             sched: str | None = None, queue: int | None = None,
+             sources: int | None = None) -> RunSpec:
         knobs = {name: v for name, v in (("k", k), ("grid", grid), ("sched", sched),
-                                         ("queue_size", queue)) if v is not None}
+                                         ("queue_size", queue), ("sources", sources))
+                 if v is not None}
         return RunSpec(**{**self.run, "strategy": strategy, "x": x, "run_id": "", **knobs})
 
 
@@ -242,6 +255,7 @@ def point_label(spec: RunSpec, queue: bool = False) -> str:
             + (f" K={spec.k}" if uses(spec.strategy, "k") else "")
             + (f" grid {spec.grid}" if uses(spec.strategy, "grid") else "")
             + (f" {spec.sched}" if uses(spec.strategy, "sched") else "")
+            + (f" S={spec.sources}" if spec.sources > 1 else "")
             + (f" Q={spec.queue_size}" if queue else ""))
 
 
@@ -253,6 +267,7 @@ def _id_part(spec: RunSpec, queue: bool = False) -> str:
             + (f"-k{spec.k}" if uses(spec.strategy, "k") else "")
             + (f"-g{spec.grid}" if uses(spec.strategy, "grid") else "")
             + (f"-{spec.sched}" if uses(spec.strategy, "sched") else "")
+            + (f"-s{spec.sources}" if spec.sources > 1 else "")
             + (f"-q{spec.queue_size}" if queue else ""))
 
 
@@ -274,6 +289,7 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "k": spec.k if strategies.uses(spec.strategy, "k") else None,
         "grid": spec.grid if strategies.uses(spec.strategy, "grid") else None,
         "sched": spec.sched if strategies.uses(spec.strategy, "sched") else None,
+        "sources": spec.sources if strategies.uses(spec.strategy, "sources") else None,
         "model": spec.model, "queue_size": spec.queue_size, "seed": spec.seed,
         "capacity_fps": summary.get("capacity_fps"),
         "capacity_note": summary.get("capacity_note"),
@@ -284,6 +300,9 @@ def _point(spec: RunSpec, summary: dict) -> dict:
         "coverage": summary.get("coverage"), "delivered_fps": summary.get("delivered_fps"),
         "latency_p50_ms": (summary.get("latency_ms") or {}).get("p50"),
         "latency_p95_ms": (summary.get("latency_ms") or {}).get("p95"),
+        # DeepThings' multi-source figures: the worst source's median latency (harness/
+        # analysis/sources.py; a single source's own p50); delivered_fps is the throughput.
+        "max_source_latency_ms": source_latency_ms(summary),
         "predicted_latency_p50_ms": (pred.get("latency_ms") or {}).get("p50"),
         # DeepThings' per-device footprint: the largest over the nodes that computed layers
         # of the buffers they allocated plus their weights (harness/resources.py).
@@ -358,7 +377,7 @@ def _nodes_of(points: pd.DataFrame, strategy: str) -> list[dict] | None:
 def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:
     """Min / max / count of coverage and fps over every ledger run with the same spec.
 
-    "Same spec" = same strategy and the knobs it uses (X, K, grid, sched), and the rate,
+    "Same spec" = same strategy and the knobs it uses (X, K, grid, sched, sources), and the rate,
     duration, queue, profile and model of this sweep; so reruns from earlier sweeps widen
     the spread a reader sees, and ftp at K = 2 is never pooled with ftp at K = 4.
     """
@@ -368,12 +387,13 @@ def spread_from_ledger(db: Path, points: pd.DataFrame) -> pd.DataFrame:
     if runs.empty or points.empty:
         return pd.DataFrame()
     specs = [json.loads(j) for j in runs["spec_json"]]
-    knobs = ("x", "k", "grid", "sched")
+    knobs = ("x", "k", "grid", "sched", "sources")
     df = pd.DataFrame({
         "run_id": runs["run_id"], "coverage": runs["coverage"],
         "delivered_fps": runs["delivered_fps"],
         **{k: [sp.get(k) for sp in specs]
            for k in ("strategy", *knobs, "rate_fps", "duration_s", "queue_size", "profile")},
+        "sources": [int(sp.get("sources") or 1) for sp in specs],  # runs before it: one
         "model": [sp.get("model") or DEFAULT_MODEL for sp in specs],
     }).astype({k: object for k in knobs})
     for knob in knobs:  # a knob the strategy ignores does not tell runs apart

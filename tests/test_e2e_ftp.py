@@ -88,4 +88,4 @@ def test_device_sweep_writes_one_report_with_deepthings_figures(provisioned_lab)
     html = open(report.group(1), encoding="utf-8").read()
     assert html.count("<svg") == 3 and "DeepThings reported" in html
     assert "the unpartitioned model on one device: ftp 1x1 wsh at K = 1" in html
-    assert "`--sources` is not built" in html
+    assert "not in this sweep; run ftp and bodp at several, e.g. `--sources=1,2,4,6`" in html

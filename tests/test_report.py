@@ -185,7 +185,8 @@ def test_ftp_comparison_has_deepthings_reported_beside_ours(tmp_path: Path) -> N
     assert "-60 % (k 2)" in html  # FTP 3x3: 400 against the single device's 1000
     assert "-55 % (k 4)" in html  # 4-way BODP
     assert "no ftp run with grid 5x5 with measured memory" in html
-    assert "not measured: --sources is not built" in html
+    assert "not measured: needs ftp and bodp runs with --sources=6" in html
+    assert "not measured: needs an ftp run with --sources=6" in html
     # not for runs of other strategies
     base = write_comparison([make_run(tmp_path, "b0")], tmp_path / "b.html").read_text()
     assert "DeepThings reported" not in base
@@ -450,7 +451,7 @@ def test_device_sweep_report_has_deepthings_figures_and_table() -> None:
     """`fab sweep --strategies=ftp,bodp --devices=1,2,4 --grid=1x1,3x3`: speedup over one
     device (the unpartitioned ftp 1x1 at K = 1), peak memory per device and bytes per frame
     against K as inline SVG, their numbers in a table, the seed's numbers beside ours, and
-    one line saying --sources is not built."""
+    one line saying this sweep has no runs at several data sources."""
     import pandas as pd
 
     from harness.paths import reports_dir
@@ -519,9 +520,8 @@ def test_device_sweep_report_has_deepthings_figures_and_table() -> None:
     assert "-58 % (k 1)" in html  # FTP 3x3: 420 kB per device against the single 1 MB
     assert "-61 % (k 4)" in html  # 4-way BODP: 390 kB against the single device's 1 MB
     assert "no ftp run with grid 5x5 with measured memory" in html
-    assert "Latency and throughput against data sources" in html
-    assert "not measured, <code>--sources</code> is not built" in html \
-        or "not measured, `--sources` is not built" in html
+    assert "Throughput and maximum latency against data sources" in html
+    assert "not in this sweep; run ftp and bodp at several, e.g. `--sources=1,2,4,6`" in html
 
 
 def test_speedup_reference_falls_back_and_says_which() -> None:

@@ -65,6 +65,7 @@ from harness.analysis.sweeps import (
     line_of,
     point_stats,
     scaling_curves,
+    source_curves,
 )
 from harness.analysis.switches import model_switches, share_series
 from harness.analysis.timeseries import (
@@ -92,6 +93,7 @@ __all__ = [
     "crossing_x",
     "point_stats",
     "scaling_curves",
+    "source_curves",
     "STAT_METRICS",
     "device_curves",
     "line_of",

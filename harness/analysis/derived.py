@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.loading import Run
+from harness.schedule import sources_of
 
 
 class IdIndex:
@@ -204,6 +205,9 @@ def derive(run: Run) -> Derived:
     rate = float(run.spec.get("rate_fps") or 0.0)
     if run.spec.get("rates"):  # rate steps: the measured part ends in the last step
         rate = float(run.spec["rates"][-1])
+    # Several sources (`--sources`) send S x the rate, spread over each frame interval: the
+    # last frame of all is one merged gap before the end (constant arrivals: exactly it).
+    rate *= sources_of(run.spec)
     duration = float(run.spec.get("duration_s") or 0.0)
     if len(intended):
         start = float(np.nanmin(intended))

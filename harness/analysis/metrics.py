@@ -32,8 +32,10 @@ from harness.analysis.loading import Run
 from harness.analysis.profilesource import profile_sources
 from harness.analysis.rounding import rounded
 from harness.analysis.servicetimes import service_percentiles
+from harness.analysis.sources import sources_summary
 from harness.analysis.switches import model_switches, switch_summary
 from harness.monitor import read_samples
+from harness.schedule import sources_of
 
 SCHEMA_VERSION = 1
 # Measured vs predicted coverage may differ by this much before a report says so.
@@ -94,20 +96,24 @@ def step_table(run: Run) -> pd.DataFrame:
     spec = run.spec
     if not spec.get("rates"):
         return pd.DataFrame(columns=cols)
-    from harness.schedule import from_spec
+    from harness.schedule import frames_of, from_spec
 
     sched = from_spec(spec)
+    fr = frames_of(spec)  # every source's frames: a step holds each source's share of it
     d = derive(run)
     ids = d.ids.ids
+    by_pid = np.argsort(fr.pid, kind="stable")
+    pos = np.minimum(np.searchsorted(fr.pid[by_pid], ids), max(len(fr) - 1, 0))
     step = np.full(len(ids), -2, dtype=np.int64)
-    inside = ids < len(sched)
-    step[inside] = sched.step[ids[inside]]
+    if len(fr):
+        found = fr.pid[by_pid][pos] == ids
+        step[found] = fr.step[by_pid][pos][found]
     lat = (d.arrival - d.intended) * 1000.0
     lag = (d.sent_t - d.intended) * 1000.0
     rows = []
     for seg in sched.steps:
         m = step == seg.step
-        scheduled = int((sched.step == seg.step).sum())
+        scheduled = int((fr.step == seg.step).sum())
         delivered = int((m & ~np.isnan(d.arrival)).sum())
         sent = int(m.sum())
         ls = lat[m & ~np.isnan(lat)]
@@ -201,6 +207,7 @@ def summarize(run: Run) -> dict[str, Any]:
     offered = float(spec.get("rate_fps") or 0.0)
     if spec.get("rates"):  # equal-length steps: the mean offered rate of the measured part
         offered = float(np.mean([float(r) for r in spec["rates"]]))
+    offered *= sources_of(spec)  # the rate is per data source (`--sources`)
     capacity, capacity_note = capacity_of(spec)
     if capacity is None and capacity_note:
         efficiency = float("nan")  # delivered / min(offered, capacity): capacity not known
@@ -255,6 +262,7 @@ def summarize(run: Run) -> dict[str, Any]:
     clients = clients_of(run)
     if clients is not None:
         summary["clients"] = clients
+    summary.update(sources_summary(run))  # several data sources: a row each, the worst
     steps = step_table(run)
     if len(steps):
         summary["steps"] = [{k: (rounded(v) if isinstance(v, float) else int(v))

@@ -14,7 +14,7 @@ from harness.analysis.intervals import interval
 
 # A sweep point is one strategy at one value of each knob (a column of the points; absent or
 # None where the strategy ignores it); its repetitions are the runs that share all of them.
-POINT_KEYS = ("strategy", "x", "k", "grid", "sched", "queue_size", "model")
+POINT_KEYS = ("strategy", "x", "k", "grid", "sched", "sources", "queue_size", "model")
 # The measured numbers a point reports as mean +/- 95 % CI over its repetitions.
 STAT_METRICS = ("coverage", "delivered_fps", "latency_p50_ms", "latency_p95_ms")
 # Numbers every repetition shares (the plan's) or that the model predicts: their mean.
@@ -148,6 +148,8 @@ def device_curves(points: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     pts = points[points["strategy"].isin(DEVICE_STRATEGIES)].copy()
     if "k" in pts:
         pts = pts[pts["k"].notna()]
+    if "sources" in pts:  # single-source runs only: several sources have their own figures
+        pts = pts[pd.to_numeric(pts["sources"], errors="coerce").fillna(1) == 1]
     if pts.empty:
         return pd.DataFrame(), ""
     for col in ("grid", "sched", *DEVICE_COLUMNS):
@@ -197,3 +199,48 @@ def _wsh_first(sched: pd.Series) -> pd.Series:
 
 def _ms(v: object) -> str:
     return "–" if v is None or pd.isna(v) else f"{float(v):.0f} ms"  # type: ignore[arg-type]
+
+
+def source_latency_ms(summary: dict) -> float | None:
+    """A run's worst source's median latency (`max_source_latency_ms`); a run with one source
+    has one, so its own p50 (summaries of single-source runs carry no source fields)."""
+    v = summary.get("max_source_latency_ms")
+    if v is None:
+        v = (summary.get("latency_ms") or {}).get("p50")
+    return None if v is None else float(v)
+
+
+def source_curves(points: pd.DataFrame) -> pd.DataFrame:
+    """ftp and bodp points against the number of data sources S (DeepThings' multi-source
+    figures), one row per (line, K, S): the line is the strategy with its grid, scheduler and
+    K (`ftp 3x3 wst-s K=6`), `throughput_fps` the mean total delivered fps over the sources,
+    `max_source_latency_ms` the mean worst-source median latency, and `latency_ratio` that
+    over the same line's S = 1 point (NaN without one): DeepThings' "3.1x from 1 to 6". Empty
+    when no line was run at two or more source counts (the sweep does not vary sources)."""
+    if points.empty or "sources" not in points or "strategy" not in points:
+        return pd.DataFrame()
+    pts = points[points["strategy"].isin(DEVICE_STRATEGIES) & points["sources"].notna()].copy()
+    if pts.empty:
+        return pd.DataFrame()
+    for col in ("grid", "sched", "k"):
+        if col not in pts:
+            pts[col] = None
+    pts["sources"] = pts["sources"].astype(int)
+    pts["line"] = [line_of(s, g, sc) + (f" K={int(k)}" if not pd.isna(k) else "")
+                   for s, g, sc, k in zip(pts["strategy"], pts["grid"], pts["sched"], pts["k"],
+                                          strict=True)]
+    for col in ("delivered_fps", "max_source_latency_ms"):
+        pts[col] = pd.to_numeric(pts[col], errors="coerce") if col in pts else float("nan")
+    curves = (pts.groupby(["line", "sources"], sort=True)
+              .agg(strategy=("strategy", "first"), grid=("grid", "first"),
+                   sched=("sched", "first"), k=("k", "first"), runs=("run_id", "size"),
+                   run_ids=("run_id", lambda ids: [str(i) for i in ids]),
+                   throughput_fps=("delivered_fps", "mean"),
+                   max_source_latency_ms=("max_source_latency_ms", "mean"))
+              .reset_index())
+    if curves.groupby("line")["sources"].nunique().max() < 2:
+        return pd.DataFrame()
+    one = curves[curves["sources"] == 1].set_index("line")["max_source_latency_ms"]
+    curves["latency_ratio"] = (curves["max_source_latency_ms"].to_numpy(float)
+                               / curves["line"].map(one).to_numpy(float))
+    return curves

@@ -10,6 +10,12 @@ through the gateway, so the traffic grows with the layers and the devices), and 
 last layer forwards the frame. node_app/roles/band_gateway.py and band_helper.py; run.json
 `tasks.bands` / `pull.bands` (device names in band order, their speeds).
 
+`--sources=S`: S cameras, each its own schedule and packet ID range (harness/schedule.py),
+source i standing for device Di. MoDNN's data source hands its frame to the gateway, which
+partitions it; so every source's frames are posted to G, the single source's one path (the
+hop from Di to G is the camera's link here), and G's board holds frames of all sources at
+once (queue_size of them).
+
 Speeds: device k's is 1000 / its profile's time for a whole frame of the fused stage, so a
 device twice as fast gets twice the rows (rpi3bplus 0.692, rpi3bplus_half_speed 0.346 on
 yolov2-16). When any device's profile has no cost model (native: real Pis, speed unknown
@@ -61,7 +67,7 @@ if TYPE_CHECKING:
 
 NAME = "bodp"
 ALIASES = ("bodp", "modnn")
-USES = ("k",)
+USES = ("k", "sources")
 DEFAULT_HOSTS = 3  # gateway + 2 devices; hosts_needed() gives the number for the spec's K
 
 

@@ -14,6 +14,14 @@ merges, runs the rest and forwards as above. G is a separate host, as in wsh. Ev
 may steal from every other (`steals_from`, for `peers`): G names the victim at run time.
 node_app/roles/steal_gateway.py and steal_device.py.
 
+`--sources=S` (DeepThings' multi-source runs): S cameras, each with its own schedule and
+packet ID range (harness/schedule.py). Under `wst`/`wst-s` source i is device Di: its frames
+are posted to Di, which cuts and queues them and lets the others steal from it while it
+steals from them when its own queue is empty (the gateway's registry lists every source with
+work, round robin). Under `wsh` every source's frames enter at G as the single source's do:
+the data source's upload to the gateway is the camera's link here, and the tiles of all
+sources' frames share G's one board. S = 1 is the single source D0 (wst) or G (wsh).
+
 `--sched=wst-s` (work stealing with DeepThings' data reuse): the same nodes and links as
 `wst`; tiles are queued in checkerboard order, independent tiles send G the overlap of
 their intermediate layers with their results, dependent tiles fetch it from G and compute
@@ -69,7 +77,7 @@ if TYPE_CHECKING:
 
 NAME = "ftp"
 ALIASES = ("ftp", "deepthings")
-USES = ("k", "grid", "fused", "sched")
+USES = ("k", "grid", "fused", "sched", "sources")
 DEFAULT_HOSTS = 3  # gateway + 2 devices; hosts_needed() gives the number for the spec's K
 
 
@@ -153,8 +161,12 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     # and the other devices feed G; under sharing G feeds them.
     nodes = [*edge, gateway] if stealing else [gateway, *edge]
     nodes.append(NodePlan(sink, "sink", []))
-    return Plan(nodes=nodes, targets=[devices[0].endpoint if stealing else g.endpoint],
-                capacity_fps=capacity_fps(spec, g, devices), input_size=info.input_size)
+    # The client's targets, one per data source under stealing (source i is Di: its camera
+    # posts to Di, which cuts its own frames); under sharing every source's frames enter at G,
+    # the one path a single source takes (harness/schedule.py: the IDs tell sources apart).
+    targets = [d.endpoint for d in devices[:spec.sources]] if stealing else [g.endpoint]
+    return Plan(nodes=nodes, targets=targets, capacity_fps=capacity_fps(spec, g, devices),
+                input_size=info.input_size)
 
 
 def rest_ms(profile: str, spec: RunSpec) -> float | None:

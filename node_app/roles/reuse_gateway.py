@@ -7,8 +7,8 @@ send_reuse_data_to_edge), with the geometry of node_app/reuse.py:
 - an independent tile's result (`POST /task/result`) carries, after the tile's output, the
   pieces of its intermediate layer outputs that its dependent neighbours reuse (ReusePlan
   .gives, wire order); the board keeps them with the frame until the frame is merged (so at
-  most `max_frames` frames of them). One request, not DeepThings' two: the data goes where
-  the result goes;
+  most `max_frames` frames of them per source). One request, not DeepThings' two: the data
+  goes where the result goes;
 - `POST /steal/reuse` (`X-Packet-Id`, `X-Block: i/T`, no body), from the device that holds
   dependent tile i's lease: 200 with the tile's pieces (Reduced.pieces order) once all its
   neighbours' results are in, else 204 (DeepThings' is_reuse_ready: all or nothing; the

@@ -21,8 +21,11 @@ itself. What the gateway keeps (run.json `tasks` with `tiles.sched` = `wst`):
   after the fused ones (tile_gateway.TileBoard.finish) and forwards to the sink.
 
 Bounds and losses: at most `max_frames` (the gateway's queue_size) frames registered and
-incomplete (a further registration gets 429 `too_many_frames` and the source drops that
-frame), at most MAX_HELPERS device names (registry, leases, counts). A frame never completed
+incomplete per source (a further registration gets 429 `too_many_frames` and the source drops
+that frame), at most MAX_HELPERS device names (registry, leases, counts), so at most
+max_frames x MAX_HELPERS frames in all. Per source, not in all: with several data sources
+(`--sources`) a shared bound below their number would refuse a source's first frame while
+the others each hold one, a loss no source's own load caused. A frame never completed
 is traced `dropped` `tasks_incomplete` at stop, as the task gateway does. A thief that dies
 takes its tile with it: nobody else holds that tile's input, so its frame stays incomplete
 until stop (DeepThings has no recovery either; leases here do not expire).
@@ -70,6 +73,7 @@ class StealBoard(TileBoard):
         self.victims: dict[str, str] = {}  # registered device -> "address:port"
         self.turn: deque[str] = deque()  # round-robin order of self.victims' names
         self.stolen_by: dict[str, int] = {}  # thief -> leases moved to it
+        self.owner_of: dict[int, str] = {}  # registered frame -> its source (while on board)
 
     # the sources' side ---------------------------------------------------------------------
 
@@ -81,8 +85,10 @@ class StealBoard(TileBoard):
                 return refused
             if pid in self.frames:
                 return "duplicate_packet_id"
-            if len(self.frames) >= self.max_frames:
+            self.owner_of = {p: o for p, o in self.owner_of.items() if p in self.frames}
+            if sum(o == owner for o in self.owner_of.values()) >= self.max_frames:
                 return "too_many_frames"
+            self.owner_of[pid] = owner
             self.frames[pid] = _Frame(None, np.zeros(self.out_shape, "<f4"), set(range(tiles)))
             now = time.monotonic()
             self.leased.update({(pid, i): (owner, now) for i in range(tiles)})
