@@ -218,6 +218,7 @@ class Delayed:
 
     def __init__(self, sim: Sim, node: Any, delay_ms: float) -> None:
         self.sim, self.node, self.delay_ms = sim, node, delay_ms
+        self.name = str(getattr(node, "name", ""))  # a client link to it is keyed by name
 
     def admit(self, frame: int, t: float) -> bool:
         if self.delay_ms <= 0:
