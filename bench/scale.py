@@ -113,6 +113,8 @@ class RunMetrics:
     rss_*_mb: node_app's peak resident memory (VmHWM from /stats, else VmRSS) over the lab
         nodes, MB; the sink on the controller is not a lab node.
     valid, invalid: the run's verdict; `invalid` is its reason (the monitor's, or too short).
+    interrupted: the run was cut short (Ctrl-C inside run_experiment, which returns a
+        summary rather than raising): the bench stops there.
     """
 
     run_id: str
@@ -127,6 +129,7 @@ class RunMetrics:
     coverage: float | None
     valid: bool
     invalid: str
+    interrupted: bool = False
 
 
 @dataclass
@@ -207,6 +210,7 @@ def metrics_of(summary: dict[str, Any]) -> RunMetrics:
         coverage=summary.get("coverage"),
         valid=not invalid,
         invalid=invalid,
+        interrupted=bool(summary.get("interrupted")),
     )
 
 
@@ -245,10 +249,13 @@ def largest_honest_n(rows: list[ScaleRow]) -> int | None:
 
 def stop_reason(rows: list[ScaleRow]) -> str:
     """Why not to go on to a bigger N after the rows so far ("" = go on): the last step
-    failed, or the last two runs were both invalid."""
+    failed, its run was interrupted, its teardown left something, or the last two runs
+    were both invalid."""
     if not rows:
         return ""
     last = rows[-1]
+    if last.metrics is not None and last.metrics.interrupted:
+        return f"N = {last.pis}: the run was interrupted"
     if last.failed:
         return f"N = {last.pis}: {last.failed}"
     if last.leftovers:

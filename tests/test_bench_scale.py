@@ -75,7 +75,7 @@ def test_metrics_of_reads_the_row_off_a_summary() -> None:
     assert m.rss_max_mb == 52.0
     assert m.rss_median_mb == 51.0
     assert (m.delivered_fps, m.coverage) == (79.9, 0.998)
-    assert m.valid and m.invalid == ""
+    assert m.valid and m.invalid == "" and not m.interrupted
     assert m.run_id == "20261128-120000-dp-k3-r80"
 
 
@@ -84,7 +84,7 @@ def test_metrics_of_an_invalid_run_keeps_the_monitors_reason() -> None:
     s["invalid"] = "emulation fidelity: idle CPU below 5% for 7 s of the measured window"
     s["interrupted"] = True
     m = metrics_of(s)
-    assert not m.valid
+    assert not m.valid and m.interrupted
     assert m.invalid.startswith("emulation fidelity: idle CPU below 5%")
     assert m.invalid.endswith("; interrupted")
 
@@ -141,6 +141,9 @@ def test_stop_rule() -> None:
     assert why == "N = 12: lab up: playbooks/lab.yml exited 2"
     why = stop_reason([_row(6, leftovers=["dnnlab-pi3", "dnnlab0"])])
     assert "teardown left dnnlab-pi3, dnnlab0" in why
+    cut = _row(6, valid=False)
+    cut.metrics.interrupted = True  # Ctrl-C during the run: run_experiment returns, we stop
+    assert stop_reason([cut]) == "N = 6: the run was interrupted"
 
 
 @pytest.mark.parametrize(("n", "k", "capacity", "rate", "duration"), [
@@ -247,3 +250,11 @@ def test_results_root_is_set_for_the_run_and_restored(tmp_path) -> None:
     with scale.results_root(tmp_path / "scale-runs"):
         assert runs_dir() == tmp_path / "scale-runs" / "runs"
     assert os.environ.get(RESULTS_ENV) == before
+
+
+def test_parse_pis_sorts_dedupes_and_holds_the_lab_roles_limit() -> None:
+    assert scale.parse_pis("24,6,48,12,6") == [6, 12, 24, 48]
+    with pytest.raises(SpecError, match="at most 244"):
+        scale.parse_pis("6,300")
+    with pytest.raises(ValueError, match="at least one"):
+        scale.parse_pis(" , ")
