@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SYSTEM_PACKAGES := openssh-server python3-numpy cloud-init iproute2 git chromium chromium-driver
 
-.PHONY: demo test test-node-pythons test-stress test-unit test-lab bench soak lint system-deps venv lab-up provision lab-down clean
+.PHONY: demo test test-node-pythons test-stress test-unit test-lab bench bench-scale soak lint system-deps venv lab-up provision lab-down clean
 
 # System packages the lab and the nodes need (chromium and its driver: the browser tests). The lab hosts share this machine's /usr, so
 # node_app runs on Debian's python3 + python3-numpy, like on an Ubuntu Pi.
@@ -105,6 +105,13 @@ test-unit: venv
 bench: system-deps venv
 	$(BIN)/python -m bench.run
 
+# Only the scale section of `make bench` (bench/scale.py, issue 17): labs of SCALE_PIS emulated
+# Pi 3s one after the other, each up, run and down -> the `scale` section of bench/results.json,
+# runs and logs under bench/scale-runs/. Needs the box to itself and no lab up.
+SCALE_PIS ?= 6,12,24,48
+bench-scale: system-deps venv
+	$(BIN)/python -m bench.scale --pis=$(SCALE_PIS)
+
 # Not in `make test` or CI: baseline at 80 % of capacity for SOAK_MINUTES (default 30) on the
 # provisioned lab, node RSS sampled every 10 s -> bench/soak.json (growth < 10 %, 0 drops).
 SOAK_MINUTES ?= 30
@@ -123,4 +130,4 @@ lab-down: venv
 	$(BIN)/fab lab-down
 
 clean: lab-down
-	rm -rf runs reports/*.html results.sqlite bench/results.json
+	rm -rf runs reports/*.html results.sqlite bench/results.json bench/scale-runs

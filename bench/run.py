@@ -6,7 +6,11 @@
    on this box (Locust, nodes and sink share its cores: that is the point);
 3. analysis time for a synthetic 1,000,000-packet run;
 4. the load generator itself (bench/bench_load.py, no lab): achieved send rate and send
-   lag at 10, 30, 100, 300 fps against a local zero-time node.
+   lag at 10, 30, 100, 300 fps against a local zero-time node;
+5. scale (bench/scale.py, issue 17): labs of 6, 12, 24 and 48 emulated Pi 3s, each brought
+   up, run (dp, K = N - 1, 80 % of the bound) and taken down, and the largest N the box
+   holds honestly. It runs after the six-Pi lab is down again, and only if no lab is up:
+   a lab the bench did not bring up is left alone and the section says it was skipped.
 
 The lab is brought up and provisioned with `ansible-playbook site.yml` (idempotent);
 if the bench brought it up, it takes it down again at the end.
@@ -26,6 +30,7 @@ import pandas as pd
 
 from bench.bench_analysis import bench_analysis
 from bench.bench_load import bench_load
+from bench.scale import PIS, run_scale
 from harness.experiment import run_experiment
 from harness.paths import runs_dir
 from harness.playbooks import ansible_playbook, lab_down
@@ -104,6 +109,8 @@ def main() -> int:
     finally:
         if brought_up:
             lab_down()
+    print("scale: labs of " + ", ".join(map(str, PIS)) + " emulated Pis ...", flush=True)
+    results["scale"] = run_scale(PIS)
     OUT.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     print(f"written to {OUT}")
