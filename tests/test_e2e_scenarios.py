@@ -37,8 +37,8 @@ SCENARIO = """\
       - {at: 3s, do: partition, hosts: [pi1, pi2], for: 2s}
     """
 # `at` counts from when the fault injector starts, just before Locust, whose first frame goes
-# out after its own start-up and a 1 s start delay (harness/locustfile.py start_delay_s): so
-# a fault lands 1-3 s earlier in the load than its `at` says. At 3 s the partition is in the
+# out after its own start-up and a 0.25 s start delay (harness/locustfile.py start_delay_s):
+# so a fault lands 0.5-2 s earlier in the load than its `at` says. At 3 s the partition is in the
 # measured part however long Locust takes to start; every check below uses the window's
 # recorded (absolute) times, never `at`.
 
