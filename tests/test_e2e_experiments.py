@@ -33,8 +33,8 @@ def test_cao_fig2_scenario_drops_nine_of_ten_at_b(provisioned_lab):
 
 def test_repeat_three_then_rerun_lands_within_three_percent(provisioned_lab):
     before = run_ids()
-    proc = fab("experiment", "--strategy=0", "--rate=30", "--duration=4", "--warmup=0",
-               "--min-duration=4", "--min-frames=100", "--repeat=3", timeout_s=900)
+    proc = fab("experiment", "--strategy=0", "--rate=30", "--duration=3", "--warmup=0",
+               "--min-duration=3", "--min-frames=80", "--repeat=3", timeout_s=900)
     out = proc.stdout
     assert "repetitions: 3 of 3 finished" in out, out[-3000:]
     assert "  delivered: " in out and " +/- " in out, out[-3000:]
