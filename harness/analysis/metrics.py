@@ -129,11 +129,19 @@ def step_table(run: Run) -> pd.DataFrame:
 
 
 def min_run_check(spec: dict[str, Any], length_s: float, frames: int) -> tuple[dict, str]:
-    """LoadGen's minimum-run rule: (details, reason it fails or '')."""
+    """LoadGen's minimum-run rule: (details, reason it fails or '').
+
+    A schedule holds whole frames, round(rate x duration) of them, and the measured part
+    ends one frame interval after the last: at 124.05 fps for 10 s that is 1240 frames and
+    9.996 s. A part short of --min-duration by less than half a frame interval is the whole
+    duration asked for, not a short run."""
     min_s = float(spec.get("min_duration_s") or 0.0)
     min_n = int(spec.get("min_frames") or 0)
+    rate = float(spec["rates"][-1]) if spec.get("rates") else float(spec.get("rate_fps") or 0)
+    rate *= sources_of(spec)
+    slack = 0.5 / rate if rate > 0 else 0.0
     reasons = []
-    if length_s + 1e-6 < min_s:
+    if length_s + slack + 1e-6 < min_s:
         reasons.append(f"measured part {length_s:.3f} s is shorter than --min-duration "
                        f"{min_s:g} s")
     if frames < min_n:
