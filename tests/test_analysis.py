@@ -362,3 +362,21 @@ def test_task_helpers_busy_time_and_work_are_counted(tmp_path: Path,
     assert s["nodes"]["A"]["processed"] == 100 and s["nodes"]["A"]["tasks_processed"] == 0
     util = utilisation_per_second(run)
     assert util["H0"].iloc[1:9].to_numpy() == pytest.approx(0.2, abs=0.002)
+
+
+def test_service_error_compares_the_measure_frames_with_their_own_profile_times(
+        tmp_path: Path) -> None:
+    """B ran its warm-up frames 3x faster than its measure frames (a `slow` fault can make a
+    run's service time change like this): each set kept its profile, so no error. Before,
+    the measured mean took in the warm-up frames and the profile mean did not (-6 %)."""
+    run_dir = make_run(tmp_path)
+    path = run_dir / "traces" / "B.csv"
+    rows = list(csv.reader(path.open()))
+    started = {r[1]: float(r[0]) for r in rows[1:] if r[3] == "started"}
+    for r in rows[1:]:
+        if r[3] == "finished" and int(r[1]) < WARMUP:
+            r[0], r[4] = f"{started[r[1]] + 0.00667:.6f}", "5.0:6.67"
+    _write(path, ",".join(rows[0]), rows[1:])
+    b = summarize(load_run(run_dir))["nodes"]["B"]
+    assert b["measured_service_ms_mean"] == pytest.approx(20.0, abs=0.01)
+    assert b["service_error"] == pytest.approx(0.0, abs=0.001)

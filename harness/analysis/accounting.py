@@ -20,6 +20,7 @@ from harness.analysis.derived import (
     code_of,
     distinct,
     in_codes,
+    measure_pairs,
     numeric_details,
 )
 from harness.analysis.loading import DROP_EVENTS, Run
@@ -102,6 +103,7 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
     depth = numeric_details(detail[rec])
     rec_node = d.ev_node[rec]
     length = d.window_end - d.window_start
+    work = measure_pairs(d)  # the measure frames' service times, as `prof` has them
     spec_by_name = {str(n.get("name")): n for n in run.spec.get("nodes", [])}
     out: dict[str, dict[str, Any]] = {}
     for name in d.nodes:
@@ -117,9 +119,9 @@ def node_stats(run: Run, d: Derived) -> dict[str, dict[str, Any]]:
         r = real[fin_node == code] if code >= 0 else np.empty(0)
         p = prof[fin_node == code] if code >= 0 else np.empty(0)
         measured = None
-        if name in d.busy and len(d.busy[name][0]):
-            s, e = d.busy[name]
-            measured = (e - s) * 1000.0
+        parts = [p[name] for p in work if name in p and len(p[name][0])]
+        if parts:
+            measured = np.concatenate([(e - s) * 1000.0 for s, e in parts])
         util = None
         busy = busy_seconds(d, name)
         if busy is not None and length > 0:

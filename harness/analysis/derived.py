@@ -188,6 +188,25 @@ def pair_busy(d_t: np.ndarray, d_node: np.ndarray, d_ev: np.ndarray, d_pid: np.n
     return out
 
 
+Pairs = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def measure_pairs(d: Derived) -> tuple[Pairs, Pairs]:
+    """(stage pairs, task-helper pairs) of the measure frames only: node -> (starts, ends).
+
+    `d.busy` pairs every frame (warm-up frames occupy a worker inside the window too, which
+    utilisation must count); a service time set against the profile times the measure frames
+    recorded must come from the same frames, or a run whose service time changes (a `slow`
+    fault after the warm-up) compares two different sets of frames."""
+    codes = [code_of(d.events_cat, e)
+             for e in ("started", "finished", "task_started", "task_finished")]
+    # A measure row's position in the measure IDs stands for its packet ID in the pairing.
+    rows = np.flatnonzero(in_codes(d.ev_event, codes, len(d.events_cat)) & (d.ev_pos >= 0))
+    t, node, ev, pos = d.ev_t[rows], d.ev_node[rows], d.ev_event[rows], d.ev_pos[rows]
+    return (pair_busy(t, node, ev, pos, codes[0], codes[1], d.nodes_cat),
+            pair_busy(t, node, ev, pos, codes[2], codes[3], d.nodes_cat))
+
+
 def derive(run: Run) -> Derived:
     """The joined arrays of `run`, computed on first use and cached on the Run: the summary
     and each plot need them, and recomputing would double the analysis time."""

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from harness.analysis.accounting import split_finished
-from harness.analysis.derived import code_of, derive, in_codes, pair_busy
+from harness.analysis.derived import code_of, derive, in_codes, measure_pairs
 from harness.analysis.loading import Run
 from harness.analysis.profilesource import profile_of
 from harness.analysis.rounding import rounded
@@ -163,14 +163,11 @@ def service_times(run: Run) -> dict[str, ServiceTimes]:
     d = derive(run)
     code = {e: code_of(d.events_cat, e)
             for e in ("started", "finished", "task_started", "task_finished")}
-    # Only the measure frames' work rows, taken once (a long run has millions of rows);
-    # a measure row's position in the measure IDs stands for its packet ID in the pairing.
+    # Only the measure frames' rows, as measure_pairs takes them (a long run has millions).
     rows = np.flatnonzero(in_codes(d.ev_event, list(code.values()), len(d.events_cat))
                           & (d.ev_pos >= 0))
-    t, node, ev, pos = d.ev_t[rows], d.ev_node[rows], d.ev_event[rows], d.ev_pos[rows]
-    pairs = pair_busy(t, node, ev, pos, code["started"], code["finished"], d.nodes_cat)
-    tasks = pair_busy(t, node, ev, pos, code["task_started"], code["task_finished"],
-                       d.nodes_cat)
+    node, ev = d.ev_node[rows], d.ev_event[rows]
+    pairs, tasks = measure_pairs(d)
     fin = (ev == code["finished"]) | (ev == code["task_finished"])
     _, recorded = split_finished(run.events["detail"].to_numpy(object)[rows[fin]])
     fin_node = node[fin]
