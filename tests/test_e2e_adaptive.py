@@ -9,9 +9,12 @@ load still arrives whole.
 
 Measured on the lab (2026-11-28): below the bound and through the slow fault every frame
 arrived; at 1.5x the bound (124 fps) adaptive delivered 74.5 fps = 0.90 of it, all losses at
-pi1. Issue 13 asks 0.95: the gap is pi1's per-frame forwarding (about 1 ms of its worker's
-time per frame, which the bound does not count), and stays open in the issue. The test
-holds what was measured with a margin (0.85), so a regression fails it.
+pi1, while pi1 priced the frames it sends to workers at its L1 time alone. Since pi1 prices
+them at their whole measured cost (L1 and the send: 4.74 ms, not 4 ms; node_app/roles/
+adaptive.py), 77.73 fps = 0.94 of the bound in two runs. The rest is that same send: the
+bound does not count it, and with it pi1's time allows 66.0 + (1000 - 66.0 x 4.74) / 44.86 =
+81.3 fps, of which 77.7 is 0.956. Issue 13 asks 0.95 of the nominal bound. The test holds
+what was measured with a margin (0.88), so a regression fails it.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ def test_adaptive_above_the_bound_refuses_only_at_the_entry(provisioned_lab):
     _spec, summary = latest_run()
     checked(summary)
     measured(summary)
-    # Issue 13's acceptance is 0.95 x the bound; 0.90 measured (see the module docstring).
-    assert summary["delivered_fps"] >= 0.85 * BOUND, summary["delivered_fps"]
+    # Issue 13's acceptance is 0.95 x the bound; 0.94 measured (see the module docstring).
+    assert summary["delivered_fps"] >= 0.88 * BOUND, summary["delivered_fps"]
     drops = summary["drops"]
     assert set(drops) <= {"pi1"}, drops
     assert set(drops.get("pi1", {})) <= {"admission", "queue_full"}, drops

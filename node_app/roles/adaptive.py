@@ -27,10 +27,15 @@ regardless (the workers' queues drop, as in dp).
 
 The entry's own share (run.json `local: {stages, direct_hop}`): A may also run the heavy
 stage itself on a share of the frames, loaded once at start beside its own stages, and send
-those frames straight to the sink. Its weight is the rate its spare time allows: A spends
-its own stage's time s1 on every frame it sends to a worker and s1 + s2 on a frame it keeps,
-so it can keep (1000 - r * s1) / (s1 + s2) frames/s, r the frames/s it sent to workers over
-the last RATE_WINDOW_S, s1 and s2 from its own service EWMAs per stage. At the capacity bound
+those frames straight to the sink. Its weight is the rate its spare time allows: A's worker
+spends c_sent ms on every frame it sends to a worker and c_kept on a frame it keeps, so it
+can keep (1000 - r * c_sent) / c_kept frames/s, r the frames/s it sent to workers over the
+last RATE_WINDOW_S. c_sent and c_kept are EWMAs of the worker's whole time per frame (its
+stages, and the send, which waits for the next hop's reply: about 1 ms a frame on the lab);
+before the first of each, its stages' service EWMAs (s1, s1 + s2) stand in. Counting the
+send matters above the bound: with s1 alone A took on about 1.5 frames/s more than its time
+allows (66 sends/s x ~1 ms), its own queue then delayed the frames it owed the workers, and
+the lab delivered 0.90 of the bound at 1.5x. At the capacity bound
 this is Cao's optimum (docs/strategies.md, "Capacity bound of strategies 1 and 2": feed the
 workers to their limit, keep what A's time allows): 2 x Pi 3 B+, 25 + 20.45 = 45.5 fps. The
 local share is never a fallback: when it is a worker's turn and that worker has no room,
@@ -57,6 +62,7 @@ from node_app.stage import load_pipeline
 SHARE_TRACE_STEP = 0.02
 SHARE_TRACE_S = 0.25
 RATE_WINDOW_S = 1.0  # the entry's sending rate to workers, for its own share
+COST_ALPHA = 0.1  # EWMA weight of a frame's whole cost at the entry (as feedback.py's EWMAs)
 
 
 class AdaptiveEntry(Role):
@@ -84,6 +90,7 @@ class AdaptiveEntry(Role):
         self.current = [0.0] * members  # smooth weighted round robin state
         self.routed = [0] * members
         self.sent_at: deque[float] = deque()  # when frames went to workers, RATE_WINDOW_S
+        self.cost_ms: dict[str, float] = {}  # "sent" / "kept": the worker's ms per frame
         self._traced: list[float] | None = None
         self._traced_at = 0.0
         self.last_shares: list[float] | None = None  # for /stats: only the worker computes
@@ -112,20 +119,28 @@ class AdaptiveEntry(Role):
         return 1000.0 / max(self.full_ms - self.node.profile_ms, 1e-3)
 
     def local_rate(self) -> float:
-        """Frames/s the entry can keep for itself: (1000 - r * s1) / (s1 + s2)."""
+        """Frames/s the entry can keep for itself: (1000 - r * c_sent) / c_kept."""
         st = self.node.stats
         with st.lock:
             s1 = st.stage_ms.get(self.own_key)
             full = st.stage_ms.get(self.full_key)
         s1 = s1 if s1 is not None else (self.node.profile_ms or 0.0)
         full = full if full is not None else (self.full_ms or 0.0)
+        sent = self.cost_ms.get("sent", s1)
+        kept = self.cost_ms.get("kept", full)
         if full <= 0:
             return 1.0  # no cost model (native, zero) and nothing measured yet
         now = time.monotonic()
         while self.sent_at and now - self.sent_at[0] > RATE_WINDOW_S:
             self.sent_at.popleft()
         r = len(self.sent_at) / RATE_WINDOW_S
-        return max(0.0, 1000.0 - r * s1) / max(full, s1)
+        return max(0.0, 1000.0 - r * sent) / max(kept, sent)
+
+    def _cost(self, kind: str, t0: float) -> None:
+        """Fold one frame's whole time at the entry (since t0) into its EWMA."""
+        ms = (time.perf_counter() - t0) * 1000.0
+        old = self.cost_ms.get(kind)
+        self.cost_ms[kind] = ms if old is None else old + COST_ALPHA * (ms - old)
 
     def choose(self, shares: list[float]) -> int | None:
         """The next member by smooth weighted round robin over all of them; a worker whose
@@ -159,9 +174,11 @@ class AdaptiveEntry(Role):
             node.drop(packet_id, "admission")
             return
         self.routed[i] += 1
+        t0 = time.perf_counter()
         if i == self.n:  # the entry's own share: the whole model here, then the sink
             assert self.direct is not None
             node.run_frame(packet_id, body, self.full, self.full_ms, self.direct)
+            self._cost("kept", t0)
             return
         self.sent_at.append(time.monotonic())
         out = node.compute(packet_id, body, node.pipeline, node.profile_ms)
@@ -169,6 +186,7 @@ class AdaptiveEntry(Role):
         self.down.sending(i)
         self.down.replied(i, *node.send(packet_id, data, node.forwarders[i],
                                         {"X-Share": f"{shares[i]:.4f}"}))
+        self._cost("sent", t0)
 
     def _trace_shares(self, shares: list[float]) -> None:
         now = time.monotonic()
@@ -184,6 +202,7 @@ class AdaptiveEntry(Role):
         names = self.names
         shares = self.last_shares or [1.0 / len(names)] * len(names)
         return {"routed": dict(zip(names, self.routed, strict=True)),
+                "entry_cost_ms": {k: round(v, 3) for k, v in dict(self.cost_ms).items()},
                 "shares": {h: round(s, 4) for h, s in zip(names, shares, strict=True)},
                 "downstream": self.down.snapshot()}
 
