@@ -166,6 +166,10 @@ def test_a_profile_faster_than_the_host_counts_overruns_and_the_summary_warns(
     assert any("node A:" in w and "overran the profile time" in w for w in warned), warned
     assert any("node A:" in w and "differs from the profile's" in w for w in warned), warned
     assert not [w for w in warned if "node B:" in w and "overran" in w], warned
+    # A profile too fast for the box voids the run (issue 17): the monitor names the node.
+    assert summary["fidelity"]["ok"] is False
+    assert summary["invalid"].startswith("emulation fidelity: "), summary["invalid"]
+    assert "on A (more than 5%): it did not emulate its profile" in summary["invalid"]
 
 
 PCTS = {"50": 10.0, "90": 15.0, "99": 25.0}
