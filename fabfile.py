@@ -214,6 +214,7 @@ def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no
 
 
 @task(
+    optional=["enforce_memory"],
     help={
         "strategies": "strategy ids, comma-separated (default 0,1,2,3)",
         "x": "X values for strategies 1 and 2, comma-separated (--x=1,2,5,10,20,50,100)",
@@ -250,13 +251,15 @@ def rerun(c, run_id=None, repeat=""):  # None: Invoke fills a positional with no
         "inventory": "Ansible inventory (default inventory/lab.yml); every point must fit it",
         "admission": "whole (default) or none, for every run (see fab --help experiment)",
         "link": "links of every run, A-B:NAME comma-separated (see fab --help experiment)",
+        "enforce_memory": "lab only: cap every run's hosts at their profile's RAM, or with =MB "
+                          "at MB (see fab --help experiment)",
     }
 )
 def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="60",
           warmup="5", repeat="1", queue="5", profile="", no_extend=False, k="", tasks="4",
           devices="", grid="", sched="", min_duration="10", min_frames="100",
           model=models.DEFAULT_MODEL, fused="0", inventory="inventory/lab.yml",
-          admission="whole", link="", sources=""):
+          admission="whole", link="", sources="", enforce_memory=""):
     # (min_duration and min_frames before model: invoke gives each option the first free
     # letter of its name as a short flag, and after -m, -i, -n it would give min_frames "-")
     """Run every strategy (at each X, K, grid and sched it uses) and write one report.
@@ -290,7 +293,8 @@ def sweep(c, strategies="0,1,2,3", x="1,2,5,10,20,50,100", rate="30", duration="
                  "queue_size": queues[0] if len(queues) == 1 else "5", "profile": profile,
                  "tasks": tasks, "model": model,
                  "fused": fused, "min_duration_s": min_duration, "min_frames": min_frames,
-                 "inventory": inventory, "admission": admission, "net_links": link},
+                 "inventory": inventory, "admission": admission, "net_links": link,
+                 "enforce_memory": enforce_memory},
         )
         run_sweep(spec)
     except SpecError as exc:

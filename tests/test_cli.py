@@ -101,6 +101,7 @@ def test_bad_sweep_spec_names_the_option():
          "`fab lab-inventory --pis=7 > inventory/lab-7.yml`"),
         (["--strategies=0,1", "--x=1", "--queue=1,0"], "--queue: every queue size must be >= 1"),
         (["--strategies=0", "--queue=1,a"], "--queue: must be an integer, got 'a'"),
+        (["--strategies=0", "--enforce-memory=0"], "--enforce-memory: give it alone (each "),
     ],
 )
 def test_bad_sweep_point_fails_before_the_first_run(args, message):

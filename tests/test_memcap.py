@@ -265,3 +265,18 @@ def test_a_node_killed_before_its_trace_began_is_missing_not_a_crash(tmp_path,
     summary = summarize(load_run(run_dir))
     assert "B" in summary["missing_traces"]
     assert summary["nodes"]["A"]["received"] > 0
+
+
+def test_a_sweep_caps_every_point_it_runs() -> None:
+    """`fab sweep --enforce-memory[=MB]` (fabfile.py passes it in the run template): every
+    point's RunSpec carries the cap, checked like `fab experiment`'s."""
+    from harness.sweep import SweepSpec
+
+    for given, want in ((True, "ram"), ("300", "300"), ("", "")):
+        sweep = SweepSpec(strategies=["0", "dp"], xs=[1], ks=["1", "2"], repeats=1,
+                          run={"rate_fps": 20.0, "enforce_memory": given})
+        points = sweep.specs()
+        assert len(points) == 3 and {p.enforce_memory for p in points} == {want}, given
+    with pytest.raises(SpecError, match="enforce_memory: give it alone"):
+        SweepSpec(strategies=["0"], xs=[1], repeats=1,
+                  run={"rate_fps": 20.0, "enforce_memory": "0"})
