@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import warnings
 from pathlib import Path
-
-import pytest
 
 from harness.inventory import REPO, load_inventory
 from harness.paths import reports_dir, runs_dir
@@ -34,20 +33,23 @@ def latest_run() -> tuple[dict, dict]:
 
 
 def measured(*summaries: dict) -> None:
-    """Skip, naming why, when the box's own fidelity monitor voided any of these runs.
+    """Say so (a pytest warning, in the summary) when the box's own fidelity monitor voided
+    any of these runs; fail on any other reason a run was voided.
 
-    A test that compares measured numbers with the model (or with another run) can only
-    check a run the emulator kept up with: on a box loaded past what the suite is sized for
-    (more than the one busy core of `make test-stress`) the monitor marks the run invalid and
-    the numbers are the box's, not the emulated devices'. Anything else that voided a run is
-    a failure, and so is a number that disagrees on a run the monitor kept.
+    A test that compares measured numbers with the model (or with another run) goes on to
+    compare them either way: its tolerances hold on a box with one core busy (`make
+    test-stress`), where the monitor voids many runs (idle CPU below 5 % while the other
+    lane runs) though their numbers still agree. When a comparison then fails, the warning
+    beside it says whether the box, not the code, set the pace. Skipping instead would fail
+    under REQUIRE_LAB=1 (CI) on every busy box.
     """
     voided = [s.get("invalid") or "" for s in summaries]
     other = [v for v in voided if v and not v.startswith("emulation fidelity: ")]
     assert not other, other
-    why = [f"{s.get('run_id')}: {v}" for s, v in zip(summaries, voided, strict=True) if v]
-    if why:
-        pytest.skip("the fidelity monitor voided the run (box too busy): " + "; ".join(why))
+    for s, v in zip(summaries, voided, strict=True):
+        if v:
+            warnings.warn(f"run {s.get('run_id')} was voided by the fidelity monitor (box "
+                          f"busy), its numbers compared anyway: {v}", stacklevel=2)
 
 
 def run_ids() -> set[str]:
