@@ -9,7 +9,8 @@ a million-packet run at a few seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -149,6 +150,8 @@ class Derived:
     arrival: np.ndarray  # per measure ID: first sink arrival, NaN if not delivered
     busy: dict[str, tuple[np.ndarray, np.ndarray]]  # node -> (starts, ends); tasks included
     client_rows: np.ndarray  # rows of run.client that are measure frames (measure_rows)
+    # measure_pairs' answer, once computed (node_stats and service_times both need it)
+    pairs: tuple[dict, dict] | None = field(default=None, repr=False)
 
 
 def code_of(cats: list[str], name: str) -> int:
@@ -191,20 +194,33 @@ def pair_busy(d_t: np.ndarray, d_node: np.ndarray, d_ev: np.ndarray, d_pid: np.n
 Pairs = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
+def end_rate(spec: dict[str, Any]) -> float:
+    """Frames/s at the end of the measured part, every source together: its window ends one
+    frame interval at this rate after the last frame (constant arrivals: exactly)."""
+    rate = float(spec.get("rate_fps") or 0.0)
+    if spec.get("rates"):  # rate steps: the measured part ends in the last step
+        rate = float(spec["rates"][-1])
+    # Several sources (`--sources`) send S x the rate, spread over each frame interval.
+    return rate * sources_of(spec)
+
+
 def measure_pairs(d: Derived) -> tuple[Pairs, Pairs]:
     """(stage pairs, task-helper pairs) of the measure frames only: node -> (starts, ends).
 
     `d.busy` pairs every frame (warm-up frames occupy a worker inside the window too, which
     utilisation must count); a service time set against the profile times the measure frames
     recorded must come from the same frames, or a run whose service time changes (a `slow`
-    fault after the warm-up) compares two different sets of frames."""
+    fault after the warm-up) compares two different sets of frames. Cached on `d`."""
+    if d.pairs is not None:
+        return d.pairs
     codes = [code_of(d.events_cat, e)
              for e in ("started", "finished", "task_started", "task_finished")]
     # A measure row's position in the measure IDs stands for its packet ID in the pairing.
     rows = np.flatnonzero(in_codes(d.ev_event, codes, len(d.events_cat)) & (d.ev_pos >= 0))
     t, node, ev, pos = d.ev_t[rows], d.ev_node[rows], d.ev_event[rows], d.ev_pos[rows]
-    return (pair_busy(t, node, ev, pos, codes[0], codes[1], d.nodes_cat),
-            pair_busy(t, node, ev, pos, codes[2], codes[3], d.nodes_cat))
+    d.pairs = (pair_busy(t, node, ev, pos, codes[0], codes[1], d.nodes_cat),
+               pair_busy(t, node, ev, pos, codes[2], codes[3], d.nodes_cat))
+    return d.pairs
 
 
 def derive(run: Run) -> Derived:
@@ -221,12 +237,7 @@ def derive(run: Run) -> Derived:
     sent_t = c["sent_t"].to_numpy(float)[by_id]
     status = c["status"].to_numpy(np.int64)[by_id]
 
-    rate = float(run.spec.get("rate_fps") or 0.0)
-    if run.spec.get("rates"):  # rate steps: the measured part ends in the last step
-        rate = float(run.spec["rates"][-1])
-    # Several sources (`--sources`) send S x the rate, spread over each frame interval: the
-    # last frame of all is one merged gap before the end (constant arrivals: exactly it).
-    rate *= sources_of(run.spec)
+    rate = end_rate(run.spec)
     duration = float(run.spec.get("duration_s") or 0.0)
     if len(intended):
         start = float(np.nanmin(intended))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from harness.analysis.accounting import drop_records, node_stats, trace_ends
 from harness.analysis.clocks import clock_summary
-from harness.analysis.derived import derive
+from harness.analysis.derived import derive, end_rate
 from harness.analysis.energy import energy_of
 from harness.analysis.fidelity import (
     SERVICE_ERROR_MAX,
@@ -137,8 +137,7 @@ def min_run_check(spec: dict[str, Any], length_s: float, frames: int) -> tuple[d
     duration asked for, not a short run."""
     min_s = float(spec.get("min_duration_s") or 0.0)
     min_n = int(spec.get("min_frames") or 0)
-    rate = float(spec["rates"][-1]) if spec.get("rates") else float(spec.get("rate_fps") or 0)
-    rate *= sources_of(spec)
+    rate = end_rate(spec)
     slack = 0.5 / rate if rate > 0 else 0.0
     reasons = []
     if length_s + slack + 1e-6 < min_s:
