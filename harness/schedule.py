@@ -208,10 +208,10 @@ def portion(fr: Frames, index: int, count: int) -> np.ndarray:
     source its interleaved `share`; with several, whole sources, round robin (source s goes
     to client s % count), so each source's stream leaves one client in its own order, as a
     camera's would."""
+    if fr.sources <= 1:
+        return np.asarray(share(len(fr), index, count), dtype=np.int64)
     if not 0 <= index < count:
         raise ValueError(f"client index {index} is not in 0 .. {count - 1}")
-    if fr.sources <= 1:
-        return np.arange(index, len(fr), count)
     return np.flatnonzero(fr.source % count == index)
 
 
