@@ -15,6 +15,7 @@ A thin layer: each task parses its options and calls harness/. Examples:
     fab report --runs=ID,ID --export=figures              # + every figure as SVG, PDF, CSV
     fab lab-inventory --pis=24 > inventory/lab-24.yml     # a lab of N emulated Pis
     fab lab-down                                          # remove everything the lab made
+    fab lab-down --inventory=inventory/lab-2boxes.yml     # ... on every lab box too
 """
 
 from __future__ import annotations
@@ -39,20 +40,25 @@ def provision(c, inventory=""):
     run(inventory or None)
 
 
-@task(name="lab-up")
-def lab_up(c):
-    """Bring the emulated lab up (idempotent): bridge, one namespace + sshd per Pi."""
+@task(name="lab-up", help={"inventory": "Ansible inventory (default: the emulated lab, "
+                                           "inventory/lab.yml)"})
+def lab_up(c, inventory=""):
+    """Bring the emulated lab up (idempotent): bridge, one namespace + sshd per Pi; Pis
+    placed on lab boxes (`lab_box:`) on their box, joined by VXLAN (docs/lab.md)."""
     from harness.playbooks import lab_up as run
 
-    run()
+    run(inventory or None)
 
 
-@task(name="lab-down")
-def lab_down(c):
-    """Remove every namespace, bridge, veth and process the lab made."""
+@task(name="lab-down", help={"inventory": "Ansible inventory (default: the emulated lab, "
+                                             "inventory/lab.yml); a lab across boxes needs "
+                                             "its own, to reach the boxes"})
+def lab_down(c, inventory=""):
+    """Remove every namespace, bridge, VXLAN device, veth and process the lab made, on
+    the controller and on every lab box of the inventory."""
     from harness.playbooks import lab_down as run
 
-    run()
+    run(inventory or None)
 
 
 @task(

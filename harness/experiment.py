@@ -469,7 +469,8 @@ def _spec_document(spec: RunSpec, plan, inventory_path: str) -> dict:
         "nodes": [
             {"name": n.host.name, "role": n.role, "stages": n.stages, "address": n.host.address,
              "next_hops": n.next_hops, "profile": n.host.profile, "link": n.host.link,
-             **({"link_rate": n.host.link_rate} if n.host.link_rate else {}), **n.extra}
+             **({"link_rate": n.host.link_rate} if n.host.link_rate else {}),
+             **({"lab_box": n.host.lab_box} if n.host.lab_box else {}), **n.extra}
             for n in plan.nodes
         ],
         "targets": plan.targets,

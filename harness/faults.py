@@ -198,6 +198,9 @@ class FaultInjector:
         else:
             self._shape(host, fault.rate or "1mbit")
             self._shaped.append(host)
+            if host.emulated and host.lab_box:
+                window["detail"] = (f"{host.name}'s sending only: its veth is on lab box "
+                                    f"{host.lab_box}, out of the controller's reach")
 
     @staticmethod
     def _end(window: dict, undo: Callable[[], None]) -> None:
@@ -238,7 +241,9 @@ class FaultInjector:
         sudo = "" if host.user == "root" else "sudo -n "
         with connect(host) as c:
             c.run(f"{sudo}tc {command}", hide=True, warn=True, timeout=15)
-        if host.emulated:  # the controller-side veth shapes traffic toward the lab host
+        # The controller-side veth shapes traffic toward a lab host on this machine; a host on
+        # a lab box has its veth on the box: only its own sending is shaped (docs/lab.md).
+        if host.local_lab_host:
             subprocess.run(["tc", *command.replace("dev eth0", f"dev vl-{host.name}").split()],
                            capture_output=True, timeout=15)
 

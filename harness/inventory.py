@@ -46,6 +46,9 @@ class Host:
         var `link_rate`, e.g. "100mbit"; playbooks/roles/lab/files/labctl.py), "" = unshaped.
         spec.json records it per node, so the model prices a message's bytes at it.
         With `--link` on, netem's classes keep this rate (harness/netem.py).
+    lab_box: the lab box an emulated host runs on (inventory var `lab_box`, docs/lab.md "A
+        lab across boxes"), "" = the controller. Its namespace, veth and cgroup are on that
+        box, out of the controller's reach; everything over SSH works as for any host.
     """
 
     name: str
@@ -56,6 +59,12 @@ class Host:
     emulated: bool
     link: str = DEFAULT_LINK
     link_rate: str = ""
+    lab_box: str = ""
+
+    @property
+    def local_lab_host(self) -> bool:
+        """An emulated host in a namespace of this machine (its veth and cgroup are here)."""
+        return self.emulated and not self.lab_box
 
     @property
     def endpoint(self) -> str:
@@ -106,6 +115,7 @@ def load_inventory(path: str) -> Inventory:
             emulated=ansible.boolean(name, "lab_emulated", False),
             link=_link(inv_path, name, ansible.get(name, "link", DEFAULT_LINK)),
             link_rate=_link_rate(inv_path, name, ansible.get(name, "link_rate", "")),
+            lab_box=str(ansible.get(name, "lab_box", "") or ""),
         )
     # The controller play reads these on localhost; the first node stands in for it
     # so that cluster-group vars count too (docs/provisioning.md).

@@ -119,6 +119,12 @@ def cap_plan(enforce: str, cap_mb: int | None, hosts: Iterable[Host],
                         f"{'is a real device' if one else 'are real devices'} with RAM of "
                         f"{'its' if one else 'their'} own, which is the limit there: leave "
                         "the option out (docs/lab.md, Memory)")
+    boxed = [f"{h.name} (on {h.lab_box})" for h in hosts if h.lab_box]
+    if boxed:
+        raise SpecError(FIELD, f"caps lab hosts of this machine; {', '.join(boxed)} "
+                        "run on another lab box, whose memory cgroups the controller does not "
+                        "manage: leave the option out, or place them on the controller "
+                        "(docs/lab.md, A lab across boxes)")
     caps: dict[str, int] = {}
     for h in hosts:
         if cap_mb is not None:

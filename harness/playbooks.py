@@ -29,12 +29,12 @@ def ansible_playbook(playbook: str, *extra: str, inventory: str | None = None,
     return proc
 
 
-def lab_up() -> None:
-    ansible_playbook("playbooks/lab.yml")
+def lab_up(inventory: str | None = None) -> None:
+    ansible_playbook("playbooks/lab.yml", inventory=inventory)
 
 
-def lab_down() -> None:
-    ansible_playbook("playbooks/lab.yml", "-e", "lab_state=absent")
+def lab_down(inventory: str | None = None) -> None:
+    ansible_playbook("playbooks/lab.yml", "-e", "lab_state=absent", inventory=inventory)
 
 
 def provision(inventory: str | None = None) -> None:

@@ -58,13 +58,19 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_RESULTS, ignore_errors=True)  # kept after a failure, to look into
 
 
+# Modules that take the provisioned lab down, run last in this order: the lab across boxes
+# (it needs the provisioned lab for its one-box run first, then replaces it), then
+# tests/test_lab.py, which brings its own lab up and ends by taking it down. A lab test
+# after either would have to provision the lab again.
+_LAST = ("test_e2e_boxes", "test_lab")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Fail on an empty collection; run tests/test_lab.py's tests last, because its module
-    ends by taking the lab down (a later lab test would have to provision it again)."""
+    """Fail on an empty collection; run the modules of _LAST last, in that order."""
     if not items:
         raise pytest.UsageError("no tests collected")
-    items[:] = ([i for i in items if i.module.__name__ != "test_lab"]
-                + [i for i in items if i.module.__name__ == "test_lab"])
+    items[:] = ([i for i in items if i.module.__name__ not in _LAST]
+                + [i for m in _LAST for i in items if i.module.__name__ == m])
 
 
 @pytest.hookimpl(hookwrapper=True)

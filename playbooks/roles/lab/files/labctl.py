@@ -6,23 +6,27 @@ JSON object: {"changed": bool, "actions": [...]} so that the role can report `ch
 truthfully (a second `lab up` reports changed=0).
 
 Subcommands:
-  bridge  --bridge dnnlab0 --cidr 198.18.0.1/24
+  bridge  --bridge dnnlab0 [--cidr 198.18.0.1/24] [--mtu 1450]
+  vxlan   --dev dnnvx0 --bridge dnnlab0 --vni 4242 --local 198.19.0.2 --mtu 1450
+          --remote 198.19.0.1 198.19.0.3 ...   (a lab across boxes: docs/lab.md)
   host    --ns dnnlab-pi1 --veth vl-pi1 --peer vp-pi1 --bridge dnnlab0 --cidr 198.18.0.11/24
           [--prohibit 10.0.0.0/8 ...]
   shape   --ns dnnlab-pi1 --veth vl-pi1 [--rate 100mbit]      (no --rate: remove shaping)
   sshd    --ns dnnlab-pi1 --pidfile F --start-script S [--restart]
   hosts   --bridge dnnlab0 --ns-prefix dnnlab- --veth-prefix vl- --peer-prefix vp-
-          [--prohibit NET ...] --host pi1 198.18.0.11/24 RATE ...  (host + shape for each;
-          RATE - = no shaping)
+          [--prohibit NET ...] [--mtu 1450] --host pi1 198.18.0.11/24 RATE ...  (host +
+          shape for each; RATE - = no shaping)
   sshds   --ns-prefix dnnlab- --root .lab --timeout 30 --host pi1 198.18.0.11 RESTART ...
-          [--memcg-root /sys/fs/cgroup/memory]
+          [--memcg-root /sys/fs/cgroup/memory] [--no-greet]
           (sshd for each, RESTART 1/0, in its memory cgroup; then wait until each greets on
-          port 22)
+          port 22, unless --no-greet)
+  greet   --timeout 30 --host pi1 198.18.0.11 ...    (wait until each greets on port 22)
   mkdirs  PATH:MODE ...                                       (mkdir -p, then chmod)
   files   --manifest .lab/files.json    (write each {path, mode, content} that differs; the
           output's "restart" lists hosts whose sshd config or start script changed)
   down    --ns dnnlab-pi1 ... --bridge dnnlab0 --veth-prefix vl- --ns-prefix dnnlab-
-          [--memcg-root /sys/fs/cgroup/memory]   (also removes the hosts' memory cgroups)
+          [--memcg-root /sys/fs/cgroup/memory] [--vxlan dnnvx0]
+          (also removes the hosts' memory cgroups and the VXLAN device)
 
 `hosts` and `sshds` do for every lab host in one call what `host`, `shape` and `sshd` do for
 one: a lab of N hosts is a few Ansible tasks, not a few per host (a task costs ~0.4 s).
@@ -113,8 +117,53 @@ def ensure_addr(name, cidr, ns=None):
 def cmd_bridge(a):
     if link(a.bridge) is None:
         act("ip", "link", "add", "name", a.bridge, "type", "bridge")
-    ensure_addr(a.bridge, a.cidr)
+    if a.cidr:  # a lab box's bridge has no address: only the controller's is on the lab
+        ensure_addr(a.bridge, a.cidr)
+    if a.mtu:
+        ensure_mtu(a.bridge, a.mtu)
     ensure_up(a.bridge)
+
+
+def ensure_mtu(name, mtu, ns=None):
+    pre = ["-n", ns] if ns else []
+    info = link(name, ns)
+    if info is not None and info.get("mtu") != mtu:
+        act("ip", *pre, "link", "set", "dev", name, "mtu", str(mtu))
+
+
+def cmd_vxlan(a):
+    """The VXLAN device that joins this box's lab bridge to the other boxes' (and the
+    controller's): the kernel's own vxlan, unicast, one all-zeros FDB entry per remote
+    (head-end replication of broadcasts such as ARP), MAC learning on. A device whose VNI,
+    local address or port differ is made again; entries to remotes no longer listed go."""
+    info = link(a.dev)
+    data = (info or {}).get("linkinfo", {}).get("info_data", {})
+    want = {"id": a.vni, "local": a.local, "port": a.port}
+    if info is not None and {k: data.get(k) for k in want} != want:
+        act("ip", "link", "del", "dev", a.dev)
+        info = None
+    if info is None:
+        act("ip", "link", "add", a.dev, "type", "vxlan", "id", str(a.vni), "local", a.local,
+            "dstport", str(a.port))
+    ensure_mtu(a.dev, a.mtu)
+    if link(a.dev).get("master") != a.bridge:
+        act("ip", "link", "set", "dev", a.dev, "master", a.bridge)
+    ensure_up(a.dev)
+    have = {e.get("dst") for e in fdb_zero(a.dev)}
+    for remote in a.remote:
+        if remote not in have:
+            act("bridge", "fdb", "append", ZERO_MAC, "dev", a.dev, "dst", remote)
+    for stale in sorted(have - set(a.remote) - {None}):
+        act("bridge", "fdb", "del", ZERO_MAC, "dev", a.dev, "dst", stale)
+
+
+ZERO_MAC = "00:00:00:00:00:00"
+
+
+def fdb_zero(dev):
+    res = run("bridge", "-j", "fdb", "show", "dev", dev, check=False)
+    entries = json.loads(res.stdout) if res.returncode == 0 and res.stdout.strip() else []
+    return [e for e in entries if e.get("mac") == ZERO_MAC]
 
 
 def cmd_host(a):
@@ -132,6 +181,9 @@ def cmd_host(a):
     info = link(a.veth)
     if info.get("master") != a.bridge:
         act("ip", "link", "set", "dev", a.veth, "master", a.bridge)
+    if getattr(a, "mtu", None):  # a lab across boxes: every port fits the VXLAN's MTU
+        ensure_mtu(a.veth, a.mtu)
+        ensure_mtu("eth0", a.mtu, a.ns)
     ensure_up(a.veth)
     ensure_up("lo", a.ns)
     ensure_addr("eth0", a.cidr, a.ns)
@@ -264,7 +316,8 @@ def cmd_hosts(a):
         ns = a.ns_prefix + name
         veth = a.veth_prefix + name
         cmd_host(argparse.Namespace(ns=ns, veth=veth, peer=a.peer_prefix + name,
-                                    bridge=a.bridge, cidr=cidr, prohibit=a.prohibit))
+                                    bridge=a.bridge, cidr=cidr, prohibit=a.prohibit,
+                                    mtu=a.mtu))
         cmd_shape(argparse.Namespace(ns=ns, veth=veth, rate=None if rate == "-" else rate))
 
 
@@ -341,8 +394,18 @@ def cmd_sshds(a):
                                     start_script=os.path.join(folder, "start.sh"),
                                     restart=restart == "1"))
         ensure_memcg(a.memcg_root, a.ns_prefix + name, read_pid(pidfile))
-    end = time.time() + a.timeout
-    waiting = [(name, address) for name, address, _r in a.host]
+    if a.greet:
+        wait_greets([(name, address) for name, address, _r in a.host], a.timeout)
+
+
+def cmd_greet(a):
+    """Wait until each host's sshd answers here: a lab box has no address on the lab's
+    subnet, so the controller waits for the hosts the boxes started."""
+    wait_greets([tuple(h) for h in a.host], a.timeout)
+
+
+def wait_greets(waiting, timeout):
+    end = time.time() + timeout
     while waiting and time.time() < end:
         waiting = [(n, addr) for n, addr in waiting if not greets(addr)]
         if waiting:
@@ -350,7 +413,7 @@ def cmd_sshds(a):
     if waiting:
         raise SystemExit(json.dumps({"failed": True, "actions": ACTIONS,
                                      "msg": f"sshd of {', '.join(n for n, _ in waiting)} does "
-                                            f"not answer on port 22 after {a.timeout} s"}))
+                                            f"not answer on port 22 after {timeout} s"}))
 
 
 def cmd_down(a):
@@ -378,6 +441,8 @@ def cmd_down(a):
         name = entry.get("ifname", "")
         if name.startswith(a.veth_prefix) or name.startswith(a.peer_prefix):
             delete_veth(name)
+    if a.vxlan and link(a.vxlan) is not None:
+        act("ip", "link", "del", "dev", a.vxlan)
     if link(a.bridge) is not None:
         act("ip", "link", "del", "dev", a.bridge)
 
@@ -447,7 +512,16 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bridge")
     b.add_argument("--bridge", required=True)
-    b.add_argument("--cidr", required=True)
+    b.add_argument("--cidr", default="", help="the bridge's address ('' for none)")
+    b.add_argument("--mtu", type=int, default=0, help="0: leave the MTU as it is")
+    v = sub.add_parser("vxlan")
+    v.add_argument("--dev", required=True)
+    v.add_argument("--bridge", required=True)
+    v.add_argument("--vni", type=int, required=True)
+    v.add_argument("--local", required=True, help="this box's address between the boxes")
+    v.add_argument("--port", type=int, default=4789)
+    v.add_argument("--mtu", type=int, required=True)
+    v.add_argument("--remote", nargs="*", default=[], help="the other boxes' addresses")
     h = sub.add_parser("host")
     for opt in ("--ns", "--veth", "--peer", "--bridge", "--cidr"):
         h.add_argument(opt, required=True)
@@ -467,6 +541,7 @@ def main():
     hs.add_argument("--prohibit", nargs="*", default=[])
     hs.add_argument("--host", nargs=3, action="append", required=True,
                     metavar=("NAME", "CIDR", "RATE"))
+    hs.add_argument("--mtu", type=int, default=0, help="0: leave the MTU as it is")
     ds = sub.add_parser("sshds")
     ds.add_argument("--ns-prefix", required=True)
     ds.add_argument("--root", required=True)
@@ -475,6 +550,12 @@ def main():
                     metavar=("NAME", "ADDRESS", "RESTART"))
     ds.add_argument("--memcg-root", default=MEMCG_ROOT,
                     help="the cgroup v1 memory controller ('' for no memory cgroups)")
+    ds.add_argument("--no-greet", dest="greet", action="store_false",
+                    help="do not wait for the hosts here (a lab box: the controller does)")
+    g = sub.add_parser("greet")
+    g.add_argument("--timeout", type=float, default=30.0)
+    g.add_argument("--host", nargs=2, action="append", required=True,
+                   metavar=("NAME", "ADDRESS"))
     t = sub.add_parser("down")
     t.add_argument("--ns", nargs="*", default=[])
     t.add_argument("--bridge", required=True)
@@ -482,15 +563,16 @@ def main():
     t.add_argument("--veth-prefix", required=True)
     t.add_argument("--peer-prefix", required=True)
     t.add_argument("--memcg-root", default=MEMCG_ROOT)
+    t.add_argument("--vxlan", default="", help="the lab's VXLAN device, if any")
     m = sub.add_parser("mkdirs")
     m.add_argument("dirs", nargs="+", help="PATH:OCTALMODE")
     f = sub.add_parser("files")
     f.add_argument("--manifest", required=True,
                    help="JSON list of {path, mode, content, host, restart}")
     a = p.parse_args()
-    {"bridge": cmd_bridge, "host": cmd_host, "shape": cmd_shape, "sshd": cmd_sshd,
-     "hosts": cmd_hosts, "sshds": cmd_sshds, "down": cmd_down, "mkdirs": cmd_mkdirs,
-     "files": cmd_files}[a.cmd](a)
+    {"bridge": cmd_bridge, "vxlan": cmd_vxlan, "host": cmd_host, "shape": cmd_shape,
+     "sshd": cmd_sshd, "hosts": cmd_hosts, "sshds": cmd_sshds, "greet": cmd_greet,
+     "down": cmd_down, "mkdirs": cmd_mkdirs, "files": cmd_files}[a.cmd](a)
     out = {"changed": bool(ACTIONS), "actions": ACTIONS}
     if a.cmd == "files":
         out["restart"] = RESTART
