@@ -70,7 +70,7 @@ def lab_leftovers():
              .stdout.splitlines() if line.startswith("dnnlab-")]
     links = re.findall(r"^\d+: ([^:@]+)", subprocess.run(
         ["ip", "-o", "link", "show"], capture_output=True, text=True).stdout, re.M)
-    links = [n for n in links if n == "dnnlab0" or n.startswith(("vl-", "vp-"))]
+    links = [n for n in links if n in ("dnnlab0", "dnnvx0") or n.startswith(("vl-", "vp-"))]
     return netns, links
 
 
