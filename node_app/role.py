@@ -45,7 +45,9 @@ class TaskSource(Protocol):
     def admit_helper(self, helper: str) -> str | None:
         """None when `helper` may pull, else the refusal's reason."""
 
-    def next(self, helper: str) -> tuple[int, int, bytes] | None: ...
+    def next(self, helper: str, wait_s: float = ...) -> tuple[int, int, bytes] | None:
+        """A task for `helper`, waiting up to `wait_s` for one (the board's long poll by
+        default); None when none came."""
 
     def result(self, helper: str, packet_id: int, block: int, body: bytes) -> str | None: ...
 

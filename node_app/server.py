@@ -26,6 +26,7 @@ from node_app.conn import RequestReader
 from node_app.node import Node
 from node_app.profile import Profile, load_profile, parse_profile
 from node_app.registry import make_role
+from node_app.role import TaskSource
 from node_app.stage import Pipeline, load_pipeline
 from node_app.stats import Stats, rss_kb, rss_peak_kb
 from node_app.trace import TraceWriter
@@ -370,28 +371,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/task/next":
             self._drain()
-            refused = board.admit_helper(helper)
-            if refused == "too_many_helpers":
-                self._task_refused(429, refused,
-                                   "this gateway serves no more helper names this run")
-                return
-            if refused is not None:
-                self._task_refused(403, refused, f"{helper} may not pull from this gateway")
-                return
-            task = None if srv.stopping.is_set() else board.next(helper)
-            if task is None:
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            pid, block, data = task
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Packet-Id", str(pid))
-            self.send_header("X-Block", f"{block}/{board.blocks}")
-            self.end_headers()
-            self.wfile.write(data)
+            self._hand_out(board, helper)
             return
         length, _reason = validate.content_length(self.headers)
         pid, bad_pid, _detail = validate.packet_id(self.headers.get("X-Packet-Id"))
@@ -409,8 +389,42 @@ class Handler(BaseHTTPRequestHandler):
                                f"leased to {helper}")
         elif error is not None:
             self._task_refused(400, error, f"block {block} of packet {pid}")
+        elif self.headers.get("X-Next", "").strip() == "1":
+            # The result is taken; the reply is the helper's next task if one is waiting (as
+            # /task/next's would be, without its long poll: the helper learns at once that its
+            # result was taken), so a busy helper makes one round trip per task, not two.
+            self._hand_out(board, helper, wait_s=0.0)
         else:
             self._send_json(200, {"ok": True})
+
+    def _hand_out(self, board: TaskSource, helper: str, wait_s: float | None = None) -> None:
+        """The reply of a pull: the helper's next task (200, X-Packet-Id and X-Block), 204 when
+        none came within `wait_s` (None: the board's long poll), or the refusal of a helper
+        this gateway does not serve."""
+        refused = board.admit_helper(helper)
+        if refused == "too_many_helpers":
+            self._task_refused(429, refused, "this gateway serves no more helper names this run")
+            return
+        if refused is not None:
+            self._task_refused(403, refused, f"{helper} may not pull from this gateway")
+            return
+        if self.server.stopping.is_set():
+            task = None
+        else:
+            task = board.next(helper) if wait_s is None else board.next(helper, wait_s=wait_s)
+        if task is None:
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        pid, block, data = task
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Packet-Id", str(pid))
+        self.send_header("X-Block", f"{block}/{board.blocks}")
+        self.end_headers()
+        self.wfile.write(data)
 
     def _steal(self, path: str) -> None:
         """FTP work stealing (node_app/role.py StealService): requests without a body,

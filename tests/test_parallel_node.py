@@ -421,6 +421,39 @@ def test_task_result_only_from_the_lease_holder(tmp_path: Path, stage_dir: Path,
         ("-1", "not_leased"), ("-1", "unknown_task")]
 
 
+def test_a_result_with_x_next_brings_the_helpers_next_task(tmp_path: Path, stage_dir: Path,
+                                                          start) -> None:
+    """`X-Next: 1` on a result: the reply is the next waiting task (200, as a pull's), and 204
+    when none is waiting (the result still taken): a busy helper makes one round trip per
+    task. Without the header the reply stays the JSON acknowledgement."""
+    sink, gw, _ = start_tasks(tmp_path, stage_dir, start, 0, 2, [])
+    assert send_frame(gw.port, 0, inputs(1)[0])[0] == 200
+    status, headers, task_input = pull(gw.port, "h1")
+    assert status == 200
+    first = int(headers["x-block"].split("/")[0])
+
+    def result(block: int, extra: dict[str, str]) -> http.client.HTTPResponse:
+        lo, hi = block_bounds(block, 2, 8)
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+        conn.request("POST", "/task/result", np.zeros(hi - lo, "<f4").tobytes(),
+                     {"X-Node": "h1", "X-Packet-Id": "0", "X-Block": f"{block}/2", **extra})
+        resp = conn.getresponse()
+        resp.body = resp.read()
+        conn.close()
+        return resp
+
+    resp = result(first, {"X-Next": "1"})  # the frame's other block is waiting: it comes back
+    assert resp.status == 200 and resp.getheader("X-Packet-Id") == "0"
+    second = int(resp.getheader("X-Block").split("/")[0])
+    assert second == 1 - first and len(resp.body) == len(task_input)
+    resp = result(second, {"X-Next": "1"})  # nothing is waiting now
+    assert (resp.status, resp.body) == (204, b"")
+    st = request(gw.port, "GET", "/stats")[1]
+    assert st["tasks_by_helper"] == {"h1": 2} and st["rejected"] == {}
+    # both results were taken: the frame was assembled and sent on (of zeros, as sent here)
+    assert wait_for(lambda: 0 in sink.server.frames, 10)
+
+
 def test_gateway_serves_a_bounded_set_of_helper_names(tmp_path: Path, stage_dir: Path,
                                                       start, monkeypatch) -> None:
     """X-Node is client input: a name must be a node name, and a gateway serves at most

@@ -56,6 +56,8 @@ class StealDevice(TileHelper):
     """A device's worker: own tiles, else a stolen one, else a short wait; and the victim's
     side of a steal (StealService, POST /steal/tile)."""
 
+    NEXT_WITH_RESULT = False  # its next tile is its own or a stolen one, not the gateway's
+
     # Thieves take the back of the queue (the tiles the owner reaches last); with data reuse
     # the front, as DeepThings' steal_client does, so everyone follows the checkerboard.
     steal_front = False

@@ -5,10 +5,12 @@ cuts the next layer (L2, width `width`) into T = `blocks` neuron-block tasks and
 a queue (TaskBoard.put). Helpers PULL: `POST /task/next` long-polls up to LONG_POLL_S and
 returns one task (headers `X-Packet-Id`, `X-Block: i/T`, body = the layer input, float32), or
 204 when there is none. `POST /task/result` (same headers, body = the block's outputs)
-returns it. When all T blocks of a frame are back, the gateway's sender thread forwards the
-assembled frame to its next hop (the sink). Pull, not push: a helper asks only when idle, so
-a helper twice as slow asks half as often and gets about half the tasks; the gateway needs to
-know nothing about helper speeds.
+returns it; with `X-Next: 1` its reply is the helper's next task, exactly as a pull's (one
+round trip per task instead of two: issue 13 measured the pull's round trip as the gap
+between task sharing and its bound). When all T blocks of a frame are back, the gateway's
+sender thread forwards the assembled frame to its next hop (the sink). Pull, not push: a
+helper asks only when idle, so a helper twice as slow asks half as often and gets about half
+the tasks; the gateway needs to know nothing about helper speeds.
 
 Bounds: at most `max_frames` (the gateway's queue_size) frames are in flight on the board;
 the worker waits for room, so when helpers cannot keep up the backlog shows up as the

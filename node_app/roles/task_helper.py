@@ -5,6 +5,10 @@ idle, compute the block with its single dense layer's columns block_bounds(i, T,
 (node_app/stage.py), wait out its own profile's time for a dense n_in x (hi - lo) layer, send
 the result. Trace: `task_started` (detail `i/T`), `task_finished` (`<real_ms>:<profile_ms>`).
 
+Each result asks for the next task in the same round trip (`X-Next: 1`, node_app/roles/
+task_gateway.py): the reply is a task (200), none (204), or, from a gateway that does not know
+the header, its JSON acknowledgement; a task in it is the worker's next, without a pull.
+
 The gateway is a peer like any other: whatever it replies, the worker keeps pulling. A reply
 that is not a task (status other than 200/204, a bad X-Packet-Id or X-Block, a body of the
 wrong size, one larger than a task) is counted in /stats `pull_errors` by reason
@@ -77,6 +81,10 @@ class Link:
 class TaskHelper(Role):
     """A helper's worker loop: pull a task when idle, compute its block, return the result."""
 
+    # Ask for the next task with each result (X-Next). A stealing device (steal_device.py)
+    # finds its next tile elsewhere, so it does not.
+    NEXT_WITH_RESULT = True
+
     def __init__(self, node: Node):
         super().__init__(node)
         cfg = node.run.pull
@@ -86,6 +94,7 @@ class TaskHelper(Role):
         self.tasks_done = 0
         self.pull_errors: dict[str, int] = {}  # keys: the fixed reasons of the docstring
         self.link = Link(self.host, self.port, node.config.node, LONG_POLL_S + 5.0)
+        self._pending: tuple[int, int, bytes] | None = None  # a task a result's reply brought
         self.setup()
 
     def setup(self) -> None:
@@ -107,7 +116,11 @@ class TaskHelper(Role):
     def work(self) -> None:
         """Pull instead of serving the queue (frames posted to a helper just wait there)."""
         node = self.node
-        while not node.stopping.is_set():
+        while self._pending is not None or not node.stopping.is_set():
+            task, self._pending = self._pending, None
+            if task is not None:
+                node.guarded(task[0], self._do, *task)
+                continue
             try:
                 task = self._next()
             except BadReply as e:
@@ -192,16 +205,24 @@ class TaskHelper(Role):
         real_ms = (time.perf_counter() - t0) * 1000.0
         claimed = node.wait_out(packet_id, t0, real_ms, profile_ms)
         node.trace.write(packet_id, "task_finished", f"{real_ms:.2f}:{claimed:.2f}")
-        headers = {"X-Packet-Id": str(packet_id), "X-Block": f"{block}/{self.cfg.blocks}"}
-        status, _h, _d = self._request("/task/result", headers, body)
+        headers = {"X-Packet-Id": str(packet_id), "X-Block": f"{block}/{self.cfg.blocks}",
+                   **({"X-Next": "1"} if self.NEXT_WITH_RESULT else {})}
+        status, reply, data = self._request("/task/result", headers, body,
+                                            max_bytes=max(self.max_task_bytes, MAX_REPLY_BYTES))
+        taken = status in (200, 204)  # 204: taken, and no next task within the long poll
         with node.stats.lock:
-            if status == 200:
+            if taken:
                 self.tasks_done += 1
                 node.stats.bytes_out += len(body)
             else:
                 node.stats.forward_failed += 1
-        if status != 200:
+        if not taken:
             node.trace.write(packet_id, "forward_failed", f"http_{status}")
+        elif status == 200 and "x-block" in reply:
+            try:
+                self._pending = self.parse_task(reply, data)
+            except BadReply as e:
+                self._failed(e.reason, e)
 
     def _close(self) -> None:
         self.link.close()
