@@ -41,6 +41,7 @@ from harness.monitor import IdleCpuSampler
 from harness.nodeapi import try_stats
 from harness.overhead import hop_ms, link_summary
 from harness.paths import ledger_path, reports_dir, runs_dir
+from harness.plots import fps_text
 from harness.predict import message_fit, predict_spec, why_not
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
@@ -278,7 +279,7 @@ def capacity_words(capacity_fps: float | None, profiles: list[str]) -> str:
         return "no capacity bound: " + (no_cost_reason(profiles) or "not known")
     if capacity_fps == float("inf"):
         return "no capacity bound (the profiles add no time)"
-    return f"capacity bound {capacity_fps:.1f} fps"
+    return f"capacity bound {fps_text(capacity_fps)} fps"
 
 
 def _client_host(spec: RunSpec, inventory) -> Host | None:

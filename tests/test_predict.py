@@ -400,3 +400,12 @@ def test_ftp_prices_each_device_and_the_gateway_by_its_own_profile():
     fast = predict_spec(_board_spec("ftp", 2, 0.02), HOP, "t")
     one = predict_spec(_board_spec("ftp", 1, 0.02), HOP, "t")
     assert fast["latency_ms"]["p50"] < mixed["latency_ms"]["p50"] < one["latency_ms"]["p50"]
+
+
+def test_the_console_never_rounds_a_small_capacity_bound_to_zero() -> None:
+    """A 608 x 608 frame on one Pi 3 takes ~27 s: its bound is 0.037 fps, not "0.0"."""
+    from harness.experiment import capacity_words
+
+    assert capacity_words(0.0368, []) == "capacity bound 0.0368 fps"
+    assert capacity_words(25.0, []) == "capacity bound 25.0 fps"
+    assert capacity_words(float("inf"), []) == "no capacity bound (the profiles add no time)"
