@@ -30,7 +30,7 @@ from harness.cluster import preflight, start_nodes, stop_and_collect
 from harness.fault_spec import parse_fault
 from harness.faults import FaultInjector, partition_routes
 from harness.frames import frames
-from harness.inventory import REPO, Host, load_inventory
+from harness.inventory import REPO, Host, link_rate_bytes, load_inventory
 from harness.link_plan import NETEM, NODE_APP, LinkPlan, parse_options, resolve
 from harness.links import link_table
 from harness.load import run_locust
@@ -46,6 +46,7 @@ from harness.predict import message_fit, predict_spec, why_not
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
 from harness.strategies.plan import body_limit
+from node_app.config import DEFAULT_READ_TIMEOUT_S
 
 STAGES_DIR = REPO / "build" / "stages"  # where node_app.yml exports the stage files
 PACKAGES = ["numpy", "pandas", "locust", "fabric", "ansible-core", "tensorflow-cpu", "keras"]
@@ -381,7 +382,7 @@ def _run_file(spec: RunSpec, plan, node, client_address: str | list[str] = "",
     node_links = links.node_links(node.host.name) if links else {}
     slow = {f.host: f.factor for f in map(parse_fault, spec.faults) if f.kind == "slow"}
     input_size = describe(spec.model).stage_input_size(first) if first else plan.input_size
-    return {
+    doc = {
         "run_id": spec.run_id, "stages": node.stages, "next_hops": node.next_hops,
         "queue_size": spec.queue_size, "max_body_bytes": body_limit(input_size),
         "input_size": input_size,
@@ -390,6 +391,24 @@ def _run_file(spec: RunSpec, plan, node, client_address: str | list[str] = "",
     } | ({"links": node_links} if node_links else {}) | _profile_entry(node.host.profile) \
         | ({"help": node.help} if node.help else {}) | node.extra \
         | ({"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
+    timeout = read_timeout_s(doc["max_body_bytes"], [n.host for n in plan.nodes])
+    return doc | ({"read_timeout_s": timeout} if timeout is not None else {})
+
+
+def read_timeout_s(max_body_bytes: int, hosts: list[Host]) -> float | None:
+    """run.json `read_timeout_s` when the run's links are shaped (`link_rate`), else None
+    (node_app's default, 5 s, from a request's first byte to its last).
+
+    The default guards against a peer that sends slowly on purpose; on a shaped link an
+    honest peer is slow too: a BODP band of yolov2-16-608 (tens of MB) takes seconds at 100
+    Mbit/s, more while every device sends to the gateway at once, and was refused with 408
+    mid-frame. So a node's deadline covers its largest body from every node of the run at
+    once at the slowest rate, twice over."""
+    rates = [link_rate_bytes(h.link_rate) for h in hosts if h.link_rate]
+    if not rates:
+        return None
+    need = 2.0 * max_body_bytes * len(hosts) / min(rates)
+    return round(max(DEFAULT_READ_TIMEOUT_S, need), 1)
 
 
 def _profile_entry(profile: str) -> dict:
@@ -416,20 +435,24 @@ def _drain(workers: list[str], sink: str, capacity_fps: float | None = None,
 
     Gives up when nothing moved for `stall_s` (10 s, or three frame times of a slow
     strategy: yolov2-16-608 takes 20 s a frame) or after cap_s in all; a frame then still
-    held is traced dropped at stop (`shutdown`, `tasks_incomplete`).
+    held is traced dropped at stop (`shutdown`, `tasks_incomplete`). A node that sent bytes
+    moved: BODP's bands over a shaped link take longer than its capacity bound, which prices
+    no bytes, says a frame should (a 26 s frame at 100 Mbit/s was cut off after 11 s).
     """
     frame_s = 1.0 / capacity_fps if capacity_fps and capacity_fps != float("inf") else 0.0
     stall_s = max(10.0, 3.0 * frame_s)
     started = last_move = last_say = time.monotonic()
-    last: tuple[int, int] | None = None
+    last: tuple[int, int, int] | None = None
     while True:
-        held = sum(frames_in_pipeline(try_stats(ep) or {}) for ep in workers)
+        stats = [try_stats(ep) or {} for ep in workers]
+        held = sum(frames_in_pipeline(st) for st in stats)
+        sent = sum(int(st.get("bytes_out", 0)) for st in stats)
         delivered = (try_stats(sink) or {}).get("received", 0)
         now = time.monotonic()
-        if held == 0 and (held, delivered) == last:
+        if held == 0 and (held, delivered, sent) == last:
             return
-        if (held, delivered) != last:
-            last, last_move = (held, delivered), now
+        if (held, delivered, sent) != last:
+            last, last_move = (held, delivered, sent), now
         if now - last_move > stall_s or now - started > cap_s:
             say(f"warning: stopping with {held} frame(s) still in the pipeline (nothing moved "
                 f"for {now - last_move:.0f} s)")

@@ -442,3 +442,21 @@ def test_the_prediction_adds_a_links_mean_delay_to_that_hop() -> None:
     assert each == pytest.approx((2.02 + 2.2) ** 2 / (4 * 2.2) + 0.0012 * TCP_RTO_MIN_MS)
     assert r["latency_ms"]["p50"] - base["latency_ms"]["p50"] == pytest.approx(2 * each, abs=1e-3)
     assert r["client_link_ms"] == {"A": pytest.approx(each)}
+
+
+def test_a_shaped_run_gives_nodes_time_to_read_a_big_body() -> None:
+    """run.json read_timeout_s: node_app's 5 s deadline for a whole request refused BODP's
+    608 x 608 bands at 100 Mbit/s mid-frame (408). With link_rate set, a node's deadline
+    covers its largest body from every node at once at the slowest rate, twice over."""
+    from harness.experiment import read_timeout_s
+    from harness.inventory import Host
+
+    def host(name: str, rate: str) -> Host:
+        return Host(name, "198.18.0.11", "root", "", "rpi3bplus", True, link_rate=rate)
+
+    unshaped = [host("pi1", ""), host("pi2", "")]
+    assert read_timeout_s(50_000_000, unshaped) is None  # node_app's default stands
+    shaped = [host("pi1", "100mbit"), host("pi2", "1gbit"), host("pi3", "")]
+    # 2 x 50 MB x 3 nodes at 12.5 MB/s
+    assert read_timeout_s(50_000_000, shaped) == 24.0
+    assert read_timeout_s(1 << 20, shaped) == 5.0  # never below the default

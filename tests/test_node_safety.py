@@ -203,3 +203,41 @@ def test_task_helper_survives_any_gateway_reply_and_counts_it(tmp_path: Path, st
     finally:
         gw.shutdown()
         gw.server_close()
+
+
+class _ClosesIdleHandler(BaseHTTPRequestHandler):
+    """Answers each POST and then closes the connection without saying so (no
+    `Connection: close`), as node_app does to a kept-alive connection idle past
+    read_timeout_s: the client finds out only on its next request."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests += 1  # type: ignore[attr-defined]
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"ok\": true}")
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def test_a_helpers_link_reconnects_when_the_gateway_closed_it_while_idle() -> None:
+    """A helper computing a 20 s tile of yolov2-16-608 found its kept-alive connection to the
+    gateway closed (read_timeout_s), lost the result (BrokenPipe), and the tile went round
+    and round. The link now sends once more on a fresh connection."""
+    from node_app.roles.task_helper import Link
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ClosesIdleHandler)
+    server.requests = 0  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        link = Link("127.0.0.1", server.server_address[1], "h1", 5.0)
+        for _ in range(3):  # each post after the first finds the old connection closed
+            status, _headers, data = link.post("/task/result", {}, b"x" * 1000)
+            assert (status, json.loads(data)) == (200, {"ok": True})
+        assert server.requests == 3  # every result arrived, none twice
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -471,3 +471,12 @@ def test_gateway_serves_a_bounded_set_of_helper_names(tmp_path: Path, stage_dir:
         assert status == 400 and json.loads(data)["error"] == "bad_node", bad
     assert request(gw.port, "GET", "/stats")[1]["rejected"] == {"too_many_helpers": 1,
                                                                 "bad_node": 4}
+
+
+def test_a_lease_outlasts_a_slow_links_transfers_only_on_shaped_links() -> None:
+    """The harness raises read_timeout_s only when links are shaped; the lease then covers a
+    task's way out and its result's way back (BODP's 608 bands at 100 Mbit/s outlived 5 s)."""
+    from node_app.roles.task_gateway import LEASE_S, lease_s
+
+    assert lease_s(5.0) == LEASE_S == 5.0  # node_app's default deadline: unchanged
+    assert lease_s(11.4) == 22.8

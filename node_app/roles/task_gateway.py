@@ -18,9 +18,9 @@ gateway's own queue filling and dropping (`queue_full`), as in every other strat
 run.json `admission: whole` (issue 13) the worker does not wait: a frame that finds the board
 full is dropped at once, reason `admission`, before the gateway computes anything for it (so
 the frames it does take are fresh, and the refusal is named). The same holds for the FTP
-sharing and BODP boards, which put frames through the same `put`. A task
-handed out and not returned within LEASE_S (a helper died) goes back on the queue. Frames
-still incomplete at stop are traced `dropped` with reason `tasks_incomplete`.
+sharing and BODP boards, which put frames through the same `put`. A task handed out and not
+returned within LEASE_S (a helper died; longer on shaped links: `lease_s`) goes back on the
+queue. Frames still incomplete at stop are traced `dropped` with reason `tasks_incomplete`.
 
 Trust: a result is taken only from the helper that holds the lease of that (packet, block)
 (else `not_leased`, 409), so nobody else can overwrite a block or free another helper's
@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from node_app.config import TasksConfig
+from node_app.config import DEFAULT_READ_TIMEOUT_S, TasksConfig
 from node_app.forwarder import Forwarder
 from node_app.node import Node
 from node_app.role import Role, TaskSource
@@ -54,6 +54,17 @@ from node_app.workqueue import WorkQueue
 LONG_POLL_S = 1.0
 LEASE_S = 5.0
 MAX_HELPERS = 64  # distinct X-Node names one gateway serves in a run (a cluster is < 10 Pis)
+
+
+def lease_s(read_timeout_s: float) -> float:
+    """How long a task may be out before it goes back on the queue. LEASE_S, unless the
+    run's links are shaped: then the harness raises run.json `read_timeout_s` (a big body
+    takes seconds on a slow link) and a lease covers a task's way out and its result's way
+    back, each up to that deadline (a BODP band of yolov2-16-608 at 100 Mbit/s outlived a
+    5 s lease: recomputed by another device, the first result refused, 409)."""
+    if read_timeout_s <= DEFAULT_READ_TIMEOUT_S:
+        return LEASE_S
+    return max(LEASE_S, 2.0 * read_timeout_s)
 
 
 @dataclass
@@ -79,6 +90,7 @@ class TaskBoard:
         self.leased: dict[tuple[int, int], tuple[str, float]] = {}
         self.by_helper: dict[str, int] = {}
         self.helpers: set[str] = set()  # names that pulled; at most MAX_HELPERS
+        self.lease_s = lease_s(node.run.read_timeout_s)
         self.out = WorkQueue()  # assembled frames for the sender (None: stop)
         self.sender = threading.Thread(target=self._send, name="task-sender", daemon=True)
         self.sender.start()
@@ -228,7 +240,7 @@ class TaskBoard:
     def _requeue_expired(self) -> None:
         now = time.monotonic()
         for key, (_helper, t) in list(self.leased.items()):
-            if now - t > LEASE_S:
+            if now - t > self.lease_s:
                 del self.leased[key]
                 self.todo.appendleft(key)
 

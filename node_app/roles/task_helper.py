@@ -56,6 +56,19 @@ class Link:
 
     def post(self, path: str, headers: dict[str, str], body: bytes = b"",
              max_bytes: int = MAX_REPLY_BYTES) -> tuple[int, dict[str, str], bytes]:
+        reused = self._conn is not None
+        try:
+            return self._post(path, headers, body, max_bytes)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            if not reused:
+                raise
+            # The peer closed the kept-alive connection while it was idle (node_app closes
+            # one after run.json read_timeout_s: a helper computing a 20 s tile of
+            # yolov2-16-608 found it closed and lost every result). Once more, on a new one.
+            return self._post(path, headers, body, max_bytes)
+
+    def _post(self, path: str, headers: dict[str, str], body: bytes,
+              max_bytes: int) -> tuple[int, dict[str, str], bytes]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         headers = {"X-Node": self.name, "Content-Type": "application/octet-stream", **headers}
