@@ -68,15 +68,17 @@ def lab_down(c, inventory=""):
                "/24 holds no more)",
         "profile": "device profile of every host (default rpi3bplus; node_app/profiles.json)",
         "out": "write the inventory here (default: print it, e.g. > inventory/lab-N.yml)",
+        "link-rate": "shape every host's link both ways, e.g. 100mbit (tc tbf; default: "
+                     "unshaped)",
     },
 )
-def lab_inventory(c, pis="6", profile="rpi3bplus", out=""):
+def lab_inventory(c, pis="6", profile="rpi3bplus", out="", link_rate=""):
     """Write an inventory for N emulated Pis in the form of inventory/lab.yml, checked with
     the harness's own inventory reader; touches no lab (docs/lab.md, "Lab size")."""
     from harness.lab_inventory import write_inventory
 
     try:
-        text = write_inventory(pis, profile, out)
+        text = write_inventory(pis, profile, out, link_rate)
     except SpecError as exc:
         raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
     if out:

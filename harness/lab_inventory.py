@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.capacity import profile_names
 from harness.errors import SpecError
-from harness.inventory import REPO, load_inventory
+from harness.inventory import REPO, link_rate_bytes, load_inventory
 
 # The lab role's addressing (playbooks/roles/lab: lab_bridge_address, lab_prefixlen and the
 # ansible_host assert); tests/test_lab_inventory.py holds these equal to the role's files.
@@ -36,7 +36,7 @@ DEFAULT_PROFILE = "rpi3bplus"
 
 _HEADER = """\
 # The emulated lab with {n} "Raspberry Pi{s}" ({profile}), written by
-#   fab lab-inventory --pis={n} --profile={profile}
+#   fab lab-inventory --pis={n} --profile={profile}{rate_opt}
 # Same form as inventory/lab.yml (docs/lab.md): each host a network namespace on this machine
 # with its own address, sshd, hostname and install root. Bring it up with
 #   .venv/bin/ansible-playbook -i {path} site.yml
@@ -64,7 +64,7 @@ all:
             device_profile: {profile}
             # Marks emulated hosts (pidfile-based node_app-ctl instead of systemd, etc.).
             lab_emulated: true
-          hosts:
+{link_rate_line}          hosts:
             # ansible_host: the host's address on bridge dnnlab0 ({network}, RFC 2544);
             # piN = .(10 + N), at most {max_pis} hosts on the role's /{prefixlen}.
 """
@@ -95,7 +95,7 @@ def check_pis(pis: object) -> int:
 
 
 def inventory_text(pis: int, profile: str = DEFAULT_PROFILE,
-                   out_dir: Path | None = None, path_label: str = "") -> str:
+                   out_dir: Path | None = None, path_label: str = "", link_rate: str = "") -> str:
     """The inventory for `pis` emulated Pis of `profile`, as YAML text.
 
     `out_dir` is where the file will live: lab_dir is written relative to it
@@ -106,12 +106,20 @@ def inventory_text(pis: int, profile: str = DEFAULT_PROFILE,
     if profile not in profile_names():
         raise SpecError("profile",
                         f"unknown profile {profile!r}; known: {', '.join(profile_names())}")
+    if link_rate:
+        try:
+            link_rate_bytes(link_rate)
+        except ValueError as e:
+            raise SpecError("link-rate", str(e)) from None
+    rate_line = ("            # Every host's link, shaped both ways (tc tbf; docs/lab.md).\n"
+                 f'            link_rate: "{link_rate}"\n') if link_rate else ""
     where = Path(out_dir) if out_dir is not None else REPO / "inventory"
     lab_rel = os.path.relpath(REPO / ".lab", where.resolve())
     label = path_label or f"inventory/lab-{n}.yml"
     lines = [_HEADER.format(n=n, s="" if n == 1 else "s", profile=profile, path=label,
                             lab_rel=lab_rel, network=LAB_NETWORK, max_pis=MAX_PIS,
-                            prefixlen=LAB_NETWORK.prefixlen)]
+                            prefixlen=LAB_NETWORK.prefixlen, link_rate_line=rate_line,
+                            rate_opt=f" --link-rate={link_rate}" if link_rate else "")]
     for i in range(1, n + 1):
         lines.append(f"            pi{i}:\n              ansible_host: {host_address(i)}\n")
     return "".join(lines)
@@ -137,7 +145,8 @@ def check_inventory(path: Path, pis: int) -> None:
         raise SpecError("inventory", f"generated inventory {path} is wrong: {'; '.join(problems)}")
 
 
-def write_inventory(pis: object, profile: str = DEFAULT_PROFILE, out: str = "") -> str:
+def write_inventory(pis: object, profile: str = DEFAULT_PROFILE, out: str = "",
+                    link_rate: str = "") -> str:
     """Generate, validate and write the inventory; returns the text.
 
     out = "" returns the text only (the fab task prints it); else the file is written
@@ -150,7 +159,8 @@ def write_inventory(pis: object, profile: str = DEFAULT_PROFILE, out: str = "") 
         target = Path.cwd() / target
     folder = target.parent if target is not None else REPO / "inventory"
     text = inventory_text(n, profile, folder,
-                          path_label=_label(target) if target is not None else "")
+                          path_label=_label(target) if target is not None else "",
+                          link_rate=link_rate)
     check_dir = folder if target is not None else None
     if check_dir is not None:
         check_dir.mkdir(parents=True, exist_ok=True)

@@ -117,3 +117,19 @@ def test_fab_lab_inventory_prints_or_writes(tmp_path: Path) -> None:
     bad = fab("lab-inventory", "--pis=245", check=False)
     assert bad.returncode == 2 and "--pis: at most 244" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_link_rate_shapes_every_host_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    """`--link-rate=100mbit`: every host's link_rate, read back by the harness as the lab
+    role will shape it (issue 12's 608 x 608 runs over 100 Mbit/s links)."""
+    out = tmp_path / "lab-3-100mbit.yml"
+    write_inventory(3, out=str(out), link_rate="100mbit")
+    inv = load_inventory(str(out))
+    assert {h.link_rate for h in inv.hosts.values()} == {"100mbit"}
+    assert "--link-rate=100mbit" in out.read_text()  # the header says how it was made
+    write_inventory(3, out=str(tmp_path / "plain.yml"))
+    plain = load_inventory(str(tmp_path / "plain.yml"))
+    assert {h.link_rate for h in plain.hosts.values()} == {""}
+    with pytest.raises(SpecError, match="link-rate: bad link_rate 'fast'"):
+        write_inventory(3, out=str(tmp_path / "bad.yml"), link_rate="fast")
+    assert not (tmp_path / "bad.yml").exists()
