@@ -535,18 +535,40 @@ class GatewayNode(Node):
             self._kick(t)
 
 
+class Wire:
+    """One direction of a shaped link that several messages share: tc's tbf sends one
+    byte at a time, so a message starts when the one before it on this wire has gone.
+    BODP's gateway sends every layer's bands out and takes every result back over its own
+    link; priced each on its own, six devices' bands overlapped and the model said 8.1 s
+    for a 608 x 608 frame the lab took 26.2 s over 100 Mbit/s."""
+
+    def __init__(self) -> None:
+        self.free = 0.0
+
+    def send(self, t: float, ms: float) -> float:
+        """When a message of `ms` on this wire, ready at `t`, has arrived."""
+        if ms <= 0.0:
+            return t
+        self.free = max(t, self.free) + ms
+        return self.free
+
+
 class PullHelper:
     """A task helper (run.json `pull`): when idle it pulls the next task (one its gateway
     lets device `index` take), computes it in its own profile's time and returns the
     result; a task costs its time plus two HTTP round trips (the pull that brings it, the
-    post that returns it) plus its messages' bytes (`bytes_ms`, per task: input and result
-    on this device's link to the gateway; empty: none)."""
+    post that returns it) plus its messages' bytes (`bytes_ms`, per task: (input, result)
+    on this device's link to the gateway; empty: none). With `wires` (the gateway's shaped
+    link, out and in) every device's inputs queue on the first and results on the second."""
 
     def __init__(self, sim: Sim, name: str, gateway: GatewayNode, block_ms: Sequence[float],
-                 hop_ms: float, index: int = 0, bytes_ms: Sequence[float] = ()) -> None:
+                 hop_ms: float, index: int = 0,
+                 bytes_ms: Sequence[tuple[float, float]] = (),
+                 wires: tuple[Wire, Wire] | None = None) -> None:
         self.sim, self.name, self.gateway = sim, name, gateway
         self.block_ms, self.hop_ms, self.index = list(block_ms), hop_ms, index
-        self.bytes_ms = list(bytes_ms) or [0.0] * len(self.block_ms)
+        self.bytes_ms = list(bytes_ms) or [(0.0, 0.0)] * len(self.block_ms)
+        self.wires = wires
         self.switches = 0
         self.tasks = 0
 
@@ -555,8 +577,17 @@ class PullHelper:
         if task is None:
             return
         frame, block = task
-        self.sim.at(t + self.block_ms[block] + 2 * self.hop_ms + self.bytes_ms[block],
-                    self._done, frame)
+        in_ms, out_ms = self.bytes_ms[block]
+        if self.wires is None:
+            self.sim.at(t + self.block_ms[block] + 2 * self.hop_ms + in_ms + out_ms,
+                        self._done, frame)
+            return
+        arrived = self.wires[0].send(t + self.hop_ms, in_ms)
+        self.sim.at(arrived + self.block_ms[block], self._computed, frame, out_ms)
+
+    def _computed(self, t: float, frame: int, out_ms: float) -> None:
+        assert self.wires is not None
+        self.sim.at(self.wires[1].send(t + self.hop_ms, out_ms), self._done, frame)
 
     def _done(self, t: float, frame: int) -> None:
         self.tasks += 1
@@ -576,8 +607,13 @@ def board(p: Params, what: str) -> tuple[Sim, Sink, dict[int, str], GatewayNode,
     g = GatewayNode(sim, "G", service_ms=p.first_ms, blocks=len(devices[0]), sink=sink,
                     rounds=p.rounds, owners=p.owners, finish_ms=p.rest_ms,
                     out_ms=p.links.ms("G", "sink", frame_out), **common)
-    helpers = [PullHelper(sim, f"D{i}", g, ms, p.hop_ms, index=i,
-                          bytes_ms=[p.links.ms("G", f"D{i}", sum(b)) for b in p.task_bytes])
+    # A shaped gateway link is one wire each way that every device's messages share (tbf);
+    # unshaped, a message's bytes cost is a per-message fit (CPU, copies), not a queue.
+    wires = (Wire(), Wire()) if "G" in dict(p.links.shaped) else None
+    helpers = [PullHelper(sim, f"D{i}", g, ms, p.hop_ms, index=i, wires=wires,
+                          bytes_ms=[(p.links.ms("G", f"D{i}", b_in),
+                                     p.links.ms("G", f"D{i}", b_out))
+                                    for b_in, b_out in p.task_bytes])
                for i, ms in enumerate(devices)]
     for h in helpers:
         h.pull(0.0)

@@ -21,6 +21,7 @@ from harness.errors import SpecError
 from harness.inventory import link_rate_bytes, load_inventory
 from harness.overhead import MessageFit, message_fit, task_messages
 from harness.predict import predict_spec
+from harness.spec import RunSpec
 from harness.strategies import ftp
 
 HOP = 1.0
@@ -77,6 +78,32 @@ def test_links_take_the_slower_shaped_end_else_the_fitted_rate():
     assert links.ms("G", "D1", 1000) == pytest.approx(50.0)  # D1's 20
     assert links.ms("D0", "D2", 1000) == pytest.approx(1.0)  # neither shaped: the fit
     assert Links().ms("G", "D0", 10**9) == 0.0  # no rate: bytes are free
+
+
+def test_a_shaped_gateway_sends_one_message_at_a_time():
+    """G shaped to 100 mbit: its link is one wire each way (tbf), so the tiles' inputs to
+    several devices queue on it instead of overlapping, as do their results; devices
+    shaped alone each have their own wire. BODP's 608 x 608 frame over 100 Mbit/s: the
+    model said 8.1 s with overlapping messages, the lab took 26.2 s, the queue says 22.9."""
+    def nodes(k: int, shaped: str) -> list[dict]:
+        return ([{"role": "G", "profile": "rpi3bplus",
+                  **({"link_rate": "100mbit"} if shaped == "G" else {})}]
+                + [{"role": f"D{i}", "profile": "rpi3bplus",
+                    **({"link_rate": "100mbit"} if shaped == "D" else {})} for i in range(k)]
+                + [{"role": "sink"}])
+
+    def p50(k: int, shaped: str) -> float:
+        spec = _ftp_spec(k, "2x2", nodes=nodes(k, shaped), profile="")
+        return predict_spec(spec, HOP, "t")["latency_ms"]["p50"]
+
+    frame = (FRAME_IN + FRAME_OUT) / 12500.0  # the frame's own messages cross G's link only
+    # one device: its tiles go one after another either way, so a shared wire adds nothing
+    assert p50(1, "G") - p50(1, "D") == pytest.approx(frame)
+    # four devices take the four tiles at once: on their own links the inputs overlap, on
+    # G's one wire the last waits for the three before it (and the results queue likewise)
+    tile_in = ftp.task_bytes(RunSpec(strategy="ftp", model="yolov2-16", k=4, grid="2x2"),
+                             ["rpi3bplus"] * 4)[0][0]
+    assert p50(4, "G") - p50(4, "D") - frame >= 3 * tile_in / 12500.0 - 1e-6
 
 
 def test_bodp_bands_carry_their_rows_and_the_first_layers_weigh_most():
