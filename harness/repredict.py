@@ -1,12 +1,12 @@
 """Recorded runs through today's discrete-event model, beside what they measured.
 
-`python -m harness.repredict RUN_DIR...` loads each run directory (spec.json, traces,
-summary.json), predicts it again with the model as it is now (the per-hop overhead and,
-for ftp and bodp, the message cost fitted on the run's own traces: harness/overhead.py) and
-prints one markdown row per run: measured latency p50, the prediction the run recorded
-when it was analysed (the model of its day), today's prediction, and what the messages were
-priced at. A run the model cannot predict says why instead. Nothing is written: the run's
-summary.json keeps the prediction of its day.
+`python -m harness.repredict RUN...` (a run folder, or a run id in runs/) loads each run
+(spec.json, traces, summary.json), predicts it again with the model as it is now (the
+per-hop overhead and, for ftp and bodp, the message cost fitted on the run's own traces:
+harness/overhead.py) and prints one markdown row per run: measured latency p50, the
+prediction the run recorded when it was analysed (the model of its day), today's
+prediction, and what the messages were priced at. A run the model cannot predict says why
+instead. Nothing is written: the run's summary.json keeps the prediction of its day.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from harness import analysis
 from harness.overhead import hop_ms
+from harness.paths import runs_dir
 from harness.predict import message_fit, predict_spec, why_not
 
 
@@ -70,10 +71,25 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m harness.repredict RUN_DIR...", file=sys.stderr)
+        print("usage: python -m harness.repredict RUN...  (a run folder, or a run id in "
+              "runs/)", file=sys.stderr)
         return 2
-    print(table([repredict(Path(d)) for d in argv]))
+    dirs = [run_dir(a) for a in argv]
+    missing = [a for a, d in zip(argv, dirs, strict=True) if d is None]
+    if missing:
+        print(f"no run at {', '.join(missing)}: give a run folder (with its spec.json) or "
+              f"the id of a run in {runs_dir()}", file=sys.stderr)
+        return 2
+    print(table([repredict(d) for d in dirs if d is not None]))
     return 0
+
+
+def run_dir(arg: str) -> Path | None:
+    """A run's folder from a path or a run id (looked up in the results' runs/)."""
+    for candidate in (Path(arg), runs_dir() / arg):
+        if (candidate / "spec.json").is_file():
+            return candidate
+    return None
 
 
 if __name__ == "__main__":

@@ -258,3 +258,17 @@ def test_a_recorded_ftp_spec_is_predicted_under_every_scheduler(sched):
     assert p["coverage"] == 1.0 and 1000.0 < p["latency_ms"]["p50"] < 3000.0
     assert p["rate_bytes_per_ms"] == 200_000.0
 
+
+
+def test_repredict_takes_a_folder_or_a_run_id_and_names_what_it_cannot_find(
+        tmp_path, monkeypatch, capsys):
+    from test_analysis import make_run  # tests/ is on sys.path (pytest rootdir)
+
+    from harness import repredict
+
+    monkeypatch.setenv("TESTBED_RESULTS_DIR", str(tmp_path))
+    folder = make_run(tmp_path / "runs", "r1")
+    assert repredict.run_dir(str(folder)) == folder
+    assert repredict.run_dir("r1") == tmp_path / "runs" / "r1"  # an id, in the results' runs/
+    assert repredict.main(["r1", "nope"]) == 2
+    assert "no run at nope" in capsys.readouterr().err
