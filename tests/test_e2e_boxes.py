@@ -101,6 +101,13 @@ def test_a_baseline_across_two_boxes_matches_one_box_and_lab_down_leaves_nothing
     fab(*RUN)
     _spec, one = latest_run()
 
+    # While the one-box lab is up, the two-box lab is refused before anything is made: its
+    # hosts have the same names and addresses.
+    refused = ansible_playbook("playbooks/lab.yml", inventory=INVENTORY, check=False,
+                               capture=True)
+    assert refused.returncode != 0
+    assert "dnnlab-pi1, dnnlab-pi2 already exist on this machine" in " ".join(
+        refused.stdout.split()), refused.stdout[-2000:]
     lab_down()  # the one-box lab: the two-box lab uses the same addresses
     boxes = emulated_boxes.up(2)
     ansible_playbook("site.yml", inventory=INVENTORY, capture=True)
