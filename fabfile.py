@@ -70,15 +70,19 @@ def lab_down(c, inventory=""):
         "out": "write the inventory here (default: print it, e.g. > inventory/lab-N.yml)",
         "link-rate": "shape every host's link both ways, e.g. 100mbit (tc tbf; default: "
                      "unshaped)",
+        "boxes": "place the Pis on Linux boxes, NAME=ADDRESS,... (contiguous blocks; "
+                 "docs/lab.md, A lab across boxes); default: all on this machine",
+        "controller-vtep": "with --boxes: this machine's address between the boxes",
     },
 )
-def lab_inventory(c, pis="6", profile="rpi3bplus", out="", link_rate=""):
+def lab_inventory(c, pis="6", profile="rpi3bplus", out="", link_rate="", boxes="",
+                  controller_vtep=""):
     """Write an inventory for N emulated Pis in the form of inventory/lab.yml, checked with
     the harness's own inventory reader; touches no lab (docs/lab.md, "Lab size")."""
     from harness.lab_inventory import write_inventory
 
     try:
-        text = write_inventory(pis, profile, out, link_rate)
+        text = write_inventory(pis, profile, out, link_rate, boxes, controller_vtep)
     except SpecError as exc:
         raise Exit(f"bad spec: {exc.cli_message()}", code=2) from None
     if out:

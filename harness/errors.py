@@ -35,4 +35,5 @@ CLI_FLAGS = {
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
     "admission": "--admission", "enforce_memory": "--enforce-memory",
     "pis": "--pis", "out": "--out", "net_links": "--link", "sources": "--sources",
+    "link_rate": "--link-rate", "boxes": "--boxes", "controller_vtep": "--controller-vtep",
 }

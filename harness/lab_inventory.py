@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -36,14 +37,14 @@ DEFAULT_PROFILE = "rpi3bplus"
 
 _HEADER = """\
 # The emulated lab with {n} "Raspberry Pi{s}" ({profile}), written by
-#   fab lab-inventory --pis={n} --profile={profile}{rate_opt}
-# Same form as inventory/lab.yml (docs/lab.md): each host a network namespace on this machine
-# with its own address, sshd, hostname and install root. Bring it up with
+#   fab lab-inventory --pis={n} --profile={profile}{rate_opt}{boxes_opt}
+# Same form as inventory/lab.yml (docs/lab.md): each host a network namespace (on this machine,
+# or on its lab box) with its own address, sshd, hostname and install root. Bring it up with
 #   .venv/bin/ansible-playbook -i {path} site.yml
 # and run on it with `fab experiment --inventory={path} ...`.
 all:
   children:
-    cluster:
+{boxes_block}    cluster:
       children:
         lab:
           vars:
@@ -68,6 +69,62 @@ all:
             # ansible_host: the host's address on bridge dnnlab0 ({network}, RFC 2544);
             # piN = .(10 + N), at most {max_pis} hosts on the role's /{prefixlen}.
 """
+
+
+_BOXES = """\
+    # The Linux boxes the Pis are placed on (docs/lab.md, "A lab across boxes"): each
+    # box's ansible_host is its VXLAN tunnel end; the controller's is lab_controller_vtep.
+    lab_boxes:
+      vars:
+        lab_controller_vtep: {vtep}
+        ansible_user: root
+        ansible_ssh_private_key_file: "{{{{ inventory_dir }}}}/{lab_rel}/ssh/id_ed25519"
+        ansible_ssh_common_args: >-
+          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+        ansible_python_interpreter: /usr/bin/python3
+      hosts:
+{hosts}"""
+
+
+def parse_boxes(text: str, controller_vtep: str) -> list[tuple[str, str]]:
+    """`--boxes=b1=198.19.0.2,b2=198.19.0.3` as [(name, address)], checked as the lab role
+    will (a name it can use, distinct addresses, the controller's tunnel end given and not
+    one of theirs); "" is no boxes. SpecError names --boxes or --controller-vtep."""
+    if not text:
+        if controller_vtep:
+            raise SpecError("controller_vtep", "only with --boxes (the controller's end of "
+                            "the tunnels to the boxes)")
+        return []
+    boxes = []
+    for item in text.split(","):
+        name, _, address = item.strip().partition("=")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) or not address:
+            raise SpecError("boxes", f"NAME=ADDRESS[,NAME=ADDRESS...] with lowercase names, "
+                            f"got {item.strip()!r}")
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise SpecError("boxes", f"{name}: {address!r} is not an IP address") from None
+        boxes.append((name, address))
+    names, addresses = [b[0] for b in boxes], [b[1] for b in boxes]
+    if len(set(names)) != len(names) or len(set(addresses)) != len(addresses):
+        raise SpecError("boxes", f"names and addresses must be distinct, got {text!r}")
+    if not controller_vtep:
+        raise SpecError("controller_vtep", "the controller's address between the boxes (its "
+                        "end of the VXLAN tunnels) is needed with --boxes")
+    try:
+        ipaddress.ip_address(controller_vtep)
+    except ValueError:
+        raise SpecError("controller_vtep", f"{controller_vtep!r} is not an IP address") from None
+    if controller_vtep in addresses:
+        raise SpecError("controller_vtep", f"{controller_vtep} is also a box's address")
+    return boxes
+
+
+def box_of(index: int, pis: int, boxes: list[tuple[str, str]]) -> str:
+    """The box pi<index> (1-based) is placed on: contiguous blocks, as even as they go
+    (12 Pis on 2 boxes: pi1-pi6 on the first, pi7-pi12 on the second)."""
+    return boxes[(index - 1) * len(boxes) // pis][0]
 
 
 def host_address(index: int) -> str:
@@ -95,7 +152,8 @@ def check_pis(pis: object) -> int:
 
 
 def inventory_text(pis: int, profile: str = DEFAULT_PROFILE,
-                   out_dir: Path | None = None, path_label: str = "", link_rate: str = "") -> str:
+                   out_dir: Path | None = None, path_label: str = "", link_rate: str = "",
+                   boxes: str = "", controller_vtep: str = "") -> str:
     """The inventory for `pis` emulated Pis of `profile`, as YAML text.
 
     `out_dir` is where the file will live: lab_dir is written relative to it
@@ -110,18 +168,27 @@ def inventory_text(pis: int, profile: str = DEFAULT_PROFILE,
         try:
             link_rate_bytes(link_rate)
         except ValueError as e:
-            raise SpecError("link-rate", str(e)) from None
+            raise SpecError("link_rate", str(e)) from None
     rate_line = ("            # Every host's link, shaped both ways (tc tbf; docs/lab.md).\n"
                  f'            link_rate: "{link_rate}"\n') if link_rate else ""
+    placed = parse_boxes(boxes, controller_vtep)
     where = Path(out_dir) if out_dir is not None else REPO / "inventory"
     lab_rel = os.path.relpath(REPO / ".lab", where.resolve())
+    boxes_block = _BOXES.format(
+        vtep=controller_vtep, lab_rel=lab_rel,
+        hosts="".join(f"        {b}:\n          ansible_host: {a}\n" for b, a in placed)
+    ) if placed else ""
     label = path_label or f"inventory/lab-{n}.yml"
     lines = [_HEADER.format(n=n, s="" if n == 1 else "s", profile=profile, path=label,
                             lab_rel=lab_rel, network=LAB_NETWORK, max_pis=MAX_PIS,
                             prefixlen=LAB_NETWORK.prefixlen, link_rate_line=rate_line,
-                            rate_opt=f" --link-rate={link_rate}" if link_rate else "")]
+                            rate_opt=f" --link-rate={link_rate}" if link_rate else "",
+                            boxes_block=boxes_block,
+                            boxes_opt=(f" --boxes={boxes} --controller-vtep={controller_vtep}"
+                                       if placed else ""))]
     for i in range(1, n + 1):
-        lines.append(f"            pi{i}:\n              ansible_host: {host_address(i)}\n")
+        box = f"              lab_box: {box_of(i, n, placed)}\n" if placed else ""
+        lines.append(f"            pi{i}:\n              ansible_host: {host_address(i)}\n{box}")
     return "".join(lines)
 
 
@@ -146,7 +213,7 @@ def check_inventory(path: Path, pis: int) -> None:
 
 
 def write_inventory(pis: object, profile: str = DEFAULT_PROFILE, out: str = "",
-                    link_rate: str = "") -> str:
+                    link_rate: str = "", boxes: str = "", controller_vtep: str = "") -> str:
     """Generate, validate and write the inventory; returns the text.
 
     out = "" returns the text only (the fab task prints it); else the file is written
@@ -160,7 +227,7 @@ def write_inventory(pis: object, profile: str = DEFAULT_PROFILE, out: str = "",
     folder = target.parent if target is not None else REPO / "inventory"
     text = inventory_text(n, profile, folder,
                           path_label=_label(target) if target is not None else "",
-                          link_rate=link_rate)
+                          link_rate=link_rate, boxes=boxes, controller_vtep=controller_vtep)
     check_dir = folder if target is not None else None
     if check_dir is not None:
         check_dir.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,39 @@ def test_a_link_rate_shapes_every_host_and_a_bad_one_is_refused(tmp_path: Path) 
     write_inventory(3, out=str(tmp_path / "plain.yml"))
     plain = load_inventory(str(tmp_path / "plain.yml"))
     assert {h.link_rate for h in plain.hosts.values()} == {""}
-    with pytest.raises(SpecError, match="link-rate: bad link_rate 'fast'"):
+    with pytest.raises(SpecError) as err:
         write_inventory(3, out=str(tmp_path / "bad.yml"), link_rate="fast")
+    assert err.value.cli_message().startswith("--link-rate: bad link_rate 'fast'")
     assert not (tmp_path / "bad.yml").exists()
+
+
+def test_pis_spread_over_lab_boxes_in_contiguous_blocks(tmp_path: Path) -> None:
+    """`--boxes=b1=...,b2=... --controller-vtep=...`: the lab across boxes (docs/lab.md) for
+    N Pis without editing YAML; the form is inventory/lab-2boxes.yml's."""
+    out = tmp_path / "lab-5-boxes.yml"
+    write_inventory(5, out=str(out), boxes="b1=198.19.0.2,b2=198.19.0.3",
+                    controller_vtep="198.19.0.1")
+    doc = yaml.safe_load(out.read_text())["all"]["children"]
+    assert doc["lab_boxes"]["vars"]["lab_controller_vtep"] == "198.19.0.1"
+    assert {b: h["ansible_host"] for b, h in doc["lab_boxes"]["hosts"].items()} == {
+        "b1": "198.19.0.2", "b2": "198.19.0.3"}
+    placed = {h.name: h.lab_box for h in load_inventory(str(out)).hosts.values()}
+    assert placed == {"pi1": "b1", "pi2": "b1", "pi3": "b1", "pi4": "b2", "pi5": "b2"}
+    template = yaml.safe_load((REPO / "inventory" / "lab-2boxes.yml").read_text())
+    assert set(doc["lab_boxes"]["vars"]) == set(template["all"]["children"]["lab_boxes"]["vars"])
+
+
+@pytest.mark.parametrize(("boxes", "vtep", "message"), [
+    ("b1=198.19.0.2", "", "--controller-vtep: the controller's address"),
+    ("", "198.19.0.1", "--controller-vtep: only with --boxes"),
+    ("B1=198.19.0.2", "198.19.0.1", "--boxes: NAME=ADDRESS"),
+    ("b1=box-one", "198.19.0.1", "--boxes: b1: 'box-one' is not an IP address"),
+    ("b1=198.19.0.2,b2=198.19.0.2", "198.19.0.1", "--boxes: names and addresses must be"),
+    ("b1=198.19.0.2", "198.19.0.2", "--controller-vtep: 198.19.0.2 is also a box's address"),
+])
+def test_bad_boxes_are_refused_naming_the_option(tmp_path: Path, boxes: str, vtep: str,
+                                                 message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        write_inventory(2, out=str(tmp_path / "x.yml"), boxes=boxes, controller_vtep=vtep)
+    assert err.value.cli_message().startswith(message), err.value.cli_message()
+    assert not (tmp_path / "x.yml").exists()
