@@ -28,7 +28,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,10 +86,6 @@ def _netns() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def _link_exists(name: str) -> bool:
-    return _run("ip", "link", "show", "dev", name, check=False).returncode == 0
-
-
 def _sshd_config(box: Box) -> str:
     return "\n".join([
         f"# emulated lab box {box.name} (harness/emulated_boxes.py)",
@@ -111,42 +106,34 @@ _START = ("mount --make-rprivate / && mount -t tmpfs -o mode=0755 box-run /run &
           "exec /usr/sbin/sshd -f {folder}/sshd_config -E {folder}/sshd.log")
 
 
-def _greets(address: str) -> bool:
-    import socket
-
+def _labctl(*args: str, inside: int | None = None) -> dict:
+    """One labctl.py step (the lab role's own network and process code: a box is built and
+    removed as a lab host is), in this machine's namespaces or `inside` those (mount and
+    network) of that PID; its JSON answer, or RuntimeError with labctl's message."""
+    enter = ["nsenter", "-t", str(inside), "-m", "-n"] if inside is not None else []
+    proc = _run(*enter, sys.executable or "/usr/bin/python3", str(LABCTL), *args, check=False)
     try:
-        with socket.create_connection((address, 22), timeout=1.0) as sock:
-            sock.settimeout(1.0)
-            return sock.recv(64).startswith(b"SSH-")
-    except OSError:
-        return False
+        out = json.loads(proc.stdout or proc.stderr)
+    except ValueError:
+        out = {"failed": True, "msg": proc.stderr.strip() or proc.stdout.strip()}
+    if proc.returncode != 0 or out.get("failed"):
+        raise RuntimeError(f"labctl.py {args[0]}: {out.get('msg')}")
+    return out
 
 
 def up(n: int = 2) -> list[Box]:
-    """Bring n boxes up (idempotent: a box whose sshd answers is left as it is)."""
+    """Bring n boxes up (idempotent: a box whose sshd runs is left as it is)."""
     made = boxes(n)
     LAB_KEY.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not LAB_KEY.exists():  # the lab role makes the same key pair (`creates:` skips it then)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dnnlab", "-f", str(LAB_KEY))
-    if not _link_exists(UNDERLAY_BRIDGE):
-        _run("ip", "link", "add", "name", UNDERLAY_BRIDGE, "type", "bridge")
-        _run("ip", "addr", "add", f"{UNDERLAY_NET}.1/24", "dev", UNDERLAY_BRIDGE)
-    _run("ip", "link", "set", "dev", UNDERLAY_BRIDGE, "up")
+    _labctl("bridge", "--bridge", UNDERLAY_BRIDGE, "--cidr", f"{UNDERLAY_NET}.1/24")
     for box in made:
-        if box.ns not in _netns():
-            _run("ip", "netns", "add", box.ns)
-        veth, peer = VETH_PREFIX + box.name, PEER_PREFIX + box.name
-        if not _link_exists(veth):
-            _run("ip", "link", "add", "name", veth, "type", "veth", "peer", "name", peer)
-            _run("ip", "link", "set", "dev", peer, "netns", box.ns)
-            _run("ip", "-n", box.ns, "link", "set", "dev", peer, "name", "eth0")
-            _run("ip", "-n", box.ns, "addr", "add", f"{box.address}/24", "dev", "eth0")
-        _run("ip", "link", "set", "dev", veth, "master", UNDERLAY_BRIDGE, "up")
-        for dev in ("lo", "eth0"):
-            _run("ip", "-n", box.ns, "link", "set", "dev", dev, "up")
-        for net in PROHIBIT:
-            _run("ip", "-n", box.ns, "route", "replace", "prohibit", net)
-        if _greets(box.address):
+        # namespace, veth pair into the underlay, address, no default route, prohibit routes
+        _labctl("host", "--ns", box.ns, "--veth", VETH_PREFIX + box.name,
+                "--peer", PEER_PREFIX + box.name, "--bridge", UNDERLAY_BRIDGE,
+                "--cidr", f"{box.address}/24", "--prohibit", *PROHIBIT)
+        if _sshd_pid(box) is not None:
             continue
         box.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = box.folder / "ssh_host_ed25519_key"
@@ -157,12 +144,8 @@ def up(n: int = 2) -> list[Box]:
         (box.folder / "sshd_config").write_text(_sshd_config(box))
         _run("ip", "netns", "exec", box.ns, "unshare", "--mount", "--uts", "/bin/sh", "-c",
              _START.format(name=box.name, folder=box.folder))
-        deadline = time.monotonic() + 20
-        while not _greets(box.address):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"box {box.name}: sshd does not answer on {box.address}:22 "
-                                   f"after 20 s; see {box.folder}/sshd.log")
-            time.sleep(0.1)
+    _labctl("greet", "--timeout", "20",
+            *[a for box in made for a in ("--host", box.name, box.address)])
     return made
 
 
@@ -180,15 +163,9 @@ def _lab_down_inside(box: Box) -> dict:
     pid = _sshd_pid(box)
     if pid is None:
         return {"changed": False, "actions": []}
-    proc = _run("nsenter", "-t", str(pid), "-m", "-n", sys.executable or "/usr/bin/python3",
-                str(LABCTL), "down", "--bridge", "dnnlab0", "--ns-prefix", "dnnlab-",
-                "--veth-prefix", "vl-", "--peer-prefix", "vp-", "--vxlan", "dnnvx0",
-                "--memcg-root", "", check=False)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise RuntimeError(f"box {box.name}: lab teardown inside the box failed: "
-                           f"{proc.stderr.strip() or proc.stdout.strip()}") from None
+    return _labctl("down", "--bridge", "dnnlab0", "--ns-prefix", "dnnlab-", "--veth-prefix",
+                   "vl-", "--peer-prefix", "vp-", "--vxlan", "dnnvx0", "--memcg-root", "",
+                   inside=pid)
 
 
 def down() -> list[str]:
@@ -198,26 +175,11 @@ def down() -> list[str]:
     for name in names:
         box = Box(name, int(name[1:]) if name[1:].isdigit() else 0)
         did += _lab_down_inside(box).get("actions", [])
-        pids = [int(p) for p in _run("ip", "netns", "pids", box.ns, check=False).stdout.split()]
-        for sig in ("TERM", "KILL"):
-            if not pids:
-                break
-            _run("kill", f"-{sig}", *map(str, pids), check=False)
-            deadline = time.monotonic() + 3
-            while pids and time.monotonic() < deadline:
-                pids = [p for p in pids if Path(f"/proc/{p}").exists()
-                        and _state(p) != "Z"]
-                time.sleep(0.05)
-        _run("ip", "netns", "del", box.ns)
-        did.append(f"ip netns del {box.ns}")
-    for line in _run("ip", "-o", "link", "show", "type", "veth", check=False).stdout.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith((VETH_PREFIX, PEER_PREFIX)):
-            if _run("ip", "link", "del", "dev", name, check=False).returncode == 0:
-                did.append(f"ip link del {name}")
-    if _link_exists(UNDERLAY_BRIDGE):
-        _run("ip", "link", "del", "dev", UNDERLAY_BRIDGE)
-        did.append(f"ip link del {UNDERLAY_BRIDGE}")
+    # the boxes themselves, as labctl takes a lab down: their PIDs (TERM, then KILL), the
+    # namespaces, the veths by prefix, the underlay bridge; no memory cgroups
+    did += _labctl("down", "--bridge", UNDERLAY_BRIDGE, "--ns-prefix", NS_PREFIX,
+                   "--veth-prefix", VETH_PREFIX, "--peer-prefix", PEER_PREFIX,
+                   "--memcg-root", "")["actions"]
     for folder in [*(LAB_BOX_DIRS / n for n in names), STATE]:
         if folder.exists():
             shutil.rmtree(folder)
@@ -226,13 +188,6 @@ def down() -> list[str]:
         LAB_BOX_DIRS.rmdir()
         did.append(f"rmdir {LAB_BOX_DIRS}")
     return did
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "Z"
 
 
 def main(argv: list[str] | None = None) -> int:
