@@ -18,8 +18,8 @@ from typing import Any
 
 from harness import analysis
 from harness.overhead import hop_ms
-from harness.paths import runs_dir
 from harness.predict import message_fit, predict_spec, why_not
+from harness.results import find_run
 
 
 def repredict(run_dir: Path) -> dict[str, Any]:
@@ -74,22 +74,13 @@ def main(argv: list[str]) -> int:
         print("usage: python -m harness.repredict RUN...  (a run folder, or a run id in "
               "runs/)", file=sys.stderr)
         return 2
-    dirs = [run_dir(a) for a in argv]
-    missing = [a for a, d in zip(argv, dirs, strict=True) if d is None]
-    if missing:
-        print(f"no run at {', '.join(missing)}: give a run folder (with its spec.json) or "
-              f"the id of a run in {runs_dir()}", file=sys.stderr)
+    try:
+        dirs = [find_run(a) for a in argv]
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
         return 2
-    print(table([repredict(d) for d in dirs if d is not None]))
+    print(table([repredict(d) for d in dirs]))
     return 0
-
-
-def run_dir(arg: str) -> Path | None:
-    """A run's folder from a path or a run id (looked up in the results' runs/)."""
-    for candidate in (Path(arg), runs_dir() / arg):
-        if (candidate / "spec.json").is_file():
-            return candidate
-    return None
 
 
 if __name__ == "__main__":

@@ -267,8 +267,13 @@ def test_repredict_takes_a_folder_or_a_run_id_and_names_what_it_cannot_find(
     from harness import repredict
 
     monkeypatch.setenv("TESTBED_RESULTS_DIR", str(tmp_path))
-    folder = make_run(tmp_path / "runs", "r1")
-    assert repredict.run_dir(str(folder)) == folder
-    assert repredict.run_dir("r1") == tmp_path / "runs" / "r1"  # an id, in the results' runs/
+    folder = make_run(tmp_path / "runs", "r1", extra_spec={"queue_size": 5, "x": 1})
+    from harness import analysis  # the run's summary.json, as fab experiment writes it
+
+    summary = analysis.summarize(analysis.load_run(folder))
+    (folder / "summary.json").write_text(json.dumps(summary, default=str))
+    assert repredict.main([str(folder)]) == 0
+    assert repredict.main(["r1"]) == 0  # an id, in the results' runs/
+    assert capsys.readouterr().out.count("| r1 |") == 2
     assert repredict.main(["r1", "nope"]) == 2
-    assert "no run at nope" in capsys.readouterr().err
+    assert "no run 'nope'" in capsys.readouterr().err
