@@ -135,6 +135,10 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out="", link_rate="", boxes="
                  "after the load starts)",
         "admission": "whole (default: a fan-out entry refuses a frame whole when a node "
                      "downstream has no room) or none (downstream queues drop, slice by slice)",
+        "send": "overlap (a node sends its output while it computes the next frame; the "
+                "default of adaptive) or inline (it waits for each send and its reply; the "
+                "default of the rest, and all that strategies steering by replies take); "
+                "baseline and adaptive take both (docs/strategies.md, Sending)",
         "scenario": "a scenario: a name in scenarios/ (cao-fig2, ...) or a YAML file holding "
                     "the spec and timed actions (docs/experiments.md); options given here "
                     "and not at their default override the file",
@@ -156,7 +160,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
                client="controller", lag_threshold="5", k="2", tasks="4", fault="",
                model=models.DEFAULT_MODEL, devices="", grid="3x3", fused="0", sched="wsh",
                scenario="", repeat="1", admission="whole", enforce_memory="", clients="",
-               link="", sources="1"):
+               link="", sources="1", send=""):
     """Run one experiment (or --repeat=N of it): start nodes, drive Locust load, collect
     traces, write the report."""
     # Options arrive as text and are checked by RunSpec, so `--rate=abc` gets an error that
@@ -187,7 +191,7 @@ def experiment(c, strategy="0", rate="", duration="60", warmup="5", x="10", queu
 def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inventory, profile,
                   rates, step, arrival, arrival_seed, min_duration, min_frames, client,
                   lag_threshold, k, tasks, fault, model, devices, grid, fused, sched,
-                  admission, enforce_memory, clients, link, sources) -> dict:
+                  admission, enforce_memory, clients, link, sources, send) -> dict:
     """`fab experiment`'s options as RunSpec fields (the options' names are the CLI's)."""
     return dict(strategy=strategy, rate_fps=rate or "30", duration_s=duration,
                 warmup_s=warmup, x=x, queue_size=queue, seed=seed, hosts=hosts,
@@ -197,7 +201,7 @@ def _spec_options(strategy, rate, duration, warmup, x, queue, seed, hosts, inven
                 lag_threshold_ms=lag_threshold, k=devices or k, tasks=tasks,
                 faults=fault, model=model, grid=grid, fused=fused, sched=sched,
                 admission=admission, enforce_memory=enforce_memory,
-                clients=clients, net_links=link, sources=sources)
+                clients=clients, net_links=link, sources=sources, send=send)
 
 
 # The task's options that are spec fields: what `--scenario` lets the command line override.

@@ -21,6 +21,11 @@ The model (times in ms; see docs/strategies.md, "Predicted vs measured"):
   takes `hop_ms` during which the worker stays busy (node_app forwards synchronously and
   waits for the reply). The frame reaches the next node at the end of the forward; the
   reply (accepted, overloaded = rejected or queue full after it) arrives at that instant.
+  With `send: overlap` (Params.send; node_app/outbox.py) the worker is busy for the service
+  time only and hands the frame to the node's one sender, which forwards one frame after
+  the other, `hop_ms` each; the sender's bounded outbox is not modelled (it only fills when
+  a forward takes longer than a frame's service, and then the worker waits, as here the
+  sender's backlog grows).
 - A sink only records the arrival time; latency is sink arrival minus intended send time.
 - Message size (`Links`, the gateway boards of ftp and bodp): a message also costs its
   bytes / the link's rate (bytes per ms): a tile's or band's input and result, the frame
@@ -116,6 +121,10 @@ class Params:
     rest_ms: the gateway's own work on an assembled frame before it forwards it (FTP: the
         layers after the fused ones, on the gateway's profile); its sender does this and
         the forward one frame at a time.
+    send: `inline` (every strategy before issue 13's last round) or `overlap`: whether a
+        Node's worker forwards (`hop_ms` busy) or hands the frame to its sender (`Node.
+        forward_job`); only the plain Node and AdaptiveNode honour it (the spec refuses
+        `overlap` for the strategies of the others).
     admission: `whole` (the spec's default since issue 13): mp's and adaptive's entry drops
         a frame (reason `admission`) when a node it would go to has a full queue; `none`:
         it sends anyway and the downstream queue drops.
@@ -154,6 +163,7 @@ class Params:
     owners: tuple[int, ...] = ()
     rest_ms: float = 0.0
     admission: str = "whole"
+    send: str = "inline"
     dists: tuple[tuple[str, tuple[Dist, ...]], ...] = ()
     seed: int = 0
     links: Links = Links()
@@ -254,6 +264,8 @@ class Node:
         self.drops = drops  # shared: frame -> node that dropped it (`node:reason`, else queue_full)
         self.switches = 0
         self.draw: Callable[[], float] | None = None  # set by `simulate` from Params.dists
+        self.overlap = False  # set by `simulate` from Params.send
+        self.sender_free = 0.0  # overlap: when the sender has sent all it was handed
 
     def job_ms(self) -> float:
         """This frame's service time: drawn from the node's distribution, else the constant."""
@@ -294,8 +306,21 @@ class Node:
         if not self.queue:
             return None
         frame = self.queue.popleft()
-        return self.job_ms() + self.hop_ms, lambda t: self.on_reply(
-            self.next_node.admit(frame, t), t)
+        return self.forward_job(self.job_ms(), lambda t: self.on_reply(
+            self.next_node.admit(frame, t), t))
+
+    def forward_job(self, job_ms: float, deliver: Callable[[float], None]
+                    ) -> tuple[float, Callable[[float], None]]:
+        """A job that ends in one forward: (the worker's busy time, what happens when it
+        ends). Inline: the job and the hop, then `deliver`. Overlap: the job only; the
+        sender takes the frame when it is free, `hop_ms` later it is delivered."""
+        if not self.overlap:
+            return job_ms + self.hop_ms, deliver
+
+        def hand_over(t: float) -> None:
+            self.sender_free = max(self.sender_free, t) + self.hop_ms
+            self.sim.at(self.sender_free, deliver)
+        return job_ms, hand_over
 
     def on_reply(self, overloaded: bool, t: float) -> None:
         """A plain pipeline node ignores the next node's overload flag (the baseline)."""
@@ -401,6 +426,7 @@ class AdaptiveNode(Node):
         self.replicas, self.whole, self.local_ms, self.sink = list(replicas), whole, local_ms, sink
         self.shares = [w / sum(weights) for w in weights]
         self.current = [0.0] * len(weights)
+        self.in_flight = [0] * len(self.replicas)  # overlap: on A's sender, not yet arrived
 
     def next_job(self) -> tuple[float, Callable[[float], None]] | None:
         if not self.queue:
@@ -410,18 +436,23 @@ class AdaptiveNode(Node):
         for i in members:
             self.current[i] += self.shares[i]
         choice = max(members, key=lambda i: self.current[i])
-        room = [i for i in range(n) if len(self.replicas[i].queue) < self.replicas[i].queue_size]
+        room = [i for i in range(n)  # sent and not yet taken, as node_app's credits count
+                if len(self.replicas[i].queue) + self.in_flight[i] < self.replicas[i].queue_size]
         if choice < n and self.whole and choice not in room:
-            if not room:
-                for i in members:
-                    self.current[i] -= self.shares[i]
+            if not room:  # the refused frame uses up the worker's turn, as in node_app
+                self.current[choice] -= 1.0
                 self.drops.setdefault(frame, f"{self.name}:admission")
                 return 0.0, lambda t: None
             choice = max(room, key=lambda i: self.current[i])
         self.current[choice] -= 1.0
         if choice == n:
-            return self.local_ms + self.hop_ms, lambda t: self.sink.admit(frame, t)
-        return self.job_ms() + self.hop_ms, lambda t: self.replicas[choice].admit(frame, t)
+            return self.forward_job(self.local_ms, lambda t: self.sink.admit(frame, t))
+        self.in_flight[choice] += 1
+
+        def arrive(t: float) -> None:
+            self.in_flight[choice] -= 1
+            self.replicas[choice].admit(frame, t)
+        return self.forward_job(self.job_ms(), arrive)
 
 
 class FanoutNode(Node):
@@ -658,6 +689,8 @@ def simulate(sim: Sim, sink: Sink, entries: Sequence[Node | Delayed], nodes: Seq
             n.draw = _drawer(dists[n.name], p.seed, n.name)
         if n.name in links:  # a node's forwards over an emulated link take that much longer
             n.hop_ms += links[n.name]
+        if isinstance(n, Node):
+            n.overlap = p.send == "overlap"
     client_links = dict(p.client_link_ms)
 
     def arrive(t: float, entry: Node, i: int) -> None:

@@ -33,7 +33,7 @@ CLI_FLAGS = {
     "repeat": "--repeat", "run_id": "RUN_ID",
     "k": "--k", "tasks": "--tasks", "ks": "--k", "model": "--model",
     "grid": "--grid", "fused": "--fused", "sched": "--sched", "devices": "--devices",
-    "admission": "--admission", "enforce_memory": "--enforce-memory",
+    "admission": "--admission", "send": "--send", "enforce_memory": "--enforce-memory",
     "pis": "--pis", "out": "--out", "net_links": "--link", "sources": "--sources",
     "link_rate": "--link-rate", "boxes": "--boxes", "controller_vtep": "--controller-vtep",
 }

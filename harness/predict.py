@@ -80,7 +80,7 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
             parts_ms: tuple[tuple[float, ...], ...] = (),
             b_whole_ms: float | None = None,
             dists: tuple[tuple[str, tuple[Dist, ...]], ...] = (),
-            seed: int = 0, admission: str = "whole",
+            seed: int = 0, admission: str = "whole", send: str = "inline",
             link_ms: dict[str, float] | None = None,
             client_link_ms: dict[str, float] | None = None) -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
@@ -92,7 +92,8 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
     run's own, see harness/overhead.py); dists, seed: per node (A, B) the service-time
     distributions its profile has for its stages, drawn per frame (harness/des.py);
     parts_ms: dp, mp, tasks: the job times of each part node (harness/des.py `Params`);
-    admission: `whole` or `none` (mp, adaptive); link_ms, client_link_ms: by node name, what
+    admission: `whole` or `none` (mp, adaptive); send: `inline` or `overlap` (baseline,
+    adaptive: harness/des.py `Params`); link_ms, client_link_ms: by node name, what
     emulated links add to its forwards and to the client's frames (harness/des.py `Params`).
     See harness/des.py `simulate` for what is counted.
     """
@@ -110,7 +111,7 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     whole_ms=l1_ms + l2_ms if whole_ms is None else whole_ms,
                     switch_ms=switch_ms, hop_ms=hop_ms, switch_back_ms=switch_back_ms,
                     parts_ms=tuple(tuple(p) for p in parts_ms), b_whole_ms=b_whole_ms,
-                    dists=dists, seed=seed, admission=admission,
+                    dists=dists, seed=seed, admission=admission, send=send,
                     link_ms=tuple(sorted((link_ms or {}).items())),
                     client_link_ms=tuple(sorted((client_link_ms or {}).items())))
     return module.predict(params)
@@ -181,6 +182,7 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         hop_ms=0.0 if hop_ms is None else hop_ms, parts_ms=parts_ms,
         dists=dists, seed=int(spec.get("seed") or 0),
         admission=str(spec.get("admission") or "none"),  # runs before issue 13 had none
+        send=str(spec.get("send") or "inline"),  # runs before sends overlapped had none
         link_ms=link_ms, client_link_ms=client_link_ms,
     )
     return result | {"hop_ms": hop_ms,

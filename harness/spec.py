@@ -23,6 +23,7 @@ __all__ = ["CLI_FLAGS", "RunSpec", "SpecError", "resolve_strategy"]
 
 SCHEDULERS = ("wsh", "wst", "wst-s")  # DeepThings' work sharing, stealing, stealing + reuse
 ADMISSIONS = ("whole", "none")  # node_app/config.py ADMISSIONS, node_app/feedback.py
+SENDS = ("inline", "overlap")  # node_app/config.py SENDS, node_app/outbox.py
 
 
 @dataclass
@@ -71,6 +72,12 @@ class RunSpec:
         gateway, bodp, adaptive) refuses a frame whole when a node downstream has no room
         for it (dropped at the entry, reason `admission`); `none`: today's behaviour, the
         downstream queues drop (mp: slice by slice), kept so a report can show the difference.
+    send: how a node sends its output on (node_app/outbox.py): `inline`, the worker waits
+        for each send and its reply before it takes the next frame; `overlap`, a sender
+        thread sends while the worker computes the next frame. "" = the strategy's default
+        (its module's SENDS, first entry: `overlap` for adaptive, `inline` for the rest);
+        only strategies whose nodes do not steer by each reply take `overlap` (baseline,
+        adaptive), so a report can put the two side by side.
     scenario: the scenario file the run came from (harness/scenario.py), "" for none; kept
         so a report and a re-run say where the spec and its timed actions were written down.
     rerun_of: the run this one re-runs (`fab rerun`), "" for a fresh run.
@@ -115,6 +122,7 @@ class RunSpec:
     fused: int = 0
     sched: str = "wsh"
     admission: str = "whole"
+    send: str = ""
     scenario: str = ""
     rerun_of: str = ""
     enforce_memory: str = ""
@@ -180,6 +188,7 @@ class RunSpec:
         if self.admission not in ADMISSIONS:
             raise SpecError("admission", f"must be one of {', '.join(ADMISSIONS)}, got "
                             f"{self.admission!r}")
+        self.send = _send(self.send, self.strategy)
         self._check_sources()
         check = getattr(strategies.get(self.strategy), "check", None)
         if check is not None:
@@ -334,6 +343,20 @@ def _frames_text(spec: RunSpec) -> str:
 
 _OFF = ("", "false", "no", "off", "none")
 _ON = ("true", "yes", "on", "ram")
+
+
+def _send(value: object, strategy: str) -> str:
+    """`send` resolved: "" is the strategy's default (the first of its module's SENDS,
+    inline for a strategy without one); a mode the strategy's nodes cannot take is an error
+    on `send` that lists the ones they can."""
+    allowed = tuple(getattr(strategies.get(strategy), "SENDS", ("inline",)))
+    text = str(value or "").strip().lower() or allowed[0]
+    if text not in SENDS:
+        raise SpecError("send", f"must be one of {', '.join(SENDS)}, got {value!r}")
+    if text not in allowed:
+        raise SpecError("send", f"strategy {strategy} sends {' or '.join(allowed)} only (its "
+                        f"nodes steer by each reply), got {text!r}")
+    return text
 
 
 def _enforce_memory(value: object) -> str:

@@ -230,6 +230,10 @@ ROUTES = ("least_queue", "all", "adaptive")
 # refuses a frame whole at the entry (dropped, reason `admission`) when a downstream node has
 # no room for it (node_app/feedback.py); `none` is the behaviour before issue 13.
 ADMISSIONS = ("whole", "none")
+# run.json `send`: `inline` (default) sends each output from the worker thread and waits for
+# the reply; `overlap` hands it to a sender thread and computes on (node_app/outbox.py). Only
+# for roles that do not steer by the reply: a plain stage and the adaptive entry.
+SENDS = ("inline", "overlap")
 DEFAULT_HEARTBEAT_MS = 20.0  # run.json heartbeat_ms: how often an entry polls GET /feedback
 
 
@@ -429,6 +433,7 @@ class RunConfig:
     peers: tuple[str, ...] = ()
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
     admission: str = "none"
+    send: str = "inline"
     heartbeat_ms: float = DEFAULT_HEARTBEAT_MS
     slow_factor: float = 0.0
     local: LocalConfig | None = None
@@ -454,6 +459,7 @@ class RunConfig:
     #   harness writes the client's address for entry nodes and each upstream node's).
     # read_timeout_s: a request must be complete this long after its first byte, else 408
     #   (and an idle keep-alive connection is closed after it); node_app/conn.py.
+    # send: `inline` or `overlap` (SENDS): whether the worker waits for each send.
     # admission: `whole` or `none` (ADMISSIONS); heartbeat_ms: the period of an admitting
     #   or adaptive entry's GET /feedback polls of its next hops (node_app/feedback.py).
     # local: the adaptive entry's own share of the heavy stage (LocalConfig).
@@ -468,7 +474,7 @@ class RunConfig:
     #   ({delay_ms, jitter_ms, loss_pct, seed}; node_app/link.py), where netem does not.
     OPTIONAL = ("profile", "keep_outputs", "outputs_file", "help", "route", "slice", "slices",
                 "tasks", "pull", "peers", "read_timeout_s", "admission", "heartbeat_ms",
-                "slow_factor", "local", "seed", "profile_entry", "links")
+                "slow_factor", "local", "seed", "profile_entry", "links", "send")
 
     @property
     def is_sink(self) -> bool:
@@ -523,6 +529,7 @@ class RunConfig:
             peers=tuple(data.get("peers") or ()),
             read_timeout_s=data.get("read_timeout_s", DEFAULT_READ_TIMEOUT_S),
             admission=data.get("admission", "none"),
+            send=data.get("send", "inline"),
             heartbeat_ms=data.get("heartbeat_ms", DEFAULT_HEARTBEAT_MS),
             slow_factor=data.get("slow_factor", 0.0),
             local=LocalConfig.from_dict(data["local"], f"{where}: field 'local'")
@@ -622,6 +629,16 @@ class RunConfig:
             raise ConfigError(f"{where}: route 'adaptive' needs stages (the entry's own)")
         if self.local is not None and self.route != "adaptive":
             raise ConfigError(f"{where}: field 'local' is for route 'adaptive' only")
+        if self.send not in SENDS:
+            raise ConfigError(f"{where}: field 'send' must be one of {', '.join(SENDS)}, "
+                              f"got {self.send!r}")
+        steering = [k for k, v in (("route", self.route not in ("", "adaptive")),
+                                   ("help", self.help), ("tasks", self.tasks),
+                                   ("pull", self.pull), ("slice", self.slice)) if v]
+        if self.send == "overlap" and steering:
+            raise ConfigError(f"{where}: field 'send' 'overlap' is for a plain stage or route "
+                              f"'adaptive' (a role that does not wait for its next hop's "
+                              f"reply), not with {', '.join(repr(k) for k in steering)}")
 
     def _check_parallel(self, where: str) -> None:
         """The fields of docs/strategies.md's dp, mp and tasks: only sensible combinations."""

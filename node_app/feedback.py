@@ -163,3 +163,31 @@ class Heartbeat:
         except ValueError:
             return None
         return reply if isinstance(reply, dict) else None
+
+
+def keep_fps(arrival_fps: float, workers_fps: float, sent_ms: float, kept_ms: float) -> float:
+    """Frames/s the adaptive entry should run whole itself (its `local` share), the rest
+    going to the workers (together `workers_fps` frames/s at most).
+
+    Every frame costs the entry `sent_ms` when it sends it on (its own stages) and `kept_ms`
+    when it keeps it (the whole model), so keeping frames is dear and the entry's time runs
+    out first. The split that leaves every device the most headroom makes the entry and the
+    workers equally busy: with k kept of an arrival rate a, the entry is busy
+    ((a - k) sent_ms + k kept_ms) / 1000 and the workers (a - k) / workers_fps, equal for
+    k = a (1/W - s) / (1/W - s + c) (W = workers_fps; s, c the costs in seconds); none when
+    the entry, sending everything, is already the busier (a six-device mix whose entry's
+    own stage is the bound). Never more than the entry's time allows once the workers take
+    all they can: (1000 - min(a, W) sent_ms) / kept_ms (Cao's optimum at the capacity
+    bound, docs/strategies.md).
+
+    Before, the entry kept (1000 - r sent_ms) / kept_ms at every load, r its sending rate:
+    it filled its own time even far below the bound, and with a six-device mix at 0.8 of the
+    bound it was 99 % busy and lost 7 % of the frames in its own queue (docs/measurements.md).
+    """
+    if arrival_fps <= 0 or kept_ms <= 0 or workers_fps <= 0:
+        return 0.0
+    s, c, w_inv = sent_ms / 1000.0, kept_ms / 1000.0, 1.0 / workers_fps
+    lead = w_inv - s
+    balanced = arrival_fps * lead / (lead + c) if lead > 0 else 0.0
+    room = max(0.0, 1000.0 - min(arrival_fps, workers_fps) * sent_ms) / kept_ms
+    return min(balanced, room, arrival_fps)

@@ -26,6 +26,7 @@ import numpy as np
 from node_app.config import NodeConfig, RunConfig
 from node_app.forwarder import Forwarder
 from node_app.memory import MemoryMeter
+from node_app.outbox import Outbox, Then
 from node_app.profile import Profile, sleep_until
 from node_app.stage import Pipeline, load_pipeline
 from node_app.stats import Stats
@@ -66,6 +67,9 @@ class Node:
         # The `slow` fault (run.json slow_factor, applied on SIGUSR1 by slow_down()): every
         # profile time of compute() is multiplied by this from then on.
         self.slowdown = 1.0
+        # run.json `send: overlap`: outputs go through an outbox and its sender thread
+        # (node_app/outbox.py), made on the first send, so a node that never sends has none.
+        self.outbox: Outbox | None = None
 
     def forwarder(self, hop: str) -> Forwarder:
         """A Forwarder to `hop`, emulating run.json's link to it if there is one (every role
@@ -171,6 +175,8 @@ class Node:
             self.pipeline.weights_bytes)
         depth, _ = self.queue.counts()
         busy = sum(q.counts()[1] for q in self.served)
+        if self.outbox is not None:  # outputs computed and not yet sent are the node's too
+            busy += self.outbox.counts()[0]
         with st.lock:
             return {
                 "node": self.config.node,
@@ -238,11 +244,18 @@ class Node:
         """Compute one frame, wait out its profile time, send it on: the hop's reply or None.
 
         `profile_ms` None = native (no waiting, the real time is recorded).
+        With run.json `send: overlap` the output is handed to the outbox and None returned:
+        roles that steer by the reply (dp's router, Cao's helping A) run with `inline` only
+        (node_app/config.py refuses the rest).
         """
         out = self.compute(packet_id, body, pipeline, profile_ms)
         if fwd is None:
             return None
-        return self.forward(packet_id, out.astype("<f4", copy=False).tobytes(), fwd, headers)
+        data = out.astype("<f4", copy=False).tobytes()
+        if self.run.send == "overlap":
+            self.post(packet_id, data, fwd, headers)
+            return None
+        return self.forward(packet_id, data, fwd, headers)
 
     def compute(
         self, packet_id: int, body: bytes, pipeline: Pipeline, profile_ms: float | None
@@ -316,6 +329,26 @@ class Node:
         else:
             self.trace.write(packet_id, "forward_failed", failure)
         return reply, failure
+
+    def post(self, packet_id: int, data: bytes, fwd: Forwarder,
+             headers: dict[str, str] | None = None, then: Then | None = None) -> None:
+        """Send one output as run.json `send` says: `inline`, now, and `then(reply,
+        failure)`; `overlap`, through the outbox, whose sender calls `then` once the hop
+        replied (node_app/outbox.py)."""
+        if self.run.send != "overlap":
+            reply, failure = self.send(packet_id, data, fwd, headers)
+            if then is not None:
+                then(reply, failure)
+            return
+        if self.outbox is None:
+            self.outbox = Outbox(self.send, self.serve, self.stopping)
+        self.outbox.post(packet_id, data, fwd, headers, then)
+
+    def flush_sends(self) -> None:
+        """Send what the outbox still holds (after the worker stopped, before any
+        forwarder closes)."""
+        if self.outbox is not None:
+            self.outbox.flush()
 
     def note_link(self, packet_id: int, fwd: Forwarder) -> None:
         """Count and trace the link's wait before this send: `link_delayed` at the time the

@@ -153,6 +153,7 @@ class NodeServer(ThreadingHTTPServer):
                     continue
             self._worker.join(timeout=10)
             core.drop_queued("shutdown")
+        core.flush_sends()
         self.role.close()
         core.close_forwarders()
         core.trace.close()

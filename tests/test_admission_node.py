@@ -355,21 +355,32 @@ def test_mp_prediction_with_and_without_admission(k: int) -> None:
 # adaptive with the entry's own share (Cao's pair: two Pi 3 B+, bound 25 + 20.45 = 45.5) ------
 
 
-def start_pair(tmp: Path, stages: Path, start) -> tuple[Any, Any, Any]:
+def start_pair(tmp: Path, stages: Path, start, send: str = "inline",
+               a_queue: int = 5) -> tuple[Any, Any, Any]:
+    """Cao's pair as the adaptive strategy runs it: A (L1, keeps a share of whole frames)
+    -> B (L2) -> sink, both sending `send` (run.json), A's own queue `a_queue` long."""
     sink = start(write_configs(tmp, "sink", stages=[], next_hops=[], **BIG), CapturingSink)
-    b = start(node(tmp, "b", stages, stages=["L2"], next_hops=[hop(sink)], profile="rpi3bplus",
-                   **BIG))
-    a = start(node(tmp, "a", stages, {"route": "adaptive", "admission": "whole",
+    b = start(node(tmp, "b", stages, {"send": send}, stages=["L2"], next_hops=[hop(sink)],
+                   profile="rpi3bplus", **BIG))
+    a = start(node(tmp, "a", stages, {"route": "adaptive", "admission": "whole", "send": send,
                                       "local": {"stages": ["L2"], "direct_hop": hop(sink)}},
-                   stages=["L1"], next_hops=[hop(b)], input_size=100, profile="rpi3bplus"))
+                   stages=["L1"], next_hops=[hop(b)], input_size=100, profile="rpi3bplus",
+                   queue_size=a_queue))
     return sink, a, b
 
 
+@pytest.mark.parametrize("send", ["inline", "overlap"])
 def test_adaptive_entry_keeps_its_share_below_the_bound(tmp_path: Path, pi_stages: Path,
-                                                        start) -> None:
+                                                        start, send: str) -> None:
     """At 30 fps A keeps about (1000 - r * 4) / 44 of them (r: frames/s it sends B), B
-    gets the rest; every frame arrives, equal to the reference; nothing dropped."""
-    sink, a, b = start_pair(tmp_path, pi_stages, start)
+    gets the rest; every frame arrives, equal to the reference; nothing dropped.
+
+    A is about 2/3 busy by design (it keeps what its time allows), so a stall of the whole
+    host (the suite's other lane and a busy core share two cores: `make test-stress` once
+    lost 4 of 90 frames at A's queue of 5) piles frames up at A. Its queue here is 20 so
+    that a stall of half a second is absorbed; the split and "nothing lost" are the point,
+    not the queue's length."""
+    sink, a, b = start_pair(tmp_path, pi_stages, start, send, a_queue=20)
     n = 90
     xs = frames(n, seed=3)
     paced(a.port, xs, 30.0)
@@ -383,11 +394,13 @@ def test_adaptive_entry_keeps_its_share_below_the_bound(tmp_path: Path, pi_stage
     assert [drops(r) for r in (a, b)] == [{}, {}]
 
 
+@pytest.mark.parametrize("send", ["inline", "overlap"])
 def test_adaptive_pair_above_the_bound_drops_only_at_the_entry(tmp_path: Path,
-                                                               pi_stages: Path, start) -> None:
+                                                               pi_stages: Path, start,
+                                                               send: str) -> None:
     """At 1.5x the bound (68 fps) every loss is at A, before any work (admission, or A's own
     queue); B never drops; the pair delivers most of its 45.5 fps bound (loose: shared CPU)."""
-    sink, a, b = start_pair(tmp_path, pi_stages, start)
+    sink, a, b = start_pair(tmp_path, pi_stages, start, send)
     n, bound = 200, 25.0 + 900.0 / 44.0
     xs = frames(n, seed=4)
     t0 = time.perf_counter()

@@ -39,6 +39,7 @@ from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
+from node_app.feedback import keep_fps
 
 if TYPE_CHECKING:
     from harness.spec import RunSpec
@@ -48,6 +49,9 @@ ALIASES = ("adaptive",)
 USES = ("k",)
 DEFAULT_HOSTS = 3  # A + 2 workers; hosts_needed() gives the number for the spec's K
 MAX_WORKERS = 5  # N = 2..6 hosts, as the issue asks
+# A and the workers send while they compute the next frame (node_app/outbox.py): at the
+# bound a send waited for inline is time the profile does not have (docs/strategies.md).
+SENDS = ("overlap", "inline")
 
 
 def hosts_needed(spec: RunSpec) -> int:
@@ -89,8 +93,9 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     nodes = [NodePlan(a, "A", [info.pipeline[0]], [w.endpoint for w in workers],
                       extra={"route": "adaptive", "admission": spec.admission,
                              "local": {"stages": [info.split_stage],
-                                       "direct_hop": sink.endpoint}})]
-    nodes += [NodePlan(w, f"W{i}", [info.split_stage], [sink.endpoint])
+                                       "direct_hop": sink.endpoint}, "send": spec.send})]
+    nodes += [NodePlan(w, f"W{i}", [info.split_stage], [sink.endpoint],
+                       extra={"send": spec.send})
               for i, w in enumerate(workers)]
     nodes.append(NodePlan(sink, "sink", []))
     capacity = capacity_fps(a.profile, [w.profile for w in workers], spec.model)
@@ -100,9 +105,10 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
 
 def predict(p: Params) -> dict[str, Any]:
     """A (first stage) sends each frame to one worker, or keeps it (the whole model,
-    `p.whole_ms`, then the sink), by weighted round robin; the weights are the split at the
-    bound (`split`: the workers' L2 rates from `p.parts_ms` scaled to b, A's a), the ideal
-    node_app's measured weights settle at. A worker whose turn it is without room passes it
+    `p.whole_ms`, then the sink), by weighted round robin; A keeps node_app's `keep_fps` of
+    the offered rate (at A's profile times, plus the hop where A waits for its sends), the
+    workers share the rest in proportion to their L2 rates from `p.parts_ms`: the weights
+    node_app's measured ones settle at. A worker whose turn it is without room passes it
     to the next worker with room, else A drops the frame (admission `whole`; `none`: sends
     anyway). The rates are the profiles' (a slow fault changes node_app's measured ones:
     not modelled)."""
@@ -111,12 +117,14 @@ def predict(p: Params) -> dict[str, Any]:
     workers = [Node(sim, f"W{i}", service_ms=ms[0], next_node=sink, **common)
                for i, ms in enumerate(jobs)]
     rates = [1000.0 / ms[0] if ms[0] > 0 else 1e9 for ms in jobs]
-    t1, t12 = p.first_ms, p.whole_ms
-    b = min(sum(rates), 1000.0 / t1) if t1 > 0 else sum(rates)
-    keep = max(0.0, 1000.0 - b * t1) / t12 if t12 > 0 else b
-    weights = [r * b / sum(rates) for r in rates] + [keep]
+    hop = p.hop_ms if p.send == "inline" else 0.0  # overlap: the sender's time, not A's
+    sent_ms, kept_ms, w = p.first_ms + hop, p.whole_ms + hop, sum(rates)
+    # A takes nearly every frame off its queue (a refusal costs it nothing), so the rate
+    # node_app's entry measures and keeps its share of is the offered one.
+    keep = keep_fps(p.rate_fps, w, sent_ms, kept_ms)
+    weights = [r / w * (p.rate_fps - keep) for r in rates] + [keep]
     a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers, weights=weights,
-                     local_ms=t12, sink=sink, whole=p.admission == "whole", **common)
+                     local_ms=p.whole_ms, sink=sink, whole=p.admission == "whole", **common)
     return simulate(sim, sink, [a], [a, *workers], drops, p)
 
 

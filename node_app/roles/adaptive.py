@@ -27,20 +27,20 @@ regardless (the workers' queues drop, as in dp).
 
 The entry's own share (run.json `local: {stages, direct_hop}`): A may also run the heavy
 stage itself on a share of the frames, loaded once at start beside its own stages, and send
-those frames straight to the sink. Its weight is the rate its spare time allows: A's worker
-spends c_sent ms on every frame it sends to a worker and c_kept on a frame it keeps, so it
-can keep (1000 - r * c_sent) / c_kept frames/s, r the frames/s it sent to workers over the
-last RATE_WINDOW_S. c_sent and c_kept are EWMAs of the worker's whole time per frame (its
-stages, and the send, which waits for the next hop's reply: about 1 ms a frame on the lab);
-before the first of each, its stages' service EWMAs (s1, s1 + s2) stand in. Counting the
-send matters above the bound: with s1 alone A took on about 1.5 frames/s more than its time
-allows (66 sends/s x ~1 ms), its own queue then delayed the frames it owed the workers, and
-the lab delivered 0.90 of the bound at 1.5x. At the capacity bound
-this is Cao's optimum (docs/strategies.md, "Capacity bound of strategies 1 and 2": feed the
-workers to their limit, keep what A's time allows): 2 x Pi 3 B+, 25 + 20.45 = 45.5 fps. The
-local share is never a fallback: when it is a worker's turn and that worker has no room,
-another worker with room takes the frame, or A refuses it; A does not take on more than its
-share, which would starve the workers of A's first stage.
+those frames straight to the sink. A's worker spends c_sent ms on a frame it sends to a
+worker (its stages, and handing the output over: with `send: overlap`, node_app/outbox.py,
+the send itself runs on the sender thread) and c_kept on a frame it keeps (EWMAs of its
+whole time per frame; before the first of each, its stages' service EWMAs). Of the frames
+arriving (a frames/s over the last RATE_WINDOW_S) it keeps `keep_fps(a, W, c_sent, c_kept)`
+(node_app/feedback.py), W the workers' summed rates: the split that makes A and the workers
+equally busy, capped by what A's time allows once the workers take all they can. At the
+capacity bound that is Cao's optimum (docs/strategies.md, "Capacity bound of strategies 1
+and 2": feed the workers to their limit, keep what A's time allows): 2 x Pi 3 B+, 25 +
+20.45 = 45.5 fps. Below it, A keeps no more than balances the load (Cao's pair at 30 fps:
+13.5 of 30, both two thirds busy); an entry whose own stage is the bound (a six-device mix)
+keeps nothing. The local share is never a fallback: when it is a worker's turn and that
+worker has no room, another worker with room takes the frame, or A refuses it; A does not
+take on more than its share, which would starve the workers of A's first stage.
 
 Trace: `shares` (packet -1, detail `<hop>=<share>` joined by `,`) when a share moved by more
 than SHARE_TRACE_STEP since the last such row, at most every SHARE_TRACE_S: the report's
@@ -53,7 +53,7 @@ import time
 from collections import deque
 from typing import Any
 
-from node_app.feedback import Downstream, Heartbeat
+from node_app.feedback import Downstream, Heartbeat, keep_fps
 from node_app.forwarder import Forwarder
 from node_app.node import Node
 from node_app.role import Role
@@ -61,7 +61,7 @@ from node_app.stage import load_pipeline
 
 SHARE_TRACE_STEP = 0.02
 SHARE_TRACE_S = 0.25
-RATE_WINDOW_S = 1.0  # the entry's sending rate to workers, for its own share
+RATE_WINDOW_S = 1.0  # the arrival rate the entry's own share is a part of
 COST_ALPHA = 0.1  # EWMA weight of a frame's whole cost at the entry (as feedback.py's EWMAs)
 
 
@@ -89,27 +89,30 @@ class AdaptiveEntry(Role):
         self.names = [*run.next_hops, *(["local"] if self.direct is not None else [])]
         self.current = [0.0] * members  # smooth weighted round robin state
         self.routed = [0] * members
-        self.sent_at: deque[float] = deque()  # when frames went to workers, RATE_WINDOW_S
+        self.arrived_at: deque[float] = deque()  # frames the worker took, RATE_WINDOW_S
         self.cost_ms: dict[str, float] = {}  # "sent" / "kept": the worker's ms per frame
         self._traced: list[float] | None = None
         self._traced_at = 0.0
         self.last_shares: list[float] | None = None  # for /stats: only the worker computes
 
     def shares(self) -> list[float]:
-        """Each member's share: its rate over the sum. A worker's rate is 1000 / its service
-        EWMA; one that has not reported yet counts as fast as the mean of those that have
-        (all equal at start). The entry's own (last, with `local`): module docstring."""
+        """Each member's share of the frames. The workers' shares are in proportion to their
+        rates, 1000 / their service EWMA; one that has not reported yet counts as fast as
+        the mean of those that have (all equal at start). With `local`, the entry's own
+        share (last) is `keep_fps` of the arrival rate, and the workers share the rest."""
         with self.down.lock:
             service = list(self.down.service_ms)
         rates = [1000.0 / s if s > 0 else 0.0 for s in service]
         known = [r for r in rates if r > 0]
-        local = self.local_rate() if self.direct is not None else None
         fill = sum(known) / len(known) if known else self.own_heavy_rate()
         rates = [r if r > 0 else fill for r in rates]
-        if local is not None:
-            rates.append(local)
         total = sum(rates)
-        return [r / total for r in rates] if total > 0 else [1.0 / len(rates)] * len(rates)
+        if total <= 0:
+            rates, total = [1.0] * len(rates), float(len(rates))
+        if self.direct is None:
+            return [r / total for r in rates]
+        local = self.local_share(total)
+        return [r / total * (1.0 - local) for r in rates] + [local]
 
     def own_heavy_rate(self) -> float:
         """Before any worker has reported: the heavy stage's rate on the entry's own profile
@@ -118,8 +121,11 @@ class AdaptiveEntry(Role):
             return 1.0
         return 1000.0 / max(self.full_ms - self.node.profile_ms, 1e-3)
 
-    def local_rate(self) -> float:
-        """Frames/s the entry can keep for itself: (1000 - r * c_sent) / c_kept."""
+    def local_share(self, workers_fps: float) -> float:
+        """The share of arriving frames the entry keeps: keep_fps (node_app/feedback.py) of
+        the frames that reached its worker over the last RATE_WINDOW_S, at the entry's
+        measured costs (c_sent, c_kept; before the first of each, its stages' service
+        EWMAs, and before those the profile's times)."""
         st = self.node.stats
         with st.lock:
             s1 = st.stage_ms.get(self.own_key)
@@ -128,13 +134,13 @@ class AdaptiveEntry(Role):
         full = full if full is not None else (self.full_ms or 0.0)
         sent = self.cost_ms.get("sent", s1)
         kept = self.cost_ms.get("kept", full)
-        if full <= 0:
-            return 1.0  # no cost model (native, zero) and nothing measured yet
         now = time.monotonic()
-        while self.sent_at and now - self.sent_at[0] > RATE_WINDOW_S:
-            self.sent_at.popleft()
-        r = len(self.sent_at) / RATE_WINDOW_S
-        return max(0.0, 1000.0 - r * sent) / max(kept, sent)
+        while self.arrived_at and now - self.arrived_at[0] > RATE_WINDOW_S:
+            self.arrived_at.popleft()
+        arrival = len(self.arrived_at) / RATE_WINDOW_S
+        if arrival <= 0:
+            return 0.0
+        return min(1.0, keep_fps(arrival, workers_fps, sent, max(kept, sent)) / arrival)
 
     def _cost(self, kind: str, t0: float) -> None:
         """Fold one frame's whole time at the entry (since t0) into its EWMA."""
@@ -146,16 +152,21 @@ class AdaptiveEntry(Role):
         """The next member by smooth weighted round robin over all of them; a worker whose
         turn it is without room gives it to the worker with room next in line, never to
         the entry itself; None (refuse) when no worker has room and it is not the entry's
-        turn. A refusal leaves the round robin as it was."""
+        turn. A refused frame uses up the turn of the worker it was for: the entry's turns
+        then come at its share of every frame it takes, refused ones included, which is
+        what its share (`keep_fps` / arrival rate) is a share of. (Leaving the round robin
+        as it was after a refusal gave the same worker the next turn and the next: above the
+        bound the entry kept a third fewer frames than its time allowed; Cao's pair
+        delivered 36.5 of 45.5 fps.)"""
         members = range(len(shares))
         for i in members:
             self.current[i] += shares[i]
         best = max(members, key=lambda i: self.current[i])
+        turn = best
         if best < self.n and self.whole and not self.down.has_room(best):
             cand = [i for i in range(self.n) if self.down.has_room(i)]
             if not cand:
-                for i in members:
-                    self.current[i] -= shares[i]
+                self.current[turn] -= sum(shares)
                 return None
             best = max(cand, key=lambda i: self.current[i])
         self.current[best] -= sum(shares)
@@ -167,6 +178,7 @@ class AdaptiveEntry(Role):
 
     def process(self, packet_id: int, body: bytes) -> None:
         node = self.node
+        self.arrived_at.append(time.monotonic())
         shares = self.last_shares = self.shares()
         self._trace_shares(shares)
         i = self.choose(shares)
@@ -180,12 +192,11 @@ class AdaptiveEntry(Role):
             node.run_frame(packet_id, body, self.full, self.full_ms, self.direct)
             self._cost("kept", t0)
             return
-        self.sent_at.append(time.monotonic())
         out = node.compute(packet_id, body, node.pipeline, node.profile_ms)
         data = out.astype("<f4", copy=False).tobytes()
         self.down.sending(i)
-        self.down.replied(i, *node.send(packet_id, data, node.forwarders[i],
-                                        {"X-Share": f"{shares[i]:.4f}"}))
+        node.post(packet_id, data, node.forwarders[i], {"X-Share": f"{shares[i]:.4f}"},
+                  lambda reply, failure: self.down.replied(i, reply, failure))
         self._cost("sent", t0)
 
     def _trace_shares(self, shares: list[float]) -> None:
