@@ -23,9 +23,8 @@ The model (times in ms; see docs/strategies.md, "Predicted vs measured"):
   reply (accepted, overloaded = rejected or queue full after it) arrives at that instant.
   With `send: overlap` (Params.send; node_app/outbox.py) the worker is busy for the service
   time only and hands the frame to the node's one sender, which forwards one frame after
-  the other, `hop_ms` each; the sender's bounded outbox is not modelled (it only fills when
-  a forward takes longer than a frame's service, and then the worker waits, as here the
-  sender's backlog grows).
+  the other, `hop_ms` each; when OUTBOX_FRAMES wait for the sender, the worker waits to
+  hand over, as node_app's does.
 - A sink only records the arrival time; latency is sink arrival minus intended send time.
 - Message size (`Links`, the gateway boards of ftp and bodp): a message also costs its
   bytes / the link's rate (bytes per ms): a tile's or band's input and result, the frame
@@ -51,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from node_app.outbox import OUTBOX_FRAMES
 from node_app.profile import Dist
 
 
@@ -266,6 +266,8 @@ class Node:
         self.draw: Callable[[], float] | None = None  # set by `simulate` from Params.dists
         self.overlap = False  # set by `simulate` from Params.send
         self.sender_free = 0.0  # overlap: when the sender has sent all it was handed
+        self.sending: deque[float] = deque()  # overlap: when each handed frame is sent
+        self.now = 0.0  # the time of the job being chosen (set by _kick)
 
     def job_ms(self) -> float:
         """This frame's service time: drawn from the node's distribution, else the constant."""
@@ -289,6 +291,7 @@ class Node:
         """Start the worker's next job if it is idle and has one."""
         if self.busy:
             return
+        self.now = t
         job = self.next_job()
         if job is None:
             return
@@ -312,15 +315,21 @@ class Node:
     def forward_job(self, job_ms: float, deliver: Callable[[float], None]
                     ) -> tuple[float, Callable[[float], None]]:
         """A job that ends in one forward: (the worker's busy time, what happens when it
-        ends). Inline: the job and the hop, then `deliver`. Overlap: the job only; the
-        sender takes the frame when it is free, `hop_ms` later it is delivered."""
+        ends). Inline: the job and the hop, then `deliver`. Overlap: the job (and any wait
+        for room in the outbox); the sender sends the frame when it has sent those before
+        it, `hop_ms` each, and it is delivered then."""
         if not self.overlap:
             return job_ms + self.hop_ms, deliver
-
-        def hand_over(t: float) -> None:
-            self.sender_free = max(self.sender_free, t) + self.hop_ms
-            self.sim.at(self.sender_free, deliver)
-        return job_ms, hand_over
+        end = self.now + job_ms
+        pending = [c for c in self.sending if c > end]  # the sender's, in order
+        # node_app's outbox holds OUTBOX_FRAMES waiting beside the one being sent; with it
+        # full the worker waits until the sender has finished enough to make room.
+        over = len(pending) - OUTBOX_FRAMES
+        handed = end if over <= 0 else max(end, pending[over - 1])
+        self.sender_free = max(self.sender_free, handed) + self.hop_ms
+        self.sending = deque([*pending, self.sender_free])
+        self.sim.at(self.sender_free, deliver)
+        return handed - self.now, lambda t: None
 
     def on_reply(self, overloaded: bool, t: float) -> None:
         """A plain pipeline node ignores the next node's overload flag (the baseline)."""
