@@ -7,14 +7,12 @@ before any work (`admission`, or pi1's own queue while it runs its share) and no
 drops; after `slow:pi2@5s:x3` (pi2's L2 62.4 ms, new bound 33.9 + 19.6 = 53.5 fps) a 40 fps
 load still arrives whole.
 
-Measured on the lab (2026-11-28): below the bound and through the slow fault every frame
-arrived; at 1.5x the bound (124 fps) adaptive delivered 74.5 fps = 0.90 of it, all losses at
-pi1, while pi1 priced the frames it sends to workers at its L1 time alone. Since pi1 prices
-them at their whole measured cost (L1 and the send: 4.74 ms, not 4 ms; node_app/roles/
-adaptive.py), 77.73 fps = 0.94 of the bound in two runs. The rest is that same send: the
-bound does not count it, and with it pi1's time allows 66.0 + (1000 - 66.0 x 4.74) / 44.86 =
-81.3 fps, of which 77.7 is 0.956. Issue 13 asks 0.95 of the nominal bound. The test holds
-what was measured with a margin (0.88), so a regression fails it.
+Measured on the lab (2026-11-28, quiet box): with pi1 and the workers sending while they
+compute the next frame (`send: overlap`, the strategy's default) and pi1 keeping only what
+balances the load, 1.5x the bound delivered 82.63 fps = 0.999 of it (the model: 81.9);
+before, waiting for each send, 77.7 fps = 0.94. The test asks 0.92 (a margin for a box
+with one core busy, `make test-stress`) and the model within 5 % of the bound; the 0.95 of
+issue 13 is held by the quiet-box numbers in docs/measurements.md.
 """
 
 from __future__ import annotations
@@ -51,8 +49,10 @@ def test_adaptive_above_the_bound_refuses_only_at_the_entry(provisioned_lab):
     _spec, summary = latest_run()
     checked(summary)
     measured(summary)
-    # Issue 13's acceptance is 0.95 x the bound; 0.94 measured (see the module docstring).
-    assert summary["delivered_fps"] >= 0.88 * BOUND, summary["delivered_fps"]
+    # Issue 13's acceptance is 0.95 x the bound; 0.999 measured (the module docstring).
+    assert summary["delivered_fps"] >= 0.92 * BOUND, summary["delivered_fps"]
+    assert abs(summary["delivered_fps"] - summary["predicted"]["delivered_fps"]) \
+        <= 0.05 * BOUND, (summary["delivered_fps"], summary["predicted"])
     drops = summary["drops"]
     assert set(drops) <= {"pi1"}, drops
     assert set(drops.get("pi1", {})) <= {"admission", "queue_full"}, drops
