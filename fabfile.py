@@ -137,8 +137,9 @@ def lab_inventory(c, pis="6", profile="rpi3bplus", out="", link_rate="", boxes="
                      "downstream has no room) or none (downstream queues drop, slice by slice)",
         "send": "overlap (a node sends its output while it computes the next frame; the "
                 "default of adaptive) or inline (it waits for each send and its reply; the "
-                "default of the rest, and all that strategies steering by replies take); "
-                "baseline and adaptive take both (docs/strategies.md, Sending)",
+                "default of the rest, and the only mode of those that steer by replies); "
+                "baseline and adaptive take both (docs/strategies.md, adaptive: \"Sending while "
+                "computing\")",
         "scenario": "a scenario: a name in scenarios/ (cao-fig2, ...) or a YAML file holding "
                     "the spec and timed actions (docs/experiments.md); options given here "
                     "and not at their default override the file",
