@@ -151,3 +151,16 @@ def test_a_short_stage_a_few_tenths_late_is_not_a_different_device() -> None:
     bad = fidelity_of({"nodes": {"pi1": node(4.6, 4.0)},
                        "send_lag_ms": {"p99": 6.0, "threshold": 5.0}}, [])
     assert not bad["ok"] and "pi1" in bad["why"] and "send lag p99 6.00 ms" in bad["why"]
+
+
+def test_a_gap_to_the_model_in_a_run_with_a_fault_is_said_to_be_the_fault() -> None:
+    """The model runs without faults: a run whose `slow` fault lowered its coverage is told
+    so, not sent looking for an emulation artefact; a run without one still is."""
+    base = {"coverage": 0.79, "predicted": {"coverage": 1.0}}
+    plain = [w for w in warnings_of(base) if "discrete-event" in w]
+    assert len(plain) == 1 and "emulation artefact" in plain[0]
+    faulted = base | {"faults": [{"kind": "slow", "host": "pi2", "ok": True}]}
+    said = [w for w in warnings_of(faulted) if "discrete-event" in w]
+    assert len(said) == 1 and "without the injected fault (slow)" in said[0], said
+    close = faulted | {"coverage": 0.98}
+    assert not [w for w in warnings_of(close) if "discrete-event" in w]

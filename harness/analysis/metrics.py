@@ -390,12 +390,14 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
     pred = summary.get("predicted") or {}
     if pred.get("coverage") is not None and summary.get("coverage") is not None:
         gap = summary["coverage"] - pred["coverage"]
+        faults = sorted({f["kind"] for f in summary.get("faults") or []})
         if abs(gap) > PREDICTION_TOLERANCE:
             out.append(
                 f"measured coverage {summary['coverage']:.3f} differs from the discrete-event "
-                f"model's {pred['coverage']:.3f} by {gap:+.3f} (> {PREDICTION_TOLERANCE}): an "
-                "emulation artefact or a modelling error; compare the timelines before trusting "
-                "either")
+                f"model's {pred['coverage']:.3f} by {gap:+.3f} (> {PREDICTION_TOLERANCE}): "
+                + (f"the model runs without the injected fault ({', '.join(faults)}), so a "
+                   "gap is expected" if faults else "an emulation artefact or a modelling "
+                   "error; compare the timelines before trusting either"))
     return out
 
 
