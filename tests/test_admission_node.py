@@ -276,6 +276,21 @@ def test_adaptive_plan_gives_valid_run_files(k: int) -> None:
 
 
 @pytest.mark.controller
+def test_entry_keeps_what_balances_the_load_and_no_more_than_its_time() -> None:
+    """keep_fps (node_app/feedback.py): Cao's pair at 30 fps keeps 13.5 (A and B both
+    2/3 busy); above the bound Cao's optimum, (1000 - 25 x 4) / 44 = 20.45 (so 45.5 fps in
+    all); a six-device mix whose entry's L1 is the bound keeps nothing; no arrivals, none."""
+    from node_app.feedback import keep_fps
+
+    assert keep_fps(30.0, 25.0, 4.0, 44.0) == pytest.approx(13.5)
+    a_busy = ((30 - 13.5) * 4 + 13.5 * 44) / 1000
+    assert a_busy == pytest.approx((30 - 13.5) / 25)  # equally busy
+    assert keep_fps(68.25, 25.0, 4.0, 44.0) == pytest.approx(900 / 44)
+    assert keep_fps(45.5, 25.0, 4.0, 44.0) == pytest.approx(900 / 44, rel=0.01)
+    assert keep_fps(200.0, 263.0, 4.0, 44.0) == 0.0
+    assert keep_fps(0.0, 25.0, 4.0, 44.0) == 0.0 and keep_fps(30.0, 25.0, 0.0, 0.0) == 0.0
+
+
 def test_adaptive_bound_of_cao_pair() -> None:
     from harness.strategies import adaptive
 
