@@ -1199,9 +1199,10 @@ def _point_rows(stats: pd.DataFrame, seed: bool) -> Rows:
 
 
 def _scaling_section(stats: pd.DataFrame, run_template: dict[str, Any]) -> dict[str, Any]:
-    """dp, mp and tasks against K: delivered fps with each strategy's capacity bound,
-    speedup over K = 1 (measured, and the bound's), latency p50; mean ± 95 % CI error bars;
-    the table of the same numbers; and a warning when the offered rate is below a point's
+    """The strategies shaped by K (dp, mp, tasks, adaptive) against K: delivered fps with
+    each strategy's capacity bound, speedup over K = 1 (measured, and the bound's), latency
+    p50; mean ± 95 % CI error bars; the table of the same numbers; and a warning when the
+    offered rate is below a point's
     bound (that point then measures the offered rate, not the strategy)."""
     curves = scaling_curves(stats)
     if curves.empty:
@@ -1225,6 +1226,7 @@ def _scaling_section(stats: pd.DataFrame, run_template: dict[str, Any]) -> dict[
     missing = sorted(set(curves["line"]) - set(curves.loc[curves["k"] == 1, "line"]))
     return {"scaling": {
         "rows": rows, "below": below,
+        "names": ", ".join(dict.fromkeys(str(s) for s in curves["strategy"])),
         "no_one": ", ".join(missing),
         "plots": {
             "fps": Markup(plots.against_k(curves, "delivered_fps", "frames / s",

@@ -213,7 +213,7 @@ def test_scaling_curves_give_speedup_bound_and_ci() -> None:
 def test_scaling_section_of_the_sweep_page(tmp_path: Path) -> None:
     html = write_sweep(_scaling_points(), pd.DataFrame(), {"rate_fps": 120},
                        tmp_path / "k.html").read_text()
-    assert "Sweep: strategies against K" in html and "Against K: dp, mp and tasks" in html
+    assert "Sweep: strategies against K" in html and "Against K: dp, mp, tasks</h2>" in html
     assert html.count("<svg") == 3  # fps, speedup, latency; no X plots without Cao's
     assert "Delivered fps against K (dashed: capacity bound)" in html
     assert "No K = 1 point for tasks" in html

@@ -64,7 +64,7 @@ def _nan(v: float | None) -> float:
 
 
 def scaling_curves(stats: pd.DataFrame) -> pd.DataFrame:
-    """dp, mp, tasks (every strategy shaped by K but ftp and bodp, which have their own
+    """dp, mp, tasks, adaptive (every strategy shaped by K but ftp and bodp, which have their own
     figures) against K, one row per (strategy, queue, K) of `point_stats`: delivered fps and
     latency p50 with their intervals, the capacity bound, `speedup` = mean delivered fps at
     K over that at K = 1 (same strategy and queue; NaN without a K = 1 point) and
