@@ -181,8 +181,8 @@ def keep_fps(arrival_fps: float, workers_fps: float, sent_ms: float, kept_ms: fl
     bound, docs/strategies.md).
 
     Before, the entry kept (1000 - r sent_ms) / kept_ms at every load, r its sending rate:
-    it filled its own time even far below the bound, and with a six-device mix at 0.8 of the
-    bound it was 99 % busy and lost 7 % of the frames in its own queue (docs/measurements.md).
+    it planned its whole time even far below the bound, and with a six-device mix at 0.8 of
+    the bound it lost 6.6 % of the frames in its own queue (docs/measurements.md).
     """
     if arrival_fps <= 0 or kept_ms <= 0 or workers_fps <= 0:
         return 0.0
