@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -144,6 +145,9 @@ class Params:
         node's worker stays busy hop_ms + link_ms per forward, and the frame arrives then.
     client_link_ms: entry node name -> ms the client's link to it adds to each frame's
         arrival there (the client does not wait: its sends are open-loop).
+    slow: (node name, ms after the first frame's intended time, factor) of each `slow`
+        fault: from then on the node's service times are that many times longer (the jobs
+        of `Node.job_ms`, and the adaptive entry's own share); other faults are not modelled.
     """
 
     rate_fps: float
@@ -173,6 +177,7 @@ class Params:
     reuse: tuple[ReuseTile, ...] = ()
     link_ms: tuple[tuple[str, float], ...] = ()
     client_link_ms: tuple[tuple[str, float], ...] = ()
+    slow: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def back_ms(self) -> float:
@@ -268,10 +273,17 @@ class Node:
         self.sender_free = 0.0  # overlap: when the sender has sent all it was handed
         self.sending: deque[float] = deque()  # overlap: when each handed frame is sent
         self.now = 0.0  # the time of the job being chosen (set by _kick)
+        self.slow_at_ms, self.slow_factor = math.inf, 1.0  # set by `simulate` from Params.slow
+
+    def factor_at(self, t: float) -> float:
+        """The `slow` fault's factor on this node's times at t (1 before the fault)."""
+        return self.slow_factor if t >= self.slow_at_ms else 1.0
 
     def job_ms(self) -> float:
-        """This frame's service time: drawn from the node's distribution, else the constant."""
-        return self.service_ms if self.draw is None else self.draw()
+        """This frame's service time: drawn from the node's distribution, else the constant;
+        times the `slow` fault's factor once it has landed."""
+        ms = self.service_ms if self.draw is None else self.draw()
+        return ms * self.factor_at(self.now)
 
     def admit(self, frame: int, t: float) -> bool:
         """Enqueue or drop a frame; return the reply's `overloaded` flag.
@@ -424,23 +436,38 @@ class RouterNode(Node):
 class AdaptiveNode(Node):
     """The adaptive entry (run.json `route: adaptive` + `local`, node_app/roles/adaptive.py):
     each frame to ONE worker, or kept (`local_ms`: the whole model on A, then the sink), by
-    smooth weighted round robin over `weights` (one per worker, then A's own). A worker
-    whose turn it is without room (queue at queue_size: the ideal of node_app's sent - taken
-    credit) passes it to the next worker with room, never to A; with none, A drops the frame
-    before its first layer (admission). `whole=False`: every frame is sent (queues drop)."""
+    smooth weighted round robin over weights (one per worker, then A's own) that
+    `weigh(worker service ms, A's slow factor)` gives for the times of the moment: a `slow`
+    fault on a worker or on A re-weighs from the frame after it lands (node_app's measured
+    EWMAs follow within a few frames). A worker whose turn it is without room (queue at
+    queue_size: the ideal of node_app's sent - taken credit) passes it to the next worker
+    with room, never to A; with none, A drops the frame before its first layer (admission).
+    `whole=False`: every frame is sent (queues drop)."""
 
-    def __init__(self, *args: Any, replicas: Sequence[Node], weights: Sequence[float],
+    def __init__(self, *args: Any, replicas: Sequence[Node],
+                 weigh: Callable[[Sequence[float], float], Sequence[float]],
                  local_ms: float, sink: Sink, whole: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, next_node=replicas[0], **kwargs)
         self.replicas, self.whole, self.local_ms, self.sink = list(replicas), whole, local_ms, sink
-        self.shares = [w / sum(weights) for w in weights]
-        self.current = [0.0] * len(weights)
+        self.weigh = weigh
+        self.weighed: tuple[float, ...] = ()  # the times the shares were weighed for
+        self.shares: list[float] = []
+        self.current = [0.0] * (len(self.replicas) + 1)
         self.in_flight = [0] * len(self.replicas)  # overlap: on A's sender, not yet arrived
+
+    def _reweigh(self) -> None:
+        times = (*(r.service_ms * r.factor_at(self.now) for r in self.replicas),
+                 self.factor_at(self.now))
+        if times != self.weighed:
+            self.weighed = times
+            weights = self.weigh(times[:-1], times[-1])
+            self.shares = [w / sum(weights) for w in weights]
 
     def next_job(self) -> tuple[float, Callable[[float], None]] | None:
         if not self.queue:
             return None
         frame = self.queue.popleft()
+        self._reweigh()
         n, members = len(self.replicas), range(len(self.shares))
         for i in members:
             self.current[i] += self.shares[i]
@@ -455,7 +482,8 @@ class AdaptiveNode(Node):
             choice = max(room, key=lambda i: self.current[i])
         self.current[choice] -= 1.0
         if choice == n:
-            return self.forward_job(self.local_ms, lambda t: self.sink.admit(frame, t))
+            return self.forward_job(self.local_ms * self.factor_at(self.now),
+                                    lambda t: self.sink.admit(frame, t))
         self.in_flight[choice] += 1
 
         def arrive(t: float) -> None:
@@ -693,6 +721,7 @@ def simulate(sim: Sim, sink: Sink, entries: Sequence[Node | Delayed], nodes: Seq
     period_ms = 1000.0 / p.rate_fps
     dists = dict(p.dists)
     links = dict(p.link_ms)
+    slow = {name: (at_ms, factor) for name, at_ms, factor in p.slow}
     for n in nodes:
         if isinstance(n, Node) and n.name in dists:
             n.draw = _drawer(dists[n.name], p.seed, n.name)
@@ -700,6 +729,8 @@ def simulate(sim: Sim, sink: Sink, entries: Sequence[Node | Delayed], nodes: Seq
             n.hop_ms += links[n.name]
         if isinstance(n, Node):
             n.overlap = p.send == "overlap"
+            if n.name in slow:
+                n.slow_at_ms, n.slow_factor = slow[n.name]
     client_links = dict(p.client_link_ms)
 
     def arrive(t: float, entry: Node, i: int) -> None:

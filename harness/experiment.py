@@ -42,7 +42,7 @@ from harness.nodeapi import try_stats
 from harness.overhead import hop_ms, link_summary
 from harness.paths import ledger_path, reports_dir, runs_dir
 from harness.plots import fps_text
-from harness.predict import message_fit, predict_spec, why_not
+from harness.predict import message_fit, predict_spec, slow_landed_s, why_not
 from harness.sink import Sink
 from harness.spec import RunSpec, SpecError
 from harness.strategies.plan import body_limit
@@ -216,7 +216,8 @@ def finish_run(run_dir: Path, say=print, interrupted: bool = False,
     else:
         hop, basis = hop_ms(run.events)
         summary["predicted"] = predict_spec(run.spec, hop_ms=hop, hop_basis=basis,
-                                            fit=message_fit(run.spec, run.events))
+                                            fit=message_fit(run.spec, run.events),
+                                            slow_landed=slow_landed_s(summary, run.spec))
     summary.update(resources.summarize(run_dir, run.spec))
     links = link_summary(run.spec, run.events)
     if links:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from harness import strategies
 from harness.capacity import device_profile, has_cost_model, no_cost_reason, profile_names, stage_ms
 from harness.des import Links, Params
+from harness.fault_spec import parse_fault
 from harness.inventory import link_rate_bytes
 from harness.link_plan import model_link_ms
 from harness.models import DEFAULT_MODEL, describe
@@ -82,7 +83,8 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
             dists: tuple[tuple[str, tuple[Dist, ...]], ...] = (),
             seed: int = 0, admission: str = "whole", send: str = "inline",
             link_ms: dict[str, float] | None = None,
-            client_link_ms: dict[str, float] | None = None) -> dict[str, Any]:
+            client_link_ms: dict[str, float] | None = None,
+            slow: tuple[tuple[str, float, float], ...] = ()) -> dict[str, Any]:
     """Predicted summary of one run, with the keys of summary.json it can be compared with.
 
     l1_ms, l2_ms: the model's two pipeline stages (A's on A's device, B's on B's);
@@ -94,7 +96,8 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
     parts_ms: dp, mp, tasks: the job times of each part node (harness/des.py `Params`);
     admission: `whole` or `none` (mp, adaptive); send: `inline` or `overlap` (baseline,
     adaptive: harness/des.py `Params`); link_ms, client_link_ms: by node name, what
-    emulated links add to its forwards and to the client's frames (harness/des.py `Params`).
+    emulated links add to its forwards and to the client's frames (harness/des.py `Params`);
+    slow: the `slow` faults as (node name, ms after the first frame, factor) (`model_slow`).
     See harness/des.py `simulate` for what is counted.
     """
     try:
@@ -113,12 +116,44 @@ def predict(strategy: str, rate_fps: float, warmup_frames: int, measure_frames: 
                     parts_ms=tuple(tuple(p) for p in parts_ms), b_whole_ms=b_whole_ms,
                     dists=dists, seed=seed, admission=admission, send=send,
                     link_ms=tuple(sorted((link_ms or {}).items())),
-                    client_link_ms=tuple(sorted((client_link_ms or {}).items())))
+                    client_link_ms=tuple(sorted((client_link_ms or {}).items())),
+                    slow=slow)
     return module.predict(params)
 
 
+def model_slow(spec: dict[str, Any], landed_s: dict[str, float] | None = None
+               ) -> tuple[tuple[str, float, float], ...]:
+    """The spec's `slow` faults for the model: (the host's node role, ms after the first
+    frame's intended time, factor). `landed_s` (host -> s after the first frame, from the
+    run's recorded fault windows, `slow_landed_s`) goes before the time the spec asked for:
+    the injector counts from the load's start, a little before the first frame. A host
+    without a role in the spec's `nodes` is not modelled; nor are other kinds of fault."""
+    roles = {str(n["name"]): str(n["role"]) for n in spec.get("nodes") or []
+             if n.get("name") and n.get("role")}
+    out = []
+    for text in spec.get("faults") or []:
+        f = parse_fault(str(text))
+        if f.kind == "slow" and f.host in roles:
+            at_s = (landed_s or {}).get(f.host, f.at_s)
+            out.append((roles[f.host], at_s * 1000.0, float(f.factor or 1.0)))
+    return tuple(out)
+
+
+def slow_landed_s(summary: dict[str, Any], spec: dict[str, Any]) -> dict[str, float]:
+    """Host -> seconds after the first frame's intended time at which its `slow` fault
+    landed, from the summary's fault windows (Unix times) and its measure window."""
+    window = summary.get("window") or {}
+    rate = float(spec.get("rate_fps") or 0)
+    if not window.get("start") or rate <= 0:
+        return {}
+    first = float(window["start"]) - int(summary.get("warmup_frames") or 0) / rate
+    return {str(f["host"]): float(f["start"]) - first for f in summary.get("faults") or []
+            if f.get("kind") == "slow" and f.get("ok", True) and f.get("start")}
+
+
 def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
-                 hop_basis: str = "", fit: MessageFit | None = None) -> dict[str, Any]:
+                 hop_basis: str = "", fit: MessageFit | None = None,
+                 slow_landed: dict[str, float] | None = None) -> dict[str, Any]:
     """`predict` for a spec.json-like dict, with service times from the device profile
     and the model's layer table; `{"skipped": why}` when the model cannot predict the run
     (`why_not`). The result carries `hop_ms` and `hop_basis`: the per-hop overhead used
@@ -136,6 +171,9 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
     ftp and bodp (a gateway board) also price each message's bytes (`_predict_board`):
     `fit` is the run's own message cost (`message_fit`), used before `hop_ms`; the result
     then also carries `rate_bytes_per_ms` and `rate_basis`.
+
+    `slow` faults are modelled (`model_slow`; `slow_landed`: when each really landed), the
+    other kinds are not.
     """
     reason = why_not(spec)
     if reason:
@@ -184,6 +222,7 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
         admission=str(spec.get("admission") or "none"),  # runs before issue 13 had none
         send=str(spec.get("send") or "inline"),  # runs before sends overlapped had none
         link_ms=link_ms, client_link_ms=client_link_ms,
+        slow=model_slow(spec, slow_landed),
     )
     return result | {"hop_ms": hop_ms,
                      "hop_basis": hop_basis if hop_ms is not None else NO_HOP} | links

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness import analysis
 from harness.overhead import hop_ms
-from harness.predict import message_fit, predict_spec, why_not
+from harness.predict import message_fit, predict_spec, slow_landed_s, why_not
 from harness.results import find_run
 
 
@@ -39,7 +39,8 @@ def repredict(run_dir: Path) -> dict[str, Any]:
     if why:
         return row | {"skipped": why}
     hop, basis = hop_ms(run.events)
-    pred = predict_spec(spec, hop_ms=hop, hop_basis=basis, fit=message_fit(spec, run.events))
+    pred = predict_spec(spec, hop_ms=hop, hop_basis=basis, fit=message_fit(spec, run.events),
+                        slow_landed=slow_landed_s(summary, spec))
     return row | {"predicted_p50": (pred.get("latency_ms") or {}).get("p50"),
                   "hop_ms": pred.get("hop_ms"), "rate": pred.get("rate_bytes_per_ms"),
                   "skipped": pred.get("skipped")}

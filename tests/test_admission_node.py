@@ -346,6 +346,31 @@ def test_adaptive_prediction_refuses_only_the_excess_at_the_entry(parts) -> None
 
 
 @pytest.mark.controller
+def test_adaptive_prediction_follows_a_slow_fault() -> None:
+    """DES, A a Pi 3 B+ (4 / 40 ms) with a Pi 4 B and a Zero 2 W worker (20.79 / 56 ms,
+    bound 82.7 fps) at 80 fps: every frame without a fault; `slow` x3 on the Pi 4 from the
+    start: the new bound, 33.9 + 19.6 = 53.5 fps, every loss at A; from half-way: in
+    between; the spec's fault text becomes the model's, at the time it really landed."""
+    from harness.predict import model_slow, predict
+
+    common = {"warmup_frames": 100, "measure_frames": 1600, "queue_size": 5, "x": 1,
+              "l1_ms": 4.0, "l2_ms": 40.0, "switch_ms": 0.0, "hop_ms": 1.0,
+              "parts_ms": ((20.79,), (56.0,)), "send": "overlap"}
+    assert predict("adaptive", 80.0, **common)["coverage"] == 1.0
+    slowed = predict("adaptive", 80.0, slow=(("W0", 0.0, 3.0),), **common)
+    assert slowed["delivered_fps"] == pytest.approx(53.5, rel=0.02)
+    assert set(slowed["drops"]) == {"A"}
+    half = predict("adaptive", 80.0, slow=(("W0", 11_250.0, 3.0),), **common)
+    assert 53.5 < half["delivered_fps"] < 80.0
+    assert half["delivered_fps"] == pytest.approx((80.0 + 53.5) / 2, rel=0.03)
+    spec = {"faults": ["slow:pi2@10s:x3", "kill:pi4@12s"],
+            "nodes": [{"name": "pi1", "role": "A"}, {"name": "pi2", "role": "W0"},
+                      {"name": "pi4", "role": "W1"}, {"name": "sink", "role": "sink"}]}
+    assert model_slow(spec) == (("W0", 10_000.0, 3.0),)
+    assert model_slow(spec, {"pi2": 9.16}) == (("W0", pytest.approx(9160.0), 3.0),)
+
+
+@pytest.mark.controller
 @pytest.mark.parametrize("k", [2, 4])
 def test_mp_prediction_with_and_without_admission(k: int) -> None:
     """DES, mp at 1.5x the bound: `whole` drops only at A (admission), `none` in the slice

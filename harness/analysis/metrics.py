@@ -40,6 +40,7 @@ from harness.schedule import sources_of
 SCHEMA_VERSION = 1
 # Measured vs predicted coverage may differ by this much before a report says so.
 PREDICTION_TOLERANCE = 0.05
+MODELLED_FAULTS = {"slow"}  # harness/des.py models these; other faults are not (Params.slow)
 
 
 def latencies_ms(run: Run) -> np.ndarray:
@@ -390,7 +391,7 @@ def warnings_of(summary: dict[str, Any]) -> list[str]:
     pred = summary.get("predicted") or {}
     if pred.get("coverage") is not None and summary.get("coverage") is not None:
         gap = summary["coverage"] - pred["coverage"]
-        faults = sorted({f["kind"] for f in summary.get("faults") or []})
+        faults = sorted({f["kind"] for f in summary.get("faults") or []} - MODELLED_FAULTS)
         if abs(gap) > PREDICTION_TOLERANCE:
             out.append(
                 f"measured coverage {summary['coverage']:.3f} differs from the discrete-event "

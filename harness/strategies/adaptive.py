@@ -31,6 +31,7 @@ A rpi3bplus with rpi4b + rpizero2w workers: 66.0 + 16.7 = 82.7 fps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.capacity import fps_sum, node_fps, stage_ms
@@ -110,20 +111,25 @@ def predict(p: Params) -> dict[str, Any]:
     workers share the rest in proportion to their L2 rates from `p.parts_ms`: the weights
     node_app's measured ones settle at. A worker whose turn it is without room passes it
     to the next worker with room, else A drops the frame (admission `whole`; `none`: sends
-    anyway). The rates are the profiles' (a slow fault changes node_app's measured ones:
-    not modelled)."""
+    anyway). The rates are the profiles', times a `slow` fault's factor once it has landed
+    (`p.slow`): A re-weighs from the next frame, as node_app's measured EWMAs do within a
+    few."""
     sim, sink, drops, common = start(p)
     jobs = parts(p, "adaptive")
     workers = [Node(sim, f"W{i}", service_ms=ms[0], next_node=sink, **common)
                for i, ms in enumerate(jobs)]
-    rates = [1000.0 / ms[0] if ms[0] > 0 else 1e9 for ms in jobs]
     hop = p.hop_ms if p.send == "inline" else 0.0  # overlap: the sender's time, not A's
-    sent_ms, kept_ms, w = p.first_ms + hop, p.whole_ms + hop, sum(rates)
-    # A takes nearly every frame off its queue (a refusal costs it nothing), so the rate
-    # node_app's entry measures and keeps its share of is the offered one.
-    keep = keep_fps(p.rate_fps, w, sent_ms, kept_ms)
-    weights = [r / w * (p.rate_fps - keep) for r in rates] + [keep]
-    a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers, weights=weights,
+
+    def weigh(services: Sequence[float], a_factor: float) -> list[float]:
+        # A takes nearly every frame off its queue (a refusal costs it nothing), so the rate
+        # node_app's entry measures and keeps its share of is the offered one.
+        rates = [1000.0 / ms if ms > 0 else 1e9 for ms in services]
+        w = sum(rates)
+        keep = keep_fps(p.rate_fps, w, p.first_ms * a_factor + hop,
+                        p.whole_ms * a_factor + hop)
+        return [r / w * (p.rate_fps - keep) for r in rates] + [keep]
+
+    a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers, weigh=weigh,
                      local_ms=p.whole_ms, sink=sink, whole=p.admission == "whole", **common)
     return simulate(sim, sink, [a], [a, *workers], drops, p)
 
