@@ -16,7 +16,7 @@ from lab_cli import fab  # tests/ is on sys.path (pytest rootdir)
 
 from harness.errors import SpecError
 from harness.inventory import REPO, load_inventory
-from harness.lab_inventory import LAB_NETWORK, MAX_PIS, host_address, write_inventory
+from harness.lab_inventory import LAB_NETWORK, MAX_PIS, host_address, parse_boxes, write_inventory
 
 ROLE = REPO / "playbooks" / "roles" / "lab"
 BENCHMARK_RANGE = ipaddress.ip_network("198.18.0.0/15")  # DESIGN.md: the lab's only range
@@ -166,3 +166,18 @@ def test_bad_boxes_are_refused_naming_the_option(tmp_path: Path, boxes: str, vte
         write_inventory(2, out=str(tmp_path / "x.yml"), boxes=boxes, controller_vtep=vtep)
     assert err.value.cli_message().startswith(message), err.value.cli_message()
     assert not (tmp_path / "x.yml").exists()
+
+
+@pytest.mark.parametrize("name", ["b1", "box-2", "0b", "B1", "-b", "b_1", "b.1", "b 1", ""])
+def test_box_names_are_the_names_the_lab_role_takes_for_hosts(name: str) -> None:
+    """`fab lab-inventory --boxes` takes a box name exactly when the lab role's host-name
+    pattern does (a box's name becomes its folder, /srv/dnnlab/<box> by default)."""
+    name_re, _addr_re, _defaults = _role_checks()
+    role_takes = bool(name_re.match(name))
+    try:
+        parse_boxes(f"{name}=198.19.0.2", "198.19.0.1")
+        taken = True
+    except SpecError as exc:
+        assert exc.field == "boxes", exc
+        taken = False
+    assert taken == role_takes, (name, taken, role_takes)
