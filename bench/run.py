@@ -3,7 +3,8 @@
 1. node overhead per frame on the `zero` profile: time a frame spends in a node
    beyond its real numpy compute (HTTP parse, queue hand-off, forward), p50/p95;
 2. the highest rate a two-node zero-time pipeline carries with coverage >= 0.99
-   on this box (Locust, nodes and sink share its cores: that is the point);
+   on this box (Locust, nodes and sink share its cores: that is the point), with the nodes
+   sending inline and again overlapped (`send: overlap`, node_app/outbox.py);
 3. analysis time for a synthetic 1,000,000-packet run;
 4. the load generator itself (bench/bench_load.py, no lab): achieved send rate and send
    lag at 10, 30, 100, 300 fps against a local zero-time node;
@@ -13,13 +14,16 @@
    a lab the bench did not bring up is left alone and the section says it was skipped.
 
 The lab is brought up and provisioned with `ansible-playbook site.yml` (idempotent);
-if the bench brought it up, it takes it down again at the end.
+if the bench brought it up, it takes it down again at the end. `--sections=node` (or any of
+analysis, load, node, scale) runs only those and keeps the other sections of results.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -67,53 +71,87 @@ def node_overhead(run_id: str) -> dict:
 
 def quiet_run(**kw) -> dict:
     spec = RunSpec(profile="zero", **kw)
-    print(f"  {spec.strategy} at {spec.rate_fps:g} fps for {spec.duration_s:g} s ...", flush=True)
+    print(f"  {spec.strategy} at {spec.rate_fps:g} fps for {spec.duration_s:g} s"
+          + (f" (send {spec.send})" if spec.send != "inline" else "") + " ...", flush=True)
     summary = run_experiment(spec, out=io.StringIO())
     print(f"    coverage {summary['coverage']:.4f}, delivered {summary['delivered_fps']:.1f} fps",
           flush=True)
     return summary
 
 
-def main() -> int:
-    results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                     "machine": {"cpus": __import__("os").cpu_count(),
-                                 "python": platform.python_version()}}
-    print("analysis of a synthetic 1,000,000-packet run ...", flush=True)
-    results["analysis_1m"] = bench_analysis(1_000_000)
-    print(f"  {results['analysis_1m']}", flush=True)
-    print("load generator: send rate and lag against a local zero-time node ...", flush=True)
-    results["load"] = bench_load()
+def max_rate(send: str) -> dict:
+    """The highest rate of RATES a two-node zero-time pipeline carries with coverage >= 0.99,
+    its nodes sending `send` (inline: each worker waits for its send; overlap: a sender
+    thread sends while the worker takes the next frame, node_app/outbox.py)."""
+    points = []
+    for rate in RATES:
+        s = quiet_run(rate_fps=rate, duration_s=10, warmup_s=2, send=send)
+        points.append({"rate_fps": rate, "coverage": s["coverage"],
+                       "delivered_fps": s["delivered_fps"],
+                       "latency_p99_ms": s["latency_ms"]["p99"], "run_id": s["run_id"]})
+        if s["coverage"] < 0.99:
+            break
+    ok = [p["rate_fps"] for p in points if p["coverage"] >= 0.99]
+    return {"send": send, "highest_rate_fps_coverage_099": max(ok, default=0),
+            "limit_found": len(ok) < len(points),  # False: every tested rate passed
+            "points": points}
 
+
+def node_sections() -> dict:
+    """Sections 1 and 2 (the latter once per send mode), on the six-Pi lab."""
+    out: dict = {}
     brought_up = not lab_is_up()
     ansible_playbook("site.yml", capture=True)
     try:
         print("node overhead on the zero profile ...", flush=True)
         s = quiet_run(rate_fps=20, duration_s=15, warmup_s=2)
-        results["node_overhead_zero_profile"] = {"rate_fps": 20, **node_overhead(s["run_id"]),
-                                                 "goal_ms": 1.0}
-        print("highest rate with coverage >= 0.99 (2-node zero-time pipeline) ...", flush=True)
-        points = []
-        for rate in RATES:
-            s = quiet_run(rate_fps=rate, duration_s=10, warmup_s=2)
-            points.append({"rate_fps": rate, "coverage": s["coverage"],
-                           "delivered_fps": s["delivered_fps"],
-                           "latency_p99_ms": s["latency_ms"]["p99"], "run_id": s["run_id"]})
-            if s["coverage"] < 0.99:
-                break
-        ok = [p["rate_fps"] for p in points if p["coverage"] >= 0.99]
-        results["max_rate_zero_profile"] = {
-            "highest_rate_fps_coverage_099": max(ok, default=0),
-            "limit_found": len(ok) < len(points),  # False: every tested rate passed
-            "points": points,
-        }
+        out["node_overhead_zero_profile"] = {"rate_fps": 20, **node_overhead(s["run_id"]),
+                                             "goal_ms": 1.0}
+        for send, key in (("inline", "max_rate_zero_profile"),
+                          ("overlap", "max_rate_zero_profile_overlap")):
+            print(f"highest rate with coverage >= 0.99 (2-node zero-time pipeline, send "
+                  f"{send}) ...", flush=True)
+            out[key] = max_rate(send)
     finally:
         if brought_up:
             lab_down()
-    print("scale: labs of " + ", ".join(map(str, PIS)) + " emulated Pis ...", flush=True)
-    results["scale"] = run_scale(PIS)
-    OUT.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-    print(f"written to {OUT}")
+    return out
+
+
+SECTIONS = ("analysis", "load", "node", "scale")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated, of {', '.join(SECTIONS)} (default: all); the "
+                             "others keep what results.json had")
+    args = parser.parse_args(argv)
+    wanted = [x.strip() for x in args.sections.split(",") if x.strip()]
+    unknown = sorted(set(wanted) - set(SECTIONS))
+    if unknown or not wanted:
+        parser.error(f"--sections: {', '.join(unknown) or 'none given'}; known: "
+                     f"{', '.join(SECTIONS)}")
+    results: dict = json.loads(OUT.read_text()) if OUT.exists() else {}
+    results.update({"started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}})
+    if "analysis" in wanted:
+        print("analysis of a synthetic 1,000,000-packet run ...", flush=True)
+        results["analysis_1m"] = bench_analysis(1_000_000)
+        print(f"  {results['analysis_1m']}", flush=True)
+    if "load" in wanted:
+        print("load generator: send rate and lag against a local zero-time node ...",
+              flush=True)
+        results["load"] = bench_load()
+    if "node" in wanted:
+        results.update(node_sections())
+    if "scale" in wanted:
+        print("scale: labs of " + ", ".join(map(str, PIS)) + " emulated Pis ...", flush=True)
+        results["scale"] = run_scale(PIS)
+    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "scale"}, indent=2))
+    print(f"written to {OUT} (sections run: {', '.join(wanted)})")
     return 0
 
 
