@@ -42,8 +42,9 @@ def spec_from_document(doc: dict[str, Any]) -> RunSpec:
     if unknown:
         raise SpecError("run_id", f"spec.json has fields this code's RunSpec lacks: "
                         f"{', '.join(unknown)} (written by other code; check out its commit)")
-    # A run recorded before issue 13 had no whole-frame admission: re-run it as it ran.
-    return RunSpec(**{"admission": "none", **recorded})
+    # A run recorded before issue 13 had no whole-frame admission, and one recorded before
+    # sends could overlap sent inline: re-run it as it ran.
+    return RunSpec(**{"admission": "none", "send": "inline", **recorded})
 
 
 def commit_warning(recorded: str | None, current: str | None) -> str | None:

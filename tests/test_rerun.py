@@ -68,6 +68,18 @@ def test_a_spec_json_from_before_run_spec_is_read_from_its_top_level() -> None:
     assert rerun.spec_from_document(mixed) == SPECS[2]
 
 
+def test_an_adaptive_run_from_before_overlapped_sends_is_rerun_inline() -> None:
+    """adaptive sends overlapped by default now; a run recorded before `send` existed sent
+    inline, and its re-run does too. One recorded with `send` keeps it."""
+    spec = RunSpec(strategy="adaptive", k=1, rate_fps=30, duration_s=10, hosts=["pi1", "pi2"],
+                   run_id="d")
+    assert spec.send == "overlap"
+    doc = _written(spec)
+    assert rerun.spec_from_document(doc).send == "overlap"
+    del doc["run_spec"]["send"]
+    assert rerun.spec_from_document(doc).send == "inline"
+
+
 def test_a_spec_json_with_fields_this_code_lacks_is_refused() -> None:
     doc = _written(SPECS[0])
     doc["run_spec"]["warp"] = 9
