@@ -874,6 +874,8 @@ LABEL_KNOBS: tuple[tuple[str, Any], ...] = (
     ("arrival", lambda sp, s: sp.get("arrival", s.get("arrival"))),
     ("queue_size", lambda sp, s: f"Q={sp['queue_size']}" if "queue_size" in sp else None),
     ("duration", lambda sp, s: f"{_fmt(sp['duration_s'])} s" if "duration_s" in sp else None),
+    ("admission", lambda sp, s: f"admission {sp['admission']}" if sp.get("admission") else None),
+    ("send", lambda sp, s: f"send {sp['send']}" if sp.get("send") else None),
 )
 SHAPED = ("x", "k", "tasks", "grid", "fused", "sched")
 

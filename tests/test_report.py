@@ -362,6 +362,11 @@ def test_comparison_labels_say_what_differs(tmp_path: Path) -> None:
     same = [{"strategy": "cao1", "x": 10, "rate_fps": 30}] * 2
     assert run_labels(same, [{"offered_fps": 30.0}] * 2) == ["cao1 · 30 fps #1",
                                                               "cao1 · 30 fps #2"]
+    # adaptive sending inline against overlapped, and mp with and without admission
+    sends = [{"strategy": "adaptive", "k": 2, "send": m} for m in ("inline", "overlap")]
+    assert run_labels(sends, [{}] * 2) == ["send inline", "send overlap"]
+    adm = [{"strategy": "mp", "k": 4, "admission": a} for a in ("whole", "none")]
+    assert run_labels(adm, [{}] * 2) == ["admission whole", "admission none"]
 
 
 # --------------------------------------------------------------------------- device sweep
