@@ -12,28 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-import test_node_app
-from test_node_app import (  # tests/ is on sys.path (pytest rootdir)
-    SMALL_LAYERS,
-    CapturingSink,
-    events,
-    read_trace,
-    reference,
-    request,
-    send_frame,
-    wait_for,
-    write_configs,
-    write_stage,
-)
+import test_node_app as nodes  # tests/ is on sys.path (pytest rootdir)
 from test_parallel_node import hop, node
 
 from node_app.config import ConfigError, RunConfig
 from node_app.outbox import OUTBOX_FRAMES
 
-start = test_node_app.start
+start = nodes.start
 
 
-class HeldSink(CapturingSink):
+class HeldSink(nodes.CapturingSink):
     """A sink whose requests wait until `release` is set: the sender's POST does not return."""
 
     release = threading.Event()
@@ -46,9 +34,9 @@ class HeldSink(CapturingSink):
 @pytest.fixture
 def held(tmp_path: Path, start):
     """A stage (SMALL_LAYERS, queue 20, `send: overlap`) in front of a held sink."""
-    write_stage(tmp_path / "S1.npz", SMALL_LAYERS)
+    nodes.write_stage(tmp_path / "S1.npz", nodes.SMALL_LAYERS)
     HeldSink.release.clear()
-    sink = start(write_configs(tmp_path, "sink", stages=[], next_hops=[], input_size=8),
+    sink = start(nodes.write_configs(tmp_path, "sink", stages=[], next_hops=[], input_size=8),
                  HeldSink)
     stage = start(node(tmp_path, "a", tmp_path, {"send": "overlap"}, stages=["S1"],
                        next_hops=[hop(sink)], input_size=16, queue_size=20))
@@ -62,31 +50,31 @@ def frames(n: int) -> list[np.ndarray]:
 
 
 def holding(port: int) -> int:
-    st = request(port, "GET", "/stats")[1]
+    st = nodes.request(port, "GET", "/stats")[1]
     return int(st["queue_depth"]) + int(st["busy"])
 
 
 def test_overlap_holds_every_frame_until_sent_then_delivers_all_in_order(held) -> None:
     """With the next hop stalled, the node holds all 8 frames (queued, in the worker, in the
     outbox, being sent: /stats `queue_depth + busy` counts each, so a drain waits for them);
-    released, all 8 arrive in order, each equal to the reference."""
+    released, all 8 arrive in order, each equal to the nodes.reference."""
     sink, stage = held
     xs = frames(8)
     for i, x in enumerate(xs):
-        assert send_frame(stage.port, i, x)[0] == 200
+        assert nodes.send_frame(stage.port, i, x)[0] == 200
     # 1 being sent, OUTBOX_FRAMES waiting, 1 in the worker (waiting to hand over), 2 queued
-    assert wait_for(lambda: request(stage.port, "GET", "/stats")[1]["queue_depth"]
+    assert nodes.wait_for(lambda: nodes.request(stage.port, "GET", "/stats")[1]["queue_depth"]
                     == 8 - OUTBOX_FRAMES - 2)
     assert holding(stage.port) == 8
-    assert request(stage.port, "GET", "/stats")[1]["forwarded"] == 0
+    assert nodes.request(stage.port, "GET", "/stats")[1]["forwarded"] == 0
     HeldSink.release.set()
-    assert wait_for(lambda: len(sink.server.frames) == 8)
-    assert wait_for(lambda: holding(stage.port) == 0)
+    assert nodes.wait_for(lambda: len(sink.server.frames) == 8)
+    assert nodes.wait_for(lambda: holding(stage.port) == 0)
     for i, x in enumerate(xs):
-        np.testing.assert_allclose(sink.server.frames[i], reference(x, SMALL_LAYERS),
+        np.testing.assert_allclose(sink.server.frames[i], nodes.reference(x, nodes.SMALL_LAYERS),
                                    rtol=1e-5, atol=1e-6)
     stage.server.trace.flush()
-    sent = [int(r["packet_id"]) for r in events(stage.trace_path, "forwarded")]
+    sent = [int(r["packet_id"]) for r in nodes.events(stage.trace_path, "forwarded")]
     assert sent == list(range(8))
 
 
@@ -95,19 +83,19 @@ def test_overlap_at_stop_sends_what_was_computed_and_traces_the_rest(held) -> No
     close; frames never started are traced `dropped shutdown`; none is lost unaccounted."""
     sink, stage = held
     for i, x in enumerate(frames(8)):
-        assert send_frame(stage.port, i, x)[0] == 200
-    assert wait_for(lambda: holding(stage.port) == 8
-                    and request(stage.port, "GET", "/stats")[1]["queue_depth"] == 2)
+        assert nodes.send_frame(stage.port, i, x)[0] == 200
+    assert nodes.wait_for(lambda: holding(stage.port) == 8
+                    and nodes.request(stage.port, "GET", "/stats")[1]["queue_depth"] == 2)
     stopper = threading.Thread(target=stage.stop)
     stopper.start()
-    assert wait_for(lambda: stage.server.stopping.is_set())
+    assert nodes.wait_for(lambda: stage.server.stopping.is_set())
     HeldSink.release.set()
     stopper.join(timeout=20)
     assert not stopper.is_alive()
-    rows = read_trace(stage.trace_path)
+    rows = nodes.read_trace(stage.trace_path)
     dropped = {int(r["packet_id"]) for r in rows if r["event"] == "dropped"}
     assert all(r["detail"] == "shutdown" for r in rows if r["event"] == "dropped")
-    assert wait_for(lambda: set(sink.server.frames) | dropped == set(range(8)))
+    assert nodes.wait_for(lambda: set(sink.server.frames) | dropped == set(range(8)))
     assert len(sink.server.frames) >= OUTBOX_FRAMES + 1, sorted(sink.server.frames)
 
 
