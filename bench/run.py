@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sections: {', '.join(unknown) or 'none given'}; known: "
                      f"{', '.join(SECTIONS)}")
     results: dict = json.loads(OUT.read_text()) if OUT.exists() else {}
-    results.update({"started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    # When each section was last measured: a partial run keeps the others' numbers and dates.
+    results.setdefault("measured_at", {}).update(dict.fromkeys(wanted, stamp))
+    results.update({"started": stamp,
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}})
     if "analysis" in wanted:
         print("analysis of a synthetic 1,000,000-packet run ...", flush=True)
