@@ -147,7 +147,9 @@ class Params:
         arrival there (the client does not wait: its sends are open-loop).
     slow: (node name, ms after the first frame's intended time, factor) of each `slow`
         fault: from then on the node's service times are that many times longer (the jobs
-        of `Node.job_ms`, and the adaptive entry's own share); other faults are not modelled.
+        of `Node.job_ms`, the adaptive entry's own share, Cao's helping A's L1-only and whole
+        frames; switches are loads, not compute, and are not scaled); other faults are not
+        modelled.
     """
 
     rate_fps: float
@@ -383,13 +385,15 @@ class HelperNode(Node):
             if self.queue:  # "the next frame in its queue (if any)"
                 frame = self.queue.popleft()
                 # Reply ignored: overload signals during help do not count.
-                return self.l1_only_ms + self.hop_ms, lambda t: self.next_node.admit(frame, t)
+                return (self.l1_only_ms * self.factor_at(self.now) + self.hop_ms,
+                        lambda t: self.next_node.admit(frame, t))
         if self.remaining == 0:
             return self._switch("pipe")
         if not self.queue:
             return None
         frame = self.queue.popleft()
-        return self.full_ms + self.hop_ms, lambda t: self._full_done(frame, t)
+        return (self.full_ms * self.factor_at(self.now) + self.hop_ms,
+                lambda t: self._full_done(frame, t))
 
     def _full_done(self, frame: int, t: float) -> None:
         self.sink.admit(frame, t)

@@ -409,3 +409,20 @@ def test_the_console_never_rounds_a_small_capacity_bound_to_zero() -> None:
     assert capacity_words(0.0368, []) == "capacity bound 0.0368 fps"
     assert capacity_words(25.0, []) == "capacity bound 25.0 fps"
     assert capacity_words(float("inf"), []) == "no capacity bound (the profiles add no time)"
+
+
+def test_a_slow_fault_stretches_the_slowed_node_s_compute_from_when_it_lands():
+    """`slow` x2 on B from the start: B serves 80 + 0.7 ms, 12.4 fps; from half-way: half
+    the run at each rate. On Cao's helping A (strategy 2), x2 from the start leaves it fewer
+    frames than without: its whole frames take twice as long."""
+    common = {"warmup_frames": 0, "measure_frames": 1800, "queue_size": 5, "x": 50,
+              "l1_ms": L1, "l2_ms": L2, "switch_ms": S, "hop_ms": HOP}
+    slowed = predict("baseline", 30.0, slow=(("B", 0.0, 2.0),), **common)
+    assert slowed["delivered_fps"] == pytest.approx(1000 / (2 * L2 + HOP), abs=0.3)
+    half = predict("baseline", 30.0, slow=(("B", 30_000.0, 2.0),), **common)
+    whole = 1000 / (L2 + HOP)
+    assert half["delivered_fps"] == pytest.approx((whole + slowed["delivered_fps"]) / 2,
+                                                  abs=0.5)
+    helped = predict("cao2", 30.0, **common)["delivered_fps"]
+    a_slow = predict("cao2", 30.0, slow=(("A", 0.0, 2.0),), **common)["delivered_fps"]
+    assert a_slow < helped - 1.0, (a_slow, helped)
