@@ -148,8 +148,8 @@ class Params:
     slow: (node name, ms after the first frame's intended time, factor) of each `slow`
         fault: from then on the node's service times are that many times longer (the jobs
         of `Node.job_ms`, the adaptive entry's own share, Cao's helping A's L1-only and whole
-        frames; switches are loads, not compute, and are not scaled); other faults are not
-        modelled.
+        frames, a pulling helper's tasks; switches are loads, not compute, and are not
+        scaled; ftp's work-stealing devices are not yet); other faults are not modelled.
     """
 
     rate_fps: float
@@ -255,7 +255,19 @@ class Sink:
         return False  # a sink is never overloaded
 
 
-class Node:
+class Slowable:
+    """What a `slow` fault does to a node's compute in the model (Params.slow): from
+    `slow_at_ms` on its times are `slow_factor` times longer; set by `simulate`."""
+
+    slow_at_ms: float = math.inf
+    slow_factor: float = 1.0
+
+    def factor_at(self, t: float) -> float:
+        """The `slow` fault's factor on this node's times at t (1 before the fault)."""
+        return self.slow_factor if t >= self.slow_at_ms else 1.0
+
+
+class Node(Slowable):
     """One worker node: bounded queue, single worker, forwards to `next_node`.
 
     Subclasses decide what the worker does next (`next_job`); the base class owns the
@@ -275,11 +287,6 @@ class Node:
         self.sender_free = 0.0  # overlap: when the sender has sent all it was handed
         self.sending: deque[float] = deque()  # overlap: when each handed frame is sent
         self.now = 0.0  # the time of the job being chosen (set by _kick)
-        self.slow_at_ms, self.slow_factor = math.inf, 1.0  # set by `simulate` from Params.slow
-
-    def factor_at(self, t: float) -> float:
-        """The `slow` fault's factor on this node's times at t (1 before the fault)."""
-        return self.slow_factor if t >= self.slow_at_ms else 1.0
 
     def job_ms(self) -> float:
         """This frame's service time: drawn from the node's distribution, else the constant;
@@ -625,9 +632,10 @@ class Wire:
         return self.free
 
 
-class PullHelper:
+class PullHelper(Slowable):
     """A task helper (run.json `pull`): when idle it pulls the next task (one its gateway
-    lets device `index` take), computes it in its own profile's time and returns the
+    lets device `index` take), computes it in its own profile's time (times a `slow`
+    fault's factor once it has landed) and returns the
     result; a task costs its time plus two HTTP round trips (the pull that brings it, the
     post that returns it) plus its messages' bytes (`bytes_ms`, per task: (input, result)
     on this device's link to the gateway; empty: none). With `wires` (the gateway's shaped
@@ -651,11 +659,12 @@ class PullHelper:
         frame, block = task
         in_ms, out_ms = self.bytes_ms[block]
         if self.wires is None:
-            self.sim.at(t + self.block_ms[block] + 2 * self.hop_ms + in_ms + out_ms,
-                        self._done, frame)
+            compute = self.block_ms[block] * self.factor_at(t + self.hop_ms + in_ms)
+            self.sim.at(t + compute + 2 * self.hop_ms + in_ms + out_ms, self._done, frame)
             return
         arrived = self.wires[0].send(t + self.hop_ms, in_ms)
-        self.sim.at(arrived + self.block_ms[block], self._computed, frame, out_ms)
+        self.sim.at(arrived + self.block_ms[block] * self.factor_at(arrived), self._computed,
+                    frame, out_ms)
 
     def _computed(self, t: float, frame: int, out_ms: float) -> None:
         assert self.wires is not None
@@ -733,8 +742,8 @@ def simulate(sim: Sim, sink: Sink, entries: Sequence[Node | Delayed], nodes: Seq
             n.hop_ms += links[n.name]
         if isinstance(n, Node):
             n.overlap = p.send == "overlap"
-            if n.name in slow:
-                n.slow_at_ms, n.slow_factor = slow[n.name]
+        if isinstance(n, Slowable) and n.name in slow:
+            n.slow_at_ms, n.slow_factor = slow[n.name]
     client_links = dict(p.client_link_ms)
 
     def arrive(t: float, entry: Node, i: int) -> None:

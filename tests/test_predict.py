@@ -426,3 +426,17 @@ def test_a_slow_fault_stretches_the_slowed_node_s_compute_from_when_it_lands():
     helped = predict("cao2", 30.0, **common)["delivered_fps"]
     a_slow = predict("cao2", 30.0, slow=(("A", 0.0, 2.0),), **common)["delivered_fps"]
     assert a_slow < helped - 1.0, (a_slow, helped)
+
+
+def test_a_slow_fault_on_a_pulling_helper_stretches_its_tasks():
+    """tasks, 4 blocks of 11.6 ms a frame, two helpers, above the bound: 2 x 1000 / 13 ms
+    blocks/s = 38.5 fps; H1 slowed x3 from the start (34.8 + 1.4 ms a block): 1000 / 13 +
+    1000 / 36.2 = 104.5 blocks/s, 26.1 fps."""
+    common = {"warmup_frames": 60, "measure_frames": 1200, "queue_size": 5, "x": 1,
+              "l1_ms": L1, "l2_ms": L2, "switch_ms": 0.0, "hop_ms": HOP,
+              "parts_ms": ((11.6,) * 4, (11.6,) * 4)}
+    fast = predict("tasks", 60.0, **common)
+    slow = predict("tasks", 60.0, slow=(("H1", 0.0, 3.0),), **common)
+    assert fast["delivered_fps"] == pytest.approx(2 * 1000 / (11.6 + 2 * HOP) / 4, rel=0.01)
+    assert slow["delivered_fps"] == pytest.approx(
+        (1000 / (11.6 + 2 * HOP) + 1000 / (3 * 11.6 + 2 * HOP)) / 4, rel=0.01)
