@@ -148,8 +148,8 @@ class Params:
     slow: (node name, ms after the first frame's intended time, factor) of each `slow`
         fault: from then on the node's service times are that many times longer (the jobs
         of `Node.job_ms`, the adaptive entry's own share, Cao's helping A's L1-only and whole
-        frames, a pulling helper's tasks; switches are loads, not compute, and are not
-        scaled; ftp's work-stealing devices are not yet); other faults are not modelled.
+        frames, a pulling helper's tasks, a work-stealing device's tiles; switches are loads,
+        not compute, and are not scaled); other faults are not modelled.
     """
 
     rate_fps: float

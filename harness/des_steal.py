@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from harness.des import Delayed, Params, Sim, Sink, parts, simulate, start
+from harness.des import Delayed, Params, Sim, Sink, Slowable, parts, simulate, start
 
 STEAL_WAIT_MS = 100.0  # node_app/roles/steal_device.py STEAL_WAIT_S
 
@@ -100,7 +100,7 @@ class StealGateway:
                                                  for d in self.devices)
 
 
-class StealDevice:
+class StealDevice(Slowable):
     """One device's worker loop (node_app's StealDevice.work): own tiles, else a stolen one,
     else a wait; and the victim's side of a steal (`give`)."""
 
@@ -215,7 +215,8 @@ class StealDevice:
         """Compute a tile (wst-s: a dependent one first asks G for its pieces), send the
         result to G."""
         p = self.p
-        ms = p.parts_ms[self.index][tile]
+        slow = self.factor_at(t)  # a `slow` fault stretches the compute, not the messages
+        ms = p.parts_ms[self.index][tile] * slow
         out = p.task_bytes[tile][1] if p.task_bytes else 0
         if p.reuse:
             reuse = p.reuse[tile]
@@ -223,7 +224,7 @@ class StealDevice:
                 out += reuse.give_bytes
             elif self.g.ready(frame, tile):
                 ms = p.hop_ms + p.links.ms("G", self.name, reuse.fetch_bytes) + \
-                    reuse.ms[self.index]
+                    reuse.ms[self.index] * slow
             else:
                 ms += p.hop_ms  # 204: computed whole
         done = t + ms + p.hop_ms + p.links.ms(self.name, "G", out)

@@ -195,7 +195,7 @@ def predict_spec(spec: dict[str, Any], hop_ms: float | None = None,
              "link_basis": link_basis} if link_basis else {}
     if hasattr(module, "board_jobs"):
         return _predict_board(spec, module, rate, int(warmup), int(measure), hop_ms, hop_basis,
-                              fit) | links
+                              fit, slow_landed) | links
     info = describe(model)
     first, second = info.pipeline
     parts_ms: tuple[tuple[float, ...], ...] = ()
@@ -270,8 +270,8 @@ def links(spec: dict[str, Any], rate: float | None) -> tuple[Links, str]:
 
 
 def _predict_board(spec: dict[str, Any], module: Any, rate: float, warmup: int, measure: int,
-                   hop_ms: float | None, hop_basis: str,
-                   fit: MessageFit | None = None) -> dict[str, Any]:
+                   hop_ms: float | None, hop_basis: str, fit: MessageFit | None = None,
+                   slow_landed: dict[str, float] | None = None) -> dict[str, Any]:
     """ftp and bodp: a gateway G and K devices D0..D(K-1), each priced by its own profile
     (the spec's `nodes` by role, else the one profile of the run), the tasks and rounds
     from the strategy module's `board_jobs` on the run's own grid, fused depth and model.
@@ -295,7 +295,7 @@ def _predict_board(spec: dict[str, Any], module: Any, rate: float, warmup: int, 
                     parts_ms=jobs.parts_ms, rounds=jobs.rounds, owners=jobs.owners,
                     rest_ms=jobs.rest_ms, links=link, task_bytes=jobs.task_bytes,
                     frame_bytes=jobs.frame_bytes, sched=jobs.sched, reuse=jobs.reuse,
-                    **_link_params(spec))
+                    slow=model_slow(spec, slow_landed), **_link_params(spec))
     return module.predict(params) | {
         "hop_ms": hop_ms, "hop_basis": hop_basis if hop_ms is not None else NO_HOP,
         "rate_bytes_per_ms": link.rate, "rate_basis": rate_basis}

@@ -440,3 +440,21 @@ def test_a_slow_fault_on_a_pulling_helper_stretches_its_tasks():
     assert fast["delivered_fps"] == pytest.approx(2 * 1000 / (11.6 + 2 * HOP) / 4, rel=0.01)
     assert slow["delivered_fps"] == pytest.approx(
         (1000 / (11.6 + 2 * HOP) + 1000 / (3 * 11.6 + 2 * HOP)) / 4, rel=0.01)
+
+
+@pytest.mark.parametrize("sched", ["wsh", "wst-s"])
+def test_a_slow_fault_on_an_ftp_device_stretches_its_tiles(sched):
+    """ftp 3x3, two Pi 3 B+ devices: D1 slowed x3 from the start (the spec's fault, its
+    host's role D1) makes a frame slower than both at full speed, pulled tiles (wsh) and
+    stolen ones (wst-s) alike. Under wsh it is still faster than D0 alone (2.90 < 4.24 <
+    5.52 s); under wst-s not (3.36 against 3.04 s alone): a tile stolen by the slow device
+    finishes last, and one device alone reuses every overlap."""
+    nodes = [{"name": "pi1", "role": "G", "profile": "rpi3bplus"},
+             {"name": "pi2", "role": "D0", "profile": "rpi3bplus"},
+             {"name": "pi3", "role": "D1", "profile": "rpi3bplus"}, {"role": "sink"}]
+    two = _board_spec("ftp", 2, 0.02, profile="", nodes=nodes, sched=sched)
+    p50 = predict_spec(two, HOP, "t")["latency_ms"]["p50"]
+    slowed = predict_spec(two | {"faults": ["slow:pi3@0s:x3"]}, HOP, "t")["latency_ms"]["p50"]
+    one = predict_spec(_board_spec("ftp", 1, 0.02, sched=sched), HOP, "t")["latency_ms"]["p50"]
+    assert p50 * 1.3 < slowed, (p50, slowed)
+    assert (slowed < one) == (sched == "wsh"), (slowed, one)
