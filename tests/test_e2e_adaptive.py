@@ -25,6 +25,11 @@ pytestmark = pytest.mark.lab
 MIXED = ("--strategy=adaptive", "--inventory=inventory/lab-mixed.yml", "--hosts=pi1,pi2,pi4",
          "--k=2", "--duration=10", "--warmup=2", "--min-duration=10")
 BOUND = 82.7
+# The runs that must lose nothing give every queue 10 frames instead of 5: a stall of the
+# whole box (once, 2026-11-28: the load generator 73 ms late, then 7 frames in 31 ms while
+# pi1 ran a 44 ms frame of its own) overflowed pi1's queue of 5 at 60 fps and lost 3 of 720
+# frames. Ten frames hold 166 ms at 60 fps. Queue 5 below the bound: docs/measurements.md.
+ROOMY = "--queue=10"
 
 
 def checked(summary: dict) -> dict:
@@ -35,7 +40,7 @@ def checked(summary: dict) -> dict:
 
 
 def test_adaptive_below_the_bound_delivers_every_frame(provisioned_lab):
-    fab("experiment", *MIXED, "--rate=60")
+    fab("experiment", *MIXED, "--rate=60", ROOMY)
     spec, summary = latest_run()
     checked(summary)
     measured(summary)
@@ -59,10 +64,11 @@ def test_adaptive_above_the_bound_refuses_only_at_the_entry(provisioned_lab):
 
 
 def test_adaptive_absorbs_a_slow_fault(provisioned_lab):
-    fab("experiment", *MIXED, "--rate=40", "--fault=slow:pi2@5s:x3")
+    fab("experiment", *MIXED, "--rate=40", "--fault=slow:pi2@5s:x3", ROOMY)
     _spec, summary = latest_run()
     checked(summary)
     measured(summary)
     windows = [f for f in summary.get("faults", []) if f["kind"] == "slow"]
     assert len(windows) == 1 and windows[0]["ok"], summary.get("faults")
     assert summary["coverage"] == 1.0, summary["drops"]
+    assert summary["predicted"]["coverage"] == 1.0  # the model takes the fault: still 1.000
