@@ -342,13 +342,15 @@ class Node(Slowable):
         if not self.overlap:
             return job_ms + self.hop_ms, deliver
         end = self.now + job_ms
-        pending = [c for c in self.sending if c > end]  # the sender's, in order
+        sending = self.sending  # when each frame handed over is sent, in order
+        while sending and sending[0] <= end:
+            sending.popleft()
         # node_app's outbox holds OUTBOX_FRAMES waiting beside the one being sent; with it
         # full the worker waits until the sender has finished enough to make room.
-        over = len(pending) - OUTBOX_FRAMES
-        handed = end if over <= 0 else max(end, pending[over - 1])
+        over = len(sending) - OUTBOX_FRAMES
+        handed = end if over <= 0 else max(end, sending[over - 1])
         self.sender_free = max(self.sender_free, handed) + self.hop_ms
-        self.sending = deque([*pending, self.sender_free])
+        sending.append(self.sender_free)
         self.sim.at(self.sender_free, deliver)
         return handed - self.now, lambda t: None
 
