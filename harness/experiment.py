@@ -391,7 +391,8 @@ def _run_file(spec: RunSpec, plan, node, client_address: str | list[str] = "",
         "seed": spec.seed,  # a profile's service-time distributions draw from it
     } | ({"links": node_links} if node_links else {}) | _profile_entry(node.host.profile) \
         | ({"help": node.help} if node.help else {}) | node.extra \
-        | ({"slow_factor": slow[node.host.name]} if node.host.name in slow else {})
+        | ({"slow_factor": slow[node.host.name]} if node.host.name in slow else {}) \
+        | ({"send": spec.send} if spec.send != "inline" and node.role != "sink" else {})
     timeout = read_timeout_s(doc["max_body_bytes"], [n.host for n in plan.nodes])
     return doc | ({"read_timeout_s": timeout} if timeout is not None else {})
 

@@ -262,6 +262,7 @@ def test_adaptive_plan_gives_valid_run_files(k: int) -> None:
     files = {n.host.name: RunConfig.from_dict(_run_file(spec, plan, n)) for n in plan.workers}
     a = files["pi1"]
     assert a.route == "adaptive" and a.admission == "whole" and len(a.next_hops) == k
+    assert all(f.send == "overlap" for f in files.values())  # the strategy's default
     assert files[f"pi{k + 1}"].slow_factor == 3.0  # only the faulted host gets it
     assert all(f.slow_factor == 0 for name, f in files.items() if name != f"pi{k + 1}")
     assert a.local is not None and a.local.stages == ("L2",)

@@ -9,7 +9,9 @@ A strategy module has:
   where each node forwards, where the client sends, and the capacity bound;
 - optionally `check(spec)`: raise `SpecError` for what only this strategy rejects (mp: a K
   without exported slices); RunSpec calls it, so a bad spec fails before anything starts;
-- optionally `predict(params) -> dict`: the discrete-event model of it (harness/des.py).
+- optionally `predict(params) -> dict`: the discrete-event model of it (harness/des.py);
+- optionally `SENDS`: the run.json `send` modes its nodes take, its default first (absent:
+  inline only); the harness writes a spec's `send` into every node's run.json.
 
 Node behaviour beyond the plan lives in a node_app role; the harness only configures it.
 Adding a strategy is one module here plus `register(module)` (built-ins are registered

@@ -94,9 +94,8 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     nodes = [NodePlan(a, "A", [info.pipeline[0]], [w.endpoint for w in workers],
                       extra={"route": "adaptive", "admission": spec.admission,
                              "local": {"stages": [info.split_stage],
-                                       "direct_hop": sink.endpoint}, "send": spec.send})]
-    nodes += [NodePlan(w, f"W{i}", [info.split_stage], [sink.endpoint],
-                       extra={"send": spec.send})
+                                       "direct_hop": sink.endpoint}})]
+    nodes += [NodePlan(w, f"W{i}", [info.split_stage], [sink.endpoint])
               for i, w in enumerate(workers)]
     nodes.append(NodePlan(sink, "sink", []))
     capacity = capacity_fps(a.profile, [w.profile for w in workers], spec.model)

@@ -30,20 +30,14 @@ def plan(spec: RunSpec, hosts: list[Host], sink: Host) -> Plan:
     first, second = info.pipeline
     a, b = hosts[0], hosts[1]
     nodes = [
-        NodePlan(a, "A", [first], [b.endpoint], extra=_send(spec)),
-        NodePlan(b, "B", [second], [sink.endpoint], extra=_send(spec)),
+        NodePlan(a, "A", [first], [b.endpoint]),
+        NodePlan(b, "B", [second], [sink.endpoint]),
         NodePlan(sink, "sink", []),
     ]
     capacity = fps_min([node_fps(a.profile, [first], spec.model),
                         node_fps(b.profile, [second], spec.model)])
     return Plan(nodes=nodes, targets=[a.endpoint], capacity_fps=capacity,
                 input_size=info.input_size)
-
-
-def _send(spec: RunSpec) -> dict[str, str]:
-    """run.json `send` when it is not node_app's default (so inline runs' files stay as
-    they were)."""
-    return {"send": spec.send} if spec.send != "inline" else {}
 
 
 def predict(p: Params) -> dict[str, Any]:
