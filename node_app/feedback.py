@@ -191,3 +191,14 @@ def keep_fps(arrival_fps: float, workers_fps: float, sent_ms: float, kept_ms: fl
     balanced = arrival_fps * lead / (lead + c) if lead > 0 else 0.0
     room = max(0.0, 1000.0 - min(arrival_fps, workers_fps) * sent_ms) / kept_ms
     return min(balanced, room, arrival_fps)
+
+
+def entry_shares(worker_fps: Sequence[float], arrival_fps: float, sent_ms: float,
+                 kept_ms: float) -> list[float]:
+    """The adaptive entry's shares of the arriving frames: each worker's in proportion to
+    its rate, then the entry's own, `keep_fps` of the arrivals (none while nothing has
+    arrived). node_app's entry weighs its round robin by these, the model's by the same."""
+    w = sum(worker_fps)
+    keep = keep_fps(arrival_fps, w, sent_ms, max(kept_ms, sent_ms))
+    local = min(1.0, keep / arrival_fps) if arrival_fps > 0 else 0.0
+    return [r / w * (1.0 - local) for r in worker_fps] + [local]

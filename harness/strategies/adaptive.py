@@ -40,7 +40,7 @@ from harness.errors import SpecError
 from harness.inventory import Host
 from harness.models import describe
 from harness.strategies.plan import NodePlan, Plan
-from node_app.feedback import keep_fps
+from node_app.feedback import entry_shares
 
 if TYPE_CHECKING:
     from harness.spec import RunSpec
@@ -122,11 +122,8 @@ def predict(p: Params) -> dict[str, Any]:
     def weigh(services: Sequence[float], a_factor: float) -> list[float]:
         # A takes nearly every frame off its queue (a refusal costs it nothing), so the rate
         # node_app's entry measures and keeps its share of is the offered one.
-        rates = [1000.0 / ms if ms > 0 else 1e9 for ms in services]
-        w = sum(rates)
-        keep = keep_fps(p.rate_fps, w, p.first_ms * a_factor + hop,
-                        p.whole_ms * a_factor + hop)
-        return [r / w * (p.rate_fps - keep) for r in rates] + [keep]
+        return entry_shares([1000.0 / ms if ms > 0 else 1e9 for ms in services], p.rate_fps,
+                            p.first_ms * a_factor + hop, p.whole_ms * a_factor + hop)
 
     a = AdaptiveNode(sim, "A", service_ms=p.first_ms, replicas=workers, weigh=weigh,
                      local_ms=p.whole_ms, sink=sink, whole=p.admission == "whole", **common)

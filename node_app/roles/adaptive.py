@@ -53,7 +53,7 @@ import time
 from collections import deque
 from typing import Any
 
-from node_app.feedback import Downstream, Heartbeat, keep_fps
+from node_app.feedback import Downstream, Heartbeat, entry_shares
 from node_app.forwarder import Forwarder
 from node_app.node import Node
 from node_app.role import Role
@@ -99,7 +99,8 @@ class AdaptiveEntry(Role):
         """Each member's share of the frames. The workers' shares are in proportion to their
         rates, 1000 / their service EWMA; one that has not reported yet counts as fast as
         the mean of those that have (all equal at start). With `local`, the entry's own
-        share (last) is `keep_fps` of the arrival rate, and the workers share the rest."""
+        share (last) is `keep_fps` of the arrival rate, and the workers share the rest
+        (`entry_shares`)."""
         with self.down.lock:
             service = list(self.down.service_ms)
         rates = [1000.0 / s if s > 0 else 0.0 for s in service]
@@ -111,8 +112,7 @@ class AdaptiveEntry(Role):
             rates, total = [1.0] * len(rates), float(len(rates))
         if self.direct is None:
             return [r / total for r in rates]
-        local = self.local_share(total)
-        return [r / total * (1.0 - local) for r in rates] + [local]
+        return entry_shares(rates, *self.arrivals_and_costs())
 
     def own_heavy_rate(self) -> float:
         """Before any worker has reported: the heavy stage's rate on the entry's own profile
@@ -121,26 +121,22 @@ class AdaptiveEntry(Role):
             return 1.0
         return 1000.0 / max(self.full_ms - self.node.profile_ms, 1e-3)
 
-    def local_share(self, workers_fps: float) -> float:
-        """The share of arriving frames the entry keeps: keep_fps (node_app/feedback.py) of
-        the frames that reached its worker over the last RATE_WINDOW_S, at the entry's
-        measured costs (c_sent, c_kept; before the first of each, its stages' service
-        EWMAs, and before those the profile's times)."""
+    def arrivals_and_costs(self) -> tuple[float, float, float]:
+        """What the entry's own share is worked out from (`entry_shares`,
+        node_app/feedback.py): the frames/s that reached its worker over the last
+        RATE_WINDOW_S, and its measured costs c_sent and c_kept, ms (before the first of
+        each, its stages' service EWMAs, and before those the profile's times)."""
         st = self.node.stats
         with st.lock:
             s1 = st.stage_ms.get(self.own_key)
             full = st.stage_ms.get(self.full_key)
         s1 = s1 if s1 is not None else (self.node.profile_ms or 0.0)
         full = full if full is not None else (self.full_ms or 0.0)
-        sent = self.cost_ms.get("sent", s1)
-        kept = self.cost_ms.get("kept", full)
         now = time.monotonic()
         while self.arrived_at and now - self.arrived_at[0] > RATE_WINDOW_S:
             self.arrived_at.popleft()
-        arrival = len(self.arrived_at) / RATE_WINDOW_S
-        if arrival <= 0:
-            return 0.0
-        return min(1.0, keep_fps(arrival, workers_fps, sent, max(kept, sent)) / arrival)
+        return (len(self.arrived_at) / RATE_WINDOW_S, self.cost_ms.get("sent", s1),
+                self.cost_ms.get("kept", full))
 
     def _cost(self, kind: str, t0: float) -> None:
         """Fold one frame's whole time at the entry (since t0) into its EWMA."""
