@@ -1204,8 +1204,8 @@ def _scaling_section(stats: pd.DataFrame, run_template: dict[str, Any]) -> dict[
     """The strategies shaped by K (dp, mp, tasks, adaptive) against K: delivered fps with
     each strategy's capacity bound, speedup over K = 1 (measured, and the bound's), latency
     p50; mean ± 95 % CI error bars; the table of the same numbers; and a warning when the
-    offered rate is below a point's
-    bound (that point then measures the offered rate, not the strategy)."""
+    offered rate is below a point's bound (that point then measures the offered rate, not
+    the strategy)."""
     curves = scaling_curves(stats)
     if curves.empty:
         return {"scaling": None}
